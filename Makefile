@@ -1,0 +1,28 @@
+# make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
+# make test   install, build (type-check) and run every test
+# make bench  benchmarks (see README)
+.PHONY: install build run test bench clean
+
+NPM ?= npm
+STAMP := node_modules/.install-stamp
+
+$(STAMP): package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+install: $(STAMP)
+
+build: install
+	$(NPM) run build
+
+run: build
+	$(NPM) start
+
+test: build
+	npx vitest run
+
+bench: build
+	bash test/bench/run.sh
+
+clean:
+	rm -rf dist src/generated node_modules

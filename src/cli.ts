@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+/**
+ * ksm-scorer serve   start the service (configuration from the environment)
+ * ksm-scorer score   ask a running service and print a table, for people at a terminal
+ */
+import { parseArgs } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { ConfigError, describeConfig, loadConfig } from './config';
+import type { ScoreHostsRequest } from './generated/ksmscorer/v1/ScoreHostsRequest';
+import type { ScoreHostsResponse__Output } from './generated/ksmscorer/v1/ScoreHostsResponse';
+import { createLogger } from './log';
+import { loadScorerProto } from './server/proto';
+import { startService } from './service';
+
+const USAGE = `usage:
+  ksm-scorer serve
+      Starts the gRPC service. Configuration comes from the environment (see README).
+  ksm-scorer score (--vm-id ID | --os-type TYPE [--os-version VERSION]) [--host ID]...
+                   [--target HOST:PORT] [--top N] [--timeout SECONDS] [--json]
+      Asks a running service and prints the hosts, best first when no --host is given.
+      --target defaults to $KSM_SCORER_TARGET or 127.0.0.1:50051.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve();
+    case 'score':
+      return score(rest);
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    default:
+      process.stderr.write(`ksm-scorer: unknown command ${JSON.stringify(command ?? '')}\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function serve(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ksm-scorer: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  logger.info('starting ksm-scorer', { config: describeConfig(config) });
+  const service = await startService(config, logger);
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signal !== undefined && stopping) {
+        logger.warn('second signal: exiting now', { signal });
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      logger.info('signal received', { signal });
+      service.stop().then(() => resolve(0), () => resolve(1));
+    };
+    let stopping = false;
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+async function score(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        'vm-id': { type: 'string' },
+        'os-type': { type: 'string' },
+        'os-version': { type: 'string', default: '' },
+        host: { type: 'string', multiple: true, default: [] },
+        target: { type: 'string', default: process.env.KSM_SCORER_TARGET ?? '127.0.0.1:50051' },
+        top: { type: 'string', default: '20' },
+        timeout: { type: 'string', default: '10' },
+        json: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`ksm-scorer score: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const vmId = values['vm-id'];
+  const osType = values['os-type'];
+  if ((vmId === undefined) === (osType === undefined)) {
+    process.stderr.write(`ksm-scorer score: give exactly one of --vm-id or --os-type\n${USAGE}\n`);
+    return 2;
+  }
+  const top = Number(values.top);
+  const timeout = Number(values.timeout);
+  if (!Number.isInteger(top) || top < 1 || !(timeout > 0)) {
+    process.stderr.write('ksm-scorer score: --top must be a positive integer and --timeout a positive number\n');
+    return 2;
+  }
+  const request: ScoreHostsRequest = vmId !== undefined
+    ? { vm_id: vmId, host_ids: values.host }
+    : { os: { type: osType, version: values['os-version'] }, host_ids: values.host };
+
+  const proto = loadScorerProto();
+  const client = new proto.ksmscorer.v1.HostScorerService(values.target, grpc.credentials.createInsecure());
+  try {
+    const response = await new Promise<ScoreHostsResponse__Output>((resolve, reject) => {
+      client.ScoreHosts(request, { deadline: Date.now() + timeout * 1000 }, (err, res) => (err || !res ? reject(err) : resolve(res)));
+    });
+    process.stdout.write(values.json ? `${JSON.stringify(response, null, 2)}\n` : formatTable(response, request, top));
+    return 0;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    process.stderr.write(`ksm-scorer score: ${grpc.status[e.code] ?? 'ERROR'}: ${e.details ?? e.message}\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
+}
+
+export function formatTable(res: ScoreHostsResponse__Output, req: ScoreHostsRequest, top: number): string {
+  const inv = res.inventory;
+  const refreshed = inv?.refreshed_at ? new Date(Number(inv.refreshed_at.seconds) * 1000).toISOString() : 'unknown';
+  const what = req.vm_id !== undefined ? `VM ${req.vm_id}` : `OS ${req.os?.type}${req.os?.version ? ` ${JSON.stringify(req.os.version)}` : ''}`;
+  const shown = req.host_ids && req.host_ids.length > 0 ? res.scores : res.scores.slice(0, top);
+  const rows = shown.map((s) => [
+    s.host_id,
+    s.found ? s.score.toFixed(2) : '-',
+    s.found ? String(s.vm_count) : 'not found',
+    s.found ? String(s.same_type_count) : '',
+    s.found ? String(s.same_version_count) : '',
+  ]);
+  const header = ['HOST', 'SCORE', 'VMS', 'SAME TYPE', 'SAME VERSION'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const out = [
+    `Hosts for ${what}  (score 0..100, higher = more same-OS VMs)`,
+    line(header),
+    ...rows.map(line),
+  ];
+  if (shown.length < res.scores.length) out.push(`... ${res.scores.length - shown.length} more hosts (use --top)`);
+  out.push(
+    `inventory: generation ${inv?.generation ?? '?'}, ${inv?.host_count ?? '?'} hosts, ${inv?.vm_count ?? '?'} VMs, refreshed ${refreshed}${inv?.stale ? ' (STALE)' : ''}`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`ksm-scorer: ${(err as Error)?.message ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

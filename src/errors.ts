@@ -1,0 +1,36 @@
+/**
+ * The one error type of the service. Every failure is normalised into a
+ * ScorerError with a stable `code`; the mapping to a gRPC status happens once,
+ * at the handler edge (src/server/status.ts). `cause` is for logs only.
+ */
+export type ScorerErrorCode =
+  | 'invalid_argument' // the caller's request is wrong; the message names the field
+  | 'not_found' // the caller named something the engine does not have
+  | 'not_ready' // no inventory loaded yet
+  | 'deadline_exceeded' // the call's deadline passed while waiting on the engine
+  | 'cancelled' // the caller went away
+  | 'engine_unreachable' // connect/timeout/5xx talking to the engine
+  | 'engine_auth' // the engine refused our credentials
+  | 'engine_protocol' // the engine answered something we cannot read
+  | 'internal';
+
+export class ScorerError extends Error {
+  override readonly name = 'ScorerError';
+  constructor(
+    readonly code: ScorerErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  static from(err: unknown): ScorerError {
+    if (err instanceof ScorerError) return err;
+    if (err instanceof Error) {
+      if (err.name === 'TimeoutError') return new ScorerError('deadline_exceeded', 'deadline exceeded', { cause: err });
+      if (err.name === 'AbortError') return new ScorerError('cancelled', 'cancelled', { cause: err });
+      return new ScorerError('internal', err.message, { cause: err });
+    }
+    return new ScorerError('internal', String(err));
+  }
+}

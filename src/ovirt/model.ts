@@ -1,0 +1,20 @@
+/** What the service keeps of the engine's objects, after parsing. */
+
+/** A VM's OS identity: two VMs share pages best when both parts are equal. */
+export interface OsIdentity {
+  readonly type: string;
+  readonly version: string;
+}
+
+export interface EngineHost {
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface EngineVm {
+  readonly id: string;
+  readonly name: string;
+  /** The host it runs on; undefined when it is not running. */
+  readonly hostId: string | undefined;
+  readonly os: OsIdentity;
+}

@@ -1,0 +1,137 @@
+/**
+ * HostScorerService handlers: validate, take the current snapshot, resolve
+ * what the call needs into one CallView, score, answer. Nothing here touches
+ * the engine directly or knows how data is stored.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { ScorerError } from '../errors';
+import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
+import type { InventoryInfo as InventoryInfoMessage } from '../generated/ksmscorer/v1/InventoryInfo';
+import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
+import type { CallView } from '../inventory/call-view';
+import type { CallNeeds, HostInventory, InventoryInfo } from '../inventory/inventory';
+import type { InventorySnapshot } from '../inventory/snapshot';
+import type { Logger } from '../log';
+import { type HostScore, scoreCandidates } from '../scoring/score';
+import { parseScoreRequest, type RequestLimits, type ScoreQuery } from './request';
+import { toServiceError, toStatus } from './status';
+
+export interface ScorerServiceDeps {
+  readonly inventory: HostInventory;
+  readonly limits: RequestLimits & { readonly maxBatchRequests: number };
+  readonly logger: Logger;
+}
+
+export function createScorerHandlers({ inventory, limits, logger }: ScorerServiceDeps): HostScorerServiceHandlers {
+  const currentSnapshot = (): InventorySnapshot => {
+    const snapshot = inventory.snapshot();
+    if (snapshot === undefined) throw new ScorerError('not_ready', 'the inventory has not loaded from the oVirt engine yet; try again shortly');
+    return snapshot;
+  };
+
+  return {
+    async ScoreHosts(call, callback) {
+      const signal = callSignal(call);
+      try {
+        const query = parseScoreRequest(call.request, limits);
+        const snapshot = currentSnapshot();
+        const view = await inventory.resolve(snapshot, needs([query]), signal.signal);
+        callback(null, { scores: scoreQuery(view, query), inventory: inventoryMessage(inventory.info(snapshot)) });
+      } catch (err) {
+        callback(toServiceError(err, logger, 'ScoreHosts'));
+      } finally {
+        signal.dispose();
+      }
+    },
+
+    async ScoreHostsBatch(call, callback) {
+      const signal = callSignal(call);
+      try {
+        const requests = call.request.requests ?? [];
+        if (requests.length > limits.maxBatchRequests) {
+          throw new ScorerError('invalid_argument', `requests: ${requests.length} items, more than the maximum of ${limits.maxBatchRequests}`);
+        }
+        const parsed = requests.map((req, i): ScoreQuery | ScorerError => {
+          try {
+            return parseScoreRequest(req, limits, `requests[${i}].`);
+          } catch (err) {
+            return ScorerError.from(err);
+          }
+        });
+        const snapshot = currentSnapshot();
+        const queries = parsed.filter((p): p is ScoreQuery => !(p instanceof ScorerError));
+        const view = await inventory.resolve(snapshot, needs(queries), signal.signal);
+        const results = parsed.map((item, i): ScoreHostsResult => {
+          try {
+            if (item instanceof ScorerError) throw item;
+            return { scores: scoreQuery(view, item), error: null };
+          } catch (err) {
+            const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
+            return { scores: [], error: { code, message } };
+          }
+        });
+        callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
+      } catch (err) {
+        callback(toServiceError(err, logger, 'ScoreHostsBatch'));
+      } finally {
+        signal.dispose();
+      }
+    },
+  };
+}
+
+function needs(queries: readonly ScoreQuery[]): CallNeeds {
+  const hostIds = new Set<string>();
+  const vmIds = new Set<string>();
+  let allHosts = false;
+  for (const q of queries) {
+    if (q.kind === 'vm') vmIds.add(q.vmId);
+    if (q.hostIds === undefined) allHosts = true;
+    else for (const id of q.hostIds) hostIds.add(id);
+  }
+  return { hostIds, vmIds, allHosts };
+}
+
+function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] {
+  let os = query.kind === 'os' ? query.os : undefined;
+  if (query.kind === 'vm') {
+    const vm = view.vm(query.vmId);
+    if (vm === undefined) throw new ScorerError('not_found', `vm_id: the oVirt engine has no VM ${query.vmId}`);
+    os = vm.os;
+  }
+  const scoredVmId = query.kind === 'vm' ? query.vmId : undefined;
+  return scoreCandidates(view.candidates(query.hostIds, scoredVmId), os!, query.hostIds === undefined);
+}
+
+export function inventoryMessage(info: InventoryInfo): InventoryInfoMessage {
+  return {
+    refreshed_at: { seconds: String(Math.floor(info.refreshedAt / 1000)), nanos: (info.refreshedAt % 1000) * 1_000_000 },
+    stale: info.stale,
+    generation: String(info.generation),
+    host_count: info.hostCount,
+    vm_count: info.vmCount,
+  };
+}
+
+/** An AbortSignal that fires at the call's deadline or when the client cancels. */
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  let timer: NodeJS.Timeout | undefined;
+  if (Number.isFinite(at)) {
+    timer = setTimeout(
+      () => controller.abort(new ScorerError('deadline_exceeded', 'the call deadline passed while waiting for the oVirt engine')),
+      Math.max(0, at - Date.now()),
+    );
+  }
+  const onCancel = () => controller.abort(new ScorerError('cancelled', 'the client cancelled the call'));
+  call.once('cancelled', onCancel);
+  return {
+    signal: controller.signal,
+    dispose() {
+      clearTimeout(timer);
+      call.off('cancelled', onCancel);
+    },
+  };
+}

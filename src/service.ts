@@ -1,0 +1,84 @@
+/**
+ * Wires the parts together, in the direction data flows: engine client ->
+ * inventory -> gRPC server. With no OVIRT_URL the engine is the embedded
+ * simulator, and the log says so.
+ */
+import type { Config, EngineConnection } from './config';
+import { HostInventory } from './inventory/inventory';
+import type { Logger } from './log';
+import { EngineClient } from './ovirt/client';
+import { ScorerServer } from './server/server';
+import { SimulatedEngine } from './simulator/engine';
+
+export const MAX_BATCH_REQUESTS = 10_000;
+
+export interface RunningService {
+  /** The bound gRPC port. */
+  readonly port: number;
+  readonly inventory: HostInventory;
+  /** Set when the embedded simulator stands in for the engine. */
+  readonly simulator: SimulatedEngine | undefined;
+  /** Graceful: NOT_SERVING, drain calls (forced after the grace period), stop refreshing, log out. */
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  let simulator: SimulatedEngine | undefined;
+  let connection: EngineConnection;
+  if (config.engine === undefined) {
+    simulator = new SimulatedEngine(config.simulator);
+    const url = await simulator.start();
+    connection = { url, username: simulator.username, password: simulator.password, caFile: undefined, insecure: false };
+    logger.warn('OVIRT_URL is not set: serving from the embedded SIMULATED oVirt engine, not a real one', {
+      simulatorUrl: url,
+      hosts: config.simulator.hosts,
+      vms: config.simulator.vms,
+      seed: config.simulator.seed,
+    });
+  } else {
+    connection = config.engine;
+  }
+
+  const client = new EngineClient({ connection, pageSize: config.pageSize, requestTimeoutMs: config.requestTimeoutMs, logger });
+  const inventory = new HostInventory({
+    source: client,
+    logger,
+    refreshIntervalMs: config.refreshIntervalMs,
+    cacheMaxHosts: config.cacheMaxHosts,
+  });
+  const server = new ScorerServer({
+    inventory,
+    limits: { maxHostsPerRequest: config.maxHostsPerRequest, maxBatchRequests: MAX_BATCH_REQUESTS },
+    logger,
+  });
+  inventory.onSnapshot(() => server.setServing(true));
+
+  let port: number;
+  try {
+    port = await server.listen(config.listen);
+  } catch (err) {
+    await client.close();
+    await simulator?.stop();
+    throw err;
+  }
+  inventory.start();
+  logger.info('ksm-scorer listening', { address: config.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    inventory,
+    simulator,
+    stop() {
+      stopping ??= (async () => {
+        logger.info('shutting down: NOT_SERVING, draining calls', { graceMs: config.shutdownGraceMs });
+        await server.shutdown(config.shutdownGraceMs);
+        await inventory.stop();
+        await client.close();
+        await simulator?.stop();
+        logger.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

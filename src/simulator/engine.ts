@@ -1,0 +1,245 @@
+/**
+ * A simulated oVirt engine: a real HTTP server speaking the REST API v4 JSON
+ * the service reads (see shared/reference/ovirt.md): OAuth password grant,
+ * HTML 401 pages for bad tokens, integers as strings, `{}` for empty lists,
+ * paging through `search=... page N` with `max`, and gzip on request. It
+ * records every request so tests can count what the service asked.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import { SimInventory, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
+
+export interface SimulatedEngineOptions extends SimInventoryOptions {
+  readonly username?: string;
+  readonly password?: string;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path below /ovirt-engine, without the query. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage['headers'];
+  readonly status: number;
+  readonly gzipped: boolean;
+}
+
+const API = '/ovirt-engine/api';
+const VM_LINKS = [
+  'affinitylabels', 'applications', 'backups', 'cdroms', 'checkpoints', 'diskattachments', 'graphicsconsoles',
+  'hostdevices', 'katelloerrata', 'mediateddevices', 'nics', 'numanodes', 'permissions', 'reporteddevices',
+  'sessions', 'snapshots', 'statistics', 'tags', 'watchdogs', 'dynamicaffinitylabels',
+];
+const VM_ACTIONS = [
+  'start', 'stop', 'shutdown', 'suspend', 'migrate', 'cancelmigration', 'reboot', 'reset', 'detach',
+  'export', 'previewsnapshot', 'commitsnapshot', 'undosnapshot', 'ticket', 'logon', 'freezefilesystems',
+];
+
+export class SimulatedEngine {
+  readonly inventory: SimInventory;
+  readonly requests: RecordedRequest[] = [];
+  readonly username: string;
+  readonly password: string;
+  private readonly tokens = new Set<string>();
+  private readonly server: Server;
+  private baseUrl: string | undefined;
+
+  constructor(options: SimulatedEngineOptions) {
+    this.inventory = new SimInventory(options);
+    this.username = options.username ?? 'admin@internal';
+    this.password = options.password ?? 'simulator';
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.send(req, res, 500, { reason: 'Operation Failed', detail: String(err) }));
+    });
+    this.server.keepAliveTimeout = 60_000;
+  }
+
+  /** Listens on 127.0.0.1 (port 0 picks one); returns the API URL. */
+  async start(port = 0, host = '127.0.0.1'): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    const { port: bound } = this.server.address() as AddressInfo;
+    this.baseUrl = `http://${host}:${bound}${API}`;
+    return this.baseUrl;
+  }
+
+  get url(): string {
+    if (this.baseUrl === undefined) throw new Error('simulator not started');
+    return this.baseUrl;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Every token becomes invalid, as when tokens expire or the engine restarts. */
+  expireTokens(): void {
+    this.tokens.clear();
+  }
+
+  /** API requests (login and logout excluded) recorded so far. */
+  apiRequests(): RecordedRequest[] {
+    return this.requests.filter((r) => r.path.startsWith('/api/'));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    if (req.method === 'POST' && url.pathname === '/ovirt-engine/sso/oauth/token') return this.login(req, res, await readBody(req));
+    if (req.method === 'POST' && url.pathname === '/ovirt-engine/services/sso-logout') {
+      this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
+      return this.send(req, res, 200, {});
+    }
+    const auth = req.headers.authorization ?? '';
+    if (!auth.startsWith('Bearer ') || !this.tokens.has(auth.slice(7))) return this.unauthorized(req, res);
+    if (req.method !== 'GET') return this.send(req, res, 405, { reason: 'Method Not Allowed' });
+
+    const path = url.pathname.startsWith(`${API}/`) ? url.pathname.slice(API.length) : undefined;
+    const search = url.searchParams.get('search') ?? '';
+    const max = url.searchParams.has('max') ? Number(url.searchParams.get('max')) : undefined;
+    let match: RegExpMatchArray | null;
+    if (path === '/hosts') return this.send(req, res, 200, list('host', this.searchHosts(search, max).map(hostJson)));
+    if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
+      const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
+      return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
+    }
+    if (path === '/vms') return this.send(req, res, 200, list('vm', this.searchVms(search, max).map(vmJson)));
+    if ((match = path?.match(/^\/vms\/([^/]+)$/) ?? null)) {
+      const vm = this.inventory.vms.get(decodeURIComponent(match[1]!));
+      return vm ? this.send(req, res, 200, vmJson(vm)) : this.notFound(req, res);
+    }
+    return this.notFound(req, res);
+  }
+
+  private login(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const form = new URLSearchParams(body);
+    if (form.get('grant_type') !== 'password' || form.get('username') !== this.username || form.get('password') !== this.password) {
+      return this.send(req, res, 400, {
+        error_code: 'access_denied',
+        error: `Cannot authenticate user '${form.get('username') ?? ''}': The username or password is incorrect..`,
+      });
+    }
+    const token = randomBytes(24).toString('base64url');
+    this.tokens.add(token);
+    this.send(req, res, 200, { access_token: token, token_type: 'bearer', scope: 'ovirt-app-api', exp: '9223372036854775807' });
+  }
+
+  /** Engine search, the part the service uses: on_host=NAME, hosts.id=ID, sortby name asc, page N. */
+  private searchVms(search: string, max: number | undefined): SimVm[] {
+    let vms = [...this.inventory.vms.values()];
+    const onHost = /(?:^|\s)on_host\s*=\s*(\S+)/.exec(search)?.[1];
+    if (onHost !== undefined) {
+      const host = [...this.inventory.hosts.values()].find((h) => h.name === onHost);
+      vms = host === undefined ? [] : vms.filter((vm) => vm.hostId === host.id);
+    }
+    const hostsId = /(?:^|\s)hosts\.id\s*=\s*(\S+)/.exec(search)?.[1];
+    if (hostsId !== undefined) vms = vms.filter((vm) => vm.hostId === hostsId);
+    if (/sortby\s+name(\s+asc)?/.test(search)) vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return page(vms, search, max);
+  }
+
+  private searchHosts(search: string, max: number | undefined): SimHost[] {
+    return page([...this.inventory.hosts.values()], search, max);
+  }
+
+  private unauthorized(req: IncomingMessage, res: ServerResponse): void {
+    this.record(req, 401, false);
+    res.writeHead(401, { 'content-type': 'text/html;charset=utf-8', 'www-authenticate': 'Bearer' });
+    res.end('<html><head><title>Error</title></head><body>Unauthorized</body></html>');
+  }
+
+  private notFound(req: IncomingMessage, res: ServerResponse): void {
+    this.send(req, res, 404, { reason: 'Operation Failed', detail: 'Entity not found: null' });
+  }
+
+  private send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+    const json = Buffer.from(JSON.stringify(body));
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    this.record(req, status, gzip);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (gzip) headers['content-encoding'] = 'gzip';
+    res.writeHead(status, headers);
+    res.end(gzip ? gzipSync(json) : json);
+  }
+
+  private record(req: IncomingMessage, status: number, gzipped: boolean): void {
+    const url = new URL(req.url ?? '/', 'http://simulator');
+    this.requests.push({
+      method: req.method ?? 'GET',
+      path: url.pathname.replace(/^\/ovirt-engine/, ''),
+      query: url.searchParams,
+      headers: req.headers,
+      status,
+      gzipped,
+    });
+  }
+}
+
+function page<T>(items: T[], search: string, max: number | undefined): T[] {
+  if (max === undefined || !Number.isFinite(max)) return items;
+  const n = Number(/(?:^|\s)page\s+(\d+)/.exec(search)?.[1] ?? '1');
+  return items.slice((n - 1) * max, n * max);
+}
+
+/** The engine's list wrapper; an empty list is `{}`, as real engines send it. */
+function list(key: string, items: unknown[]): Record<string, unknown> {
+  return items.length === 0 ? {} : { [key]: items };
+}
+
+function hostJson(host: SimHost): Record<string, unknown> {
+  return {
+    href: `${API}/hosts/${host.id}`,
+    id: host.id,
+    name: host.name,
+    address: host.name,
+    status: 'up',
+    memory: '405874409472',
+    max_scheduling_memory: '390123456512',
+    cpu: { topology: { cores: '16', sockets: '2', threads: '2' } },
+    os: { type: 'RHEL', version: { full_version: '8.9 - 1.el8', major: '8', minor: '9' } },
+    ksm: { enabled: 'true', merge_across_nodes: 'true' },
+    link: ['nics', 'statistics', 'storage', 'tags', 'permissions'].map((rel) => ({ href: `${API}/hosts/${host.id}/${rel}`, rel })),
+  };
+}
+
+function vmJson(vm: SimVm): Record<string, unknown> {
+  const href = `${API}/vms/${vm.id}`;
+  const json: Record<string, unknown> = {
+    href,
+    id: vm.id,
+    name: vm.name,
+    status: vm.hostId === undefined ? 'down' : 'up',
+    memory: '4294967296',
+    creation_time: 1700000000000,
+    cpu: { topology: { cores: '2', sockets: '1', threads: '1' } },
+    os: vm.osType === undefined ? { boot: { devices: { device: ['hd'] } } } : { type: vm.osType, boot: { devices: { device: ['hd'] } } },
+    cluster: { href: `${API}/clusters/00000002-0002-0002-0002-00000000017a`, id: '00000002-0002-0002-0002-00000000017a' },
+    template: { href: `${API}/templates/00000000-0000-0000-0000-000000000000`, id: '00000000-0000-0000-0000-000000000000' },
+    actions: { link: VM_ACTIONS.map((rel) => ({ href: `${href}/${rel}`, rel })) },
+    link: VM_LINKS.map((rel) => ({ href: `${href}/${rel}`, rel })),
+  };
+  if (vm.hostId !== undefined) json.host = { href: `${API}/hosts/${vm.hostId}`, id: vm.hostId };
+  if (vm.guest !== undefined) {
+    const [major = '', minor = ''] = vm.guest.fullVersion.split('.');
+    json.guest_operating_system = {
+      architecture: 'x86_64',
+      family: vm.guest.family,
+      ...(vm.guest.distribution === '' ? {} : { distribution: vm.guest.distribution }),
+      version: { full_version: vm.guest.fullVersion, major, minor },
+    };
+  }
+  return json;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
