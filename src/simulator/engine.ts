@@ -42,6 +42,8 @@ export class SimulatedEngine {
   readonly requests: RecordedRequest[] = [];
   readonly username: string;
   readonly password: string;
+  /** Added before every API answer, to play a slow engine. */
+  latencyMs = 0;
   private readonly tokens = new Set<string>();
   private readonly server: Server;
   private baseUrl: string | undefined;
@@ -94,6 +96,7 @@ export class SimulatedEngine {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
     }
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const auth = req.headers.authorization ?? '';
     if (!auth.startsWith('Bearer ') || !this.tokens.has(auth.slice(7))) return this.unauthorized(req, res);
     if (req.method !== 'GET') return this.send(req, res, 405, { reason: 'Method Not Allowed' });

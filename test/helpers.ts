@@ -1,0 +1,79 @@
+/** Shared test wiring: a simulated engine, the real service on 127.0.0.1:0, and a grpc-js client. */
+import * as grpc from '@grpc/grpc-js';
+import { loadConfig } from '../src/config';
+import type { HostScorerServiceClient } from '../src/generated/ksmscorer/v1/HostScorerService';
+import { createLogger, type Logger, silentLogger } from '../src/log';
+import { loadScorerProto } from '../src/server/proto';
+import { type RunningService, startService } from '../src/service';
+import { SimulatedEngine, type SimulatedEngineOptions } from '../src/simulator/engine';
+
+export async function startSimulator(options: Partial<SimulatedEngineOptions> = {}): Promise<SimulatedEngine> {
+  const sim = new SimulatedEngine({ hosts: 8, vms: 120, seed: 7, ...options });
+  await sim.start();
+  return sim;
+}
+
+export function engineEnv(sim: SimulatedEngine): Record<string, string> {
+  return { OVIRT_URL: sim.url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0' };
+}
+
+export interface Scorer {
+  readonly service: RunningService;
+  readonly client: HostScorerServiceClient;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** The real service against `sim`, with extra environment; waits for the first inventory unless told not to. */
+export async function startScorer(sim: SimulatedEngine, env: Record<string, string> = {}, opts: { waitForInventory?: boolean; logger?: Logger } = {}): Promise<Scorer> {
+  const config = loadConfig({ ...engineEnv(sim), ...env });
+  const service = await startService(config, opts.logger ?? (process.env.TEST_LOG ? createLogger('debug') : silentLogger));
+  if (opts.waitForInventory ?? true) await waitUntil(() => service.inventory.snapshot() !== undefined);
+  const address = `127.0.0.1:${service.port}`;
+  const proto = loadScorerProto();
+  const client = new proto.ksmscorer.v1.HostScorerService(address, grpc.credentials.createInsecure());
+  return {
+    service,
+    client,
+    address,
+    async close() {
+      client.close();
+      await service.stop();
+    },
+  };
+}
+
+/** Calls a unary method and resolves with the response or rejects with the ServiceError. */
+export function unary<Req, Res>(
+  client: grpc.Client,
+  method: string,
+  request: Req,
+  options: grpc.CallOptions = {},
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
+    fn.call(client, request, options, (err, res) => (err ? reject(err) : resolve(res as Res)));
+  });
+}
+
+export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function expectGrpcError(promise: Promise<unknown>, code: grpc.status, messagePart?: string | RegExp): Promise<grpc.ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    if (e.code !== code) throw new Error(`expected ${grpc.status[code]}, got ${grpc.status[e.code]}: ${e.details}`);
+    if (messagePart !== undefined && !(typeof messagePart === 'string' ? e.details.includes(messagePart) : messagePart.test(e.details))) {
+      throw new Error(`message ${JSON.stringify(e.details)} does not contain ${String(messagePart)}`);
+    }
+    return e;
+  }
+  throw new Error(`expected ${grpc.status[code]}, but the call succeeded`);
+}

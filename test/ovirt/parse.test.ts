@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ScorerError } from '../../src/errors';
+import { faultReason, listItems, osIdentity, parseHost, parseInteger, parseVm } from '../../src/ovirt/parse';
+
+describe('osIdentity', () => {
+  it.each([
+    ['os.version when the engine fills it', { os: { type: 'rhel_9x64', version: { full_version: '9.4' } } }, { type: 'rhel_9x64', version: '9.4' }],
+    ['guest agent distribution + full_version', { os: { type: 'rhel_8x64' }, guest_operating_system: { distribution: 'Red Hat Enterprise Linux', version: { full_version: '8.6' } } }, { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }],
+    ['guest full_version alone without a distribution', { os: { type: 'windows_2022' }, guest_operating_system: { family: 'Windows', version: { full_version: '10.0.20348' } } }, { type: 'windows_2022', version: '10.0.20348' }],
+    ['os.version wins over the guest agent', { os: { type: 't', version: { full_version: 'a' } }, guest_operating_system: { distribution: 'D', version: { full_version: 'b' } } }, { type: 't', version: 'a' }],
+    ['empty os.version falls back to the guest', { os: { type: 't', version: { full_version: '' } }, guest_operating_system: { version: { full_version: '7' } } }, { type: 't', version: '7' }],
+    ['a guest with a distribution but no version gives ""', { os: { type: 't' }, guest_operating_system: { distribution: 'D' } }, { type: 't', version: '' }],
+    ['no os at all', {}, { type: '', version: '' }],
+    ['numbers where strings were expected', { os: { type: 7 }, guest_operating_system: { version: { full_version: 8 } } }, { type: '7', version: '8' }],
+    ['objects where strings were expected', { os: { type: { x: 1 } } }, { type: '', version: '' }],
+  ])('%s', (_name, vm, want) => {
+    expect(osIdentity(vm)).toEqual(want);
+  });
+});
+
+describe('engine JSON', () => {
+  it('accepts a list, a single object, {} and null as a collection', () => {
+    expect(listItems({ vm: [{ id: 'a' }] }, 'vm')).toHaveLength(1);
+    expect(listItems({ vm: { id: 'a' } }, 'vm')).toHaveLength(1);
+    expect(listItems({}, 'vm')).toEqual([]);
+    expect(listItems({ vm: null }, 'vm')).toEqual([]);
+  });
+
+  it('rejects what is not a collection as engine_protocol', () => {
+    for (const bad of [undefined, 'html', [1], { vm: 'x' }]) {
+      expect(() => listItems(bad, 'vm')).toThrowError(expect.objectContaining({ code: 'engine_protocol' }) as Error);
+    }
+  });
+
+  it('reads integers sent as strings or numbers', () => {
+    expect(parseInteger('2147483648', 'memory')).toBe(2147483648);
+    expect(parseInteger(42, 'id')).toBe(42);
+    expect(() => parseInteger('4.5', 'id')).toThrow(ScorerError);
+    expect(() => parseInteger('9223372036854775807', 'id')).toThrow(/not an integer/);
+  });
+
+  it('parses a VM with missing fields without failing', () => {
+    expect(parseVm({ id: 'v1' })).toEqual({ id: 'v1', name: '', hostId: undefined, os: { type: '', version: '' } });
+    expect(parseVm({ id: 'v1', name: 'web', host: { id: 'h1', href: '/x' }, memory: '1024' }).hostId).toBe('h1');
+  });
+
+  it('rejects a VM or host without an id', () => {
+    expect(() => parseVm({ name: 'x' })).toThrow(/without an id/);
+    expect(() => parseHost({ id: '' })).toThrow(/without an id/);
+    expect(() => parseHost('<html>')).toThrow(/not a JSON object/);
+  });
+
+  it('reads fault reasons in both wrappers and the SSO error form', () => {
+    expect(faultReason({ reason: 'Operation Failed', detail: 'Entity not found' })).toBe('Operation Failed: Entity not found');
+    expect(faultReason({ fault: { reason: 'Bad', detail: 'x' } })).toBe('Bad: x');
+    expect(faultReason({ error_code: 'access_denied', error: 'Cannot authenticate' })).toBe('Cannot authenticate');
+    expect(faultReason('<html/>')).toBeUndefined();
+  });
+});
