@@ -58,7 +58,7 @@ export class SimulatedEngine {
     this.server.keepAliveTimeout = 60_000;
   }
 
-  /** Listens on 127.0.0.1 (port 0 picks one); returns the API URL. */
+  /** Listens on 127.0.0.1 (port 0 picks one; after stop(), pass the old port to come back at the same URL); returns the API URL. */
   async start(port = 0, host = '127.0.0.1'): Promise<string> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -74,7 +74,9 @@ export class SimulatedEngine {
     return this.baseUrl;
   }
 
+  /** Like an engine going down: connections drop and every token is forgotten. start() again brings it back. */
   async stop(): Promise<void> {
+    this.tokens.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -1,0 +1,159 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HostInventory } from '../../src/inventory/inventory';
+import { silentLogger } from '../../src/log';
+import { EngineClient } from '../../src/ovirt/client';
+import type { SimulatedEngine } from '../../src/simulator/engine';
+import { scoreCandidates } from '../../src/scoring/score';
+import { startSimulator, waitUntil } from '../helpers';
+
+describe('HostInventory against the simulated engine', () => {
+  let sim: SimulatedEngine;
+  let client: EngineClient;
+  let clock: number;
+  const inventories: HostInventory[] = [];
+
+  const make = (opts: { cacheMaxHosts?: number; refreshIntervalMs?: number } = {}) => {
+    const inv = new HostInventory({
+      source: client,
+      logger: silentLogger,
+      refreshIntervalMs: opts.refreshIntervalMs ?? 60_000,
+      cacheMaxHosts: opts.cacheMaxHosts ?? 1_000,
+      now: () => clock,
+    });
+    inventories.push(inv);
+    return inv;
+  };
+
+  beforeEach(async () => {
+    clock = 1_700_000_000_000;
+    sim = await startSimulator({ hosts: 6, vms: 80, seed: 11 });
+    client = new EngineClient({
+      connection: { url: sim.url, username: sim.username, password: sim.password, caFile: undefined, insecure: false },
+      pageSize: 25,
+      requestTimeoutMs: 5_000,
+      logger: silentLogger,
+    });
+  });
+  afterEach(async () => {
+    for (const inv of inventories.splice(0)) await inv.stop();
+    await client.close();
+    await sim.stop();
+  });
+
+  it('a full refresh is one GET /hosts plus the pages of GET /vms, joined on vm.host.id', async () => {
+    const snap = await make().refresh();
+    const api = sim.apiRequests().map((r) => r.path);
+    // 80 VMs, 25 a page: 4 pages
+    expect(api).toEqual(['/api/hosts', '/api/vms', '/api/vms', '/api/vms', '/api/vms']);
+    expect(snap.hostCount).toBe(6);
+    expect(snap.vmCount).toBe(80);
+    for (const host of sim.inventory.hosts.values()) {
+      const entry = snap.hosts.get(host.id);
+      expect(entry?.found && entry.counts.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
+    }
+  });
+
+  it('never runs two refreshes at once', async () => {
+    const inv = make();
+    const [a, b] = await Promise.all([inv.refresh(), inv.refresh()]);
+    expect(a).toBe(b);
+    expect(sim.apiRequests().filter((r) => r.path === '/api/hosts')).toHaveLength(1);
+  });
+
+  it('answers cached hosts and VMs without any engine request', async () => {
+    const inv = make();
+    const snap = await inv.refresh();
+    const before = sim.requests.length;
+    const vmId = [...sim.inventory.vms.keys()][0]!;
+    const view = await inv.resolve(snap, { hostIds: snap.hostIds, vmIds: [vmId], allHosts: false });
+    expect(view.vm(vmId)).toBeDefined();
+    expect(sim.requests.length).toBe(before);
+  });
+
+  it('fetches a host missing from the cache once for concurrent callers, then serves it cached', async () => {
+    const inv = make({ cacheMaxHosts: 2 });
+    const snap = await inv.refresh();
+    const evicted = snap.hostIds.find((id) => !snap.hosts.has(id))!;
+    sim.requests.length = 0;
+    const views = await Promise.all([1, 2, 3].map(() => inv.resolve(snap, { hostIds: [evicted], vmIds: [], allHosts: false })));
+    // one GET /hosts/{id} and one VM search for that host alone
+    expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${evicted}`, '/api/vms']);
+    expect(sim.apiRequests()[1]!.query.get('search')).toMatch(/^on_host=/);
+    const counts = views[0]!.candidates([evicted], undefined)[0]!.counts;
+    expect(counts?.vmCount).toBe(sim.inventory.vmsOn(evicted).length);
+
+    sim.requests.length = 0;
+    await inv.resolve(snap, { hostIds: [evicted], vmIds: [], allHosts: false });
+    expect(sim.apiRequests()).toHaveLength(0);
+  });
+
+  it('remembers a host the engine does not have until the next refresh', async () => {
+    const inv = make();
+    const snap = await inv.refresh();
+    const unknown = '11111111-2222-4333-8444-555555555555';
+    sim.requests.length = 0;
+    const view = await inv.resolve(snap, { hostIds: [unknown], vmIds: [], allHosts: false });
+    expect(view.candidates([unknown], undefined)[0]!.counts).toBeUndefined();
+    await inv.resolve(snap, { hostIds: [unknown], vmIds: [], allHosts: false });
+    expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${unknown}`]);
+  });
+
+  it('fetches a VM missing from the inventory with GET /vms/{id}, once', async () => {
+    const inv = make();
+    const snap = await inv.refresh();
+    const fresh = sim.inventory.addVm({ osType: 'rhel_9x64' });
+    sim.requests.length = 0;
+    const view = await inv.resolve(snap, { hostIds: [], vmIds: [fresh.id], allHosts: false });
+    expect(view.vm(fresh.id)?.os).toEqual({ type: 'rhel_9x64', version: '' });
+    await inv.resolve(snap, { hostIds: [], vmIds: [fresh.id], allHosts: false });
+    expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/vms/${fresh.id}`]);
+  });
+
+  it('keeps a call on its own snapshot while a refresh replaces the current one', async () => {
+    const inv = make();
+    const first = await inv.refresh();
+    const hostId = first.hostIds[0]!;
+    const view = await inv.resolve(first, { hostIds: [hostId], vmIds: [], allHosts: false });
+    const before = scoreCandidates(view.candidates([hostId], undefined), { type: 'windows_2022', version: '' }, false);
+
+    for (let i = 0; i < 5; i++) sim.inventory.addVm({ osType: 'windows_2022', hostId });
+    const second = await inv.refresh();
+    expect(second.generation).toBe(first.generation + 1);
+    expect(inv.snapshot()).toBe(second);
+
+    const after = scoreCandidates(view.candidates([hostId], undefined), { type: 'windows_2022', version: '' }, false);
+    expect(after).toEqual(before);
+    const fresh = await inv.resolve(second, { hostIds: [hostId], vmIds: [], allHosts: false });
+    expect(fresh.candidates([hostId], undefined)[0]!.counts!.vmCount).toBe(before[0]!.vm_count + 5);
+  });
+
+  it('marks the inventory stale after 2 x the refresh interval (injected clock)', async () => {
+    const inv = make({ refreshIntervalMs: 30_000 });
+    const snap = await inv.refresh();
+    expect(inv.info(snap)).toMatchObject({ stale: false, generation: 1, hostCount: 6, vmCount: 80, refreshedAt: clock });
+    clock += 60_000;
+    expect(inv.info(snap).stale).toBe(false);
+    clock += 1;
+    expect(inv.info(snap).stale).toBe(true);
+  });
+
+  it('a failed refresh keeps the last good snapshot', async () => {
+    const inv = make();
+    const good = await inv.refresh();
+    sim.inventory.vm([...sim.inventory.vms.keys()][0]!).hostId = '99999999-9999-4999-8999-999999999999';
+    await expect(inv.refresh()).rejects.toMatchObject({ code: 'engine_protocol' });
+    expect(inv.snapshot()).toBe(good);
+  });
+
+  it('retries a failed first load in the background and recovers when the engine comes back', async () => {
+    const port = Number(new URL(sim.url).port);
+    await sim.stop();
+    const inv = make({ refreshIntervalMs: 1_000 });
+    inv.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(inv.snapshot()).toBeUndefined();
+    await sim.start(port);
+    await waitUntil(() => inv.snapshot() !== undefined);
+    expect(inv.snapshot()).toMatchObject({ generation: 1, hostCount: 6, vmCount: 80 });
+  });
+});
