@@ -53,9 +53,10 @@ async function serve(): Promise<number> {
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const service = await startService(config, logger);
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
-      if (signal !== undefined && stopping) {
-        logger.warn('second signal: exiting now', { signal });
+      if (stopping) {
+        logger.warn('second signal: exiting without waiting for the drain', { signal });
         resolve(1);
         return;
       }
@@ -63,7 +64,6 @@ async function serve(): Promise<number> {
       logger.info('signal received', { signal });
       service.stop().then(() => resolve(0), () => resolve(1));
     };
-    let stopping = false;
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });

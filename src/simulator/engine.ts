@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { SimInventory, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
@@ -14,6 +15,8 @@ import { SimInventory, type SimInventoryOptions, type SimHost, type SimVm } from
 export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly username?: string;
   readonly password?: string;
+  /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
+  readonly tls?: { readonly key: string; readonly cert: string };
 }
 
 export interface RecordedRequest {
@@ -46,15 +49,18 @@ export class SimulatedEngine {
   latencyMs = 0;
   private readonly tokens = new Set<string>();
   private readonly server: Server;
+  private readonly scheme: 'http' | 'https';
   private baseUrl: string | undefined;
 
   constructor(options: SimulatedEngineOptions) {
     this.inventory = new SimInventory(options);
     this.username = options.username ?? 'admin@internal';
     this.password = options.password ?? 'simulator';
-    this.server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => this.send(req, res, 500, { reason: 'Operation Failed', detail: String(err) }));
-    });
+    };
+    this.scheme = options.tls ? 'https' : 'http';
+    this.server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, handler) : createServer(handler);
     this.server.keepAliveTimeout = 60_000;
   }
 
@@ -65,7 +71,7 @@ export class SimulatedEngine {
       this.server.listen(port, host, () => resolve());
     });
     const { port: bound } = this.server.address() as AddressInfo;
-    this.baseUrl = `http://${host}:${bound}${API}`;
+    this.baseUrl = `${this.scheme}://${host}:${bound}${API}`;
     return this.baseUrl;
   }
 
