@@ -19,6 +19,7 @@ run: build
 	$(NPM) start
 
 test: build
+	npx tsc -p tsconfig.test.json
 	npx vitest run
 
 bench: build

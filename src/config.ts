@@ -32,7 +32,16 @@ export interface Config {
   readonly requestTimeoutMs: number;
   readonly simulator: SimulatorConfig;
   readonly listen: string;
+  /** Full refresh (resync) interval. */
   readonly refreshIntervalMs: number;
+  /** Events poll interval; 0: no events, full refreshes only. */
+  readonly eventsIntervalMs: number;
+  /** Answers say `stale` past this age; undefined: 2 x the sync interval. */
+  readonly staleAfterMs: number | undefined;
+  /** Past this age the inventory is not served (UNAVAILABLE, NOT_SERVING). */
+  readonly maxStalenessMs: number;
+  /** Cap of the retry backoff after engine failures. */
+  readonly backoffMaxMs: number;
   readonly maxHostsPerRequest: number;
   readonly cacheMaxHosts: number;
   readonly shutdownGraceMs: number;
@@ -78,7 +87,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(listen) || Number(listen.slice(listen.lastIndexOf(':') + 1)) > 65535) {
     problems.push(`KSM_SCORER_LISTEN: must be HOST:PORT (e.g. 0.0.0.0:50051), got ${JSON.stringify(listen)}`);
   }
-  const refreshSeconds = number('KSM_SCORER_REFRESH_SECONDS', 30, { min: 1, max: 86_400 });
+  const refreshSeconds = number('KSM_SCORER_REFRESH_SECONDS', 300, { min: 1, max: 86_400 });
+  const eventsSeconds = number('KSM_SCORER_EVENTS_SECONDS', 5, { min: 0, max: 3_600 });
+  const staleRaw = read('KSM_SCORER_STALE_SECONDS');
+  const staleSeconds = number('KSM_SCORER_STALE_SECONDS', 0, { min: 0.1, max: 86_400 });
+  const maxStalenessSeconds = number('KSM_SCORER_MAX_STALENESS_SECONDS', 600, { min: 1, max: 7 * 86_400 });
+  const backoffMaxSeconds = number('KSM_SCORER_BACKOFF_MAX_SECONDS', 60, { min: 1, max: 3_600 });
+  if (staleRaw !== undefined && staleSeconds > maxStalenessSeconds) {
+    problems.push('KSM_SCORER_STALE_SECONDS: must not be more than KSM_SCORER_MAX_STALENESS_SECONDS');
+  }
   const maxHostsPerRequest = number('KSM_SCORER_MAX_HOSTS', 10_000, { min: 1, max: 1_000_000, integer: true });
   const cacheMaxHosts = number('KSM_SCORER_CACHE_HOSTS', 20_000, { min: 1, max: 10_000_000, integer: true });
   const graceSeconds = number('KSM_SCORER_SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 });
@@ -104,6 +121,10 @@ export function loadConfig(env: Env = process.env): Config {
     simulator,
     listen,
     refreshIntervalMs: refreshSeconds * 1000,
+    eventsIntervalMs: eventsSeconds * 1000,
+    staleAfterMs: staleRaw === undefined ? undefined : staleSeconds * 1000,
+    maxStalenessMs: maxStalenessSeconds * 1000,
+    backoffMaxMs: backoffMaxSeconds * 1000,
     maxHostsPerRequest,
     cacheMaxHosts,
     shutdownGraceMs: graceSeconds * 1000,

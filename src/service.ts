@@ -43,15 +43,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const inventory = new HostInventory({
     source: client,
     logger,
-    refreshIntervalMs: config.refreshIntervalMs,
+    fullRefreshIntervalMs: config.refreshIntervalMs,
+    eventsIntervalMs: config.eventsIntervalMs,
     cacheMaxHosts: config.cacheMaxHosts,
+    ...(config.staleAfterMs !== undefined ? { staleAfterMs: config.staleAfterMs } : {}),
+    maxStalenessMs: config.maxStalenessMs,
+    backoffMaxMs: config.backoffMaxMs,
   });
   const server = new ScorerServer({
     inventory,
     limits: { maxHostsPerRequest: config.maxHostsPerRequest, maxBatchRequests: MAX_BATCH_REQUESTS },
     logger,
   });
-  inventory.onSnapshot(() => server.setServing(true));
+  // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.
+  inventory.onStateChange((state) => server.setServing(state === 'fresh' || state === 'stale'));
 
   let port: number;
   try {

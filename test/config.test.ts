@@ -18,7 +18,8 @@ describe('loadConfig', () => {
   it('defaults to the embedded simulator on 0.0.0.0:50051', () => {
     const c = loadConfig({});
     expect(c.engine).toBeUndefined();
-    expect(c).toMatchObject({ listen: '0.0.0.0:50051', refreshIntervalMs: 30_000, maxHostsPerRequest: 10_000, pageSize: 500 });
+    expect(c).toMatchObject({ listen: '0.0.0.0:50051', refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, maxHostsPerRequest: 10_000, pageSize: 500 });
+    expect(c.staleAfterMs).toBeUndefined();
     expect(Object.isFrozen(c) && Object.isFrozen(c.simulator)).toBe(true);
   });
 

@@ -29,3 +29,23 @@ export function countOs(oses: Iterable<OsIdentity>): HostOsCounts {
   }
   return { vmCount, byType };
 }
+
+/** A copy of `counts` with one VM of OS `remove` taken away and/or one of OS `add` put in. */
+export function adjustCounts(counts: HostOsCounts, remove: OsIdentity | undefined, add: OsIdentity | undefined): HostOsCounts {
+  const byType = new Map(counts.byType);
+  let vmCount = counts.vmCount;
+  const change = (os: OsIdentity, delta: number) => {
+    const t = byType.get(os.type);
+    const byVersion = new Map(t?.byVersion);
+    const n = (byVersion.get(os.version) ?? 0) + delta;
+    if (n > 0) byVersion.set(os.version, n);
+    else byVersion.delete(os.version);
+    const total = (t?.total ?? 0) + delta;
+    if (total > 0) byType.set(os.type, { total, byVersion });
+    else byType.delete(os.type);
+    vmCount += delta;
+  };
+  if (remove !== undefined && (counts.byType.get(remove.type)?.byVersion.get(remove.version) ?? 0) > 0) change(remove, -1);
+  if (add !== undefined) change(add, +1);
+  return { vmCount, byType };
+}

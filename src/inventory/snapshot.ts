@@ -1,28 +1,31 @@
 /**
- * One generation of the inventory, built from one full read of the engine and
- * never changed afterwards except for on-demand additions to its host cache
- * (hosts it did not hold). A call keeps the snapshot it started with, so a
- * refresh never changes data under it.
+ * One generation of the inventory. A snapshot is never changed once built,
+ * except for on-demand additions to its host cache (hosts it did not hold).
+ * A call keeps the snapshot it started with, so neither a full refresh nor
+ * an event update changes data under it: both build a new snapshot.
  */
 import { LRUCache } from 'lru-cache';
 import { ScorerError } from '../errors';
 import type { EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
-import { countOs, type HostOsCounts } from './host-os-counts';
+import { adjustCounts, countOs, type HostOsCounts } from './host-os-counts';
+import { VmIndex, type VmPlacement } from './vm-index';
+
+export type { VmPlacement } from './vm-index';
 
 /** What the cache holds for a host id: its counts, or the fact that the engine has no such host. */
 export type HostEntry =
-  | { readonly found: true; readonly counts: HostOsCounts; readonly vmIds?: ReadonlySet<string> }
+  | {
+      readonly found: true;
+      readonly counts: HostOsCounts;
+      /** Only for hosts fetched on demand: the VMs their counts were built from. */
+      readonly vmIds?: ReadonlySet<string>;
+    }
   | { readonly found: false };
 
-/** Where a VM runs and what it runs, as read at the snapshot's refresh. */
-export interface VmPlacement {
-  readonly hostId: string | undefined;
-  readonly os: OsIdentity;
-}
-
 export interface InventorySnapshot {
+  /** Bumped whenever the data changes. */
   readonly generation: number;
-  /** Epoch ms when the data was read from the engine. */
+  /** Epoch ms of the engine read that last confirmed this data (full refresh or events poll). */
   readonly refreshedAt: number;
   readonly hostCount: number;
   readonly vmCount: number;
@@ -30,9 +33,84 @@ export interface InventorySnapshot {
   readonly hostIds: readonly string[];
   /** Per-host OS counts, bounded; a miss is fetched on demand. */
   readonly hosts: LRUCache<string, HostEntry>;
-  readonly vms: ReadonlyMap<string, VmPlacement>;
+  readonly vms: VmIndex;
 }
 
+/**
+ * Builds a snapshot page by page as a full refresh reads the engine, so no
+ * single step walks the whole inventory and the event loop stays free.
+ */
+export class SnapshotBuilder {
+  private readonly hostIds: string[];
+  private readonly known: Set<string>;
+  private readonly interned = new Map<string, OsIdentity>();
+  private readonly counts = new Map<string, Map<string, Map<string, number>>>();
+  private readonly placements = new Map<string, VmPlacement>();
+
+  constructor(hosts: readonly EngineHost[]) {
+    this.hostIds = hosts.map((h) => h.id);
+    this.known = new Set(this.hostIds);
+  }
+
+  addVms(vms: readonly EngineVm[]): void {
+    for (const vm of vms) {
+      if (vm.hostId !== undefined && !this.known.has(vm.hostId)) {
+        throw new ScorerError('engine_protocol', `engine listed vm ${vm.id} on host ${vm.hostId}, which is not in its host list`);
+      }
+      // Pages are not a snapshot: a VM seen twice counts where it was seen last.
+      const previous = this.placements.get(vm.id);
+      if (previous?.hostId !== undefined) this.count(previous.hostId, previous.os, -1);
+      const placement: VmPlacement = { hostId: vm.hostId, os: this.intern(vm.os) };
+      this.placements.set(vm.id, placement);
+      if (vm.hostId !== undefined) this.count(vm.hostId, placement.os, +1);
+    }
+  }
+
+  build(args: { generation: number; refreshedAt: number; cacheMaxHosts: number }): InventorySnapshot {
+    const cache = new LRUCache<string, HostEntry>({ max: args.cacheMaxHosts });
+    for (const id of this.hostIds) cache.set(id, { found: true, counts: this.hostCounts(id) });
+    return Object.freeze({
+      generation: args.generation,
+      refreshedAt: args.refreshedAt,
+      hostCount: this.hostIds.length,
+      vmCount: this.placements.size,
+      hostIds: Object.freeze(this.hostIds),
+      hosts: cache,
+      vms: VmIndex.of(this.placements),
+    });
+  }
+
+  /** Many VMs share few OS identities: one object each, so memory follows distinct OSes, not VMs. */
+  private intern(os: OsIdentity): OsIdentity {
+    const key = `${os.type}\u0000${os.version}`;
+    let interned = this.interned.get(key);
+    if (interned === undefined) this.interned.set(key, (interned = Object.freeze({ type: os.type, version: os.version })));
+    return interned;
+  }
+
+  private count(hostId: string, os: OsIdentity, delta: number): void {
+    let byType = this.counts.get(hostId);
+    if (byType === undefined) this.counts.set(hostId, (byType = new Map()));
+    let byVersion = byType.get(os.type);
+    if (byVersion === undefined) byType.set(os.type, (byVersion = new Map()));
+    byVersion.set(os.version, (byVersion.get(os.version) ?? 0) + delta);
+  }
+
+  private hostCounts(hostId: string): HostOsCounts {
+    const byType = new Map<string, { total: number; byVersion: Map<string, number> }>();
+    let vmCount = 0;
+    for (const [type, versions] of this.counts.get(hostId) ?? []) {
+      const byVersion = new Map([...versions].filter(([, n]) => n > 0));
+      let total = 0;
+      for (const n of byVersion.values()) total += n;
+      if (total > 0) byType.set(type, { total, byVersion });
+      vmCount += total;
+    }
+    return { vmCount, byType };
+  }
+}
+
+/** Convenience for tests and small inventories: the whole build in one step. */
 export function buildSnapshot(args: {
   generation: number;
   refreshedAt: number;
@@ -40,36 +118,72 @@ export function buildSnapshot(args: {
   vms: readonly EngineVm[];
   cacheMaxHosts: number;
 }): InventorySnapshot {
-  const { hosts, vms } = args;
-  const hostIds = hosts.map((h) => h.id);
+  const builder = new SnapshotBuilder(args.hosts);
+  builder.addVms(args.vms);
+  return builder.build(args);
+}
+
+/** What an events poll learnt: VMs and hosts re-read from the engine (null: gone). */
+export interface InventoryChanges {
+  readonly vms: ReadonlyMap<string, EngineVm | null>;
+  readonly hosts: ReadonlyMap<string, { host: EngineHost; vms: readonly EngineVm[] } | null>;
+}
+
+/** A new snapshot with `changes` applied; `snapshot` itself is left as it was. */
+export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChanges, refreshedAt: number): InventorySnapshot {
+  const entries = new Map<string, HostEntry>();
+  for (const id of snapshot.hosts.rkeys()) entries.set(id, snapshot.hosts.peek(id)!); // oldest first, keeps LRU order
+  const hostIds = [...snapshot.hostIds];
   const known = new Set(hostIds);
-  // Many VMs share few OS identities: intern them so memory follows distinct OSes, not VMs.
-  const interned = new Map<string, OsIdentity>();
-  const osOnHost = new Map<string, OsIdentity[]>();
-  const placements = new Map<string, VmPlacement>();
-  for (const vm of vms) {
-    const key = `${vm.os.type}\u0000${vm.os.version}`;
-    let os = interned.get(key);
-    if (os === undefined) interned.set(key, (os = Object.freeze({ type: vm.os.type, version: vm.os.version })));
-    if (vm.hostId !== undefined) {
-      if (!known.has(vm.hostId)) {
-        throw new ScorerError('engine_protocol', `engine listed vm ${vm.id} on host ${vm.hostId}, which is not in its host list`);
+
+  for (const [id, change] of changes.hosts) {
+    if (change === null) {
+      entries.set(id, { found: false });
+      if (known.delete(id)) hostIds.splice(hostIds.indexOf(id), 1);
+    } else {
+      if (!known.has(id)) {
+        known.add(id);
+        hostIds.push(id);
       }
-      let list = osOnHost.get(vm.hostId);
-      if (list === undefined) osOnHost.set(vm.hostId, (list = []));
-      list.push(os);
+      entries.set(id, { found: true, counts: countOs(change.vms.map((vm) => vm.os)) });
     }
-    placements.set(vm.id, Object.freeze({ hostId: vm.hostId, os }));
   }
-  const cache = new LRUCache<string, HostEntry>({ max: args.cacheMaxHosts });
-  for (const id of hostIds) cache.set(id, { found: true, counts: countOs(osOnHost.get(id) ?? []) });
+
+  const vmUpdates = new Map<string, VmPlacement | null>();
+  for (const [id, vm] of changes.vms) {
+    const before = snapshot.vms.get(id);
+    const hostId = vm?.hostId !== undefined && known.has(vm.hostId) ? vm.hostId : undefined;
+    const after: VmPlacement | null = vm === null ? null : { hostId, os: vm.os };
+    vmUpdates.set(id, after);
+    if (before?.hostId !== undefined && !changes.hosts.has(before.hostId)) moveOut(entries, before.hostId, before.os);
+    if (after?.hostId !== undefined && !changes.hosts.has(after.hostId)) moveIn(entries, after.hostId, after.os);
+  }
+
+  const cache = new LRUCache<string, HostEntry>({ max: snapshot.hosts.max });
+  for (const [id, entry] of entries) cache.set(id, entry);
+  const vms = snapshot.vms.with(vmUpdates);
   return Object.freeze({
-    generation: args.generation,
-    refreshedAt: args.refreshedAt,
+    generation: snapshot.generation + 1,
+    refreshedAt,
     hostCount: hostIds.length,
-    vmCount: placements.size,
+    vmCount: vms.size,
     hostIds: Object.freeze(hostIds),
     hosts: cache,
-    vms: placements,
+    vms,
   });
+}
+
+function moveOut(entries: Map<string, HostEntry>, hostId: string, os: OsIdentity): void {
+  const entry = entries.get(hostId);
+  if (entry === undefined || !entry.found) return;
+  // A host fetched on demand knows its VMs by id; simpler to fetch it again than to patch it.
+  if (entry.vmIds !== undefined) entries.delete(hostId);
+  else entries.set(hostId, { found: true, counts: adjustCounts(entry.counts, os, undefined) });
+}
+
+function moveIn(entries: Map<string, HostEntry>, hostId: string, os: OsIdentity): void {
+  const entry = entries.get(hostId);
+  if (entry === undefined || !entry.found) return; // not cached: it will be fetched fresh on demand
+  if (entry.vmIds !== undefined) entries.delete(hostId);
+  else entries.set(hostId, { found: true, counts: adjustCounts(entry.counts, undefined, os) });
 }

@@ -12,8 +12,8 @@ import { abortable } from '../abortable';
 import type { EngineConnection } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
-import type { EngineHost, EngineVm } from './model';
-import { faultReason, listItems, parseHost, parseVm } from './parse';
+import type { EngineEvent, EngineHost, EngineVm } from './model';
+import { faultReason, listItems, parseEvent, parseHost, parseVm } from './parse';
 
 const gunzip = promisify(gunzipCb);
 
@@ -70,20 +70,38 @@ export class EngineClient {
     return listItems(body, 'host').map(parseHost);
   }
 
-  /** Every VM, `pageSize` at a time. Pages are not a snapshot, so repeats are dropped by id. */
-  async listVms(signal?: AbortSignal): Promise<EngineVm[]> {
-    const byId = new Map<string, EngineVm>();
+  /**
+   * Every VM, `pageSize` at a time, handed to `onPage` as each page arrives so
+   * the caller never holds the whole collection's JSON. Returns the number of
+   * requests made. Pages are not a snapshot: a VM may come twice.
+   */
+  async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number> {
     const max = this.pageSize;
     for (let page = 1; ; page++) {
       const { body } = await this.get('/vms', { search: `sortby name asc page ${page}`, max: String(max) }, signal);
       const items = listItems(body, 'vm');
-      for (const item of items) {
-        const vm = parseVm(item);
-        byId.set(vm.id, vm);
-      }
-      if (items.length < max) break;
+      onPage(items.map(parseVm));
+      if (items.length < max) return page;
     }
+  }
+
+  /** Every VM; repeats across pages are dropped by id. */
+  async listVms(signal?: AbortSignal): Promise<EngineVm[]> {
+    const byId = new Map<string, EngineVm>();
+    await this.forEachVmPage((vms) => vms.forEach((vm) => byId.set(vm.id, vm)), signal);
     return [...byId.values()];
+  }
+
+  /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
+  async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
+    const { body } = await this.get('/events', { from: String(from), max: String(max) }, signal);
+    return listItems(body, 'event').map(parseEvent);
+  }
+
+  /** The id of the newest event, 0 when there is none: where to start polling. */
+  async newestEventId(signal?: AbortSignal): Promise<number> {
+    const { body } = await this.get('/events', { max: '1' }, signal);
+    return listItems(body, 'event').map(parseEvent)[0]?.id ?? 0;
   }
 
   async getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined> {

@@ -18,3 +18,11 @@ export interface EngineVm {
   readonly hostId: string | undefined;
   readonly os: OsIdentity;
 }
+
+/** An audit-log event, as far as keeping the inventory fresh needs it. */
+export interface EngineEvent {
+  readonly id: number;
+  readonly code: number;
+  readonly vmId: string | undefined;
+  readonly hostId: string | undefined;
+}

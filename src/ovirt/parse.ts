@@ -5,7 +5,7 @@
  * answer fails one request instead of the process.
  */
 import { ScorerError } from '../errors';
-import type { EngineHost, EngineVm, OsIdentity } from './model';
+import type { EngineEvent, EngineHost, EngineVm, OsIdentity } from './model';
 
 type Json = Record<string, unknown>;
 
@@ -77,6 +77,18 @@ export function parseVm(obj: unknown): EngineVm {
 export function parseHost(obj: unknown): EngineHost {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a host that is not a JSON object');
   return { id: requireId(obj, 'host'), name: text(obj.name) };
+}
+
+export function parseEvent(obj: unknown): EngineEvent {
+  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent an event that is not a JSON object');
+  const vmId = text(field(obj, 'vm', 'id'));
+  const hostId = text(field(obj, 'host', 'id'));
+  return {
+    id: parseInteger(obj.id, 'an event id'),
+    code: obj.code === undefined ? -1 : parseInteger(obj.code, 'an event code'),
+    vmId: vmId === '' ? undefined : vmId,
+    hostId: hostId === '' ? undefined : hostId,
+  };
 }
 
 /** The reason in an engine fault body, for error messages and logs. */

@@ -10,7 +10,6 @@ import type { InventoryInfo as InventoryInfoMessage } from '../generated/ksmscor
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
 import type { CallView } from '../inventory/call-view';
 import type { CallNeeds, HostInventory, InventoryInfo } from '../inventory/inventory';
-import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import { type HostScore, scoreCandidates } from '../scoring/score';
 import { parseScoreRequest, type RequestLimits, type ScoreQuery } from './request';
@@ -23,18 +22,12 @@ export interface ScorerServiceDeps {
 }
 
 export function createScorerHandlers({ inventory, limits, logger }: ScorerServiceDeps): HostScorerServiceHandlers {
-  const currentSnapshot = (): InventorySnapshot => {
-    const snapshot = inventory.snapshot();
-    if (snapshot === undefined) throw new ScorerError('not_ready', 'the inventory has not loaded from the oVirt engine yet; try again shortly');
-    return snapshot;
-  };
-
   return {
     async ScoreHosts(call, callback) {
       const signal = callSignal(call);
       try {
         const query = parseScoreRequest(call.request, limits);
-        const snapshot = currentSnapshot();
+        const snapshot = inventory.servableSnapshot();
         const view = await inventory.resolve(snapshot, needs([query]), signal.signal);
         callback(null, { scores: scoreQuery(view, query), inventory: inventoryMessage(inventory.info(snapshot)) });
       } catch (err) {
@@ -58,7 +51,7 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
             return ScorerError.from(err);
           }
         });
-        const snapshot = currentSnapshot();
+        const snapshot = inventory.servableSnapshot();
         const queries = parsed.filter((p): p is ScoreQuery => !(p instanceof ScorerError));
         const view = await inventory.resolve(snapshot, needs(queries), signal.signal);
         const results = parsed.map((item, i): ScoreHostsResult => {

@@ -14,6 +14,7 @@ export class ScorerServer {
   private readonly server = new grpc.Server();
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SCORER_SERVICE_NAME]: 'NOT_SERVING' });
   private readonly logger: Logger;
+  private shuttingDown = false;
 
   constructor(deps: ScorerServiceDeps) {
     this.logger = deps.logger;
@@ -31,6 +32,7 @@ export class ScorerServer {
   }
 
   setServing(serving: boolean): void {
+    if (this.shuttingDown && serving) return;
     const status: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
     this.health.setStatus('', status);
     this.health.setStatus(SCORER_SERVICE_NAME, status);
@@ -39,6 +41,7 @@ export class ScorerServer {
   /** NOT_SERVING first so balancers stop sending, then drain; after `graceMs` cut what is left. */
   shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
+    this.shuttingDown = true;
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs });

@@ -10,13 +10,27 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { SimInventory, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
+import { SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
 
 export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly username?: string;
   readonly password?: string;
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
+}
+
+/** Trouble the simulated engine can be told to make, for fault-injection tests. */
+export interface EngineFaults {
+  /** Answer every API request with this HTTP status (e.g. 503), a JSON fault body. */
+  status?: number;
+  /** Answer API requests with a broken 200: cut-off JSON, an HTML page, or fields of the wrong type. */
+  garbage?: 'truncated' | 'html' | 'wrong-types';
+  /** Hold API requests without answering until the fault is cleared. */
+  hang?: boolean;
+  /** 401 to every API request, fresh tokens included. */
+  unauthorized?: boolean;
+  /** After this many more API requests, forget every token once (expiry mid-refresh). */
+  expireTokensAfter?: number;
 }
 
 export interface RecordedRequest {
@@ -44,11 +58,14 @@ export class SimulatedEngine {
   readonly inventory: SimInventory;
   readonly requests: RecordedRequest[] = [];
   readonly username: string;
-  readonly password: string;
+  /** Change it to play a password change on the engine side. */
+  password: string;
   /** Added before every API answer, to play a slow engine. */
   latencyMs = 0;
+  faults: EngineFaults = {};
   private readonly tokens = new Set<string>();
   private readonly server: Server;
+  private listening = false;
   private readonly scheme: 'http' | 'https';
   private baseUrl: string | undefined;
 
@@ -70,6 +87,7 @@ export class SimulatedEngine {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());
     });
+    this.listening = true;
     const { port: bound } = this.server.address() as AddressInfo;
     this.baseUrl = `${this.scheme}://${host}:${bound}${API}`;
     return this.baseUrl;
@@ -82,6 +100,7 @@ export class SimulatedEngine {
 
   /** Like an engine going down: connections drop and every token is forgotten. start() again brings it back. */
   async stop(): Promise<void> {
+    this.listening = false;
     this.tokens.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -105,8 +124,18 @@ export class SimulatedEngine {
       return this.send(req, res, 200, {});
     }
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    while (this.faults.hang && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
+    if (!this.listening) return void res.destroy();
+    if (this.faults.expireTokensAfter !== undefined && this.faults.expireTokensAfter-- <= 0) {
+      this.faults.expireTokensAfter = undefined;
+      this.tokens.clear();
+    }
     const auth = req.headers.authorization ?? '';
-    if (!auth.startsWith('Bearer ') || !this.tokens.has(auth.slice(7))) return this.unauthorized(req, res);
+    if (this.faults.unauthorized || !auth.startsWith('Bearer ') || !this.tokens.has(auth.slice(7))) return this.unauthorized(req, res);
+    if (this.faults.status !== undefined) {
+      return this.send(req, res, this.faults.status, { reason: 'Operation Failed', detail: `simulated HTTP ${this.faults.status}` });
+    }
+    if (this.faults.garbage !== undefined) return this.garbage(req, res, this.faults.garbage);
     if (req.method !== 'GET') return this.send(req, res, 405, { reason: 'Method Not Allowed' });
 
     const path = url.pathname.startsWith(`${API}/`) ? url.pathname.slice(API.length) : undefined;
@@ -118,6 +147,7 @@ export class SimulatedEngine {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
       return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
+    if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
     if (path === '/vms') return this.send(req, res, 200, list('vm', this.searchVms(search, max).map(vmJson)));
     if ((match = path?.match(/^\/vms\/([^/]+)$/) ?? null)) {
       const vm = this.inventory.vms.get(decodeURIComponent(match[1]!));
@@ -151,6 +181,31 @@ export class SimulatedEngine {
     if (hostsId !== undefined) vms = vms.filter((vm) => vm.hostId === hostsId);
     if (/sortby\s+name(\s+asc)?/.test(search)) vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return page(vms, search, max);
+  }
+
+  /** Events with id > from, newest first, at most max: the newest ones when there are more. */
+  private searchEvents(params: URLSearchParams): unknown[] {
+    const from = Number(params.get('from') ?? '0');
+    const max = params.has('max') ? Number(params.get('max')) : Infinity;
+    const out: unknown[] = [];
+    const events = this.inventory.events;
+    for (let i = events.length - 1; i >= 0 && out.length < max; i--) {
+      const e = events[i]!;
+      if (e.id <= from) break;
+      out.push(eventJson(e));
+    }
+    return out;
+  }
+
+  private garbage(req: IncomingMessage, res: ServerResponse, kind: NonNullable<EngineFaults['garbage']>): void {
+    this.record(req, 200, false);
+    if (kind === 'html') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Engine is starting, please wait</body></html>');
+    } else if (kind === 'truncated') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"vm": [{"id": "a1293e54-dae8-496f-baa4-277195921');
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"vm": "none", "host": 5, "event": true, "id": {"x": 1}}');
+    }
   }
 
   private searchHosts(search: string, max: number | undefined): SimHost[] {
@@ -199,6 +254,20 @@ function page<T>(items: T[], search: string, max: number | undefined): T[] {
 /** The engine's list wrapper; an empty list is `{}`, as real engines send it. */
 function list(key: string, items: unknown[]): Record<string, unknown> {
   return items.length === 0 ? {} : { [key]: items };
+}
+
+function eventJson(e: SimEvent): Record<string, unknown> {
+  return {
+    href: `${API}/events/${e.id}`,
+    id: String(e.id),
+    code: String(e.code),
+    severity: 'normal',
+    time: e.time,
+    description: e.description,
+    origin: 'oVirt',
+    ...(e.vm ? { vm: { href: `${API}/vms/${e.vm.id}`, id: e.vm.id } } : {}),
+    ...(e.host ? { host: { href: `${API}/hosts/${e.host.id}`, id: e.host.id } } : {}),
+  };
 }
 
 function hostJson(host: SimHost): Record<string, unknown> {

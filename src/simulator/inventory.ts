@@ -74,9 +74,36 @@ export function seededUuid(random: () => number): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${'89ab'[Math.floor(random() * 4)]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+/** An audit-log entry, as the engine keeps them. */
+export interface SimEvent {
+  readonly id: number;
+  readonly code: number;
+  readonly time: number;
+  readonly description: string;
+  readonly vm?: { readonly id: string; readonly name: string };
+  readonly host?: { readonly id: string; readonly name: string };
+}
+
+/** Event codes the simulator writes (the engine's AuditLogType numbers). */
+export const EVENT = {
+  USER_STARTED_VM: 153,
+  USER_STOP_VM: 33,
+  USER_SUSPEND_VM_OK: 503,
+  VM_MIGRATION_DONE: 63,
+  USER_UPDATE_VM: 35,
+  USER_REMOVE_VM_FINISHED: 113,
+  USER_ADD_VDS: 42,
+  USER_REMOVE_VDS: 44,
+  USER_ADD_VM: 34,
+} as const;
+
 export class SimInventory {
   readonly hosts = new Map<string, SimHost>();
   readonly vms = new Map<string, SimVm>();
+  /** Oldest first; only the newest `retainEvents` are kept, as an engine ages events out. */
+  readonly events: SimEvent[] = [];
+  retainEvents = 50_000;
+  private nextEventId = 1_000;
   private readonly random: () => number;
 
   constructor(options: SimInventoryOptions) {
@@ -117,6 +144,94 @@ export class SimInventory {
     };
     this.vms.set(created.id, created);
     return created;
+  }
+
+  // Changes a real engine would log as events: tests and benchmarks use these.
+
+  startVm(id: string, hostId: string): void {
+    const vm = this.vm(id);
+    vm.hostId = hostId;
+    this.log(EVENT.USER_STARTED_VM, `VM ${vm.name} started on Host ${this.hostName(hostId)}`, vm, hostId);
+  }
+
+  stopVm(id: string): void {
+    const vm = this.vm(id);
+    const from = vm.hostId;
+    vm.hostId = undefined;
+    vm.guest = undefined;
+    this.log(EVENT.USER_STOP_VM, `VM ${vm.name} powered off`, vm, from);
+  }
+
+  suspendVm(id: string): void {
+    const vm = this.vm(id);
+    const from = vm.hostId;
+    vm.hostId = undefined;
+    this.log(EVENT.USER_SUSPEND_VM_OK, `Suspending VM ${vm.name} has been completed`, vm, from);
+  }
+
+  /** The event names the source host, as the engine's VM_MIGRATION_DONE does. */
+  migrateVm(id: string, toHostId: string): void {
+    const vm = this.vm(id);
+    const from = vm.hostId;
+    vm.hostId = toHostId;
+    this.log(EVENT.VM_MIGRATION_DONE, `Migration completed (VM: ${vm.name}, Destination: ${this.hostName(toHostId)})`, vm, from);
+  }
+
+  updateVmOs(id: string, osType: string | undefined): void {
+    const vm = this.vm(id);
+    vm.osType = osType;
+    this.log(EVENT.USER_UPDATE_VM, `VM ${vm.name} configuration was updated`, vm, vm.hostId);
+  }
+
+  removeVm(id: string): void {
+    const vm = this.vm(id);
+    this.vms.delete(id);
+    this.log(EVENT.USER_REMOVE_VM_FINISHED, `VM ${vm.name} was successfully removed`, vm, undefined);
+  }
+
+  addHostWithEvent(name?: string): SimHost {
+    const host = this.addHost(name);
+    this.log(EVENT.USER_ADD_VDS, `Host ${host.name} was added`, undefined, host.id);
+    return host;
+  }
+
+  removeHost(id: string): void {
+    const host = this.hosts.get(id);
+    if (host === undefined) throw new Error(`simulator: no host ${id}`);
+    for (const vm of this.vmsOn(id)) vm.hostId = undefined;
+    this.log(EVENT.USER_REMOVE_VDS, `Host ${host.name} was removed`, undefined, id);
+    this.hosts.delete(id);
+  }
+
+  /** What the guest agent reports: no event, as on a real engine. */
+  setGuestOs(id: string, guest: SimGuestOs | undefined): void {
+    this.vm(id).guest = guest;
+  }
+
+  /** A restored or recreated engine database: event ids start again from `firstId`. */
+  resetEventLog(firstId = 1): void {
+    this.events.length = 0;
+    this.nextEventId = firstId;
+  }
+
+  newestEventId(): number {
+    return this.events.at(-1)?.id ?? 0;
+  }
+
+  private hostName(id: string | undefined): string {
+    return (id !== undefined && this.hosts.get(id)?.name) || '';
+  }
+
+  private log(code: number, description: string, vm: SimVm | undefined, hostId: string | undefined): void {
+    this.events.push({
+      id: this.nextEventId++,
+      code,
+      time: Date.now(),
+      description,
+      ...(vm ? { vm: { id: vm.id, name: vm.name } } : {}),
+      ...(hostId !== undefined ? { host: { id: hostId, name: this.hostName(hostId) } } : {}),
+    });
+    if (this.events.length > this.retainEvents) this.events.splice(0, this.events.length - this.retainEvents);
   }
 
   vm(id: string): SimVm {

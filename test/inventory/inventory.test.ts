@@ -12,11 +12,13 @@ describe('HostInventory against the simulated engine', () => {
   let clock: number;
   const inventories: HostInventory[] = [];
 
+  /** Full refreshes only (events have their own tests), on an injected clock. */
   const make = (opts: { cacheMaxHosts?: number; refreshIntervalMs?: number } = {}) => {
     const inv = new HostInventory({
       source: client,
       logger: silentLogger,
-      refreshIntervalMs: opts.refreshIntervalMs ?? 60_000,
+      fullRefreshIntervalMs: opts.refreshIntervalMs ?? 60_000,
+      eventsIntervalMs: 0,
       cacheMaxHosts: opts.cacheMaxHosts ?? 1_000,
       now: () => clock,
     });
@@ -145,10 +147,29 @@ describe('HostInventory against the simulated engine', () => {
     expect(inv.snapshot()).toBe(good);
   });
 
+  it('goes stale after 2 x the interval and expired after the maximum staleness (injected clock)', async () => {
+    const inv = new HostInventory({ source: client, logger: silentLogger, fullRefreshIntervalMs: 1_000, eventsIntervalMs: 0, cacheMaxHosts: 100, maxStalenessMs: 10_000, now: () => clock });
+    inventories.push(inv);
+    const states: string[] = [];
+    inv.onStateChange((s) => states.push(s));
+    expect(inv.checkState()).toBe('loading');
+    expect(() => inv.servableSnapshot()).toThrow(/not loaded/);
+    await inv.refresh();
+    clock += 2_001;
+    inv.checkState();
+    clock += 8_000;
+    inv.checkState();
+    expect(() => inv.servableSnapshot()).toThrow(/is 10 s old, more than the maximum staleness of 10 s/);
+    await inv.refresh();
+    expect(inv.servableSnapshot().generation).toBe(2);
+    expect(states).toEqual(['fresh', 'stale', 'expired', 'fresh']);
+  });
+
   it('retries a failed first load in the background and recovers when the engine comes back', async () => {
     const port = Number(new URL(sim.url).port);
     await sim.stop();
-    const inv = make({ refreshIntervalMs: 1_000 });
+    const inv = new HostInventory({ source: client, logger: silentLogger, fullRefreshIntervalMs: 60_000, eventsIntervalMs: 0, cacheMaxHosts: 100 });
+    inventories.push(inv);
     inv.start();
     await new Promise((r) => setTimeout(r, 300));
     expect(inv.snapshot()).toBeUndefined();

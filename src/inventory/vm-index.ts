@@ -1,0 +1,41 @@
+/**
+ * VM id -> placement, immutable. Event updates make a new index that shares
+ * the big base map of the last full refresh and carries only the changes
+ * since, so applying a few events never copies 100,000 entries.
+ */
+import type { OsIdentity } from '../ovirt/model';
+
+/** Where a VM runs and what it runs. */
+export interface VmPlacement {
+  readonly hostId: string | undefined;
+  readonly os: OsIdentity;
+}
+
+export class VmIndex {
+  private constructor(
+    private readonly base: ReadonlyMap<string, VmPlacement>,
+    /** null: removed since the base was read. */
+    private readonly changes: ReadonlyMap<string, VmPlacement | null>,
+    readonly size: number,
+  ) {}
+
+  static of(base: ReadonlyMap<string, VmPlacement>): VmIndex {
+    return new VmIndex(base, new Map(), base.size);
+  }
+
+  get(id: string): VmPlacement | undefined {
+    const changed = this.changes.get(id);
+    if (changed !== undefined) return changed ?? undefined;
+    return this.base.get(id);
+  }
+
+  with(updates: ReadonlyMap<string, VmPlacement | null>): VmIndex {
+    const changes = new Map(this.changes);
+    let size = this.size;
+    for (const [id, placement] of updates) {
+      size += (placement === null ? 0 : 1) - (this.get(id) === undefined ? 0 : 1);
+      changes.set(id, placement);
+    }
+    return new VmIndex(this.base, changes, size);
+  }
+}
