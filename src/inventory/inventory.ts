@@ -344,6 +344,8 @@ export class HostInventory {
       vms: snapshot.vmCount,
       ms: this.lastFull.ms,
       requests: this.lastFull.requests,
+      rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
+      heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
     });
     if (snapshot.hostCount > this.cacheMaxHosts) {
       this.logger.warn('host cache smaller than the engine: the rest is fetched on demand', { hosts: snapshot.hostCount, cacheMaxHosts: this.cacheMaxHosts });

@@ -44,6 +44,8 @@ export class SnapshotBuilder {
   private readonly hostIds: string[];
   private readonly known: Set<string>;
   private readonly interned = new Map<string, OsIdentity>();
+  /** One placement object per (host, OS): VMs share them, so the VM index costs one entry per VM. */
+  private readonly sharedPlacements = new Map<string, VmPlacement>();
   private readonly counts = new Map<string, Map<string, Map<string, number>>>();
   private readonly placements = new Map<string, VmPlacement>();
 
@@ -60,7 +62,7 @@ export class SnapshotBuilder {
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
       const previous = this.placements.get(vm.id);
       if (previous?.hostId !== undefined) this.count(previous.hostId, previous.os, -1);
-      const placement: VmPlacement = { hostId: vm.hostId, os: this.intern(vm.os) };
+      const placement = this.placement(vm.hostId, this.intern(vm.os));
       this.placements.set(vm.id, placement);
       if (vm.hostId !== undefined) this.count(vm.hostId, placement.os, +1);
     }
@@ -86,6 +88,13 @@ export class SnapshotBuilder {
     let interned = this.interned.get(key);
     if (interned === undefined) this.interned.set(key, (interned = Object.freeze({ type: os.type, version: os.version })));
     return interned;
+  }
+
+  private placement(hostId: string | undefined, os: OsIdentity): VmPlacement {
+    const key = `${hostId ?? ''}\u0000${os.type}\u0000${os.version}`;
+    let placement = this.sharedPlacements.get(key);
+    if (placement === undefined) this.sharedPlacements.set(key, (placement = Object.freeze({ hostId, os })));
+    return placement;
   }
 
   private count(hostId: string, os: OsIdentity, delta: number): void {

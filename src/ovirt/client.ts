@@ -5,17 +5,14 @@
  * failure into a ScorerError. It never logs or returns the password.
  */
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
-import { gunzip as gunzipCb } from 'node:zlib';
 import { Agent, errors as undiciErrors } from 'undici';
 import { abortable } from '../abortable';
 import type { EngineConnection } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { EngineEvent, EngineHost, EngineVm } from './model';
+import { decodeInline, HOST_FIELDS, JsonDecoder, type Projection, VM_FIELDS } from './decoder';
 import { faultReason, listItems, parseEvent, parseHost, parseVm } from './parse';
-
-const gunzip = promisify(gunzipCb);
 
 export interface EngineClientOptions {
   readonly connection: EngineConnection;
@@ -40,6 +37,7 @@ export class EngineClient {
   private readonly api: URL;
   private readonly tokenUrl: URL;
   private readonly logoutUrl: URL;
+  private readonly decoder = new JsonDecoder();
   private token: string | undefined;
   private login: Promise<string> | undefined;
 
@@ -66,7 +64,7 @@ export class EngineClient {
   }
 
   async listHosts(signal?: AbortSignal): Promise<EngineHost[]> {
-    const { body } = await this.get('/hosts', {}, signal);
+    const { body } = await this.get('/hosts', {}, signal, { project: { listKey: 'host', fields: HOST_FIELDS } });
     return listItems(body, 'host').map(parseHost);
   }
 
@@ -78,7 +76,8 @@ export class EngineClient {
   async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number> {
     const max = this.pageSize;
     for (let page = 1; ; page++) {
-      const { body } = await this.get('/vms', { search: `sortby name asc page ${page}`, max: String(max) }, signal);
+      const query = { search: `sortby name asc page ${page}`, max: String(max) };
+      const { body } = await this.get('/vms', query, signal, { project: { listKey: 'vm', fields: VM_FIELDS } });
       const items = listItems(body, 'vm');
       onPage(items.map(parseVm));
       if (items.length < max) return page;
@@ -140,14 +139,21 @@ export class EngineClient {
       }
     }
     await this.agent.close();
+    await this.decoder.close();
   }
 
-  private async get(path: string, query: Record<string, string>, signal: AbortSignal | undefined, opts: { allowNotFound?: boolean } = {}): Promise<EngineResponse> {
+  /** `project`: a large list whose items only need some fields, decoded off the main thread. */
+  private async get(
+    path: string,
+    query: Record<string, string>,
+    signal: AbortSignal | undefined,
+    opts: { allowNotFound?: boolean; project?: { listKey: string; fields: Projection } } = {},
+  ): Promise<EngineResponse> {
     const qs = new URLSearchParams(query).toString();
     const fullPath = `${this.api.pathname}${path}${qs === '' ? '' : `?${qs}`}`;
     for (let attempt = 0; ; attempt++) {
       const token = await this.currentToken(signal);
-      const res = await this.send(fullPath, token, signal);
+      const res = await this.send(fullPath, token, signal, opts.project);
       if (res.status === 401 && attempt === 0) {
         // Expired or revoked (engine restart): there is no refresh grant, so log in again once.
         if (this.token === token) this.token = undefined;
@@ -163,7 +169,7 @@ export class EngineClient {
     }
   }
 
-  private async send(path: string, token: string, signal: AbortSignal | undefined): Promise<EngineResponse> {
+  private async send(path: string, token: string, signal: AbortSignal | undefined, project?: { listKey: string; fields: Projection }): Promise<EngineResponse> {
     try {
       const res = await this.agent.request({
         origin: this.api.origin,
@@ -179,9 +185,11 @@ export class EngineClient {
       });
       const raw = Buffer.from(await res.body.arrayBuffer());
       if (res.statusCode === 401) return { status: 401, body: undefined }; // an HTML page, not JSON
-      const encoding = String(res.headers['content-encoding'] ?? '').toLowerCase();
-      const bytes = encoding === 'gzip' ? await gunzip(raw) : raw;
-      return { status: res.statusCode, body: parseJson(bytes) };
+      const gzip = String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip';
+      const body = project !== undefined && res.statusCode === 200
+        ? await this.decoder.decode(raw, gzip, project.listKey, project.fields)
+        : await decodeInline(raw, gzip);
+      return { status: res.statusCode, body };
     } catch (err) {
       throw transportError(err, `GET ${path.split('?')[0]}`);
     }

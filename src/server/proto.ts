@@ -2,16 +2,25 @@
  * Loads the contract at run time with the same options the generated types
  * were made with (see "gen" in package.json), so the types match the objects.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ProtoGrpcType } from '../generated/scorer';
 
 export const SCORER_SERVICE_NAME = 'ksmscorer.v1.HostScorerService';
-export const PROTO_ROOT = join(__dirname, '..', '..', 'proto');
 export const SCORER_PROTO = 'ksmscorer/v1/scorer.proto';
+/** proto/ of the package, found upward from this file (dist/, build/ or src/). */
+export const PROTO_ROOT = findProtoRoot(__dirname);
 
+function findProtoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'proto');
+    if (existsSync(join(candidate, SCORER_PROTO))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`proto/${SCORER_PROTO} not found above ${from}`);
+  }
+}
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   longs: String,

@@ -15,6 +15,11 @@ import { SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, ty
 export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly username?: string;
   readonly password?: string;
+  /**
+   * Keep rendered answers and serve them again while the inventory is unchanged
+   * through its methods (benchmarks: the engine's own CPU must not be what is measured).
+   */
+  readonly cacheAnswers?: boolean;
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
 }
@@ -64,6 +69,7 @@ export class SimulatedEngine {
   latencyMs = 0;
   faults: EngineFaults = {};
   private readonly tokens = new Set<string>();
+  private readonly answerCache: Map<string, { version: number; json: Buffer; gzip: Buffer }> | undefined;
   private readonly server: Server;
   private listening = false;
   private readonly scheme: 'http' | 'https';
@@ -71,6 +77,7 @@ export class SimulatedEngine {
 
   constructor(options: SimulatedEngineOptions) {
     this.inventory = new SimInventory(options);
+    this.answerCache = options.cacheAnswers ? new Map() : undefined;
     this.username = options.username ?? 'admin@internal';
     this.password = options.password ?? 'simulator';
     const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -148,7 +155,10 @@ export class SimulatedEngine {
       return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
     if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
-    if (path === '/vms') return this.send(req, res, 200, list('vm', this.searchVms(search, max).map(vmJson)));
+    if (path === '/vms') {
+      if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', this.searchVms(search, max).map(vmJson)));
+      return this.send(req, res, 200, list('vm', this.searchVms(search, max).map(vmJson)));
+    }
     if ((match = path?.match(/^\/vms\/([^/]+)$/) ?? null)) {
       const vm = this.inventory.vms.get(decodeURIComponent(match[1]!));
       return vm ? this.send(req, res, 200, vmJson(vm)) : this.notFound(req, res);
@@ -171,7 +181,8 @@ export class SimulatedEngine {
 
   /** Engine search, the part the service uses: on_host=NAME, hosts.id=ID, sortby name asc, page N. */
   private searchVms(search: string, max: number | undefined): SimVm[] {
-    let vms = [...this.inventory.vms.values()];
+    const sorted = /sortby\s+name(\s+asc)?/.test(search);
+    let vms: readonly SimVm[] = sorted ? this.inventory.vmsByName() : [...this.inventory.vms.values()];
     const onHost = /(?:^|\s)on_host\s*=\s*(\S+)/.exec(search)?.[1];
     if (onHost !== undefined) {
       const host = [...this.inventory.hosts.values()].find((h) => h.name === onHost);
@@ -179,7 +190,6 @@ export class SimulatedEngine {
     }
     const hostsId = /(?:^|\s)hosts\.id\s*=\s*(\S+)/.exec(search)?.[1];
     if (hostsId !== undefined) vms = vms.filter((vm) => vm.hostId === hostsId);
-    if (/sortby\s+name(\s+asc)?/.test(search)) vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return page(vms, search, max);
   }
 
@@ -232,6 +242,19 @@ export class SimulatedEngine {
     res.end(gzip ? gzipSync(json) : json);
   }
 
+  private sendCached(req: IncomingMessage, res: ServerResponse, key: string, render: () => unknown): void {
+    let hit = this.answerCache!.get(key);
+    if (hit === undefined || hit.version !== this.inventory.version) {
+      const json = Buffer.from(JSON.stringify(render()));
+      hit = { version: this.inventory.version, json, gzip: gzipSync(json) };
+      this.answerCache!.set(key, hit);
+    }
+    const gzip = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    this.record(req, 200, gzip);
+    res.writeHead(200, { 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) });
+    res.end(gzip ? hit.gzip : hit.json);
+  }
+
   private record(req: IncomingMessage, status: number, gzipped: boolean): void {
     const url = new URL(req.url ?? '/', 'http://simulator');
     this.requests.push({
@@ -245,8 +268,8 @@ export class SimulatedEngine {
   }
 }
 
-function page<T>(items: T[], search: string, max: number | undefined): T[] {
-  if (max === undefined || !Number.isFinite(max)) return items;
+function page<T>(items: readonly T[], search: string, max: number | undefined): T[] {
+  if (max === undefined || !Number.isFinite(max)) return [...items];
   const n = Number(/(?:^|\s)page\s+(\d+)/.exec(search)?.[1] ?? '1');
   return items.slice((n - 1) * max, n * max);
 }

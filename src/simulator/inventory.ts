@@ -104,6 +104,9 @@ export class SimInventory {
   readonly events: SimEvent[] = [];
   retainEvents = 50_000;
   private nextEventId = 1_000;
+  private byName: SimVm[] | undefined;
+  /** Bumped by every change made through the methods below. */
+  version = 0;
   private readonly random: () => number;
 
   constructor(options: SimInventoryOptions) {
@@ -131,6 +134,7 @@ export class SimInventory {
   addHost(name?: string): SimHost {
     const host = { id: seededUuid(this.random), name: name ?? `host-${String(this.hosts.size + 1).padStart(4, '0')}.example.com` };
     this.hosts.set(host.id, host);
+    this.version++;
     return host;
   }
 
@@ -143,6 +147,8 @@ export class SimInventory {
       guest: vm.guest,
     };
     this.vms.set(created.id, created);
+    this.byName = undefined;
+    this.version++;
     return created;
   }
 
@@ -186,6 +192,7 @@ export class SimInventory {
   removeVm(id: string): void {
     const vm = this.vm(id);
     this.vms.delete(id);
+    this.byName = undefined;
     this.log(EVENT.USER_REMOVE_VM_FINISHED, `VM ${vm.name} was successfully removed`, vm, undefined);
   }
 
@@ -206,6 +213,7 @@ export class SimInventory {
   /** What the guest agent reports: no event, as on a real engine. */
   setGuestOs(id: string, guest: SimGuestOs | undefined): void {
     this.vm(id).guest = guest;
+    this.version++;
   }
 
   /** A restored or recreated engine database: event ids start again from `firstId`. */
@@ -223,6 +231,7 @@ export class SimInventory {
   }
 
   private log(code: number, description: string, vm: SimVm | undefined, hostId: string | undefined): void {
+    this.version++;
     this.events.push({
       id: this.nextEventId++,
       code,
@@ -238,6 +247,12 @@ export class SimInventory {
     const vm = this.vms.get(id);
     if (vm === undefined) throw new Error(`simulator: no VM ${id}`);
     return vm;
+  }
+
+  /** VMs sorted by name, as `sortby name asc` asks; kept between requests (names never change). */
+  vmsByName(): readonly SimVm[] {
+    this.byName ??= [...this.vms.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.byName;
   }
 
   vmsOn(hostId: string): SimVm[] {

@@ -1,0 +1,146 @@
+/**
+ * Issue 3's numbers: for 10,000 and 100,000 VMs, a full refresh's time and
+ * engine requests, the scorer's RSS, and ScoreHosts p50/p99 while a refresh
+ * runs, against the same calls between refreshes (the reference).
+ *
+ * Three processes on loopback: the simulated engine, the scorer (refreshing
+ * back to back: KSM_SCORER_REFRESH_SECONDS=1, events off), and this one,
+ * which sends ScoreHosts (64 hosts) at a fixed rate and times each call.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
+import { loadScorerProto } from '../../src/server/proto';
+import { CLI, fmt, percentile, spawnNode, table, waitFor } from './lib';
+
+const RATE_PER_S = 400;
+const SIZES = (process.env.BENCH_REFRESH_SIZES ?? '500x10000,5000x100000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+
+interface Row {
+  hosts: number;
+  vms: number;
+  refreshMs: number[];
+  requests: number;
+  rssMb: number;
+  during: number[];
+  between: number[];
+}
+
+async function measure(hosts: number, vms: number): Promise<Row> {
+  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {}, 1);
+  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
+  const scorer = spawnNode([CLI, 'serve'], {
+    OVIRT_URL: engine.url,
+    OVIRT_USERNAME: engine.username,
+    OVIRT_PASSWORD: engine.password,
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_EVENTS_SECONDS: '0',
+    KSM_SCORER_REFRESH_SECONDS: '1',
+    KSM_SCORER_LOG_LEVEL: 'info',
+  }, 0);
+  const refreshes = () => scorer.logs.filter((l) => l.msg === 'inventory refreshed');
+  try {
+    const listening = await waitFor(() => scorer.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
+    const address = String(listening.address);
+    await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
+
+    const proto = loadScorerProto();
+    const client = new proto.ksmscorer.v1.HostScorerService(address, grpc.credentials.createInsecure());
+    const call = (req: object) =>
+      new Promise<ScoreHostsResponse__Output>((resolve, reject) => client.ScoreHosts(req, (err, res) => (err || !res ? reject(err) : resolve(res))));
+    const all = await call({ os: { type: 'rhel_8x64' } });
+    const hostIds = all.scores.slice(0, 64).map((s) => s.host_id);
+    const request = { os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: hostIds };
+    for (let i = 0; i < 200; i++) await call(request); // warm-up
+
+    // Send at a fixed rate until three more refreshes have completed.
+    const samples: { at: number; ms: number }[] = [];
+    const target = refreshes().length + 3;
+    let inFlight = 0;
+    await new Promise<void>((resolve, reject) => {
+      // Evenly paced open loop: every tick sends the calls that are due by now.
+      const started = Date.now();
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (refreshes().length >= target) {
+          clearInterval(timer);
+          const wait = setInterval(() => inFlight === 0 && (clearInterval(wait), resolve()), 5);
+          return;
+        }
+        const due = Math.floor(((Date.now() - started) * RATE_PER_S) / 1000);
+        for (; sent < due; sent++) {
+          const at = Date.now();
+          const t0 = process.hrtime.bigint();
+          inFlight++;
+          call(request).then(
+            () => {
+              inFlight--;
+              samples.push({ at, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+            },
+            (err: unknown) => {
+              clearInterval(timer);
+              reject(err);
+            },
+          );
+        }
+      }, 1);
+    });
+    client.close();
+
+    const windows = refreshes().slice(1).map((l) => {
+      const end = Date.parse(String(l.time));
+      return [end - Number(l.ms), end] as const;
+    });
+    const inRefresh = (t: number) => windows.some(([a, b]) => t >= a && t <= b);
+    const during = samples.filter((s) => inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
+    const between = samples.filter((s) => !inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
+    const last = refreshes().at(-1)!;
+    return {
+      hosts,
+      vms,
+      refreshMs: refreshes().slice(1).map((l) => Number(l.ms)),
+      requests: Number(last.requests),
+      rssMb: Number(last.rssMb),
+      during,
+      between,
+    };
+  } finally {
+    await scorer.stop();
+    await sim.stop();
+  }
+}
+
+export async function refreshBench(): Promise<string> {
+  const rows: Row[] = [];
+  for (const [hosts, vms] of SIZES) {
+    process.stderr.write(`refresh bench: ${hosts} hosts / ${vms} VMs ...\n`);
+    rows.push(await measure(hosts, vms));
+  }
+  return [
+    `Full refresh (scorer pinned to CPU 0, engine simulator and client on CPU 1; ScoreHosts with 64 hosts at ${RATE_PER_S}/s)`,
+    table(
+      ['hosts / VMs', 'refresh ms (median, min-max)', 'engine requests', 'RSS MB', 'calls during', 'p50 / p99 ms during refresh', 'p50 / p99 ms between (ref)', 'p99 ratio'],
+      rows.map((r) => {
+        const sorted = [...r.refreshMs].sort((a, b) => a - b);
+        const p99d = percentile(r.during, 99);
+        const p99b = percentile(r.between, 99);
+        return [
+          `${r.hosts} / ${r.vms}`,
+          `${fmt(percentile(sorted, 50), 0)} (${sorted[0]}-${sorted.at(-1)})`,
+          r.requests,
+          r.rssMb,
+          r.during.length,
+          `${fmt(percentile(r.during, 50))} / ${fmt(p99d)}`,
+          `${fmt(percentile(r.between, 50))} / ${fmt(p99b)}`,
+          fmt(p99d / p99b),
+        ];
+      }),
+    ),
+  ].join('\n');
+}
+
+if (require.main === module) {
+  refreshBench().then((out) => console.log(out), (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
