@@ -6,6 +6,7 @@
  * name. Failures back off exponentially with jitter and keep the last good
  * snapshot. Cache misses are fetched on demand, once for concurrent callers.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { abortable } from '../abortable';
 import { ScorerError } from '../errors';
@@ -77,6 +78,8 @@ export interface InventoryStats {
   /** Engine requests the last full refresh made. */
   readonly lastFullRefreshRequests: number | undefined;
 }
+
+const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 
 /** Most events one poll reads; a full page means some were cut, so a full refresh follows. */
 export const EVENTS_PAGE = 1_000;
@@ -327,6 +330,9 @@ export class HostInventory {
     const signal = this.stopController.signal;
     const started = this.now();
     const t0 = performance.now();
+    // How long the event loop (and so every call) was held up while this refresh ran.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     // The newest event id first: whatever happens during the read is polled again after it.
     const newestEventId = this.eventsIntervalMs > 0 ? await this.source.newestEventId(signal) : 0;
     const hosts = await this.source.listHosts(signal);
@@ -338,6 +344,7 @@ export class HostInventory {
     this.counters.fullRefreshes++;
     this.lastFull = { ms: Math.round(performance.now() - t0), requests: (this.eventsIntervalMs > 0 ? 1 : 0) + 1 + pages };
     this.publish(snapshot);
+    loopDelay.disable();
     this.logger.info('inventory refreshed', {
       generation: snapshot.generation,
       hosts: snapshot.hostCount,
@@ -346,6 +353,8 @@ export class HostInventory {
       requests: this.lastFull.requests,
       rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
       heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+      loopDelayP99Ms: round2(loopDelay.percentile(99) / 1e6 - 1),
+      loopDelayMaxMs: round2(loopDelay.max / 1e6 - 1),
     });
     if (snapshot.hostCount > this.cacheMaxHosts) {
       this.logger.warn('host cache smaller than the engine: the rest is fetched on demand', { hosts: snapshot.hostCount, cacheMaxHosts: this.cacheMaxHosts });

@@ -7,7 +7,7 @@
 import { LRUCache } from 'lru-cache';
 import { ScorerError } from '../errors';
 import type { EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
-import { adjustCounts, countOs, type HostOsCounts } from './host-os-counts';
+import { adjustCounts, countOs, EMPTY_HOST, type HostOsCounts } from './host-os-counts';
 import { VmIndex, type VmPlacement } from './vm-index';
 
 export type { VmPlacement } from './vm-index';
@@ -46,7 +46,8 @@ export class SnapshotBuilder {
   private readonly interned = new Map<string, OsIdentity>();
   /** One placement object per (host, OS): VMs share them, so the VM index costs one entry per VM. */
   private readonly sharedPlacements = new Map<string, VmPlacement>();
-  private readonly counts = new Map<string, Map<string, Map<string, number>>>();
+  /** Built in their final shape as VMs arrive, so build() only wraps them. */
+  private readonly counts = new Map<string, MutableHostOsCounts>();
   private readonly placements = new Map<string, VmPlacement>();
 
   constructor(hosts: readonly EngineHost[]) {
@@ -70,7 +71,7 @@ export class SnapshotBuilder {
 
   build(args: { generation: number; refreshedAt: number; cacheMaxHosts: number }): InventorySnapshot {
     const cache = new LRUCache<string, HostEntry>({ max: args.cacheMaxHosts });
-    for (const id of this.hostIds) cache.set(id, { found: true, counts: this.hostCounts(id) });
+    for (const id of this.hostIds) cache.set(id, { found: true, counts: this.counts.get(id) ?? EMPTY_HOST });
     return Object.freeze({
       generation: args.generation,
       refreshedAt: args.refreshedAt,
@@ -98,25 +99,22 @@ export class SnapshotBuilder {
   }
 
   private count(hostId: string, os: OsIdentity, delta: number): void {
-    let byType = this.counts.get(hostId);
-    if (byType === undefined) this.counts.set(hostId, (byType = new Map()));
-    let byVersion = byType.get(os.type);
-    if (byVersion === undefined) byType.set(os.type, (byVersion = new Map()));
-    byVersion.set(os.version, (byVersion.get(os.version) ?? 0) + delta);
+    let host = this.counts.get(hostId);
+    if (host === undefined) this.counts.set(hostId, (host = { vmCount: 0, byType: new Map() }));
+    let type = host.byType.get(os.type);
+    if (type === undefined) host.byType.set(os.type, (type = { total: 0, byVersion: new Map() }));
+    const n = (type.byVersion.get(os.version) ?? 0) + delta;
+    if (n > 0) type.byVersion.set(os.version, n);
+    else type.byVersion.delete(os.version);
+    type.total += delta;
+    if (type.total === 0) host.byType.delete(os.type);
+    host.vmCount += delta;
   }
+}
 
-  private hostCounts(hostId: string): HostOsCounts {
-    const byType = new Map<string, { total: number; byVersion: Map<string, number> }>();
-    let vmCount = 0;
-    for (const [type, versions] of this.counts.get(hostId) ?? []) {
-      const byVersion = new Map([...versions].filter(([, n]) => n > 0));
-      let total = 0;
-      for (const n of byVersion.values()) total += n;
-      if (total > 0) byType.set(type, { total, byVersion });
-      vmCount += total;
-    }
-    return { vmCount, byType };
-  }
+interface MutableHostOsCounts {
+  vmCount: number;
+  byType: Map<string, { total: number; byVersion: Map<string, number> }>;
 }
 
 /** Convenience for tests and small inventories: the whole build in one step. */

@@ -10,9 +10,11 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { loadScorerProto } from '../../src/server/proto';
-import { CLI, fmt, percentile, spawnNode, table, waitFor } from './lib';
+import { CLI, fmt, percentile, rssMb, spawnNode, table, waitFor } from './lib';
 
 const RATE_PER_S = 400;
+/** BENCH_PIN=0 lets the scorer use every core (its decode worker and GC threads too). */
+const PIN = process.env.BENCH_PIN !== '0';
 const SIZES = (process.env.BENCH_REFRESH_SIZES ?? '500x10000,5000x100000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 
 interface Row {
@@ -23,10 +25,13 @@ interface Row {
   rssMb: number;
   during: number[];
   between: number[];
+  /** The scorer's own event-loop delay during refreshes (medians over refreshes). */
+  loopP99: number;
+  loopMax: number;
 }
 
 async function measure(hosts: number, vms: number): Promise<Row> {
-  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {}, 1);
+  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {}, PIN ? 1 : undefined);
   const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
   const scorer = spawnNode([CLI, 'serve'], {
     OVIRT_URL: engine.url,
@@ -36,7 +41,7 @@ async function measure(hosts: number, vms: number): Promise<Row> {
     KSM_SCORER_EVENTS_SECONDS: '0',
     KSM_SCORER_REFRESH_SECONDS: '1',
     KSM_SCORER_LOG_LEVEL: 'info',
-  }, 0);
+  }, PIN ? 0 : undefined);
   const refreshes = () => scorer.logs.filter((l) => l.msg === 'inventory refreshed');
   try {
     const listening = await waitFor(() => scorer.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
@@ -94,6 +99,9 @@ async function measure(hosts: number, vms: number): Promise<Row> {
     const during = samples.filter((s) => inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
     const between = samples.filter((s) => !inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
     const last = refreshes().at(-1)!;
+    const measured = refreshes().slice(1);
+    const loopP99 = percentile(measured.map((l) => Number(l.loopDelayP99Ms)).sort((a, b) => a - b), 50);
+    const loopMax = percentile(measured.map((l) => Number(l.loopDelayMaxMs)).sort((a, b) => a - b), 50);
     return {
       hosts,
       vms,
@@ -102,11 +110,47 @@ async function measure(hosts: number, vms: number): Promise<Row> {
       rssMb: Number(last.rssMb),
       during,
       between,
+      loopP99,
+      loopMax,
     };
   } finally {
     await scorer.stop();
     await sim.stop();
   }
+}
+
+/** RSS of a scorer that loaded `vms` once and then sat idle, so garbage from loading is mostly collected. */
+async function idleRss(hosts: number, vms: number): Promise<number> {
+  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {});
+  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
+  const scorer = spawnNode([CLI, 'serve'], {
+    OVIRT_URL: engine.url,
+    OVIRT_USERNAME: engine.username,
+    OVIRT_PASSWORD: engine.password,
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_EVENTS_SECONDS: '0',
+    KSM_SCORER_REFRESH_SECONDS: '3600',
+  });
+  try {
+    await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'load', 300_000);
+    await new Promise((r) => setTimeout(r, 5_000));
+    return rssMb(scorer.proc.pid!);
+  } finally {
+    await scorer.stop();
+    await sim.stop();
+  }
+}
+
+export async function memoryBench(): Promise<string> {
+  const sizes: [number, number][] = [[1, 0], ...SIZES];
+  const rows: (string | number)[][] = [];
+  let base = NaN;
+  for (const [hosts, vms] of sizes) {
+    const rss = await idleRss(hosts, vms);
+    if (vms === 0) base = rss;
+    rows.push([`${hosts} / ${vms}`, rss, fmt(rss - base, 0), vms > 0 ? fmt(((rss - base) * 2 ** 20) / vms, 0) : '-']);
+  }
+  return ['Memory: scorer RSS after one load and 5 s idle, against an empty engine in the same run', table(['hosts / VMs', 'RSS MB', 'over empty MB', 'bytes per VM'], rows)].join('\n');
 }
 
 export async function refreshBench(): Promise<string> {
@@ -116,9 +160,9 @@ export async function refreshBench(): Promise<string> {
     rows.push(await measure(hosts, vms));
   }
   return [
-    `Full refresh (scorer pinned to CPU 0, engine simulator and client on CPU 1; ScoreHosts with 64 hosts at ${RATE_PER_S}/s)`,
+    `Full refresh (${PIN ? 'scorer pinned to CPU 0, engine simulator and client on CPU 1' : 'no pinning'}; ScoreHosts with 64 hosts at ${RATE_PER_S}/s)`,
     table(
-      ['hosts / VMs', 'refresh ms (median, min-max)', 'engine requests', 'RSS MB', 'calls during', 'p50 / p99 ms during refresh', 'p50 / p99 ms between (ref)', 'p99 ratio'],
+      ['hosts / VMs', 'refresh ms (median, min-max)', 'engine requests', 'RSS MB', 'calls during', 'p50 / p99 ms during refresh', 'p50 / p99 ms between (ref)', 'p99 ratio', 'scorer loop delay p99 / max ms'],
       rows.map((r) => {
         const sorted = [...r.refreshMs].sort((a, b) => a - b);
         const p99d = percentile(r.during, 99);
@@ -132,6 +176,7 @@ export async function refreshBench(): Promise<string> {
           `${fmt(percentile(r.during, 50))} / ${fmt(p99d)}`,
           `${fmt(percentile(r.between, 50))} / ${fmt(p99b)}`,
           fmt(p99d / p99b),
+          `${fmt(r.loopP99)} / ${fmt(r.loopMax)}`,
         ];
       }),
     ),
@@ -139,7 +184,7 @@ export async function refreshBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  refreshBench().then((out) => console.log(out), (err: unknown) => {
+  (async () => [await refreshBench(), await memoryBench()].join('\n\n'))().then((out) => console.log(out), (err: unknown) => {
     console.error(err);
     process.exit(1);
   });
