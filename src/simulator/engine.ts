@@ -188,6 +188,12 @@ export class SimulatedEngine {
       const host = [...this.inventory.hosts.values()].find((h) => h.name === onHost);
       vms = host === undefined ? [] : vms.filter((vm) => vm.hostId === host.id);
     }
+    // The old plugin's fuzzy `host=NAME` (a substring match on real engines).
+    const hostLike = /(?:^|\s)host\s*=\s*(\S+)/.exec(search)?.[1];
+    if (hostLike !== undefined) {
+      const ids = new Set([...this.inventory.hosts.values()].filter((h) => h.name.includes(hostLike)).map((h) => h.id));
+      vms = vms.filter((vm) => vm.hostId !== undefined && ids.has(vm.hostId));
+    }
     const hostsId = /(?:^|\s)hosts\.id\s*=\s*(\S+)/.exec(search)?.[1];
     if (hostsId !== undefined) vms = vms.filter((vm) => vm.hostId === hostsId);
     return page(vms, search, max);
@@ -218,8 +224,11 @@ export class SimulatedEngine {
     }
   }
 
+  /** `id=A or id=B ...`, as the old plugin asked; anything else lists every host. */
   private searchHosts(search: string, max: number | undefined): SimHost[] {
-    return page([...this.inventory.hosts.values()], search, max);
+    const ids = [...search.matchAll(/(?:^|\s)id\s*=\s*([0-9a-f-]+)/g)].map((m) => m[1]!);
+    const hosts = ids.length > 0 ? ids.flatMap((id) => this.inventory.hosts.get(id) ?? []) : [...this.inventory.hosts.values()];
+    return page(hosts, search, max);
   }
 
   private unauthorized(req: IncomingMessage, res: ServerResponse): void {

@@ -1,0 +1,295 @@
+/**
+ * Issue 4's numbers, side by side in one run:
+ * - ScoreHosts QPS against the reference limit (a bare grpc-js server
+ *   answering pre-encoded bytes of the same size), for 8, 64 and 512 hosts,
+ *   with h2load sending a prebuilt gRPC frame;
+ * - host-scores per second through ScoreHostsBatch (100 VMs x 64 hosts);
+ * - latency p50/p99 at a fixed moderate rate and under saturation;
+ * - the seed's N+1 approach against the same engine: requests and wall time.
+ * Servers run pinned to CPU 0, load generators to CPU 1 (where taskset works).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { CLI, type Child, fmt, median, percentile, spawnNode, table, waitFor } from './lib';
+import { seedScore } from './seed';
+
+const HOSTS = 1_000;
+const VMS = 20_000;
+const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const dir = mkdtempSync(join(tmpdir(), 'ksm-bench-'));
+const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
+const RequestType = root.lookupType('ksmscorer.v1.ScoreHostsRequest');
+const ResponseType = root.lookupType('ksmscorer.v1.ScoreHostsResponse');
+const BatchType = root.lookupType('ksmscorer.v1.ScoreHostsBatchRequest');
+const identity = (b: Buffer) => b;
+const PATH = '/ksmscorer.v1.HostScorerService/ScoreHosts';
+const BATCH_PATH = '/ksmscorer.v1.HostScorerService/ScoreHostsBatch';
+
+const frame = (body: Uint8Array) => {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(body.length, 1);
+  return Buffer.concat([header, body]);
+};
+
+function rawCall(address: string, path: string, body: Uint8Array): Promise<{ bytes: Buffer; ms: number }> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(path, identity, identity, Buffer.from(body), (err, res) => {
+      client.close();
+      if (err || !res) reject(err ?? new Error('no response'));
+      else resolve({ bytes: res, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    }),
+  );
+}
+
+interface H2loadResult {
+  qps: number;
+  succeeded: number;
+  failed: number;
+  latenciesMs: number[];
+}
+
+function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number }): H2loadResult {
+  const log = join(dir, `h2load-${Date.now()}.log`);
+  const args = [
+    '-D', String(opts.seconds), '--warm-up-time', '1', '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
+    '-d', frameFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`, `http://${address}${path}`,
+  ];
+  const taskset = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+  const out = spawnSync(taskset ? 'taskset' : 'h2load', taskset ? ['-c', '1', 'h2load', ...args] : args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
+  const text = `${out.stdout}${out.stderr}`;
+  const qps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1]);
+  const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(text);
+  if (!Number.isFinite(qps) || !m) throw new Error(`h2load output not understood:\n${text}`);
+  const latenciesMs = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).sort((a, b) => a - b);
+  return { qps, succeeded: Number(m[1]), failed: Number(m[2]), latenciesMs };
+}
+
+/** grpc-status must be OK and the answer well formed, before and after each load run (h2load only sees HTTP 200). */
+async function checkGrpc(address: string, body: Uint8Array, hosts: number): Promise<void> {
+  const { bytes } = await rawCall(address, PATH, body);
+  const res = ResponseType.decode(bytes) as unknown as { scores: unknown[] };
+  if (res.scores.length !== hosts) throw new Error(`expected ${hosts} scores from ${address}, got ${res.scores.length}`);
+}
+
+/** Open loop at `rate` calls/s for `seconds`, latencies in ms. */
+async function paced(address: string, path: string, body: Uint8Array, rate: number, seconds: number): Promise<number[]> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const payload = Buffer.from(body);
+  const lat: number[] = [];
+  const started = Date.now();
+  let sent = 0;
+  let inFlight = 0;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (Date.now() - started >= seconds * 1000) {
+        clearInterval(timer);
+        const wait = setInterval(() => inFlight === 0 && (clearInterval(wait), resolve()), 5);
+        return;
+      }
+      const due = Math.floor(((Date.now() - started) * rate) / 1000);
+      for (; sent < due; sent++) {
+        const t0 = process.hrtime.bigint();
+        inFlight++;
+        client.makeUnaryRequest(path, identity, identity, payload, (err) => {
+          inFlight--;
+          if (err) reject(err);
+          else lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        });
+      }
+    }, 1);
+  });
+  client.close();
+  return lat.sort((a, b) => a - b);
+}
+
+function stats(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${fmt(median(s), 0)} (${fmt(s[0]!, 0)}-${fmt(s.at(-1)!, 0)})`;
+}
+
+async function startReference(response: Buffer): Promise<{ child: Child; address: string }> {
+  const file = join(dir, `response-${response.length}.bin`);
+  writeFileSync(file, response);
+  const child = spawnNode([join(__dirname, 'reference-server.js'), file], {}, 0);
+  const { port } = await waitFor(() => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { port: number }) : undefined), 'reference server');
+  return { child, address: `127.0.0.1:${port}` };
+}
+
+export async function grpcBench(): Promise<string> {
+  if (spawnSync('h2load', ['--version']).status !== 0) throw new Error('h2load is missing: test/bench/run.sh installs nghttp2-client');
+  const sim = spawnNode([join(__dirname, 'sim-process.js'), String(HOSTS), String(VMS), '1'], {}, 1);
+  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
+  const scorer = spawnNode([CLI, 'serve'], {
+    OVIRT_URL: engine.url,
+    OVIRT_USERNAME: engine.username,
+    OVIRT_PASSWORD: engine.password,
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+  }, 0);
+  const out: string[] = [];
+  try {
+    const listening = await waitFor(() => scorer.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
+    const address = String(listening.address);
+    await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
+    const all = ResponseType.decode((await rawCall(address, PATH, RequestType.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
+    const hostIds = all.scores.map((s) => s.host_id);
+    const runningVm = (await seedVm(engine)) ?? '';
+
+    // 1. QPS against the limit, 8 / 64 / 512 hosts.
+    const qpsRows: (string | number)[][] = [];
+    const limitRatio: Record<number, number> = {};
+    for (const n of [8, 64, 512]) {
+      const body = RequestType.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: hostIds.slice(0, n) }).finish();
+      const frameFile = join(dir, `frame-${n}.bin`);
+      writeFileSync(frameFile, frame(body));
+      const response = (await rawCall(address, PATH, body)).bytes;
+      const ref = await startReference(response);
+      const scorerQps: number[] = [];
+      const refQps: number[] = [];
+      try {
+        for (let i = 0; i < REPEATS; i++) {
+          for (const [target, into] of [[address, scorerQps], [ref.address, refQps]] as const) {
+            await checkGrpc(target, body, n);
+            const r = h2load(target, PATH, frameFile, { clients: 4, streams: 32, seconds: SECONDS });
+            if (r.failed > 0) throw new Error(`${r.failed} failed requests against ${target}`);
+            await checkGrpc(target, body, n);
+            into.push(r.qps);
+          }
+        }
+      } finally {
+        await ref.child.stop();
+      }
+      limitRatio[n] = median(scorerQps) / median(refQps);
+      qpsRows.push([n, response.length, stats(scorerQps), stats(refQps), fmt(limitRatio[n]!)]);
+    }
+    out.push(
+      `ScoreHosts throughput, h2load (4 connections x 32 streams, ${SECONDS} s after 1 s warm-up, ${REPEATS} runs: median (min-max))`,
+      table(['hosts', 'response bytes', 'ScoreHosts QPS', 'limit QPS', 'ratio'], qpsRows),
+      '',
+    );
+
+    // 2. Batch: 100 VMs x 64 hosts per call.
+    const vmIds = await someVmIds(address, engine, 100);
+    const batchBody = BatchType.encode({ requests: vmIds.map((vm_id) => ({ vm_id, host_ids: hostIds.slice(0, 64) })) }).finish();
+    const batchFrame = join(dir, 'frame-batch.bin');
+    writeFileSync(batchFrame, frame(batchBody));
+    await rawCall(address, BATCH_PATH, batchBody);
+    const batchQps: number[] = [];
+    for (let i = 0; i < REPEATS; i++) batchQps.push(h2load(address, BATCH_PATH, batchFrame, { clients: 2, streams: 8, seconds: SECONDS }).qps);
+    out.push(
+      'ScoreHostsBatch (100 VMs x 64 hosts per call)',
+      table(['calls/s', 'host-scores/s'], [[stats(batchQps), fmt(median(batchQps) * 6_400, 0)]]),
+      '',
+    );
+
+    // 3. Latency, 64 hosts: fixed moderate rate (open loop) and saturation (h2load log).
+    const body64 = RequestType.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: hostIds.slice(0, 64) }).finish();
+    const ref64 = await startReference((await rawCall(address, PATH, body64)).bytes);
+    const latRows: (string | number)[][] = [];
+    let scorerP99Moderate = NaN;
+    try {
+      for (const [name, target] of [['ScoreHosts', address], ['limit', ref64.address]] as const) {
+        const moderate = await paced(target, PATH, body64, 1_000, SECONDS);
+        const sat = h2load(target, PATH, join(dir, 'frame-64.bin'), { clients: 4, streams: 32, seconds: SECONDS }).latenciesMs;
+        if (name === 'ScoreHosts') scorerP99Moderate = percentile(moderate, 99);
+        latRows.push([name, `${fmt(percentile(moderate, 50), 3)} / ${fmt(percentile(moderate, 99), 3)}`, `${fmt(percentile(sat, 50), 3)} / ${fmt(percentile(sat, 99), 3)}`]);
+      }
+    } finally {
+      await ref64.child.stop();
+    }
+    out.push('Latency, 64 hosts, ms', table(['server', 'p50 / p99 at 1,000 calls/s', 'p50 / p99 at saturation (h2load 4x32)'], latRows), '');
+
+    // 4. The seed's approach against the same engine.
+    const seedMs: number[] = [];
+    let seedRequests = 0;
+    for (let i = 0; i < 10; i++) {
+      const t0 = process.hrtime.bigint();
+      const r = await seedScore(engine, hostIds.slice(0, 64), runningVm);
+      seedMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      seedRequests = r.requests;
+    }
+    const ourMs = median((await Promise.all(Array.from({ length: 1 }, () => paced(address, PATH, RequestType.encode({ vm_id: runningVm, host_ids: hostIds.slice(0, 64) }).finish(), 100, 3)))).flat());
+    const before = await engineRequests(sim);
+    const windowS = 12;
+    await paced(address, PATH, RequestType.encode({ vm_id: runningVm, host_ids: hostIds.slice(0, 64) }).finish(), 100, windowS);
+    const during = (await engineRequests(sim)) - before;
+    const fullRefresh = scorer.logs.filter((l) => l.msg === 'inventory refreshed').at(-1)!;
+    // Events polls were counted in the window; full resyncs (every 300 s by default) are amortised.
+    const ourPerSecond = during / windowS + Number(fullRefresh.requests) / 300;
+    const seedPerSecond = 100 * seedRequests;
+    out.push(
+      `The seed's approach (fresh login, hosts query, one VM query per host, VM get) vs this service, 64 hosts, same engine (${HOSTS} hosts / ${VMS} VMs)`,
+      table(
+        ['', 'engine requests per call', 'wall ms per call (median)', 'engine requests/s at 100 calls/s'],
+        [
+          ['seed', seedRequests, fmt(median(seedMs), 1), seedPerSecond],
+          ['ksm-scorer', 0, fmt(ourMs, 3), `${fmt(ourPerSecond, 2)} (${during} in ${windowS} s of polls + ${fullRefresh.requests}/300 s resync)`],
+          ['ratio seed / ksm-scorer', '-', fmt(median(seedMs) / ourMs, 0), fmt(seedPerSecond / ourPerSecond, 0)],
+        ],
+      ),
+      '',
+    );
+    out.push(
+      'Targets: ' +
+        [
+          `64 hosts >= 0.8 of limit: ${fmt(limitRatio[64]!)} ${limitRatio[64]! >= 0.8 ? 'met' : 'NOT met'}`,
+          `512 hosts >= 0.6: ${fmt(limitRatio[512]!)} ${limitRatio[512]! >= 0.6 ? 'met' : 'NOT met'}`,
+          `p99 at 1,000/s < 1 ms: ${fmt(scorerP99Moderate, 3)} ms ${scorerP99Moderate < 1 ? 'met' : 'NOT met'}`,
+          `>= 1000x fewer engine requests: ${fmt(seedPerSecond / ourPerSecond, 0)}x ${seedPerSecond / ourPerSecond >= 1000 ? 'met' : 'NOT met'}`,
+        ].join('; '),
+    );
+    return out.join('\n');
+  } finally {
+    await scorer.stop();
+    await sim.stop();
+  }
+}
+
+async function engineRequests(sim: Child): Promise<number> {
+  const lines = sim.stdout.split('\n').length;
+  sim.proc.kill('SIGUSR2');
+  const line = await waitFor(() => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined), 'engine request count');
+  return (JSON.parse(line) as { requests: number }).requests;
+}
+
+/** A running VM's id, through the engine the way a scheduler would know it. */
+async function seedVm(engine: { url: string; username: string; password: string }): Promise<string | undefined> {
+  const { request } = await import('undici');
+  const api = new URL(engine.url);
+  const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
+  });
+  const { access_token } = (await t.body.json()) as { access_token: string };
+  const res = await request(`${engine.url}/vms?max=200`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
+  const vms = ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
+  return vms.find((v) => v.host !== undefined)?.id;
+}
+
+async function someVmIds(_address: string, engine: { url: string; username: string; password: string }, n: number): Promise<string[]> {
+  const { request } = await import('undici');
+  const api = new URL(engine.url);
+  const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
+  });
+  const { access_token } = (await t.body.json()) as { access_token: string };
+  const res = await request(`${engine.url}/vms?max=${n}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
+  return ((await res.body.json()) as { vm: { id: string }[] }).vm.map((v) => v.id);
+}
+
+if (require.main === module) {
+  grpcBench().then((s) => console.log(s), (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
