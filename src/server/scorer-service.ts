@@ -74,6 +74,11 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
 }
 
 function needs(queries: readonly ScoreQuery[]): CallNeeds {
+  if (queries.length === 1) {
+    // One query: its ids as they are (resolve skips repeats), no Set to build.
+    const q = queries[0]!;
+    return { hostIds: q.hostIds ?? [], vmIds: q.kind === 'vm' ? [q.vmId] : [], allHosts: q.hostIds === undefined };
+  }
   const hostIds = new Set<string>();
   const vmIds = new Set<string>();
   let allHosts = false;

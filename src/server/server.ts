@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../log';
+import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from './codec';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 
@@ -19,7 +20,14 @@ export class ScorerServer {
   constructor(deps: ScorerServiceDeps) {
     this.logger = deps.logger;
     const proto = loadScorerProto();
-    this.server.addService(proto.ksmscorer.v1.HostScorerService.service, createScorerHandlers(deps));
+    const definition = proto.ksmscorer.v1.HostScorerService.service;
+    // The same service with hand-written encoders for the responses (see codec.ts).
+    const fast: grpc.ServiceDefinition = {
+      ...definition,
+      ScoreHosts: { ...definition.ScoreHosts, responseSerialize: encodeScoreHostsResponse as (value: unknown) => Buffer },
+      ScoreHostsBatch: { ...definition.ScoreHostsBatch, responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer },
+    };
+    this.server.addService(fast, createScorerHandlers(deps));
     this.health.addToServer(this.server);
     new ReflectionService(loadPackageDefinition()).addToServer(this.server);
   }
