@@ -6,10 +6,21 @@
 import type { Candidate } from '../scoring/score';
 import type { HostEntry, InventorySnapshot, VmPlacement } from './snapshot';
 
+/** Thrown by a view reading the cache directly when a host is not there: the call must fetch it (resolve()). */
+export class CacheMiss extends Error {
+  override readonly name = 'CacheMiss';
+}
+const CACHE_MISS = new CacheMiss('host not in the cache');
+
 export class CallView {
+  /**
+   * `hosts` undefined: every host the call needs was in the snapshot's cache,
+   * and the call is scored in the same synchronous run that checked it, so it
+   * reads the cache directly (nothing can evict in between).
+   */
   constructor(
     readonly snapshot: InventorySnapshot,
-    private readonly hosts: ReadonlyMap<string, HostEntry>,
+    private readonly hosts: ReadonlyMap<string, HostEntry> | undefined,
     private readonly vms: ReadonlyMap<string, VmPlacement | undefined>,
   ) {}
 
@@ -19,8 +30,10 @@ export class CallView {
 
   /** `hostIds` undefined: every host of the snapshot. */
   candidates(hostIds: readonly string[] | undefined, scoredVmId: string | undefined): Candidate[] {
+    const cache = this.snapshot.hosts;
     return (hostIds ?? this.snapshot.hostIds).map((hostId) => {
-      const entry = this.hosts.get(hostId);
+      const entry = this.hosts === undefined ? cache.get(hostId) : this.hosts.get(hostId);
+      if (entry === undefined && this.hosts === undefined) throw CACHE_MISS;
       if (entry === undefined || !entry.found) return { hostId, counts: undefined, containsScoredVm: false };
       return { hostId, counts: entry.counts, containsScoredVm: scoredVmId !== undefined && this.contains(hostId, entry, scoredVmId) };
     });

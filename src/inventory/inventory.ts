@@ -232,6 +232,21 @@ export class HostInventory {
   }
 
   /**
+   * A view that reads the snapshot's cache directly, or undefined when a VM
+   * must be fetched. Score it before yielding (nothing can evict in between);
+   * it throws CacheMiss for a host the cache lacks: then use resolve().
+   */
+  resolveCached(snapshot: InventorySnapshot, need: Pick<CallNeeds, 'vmIds'>): CallView | undefined {
+    const vms = new Map<string, VmPlacement | undefined>();
+    for (const id of need.vmIds) {
+      const placement = snapshot.vms.get(id) ?? this.fetchedVms.get(id);
+      if (placement === undefined) return undefined;
+      vms.set(id, placement);
+    }
+    return new CallView(snapshot, undefined, vms);
+  }
+
+  /**
    * Gathers what a call needs: hosts missing from the snapshot's cache and
    * VMs missing from its index are fetched (bounded by `signal`); the rest is
    * read from the snapshot without touching the engine.

@@ -14,19 +14,10 @@ export interface RequestLimits {
   readonly maxHostsPerRequest: number;
 }
 
-/** 8-4-4-4-12 hex digits, either case. A loop, not a RegExp: it runs for every host id of every call. */
-export function isUuid(s: string): boolean {
-  if (s.length !== 36) return false;
-  for (let i = 0; i < 36; i++) {
-    const c = s.charCodeAt(i);
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 45) return false; // '-'
-    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) {
-      return false;
-    }
-  }
-  return true;
-}
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** 8-4-4-4-12 hex digits, either case. (A char-code loop measured slower than this RegExp.) */
+export const isUuid = (s: string): boolean => UUID.test(s);
 
 /** Lower case, without a new string when it already is (engine ids are). */
 const lower = (s: string) => {

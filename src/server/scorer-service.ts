@@ -8,8 +8,9 @@ import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
 import type { InventoryInfo as InventoryInfoMessage } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
-import type { CallView } from '../inventory/call-view';
+import { CacheMiss, type CallView } from '../inventory/call-view';
 import type { CallNeeds, HostInventory, InventoryInfo } from '../inventory/inventory';
+import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import { type HostScore, scoreCandidates } from '../scoring/score';
 import { parseScoreRequest, type RequestLimits, type ScoreQuery } from './request';
@@ -24,21 +25,17 @@ export interface ScorerServiceDeps {
 export function createScorerHandlers({ inventory, limits, logger }: ScorerServiceDeps): HostScorerServiceHandlers {
   return {
     async ScoreHosts(call, callback) {
-      const signal = callSignal(call);
       try {
         const query = parseScoreRequest(call.request, limits);
         const snapshot = inventory.servableSnapshot();
-        const view = await inventory.resolve(snapshot, needs([query]), signal.signal);
-        callback(null, { scores: scoreQuery(view, query), inventory: inventoryMessage(inventory.info(snapshot)) });
+        const scores = await scoreWithin(inventory, call, snapshot, [query], (view) => scoreQuery(view, query));
+        callback(null, { scores, inventory: inventoryMessage(inventory.info(snapshot)) });
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHosts'));
-      } finally {
-        signal.dispose();
       }
     },
 
     async ScoreHostsBatch(call, callback) {
-      const signal = callSignal(call);
       try {
         const requests = call.request.requests ?? [];
         if (requests.length > limits.maxBatchRequests) {
@@ -53,24 +50,53 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
         });
         const snapshot = inventory.servableSnapshot();
         const queries = parsed.filter((p): p is ScoreQuery => !(p instanceof ScorerError));
-        const view = await inventory.resolve(snapshot, needs(queries), signal.signal);
-        const results = parsed.map((item, i): ScoreHostsResult => {
-          try {
-            if (item instanceof ScorerError) throw item;
-            return { scores: scoreQuery(view, item), error: null };
-          } catch (err) {
-            const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
-            return { scores: [], error: { code, message } };
-          }
-        });
+        const results = await scoreWithin(inventory, call, snapshot, queries, (view) =>
+          parsed.map((item, i): ScoreHostsResult => {
+            try {
+              if (item instanceof ScorerError) throw item;
+              return { scores: scoreQuery(view, item), error: null };
+            } catch (err) {
+              if (err instanceof CacheMiss) throw err;
+              const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
+              return { scores: [], error: { code, message } };
+            }
+          }),
+        );
         callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHostsBatch'));
-      } finally {
-        signal.dispose();
       }
     },
   };
+}
+
+/**
+ * Scores from the snapshot's cache in this same synchronous run when it
+ * holds everything (the usual case: no copies, no signal); otherwise fetches
+ * what is missing, bounded by the call's deadline, then scores.
+ */
+async function scoreWithin<T>(
+  inventory: HostInventory,
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  snapshot: InventorySnapshot,
+  queries: readonly ScoreQuery[],
+  score: (view: CallView) => T,
+): Promise<T> {
+  const need = needs(queries);
+  const cached = inventory.resolveCached(snapshot, need);
+  if (cached !== undefined) {
+    try {
+      return score(cached);
+    } catch (err) {
+      if (!(err instanceof CacheMiss)) throw err;
+    }
+  }
+  const signal = callSignal(call);
+  try {
+    return score(await inventory.resolve(snapshot, need, signal.signal));
+  } finally {
+    signal.dispose();
+  }
 }
 
 function needs(queries: readonly ScoreQuery[]): CallNeeds {
