@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadConfig } from '../src/config';
 import type { HostScorerServiceClient } from '../src/generated/ksmscorer/v1/HostScorerService';
 import { createLogger, type Logger, silentLogger } from '../src/log';
+import { EngineClient } from '../src/ovirt/client';
 import { loadScorerProto } from '../src/server/proto';
 import { type RunningService, startService } from '../src/service';
 import { SimulatedEngine, type SimulatedEngineOptions } from '../src/simulator/engine';
@@ -11,6 +12,25 @@ export async function startSimulator(options: Partial<SimulatedEngineOptions> = 
   const sim = new SimulatedEngine({ hosts: 8, vms: 120, seed: 7, ...options });
   await sim.start();
   return sim;
+}
+
+/** A real EngineClient for `sim`; `overrides` change the connection or the paging. */
+export function engineClient(
+  sim: SimulatedEngine,
+  overrides: { password?: string; pageSize?: number; url?: string; requestTimeoutMs?: number; caFile?: string; insecure?: boolean; logger?: Logger } = {},
+): EngineClient {
+  return new EngineClient({
+    connection: {
+      url: overrides.url ?? sim.url,
+      username: sim.username,
+      password: overrides.password ?? sim.password,
+      caFile: overrides.caFile,
+      insecure: overrides.insecure ?? false,
+    },
+    pageSize: overrides.pageSize ?? 500,
+    requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
+    logger: overrides.logger ?? silentLogger,
+  });
 }
 
 export function engineEnv(sim: SimulatedEngine): Record<string, string> {

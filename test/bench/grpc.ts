@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
-import { CLI, type Child, fmt, median, percentile, spawnNode, table, waitFor } from './lib';
+import { type Child, type EngineProcess, fmt, median, percentile, spawnNode, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
 import { seedScore } from './seed';
 
 const HOSTS = 1_000;
@@ -125,22 +125,16 @@ async function startReference(response: Buffer): Promise<{ child: Child; address
 
 export async function grpcBench(): Promise<string> {
   if (spawnSync('h2load', ['--version']).status !== 0) throw new Error('h2load is missing: test/bench/run.sh installs nghttp2-client');
-  const sim = spawnNode([join(__dirname, 'sim-process.js'), String(HOSTS), String(VMS), '1'], {}, 1);
-  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
-  const scorer = spawnNode([CLI, 'serve'], {
-    OVIRT_URL: engine.url,
-    OVIRT_USERNAME: engine.username,
-    OVIRT_PASSWORD: engine.password,
-    KSM_SCORER_LISTEN: '127.0.0.1:0',
-  }, 0);
+  const engine = await startEngineProcess(HOSTS, VMS, 1);
+  const sim = engine.child;
+  const { child: scorer, address } = await startScorerProcess(engine, {}, 0);
   const out: string[] = [];
   try {
-    const listening = await waitFor(() => scorer.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
-    const address = String(listening.address);
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
     const all = ResponseType.decode((await rawCall(address, PATH, RequestType.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
     const hostIds = all.scores.map((s) => s.host_id);
-    const runningVm = (await seedVm(engine)) ?? '';
+    const listed = await engineVms(engine, 200);
+    const runningVm = listed.find((v) => v.host !== undefined)?.id ?? '';
 
     // 1. QPS against the limit, 8 / 64 / 512 hosts.
     const qpsRows: (string | number)[][] = [];
@@ -176,7 +170,7 @@ export async function grpcBench(): Promise<string> {
     );
 
     // 2. Batch: 100 VMs x 64 hosts per call.
-    const vmIds = await someVmIds(address, engine, 100);
+    const vmIds = listed.slice(0, 100).map((v) => v.id);
     const batchBody = BatchType.encode({ requests: vmIds.map((vm_id) => ({ vm_id, host_ids: hostIds.slice(0, 64) })) }).finish();
     const batchFrame = join(dir, 'frame-batch.bin');
     writeFileSync(batchFrame, frame(batchBody));
@@ -259,22 +253,8 @@ async function engineRequests(sim: Child): Promise<number> {
   return (JSON.parse(line) as { requests: number }).requests;
 }
 
-/** A running VM's id, through the engine the way a scheduler would know it. */
-async function seedVm(engine: { url: string; username: string; password: string }): Promise<string | undefined> {
-  const { request } = await import('undici');
-  const api = new URL(engine.url);
-  const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
-  });
-  const { access_token } = (await t.body.json()) as { access_token: string };
-  const res = await request(`${engine.url}/vms?max=200`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
-  const vms = ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
-  return vms.find((v) => v.host !== undefined)?.id;
-}
-
-async function someVmIds(_address: string, engine: { url: string; username: string; password: string }, n: number): Promise<string[]> {
+/** The first `n` VMs, read from the engine the way a scheduler would know them. */
+async function engineVms(engine: EngineProcess, n: number): Promise<{ id: string; host?: { id: string } }[]> {
   const { request } = await import('undici');
   const api = new URL(engine.url);
   const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
@@ -284,7 +264,7 @@ async function someVmIds(_address: string, engine: { url: string; username: stri
   });
   const { access_token } = (await t.body.json()) as { access_token: string };
   const res = await request(`${engine.url}/vms?max=${n}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
-  return ((await res.body.json()) as { vm: { id: string }[] }).vm.map((v) => v.id);
+  return ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
 }
 
 if (require.main === module) {

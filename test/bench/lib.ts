@@ -95,3 +95,31 @@ export function table(header: string[], rows: (string | number)[][]): string {
 }
 
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+export interface EngineProcess {
+  readonly child: Child;
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+/** The simulated engine in its own process (as a remote engine would be). */
+export async function startEngineProcess(hosts: number, vms: number, cpu?: number): Promise<EngineProcess> {
+  const child = spawnNode([join(__dirname, 'sim-process.js'), String(hosts), String(vms), '1'], {}, cpu);
+  const info = await waitFor(
+    () => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined),
+    'simulator',
+  );
+  return { child, ...info };
+}
+
+/** `ksm-scorer serve` against `engine` on 127.0.0.1:0; resolves with its address once it listens. */
+export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number): Promise<{ child: Child; address: string }> {
+  const child = spawnNode(
+    [CLI, 'serve'],
+    { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', ...env },
+    cpu,
+  );
+  const listening = await waitFor(() => child.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
+  return { child, address: String(listening.address) };
+}

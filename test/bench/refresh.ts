@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { loadScorerProto } from '../../src/server/proto';
-import { CLI, fmt, percentile, rssMb, spawnNode, table, waitFor } from './lib';
+import { fmt, percentile, rssMb, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
 
 const RATE_PER_S = 400;
 /** BENCH_PIN=0 lets the scorer use every core (its decode worker and GC threads too). */
@@ -31,21 +31,10 @@ interface Row {
 }
 
 async function measure(hosts: number, vms: number): Promise<Row> {
-  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {}, PIN ? 1 : undefined);
-  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
-  const scorer = spawnNode([CLI, 'serve'], {
-    OVIRT_URL: engine.url,
-    OVIRT_USERNAME: engine.username,
-    OVIRT_PASSWORD: engine.password,
-    KSM_SCORER_LISTEN: '127.0.0.1:0',
-    KSM_SCORER_EVENTS_SECONDS: '0',
-    KSM_SCORER_REFRESH_SECONDS: '1',
-    KSM_SCORER_LOG_LEVEL: 'info',
-  }, PIN ? 0 : undefined);
+  const engine = await startEngineProcess(hosts, vms, PIN ? 1 : undefined);
+  const { child: scorer, address } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '1' }, PIN ? 0 : undefined);
   const refreshes = () => scorer.logs.filter((l) => l.msg === 'inventory refreshed');
   try {
-    const listening = await waitFor(() => scorer.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
-    const address = String(listening.address);
     await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
 
     const proto = loadScorerProto();
@@ -115,29 +104,21 @@ async function measure(hosts: number, vms: number): Promise<Row> {
     };
   } finally {
     await scorer.stop();
-    await sim.stop();
+    await engine.child.stop();
   }
 }
 
 /** RSS of a scorer that loaded `vms` once and then sat idle, so garbage from loading is mostly collected. */
 async function idleRss(hosts: number, vms: number): Promise<number> {
-  const sim = spawnNode([`${__dirname}/sim-process.js`, String(hosts), String(vms), '1'], {});
-  const engine = await waitFor(() => (sim.stdout.includes('\n') ? (JSON.parse(sim.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined), 'simulator');
-  const scorer = spawnNode([CLI, 'serve'], {
-    OVIRT_URL: engine.url,
-    OVIRT_USERNAME: engine.username,
-    OVIRT_PASSWORD: engine.password,
-    KSM_SCORER_LISTEN: '127.0.0.1:0',
-    KSM_SCORER_EVENTS_SECONDS: '0',
-    KSM_SCORER_REFRESH_SECONDS: '3600',
-  });
+  const engine = await startEngineProcess(hosts, vms);
+  const { child: scorer } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600' });
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'load', 300_000);
     await new Promise((r) => setTimeout(r, 5_000));
     return rssMb(scorer.proc.pid!);
   } finally {
     await scorer.stop();
-    await sim.stop();
+    await engine.child.stop();
   }
 }
 

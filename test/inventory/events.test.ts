@@ -4,7 +4,7 @@ import type { InventorySnapshot } from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { startSimulator } from '../helpers';
+import { engineClient, startSimulator } from '../helpers';
 
 /** Running VMs per host in the snapshot, summed over OS. */
 const vmCountOn = (snap: InventorySnapshot, hostId: string) => {
@@ -21,12 +21,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
   beforeEach(async () => {
     clock = 1_700_000_000_000;
     sim = await startSimulator({ hosts: 6, vms: 90, seed: 21 });
-    client = new EngineClient({
-      connection: { url: sim.url, username: sim.username, password: sim.password, caFile: undefined, insecure: false },
-      pageSize: 50,
-      requestTimeoutMs: 5_000,
-      logger: silentLogger,
-    });
+    client = engineClient(sim, { pageSize: 50 });
     inv = new HostInventory({
       source: client,
       logger: silentLogger,

@@ -4,7 +4,7 @@ import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { scoreCandidates } from '../../src/scoring/score';
-import { startSimulator, waitUntil } from '../helpers';
+import { engineClient, startSimulator, waitUntil } from '../helpers';
 
 describe('HostInventory against the simulated engine', () => {
   let sim: SimulatedEngine;
@@ -29,12 +29,7 @@ describe('HostInventory against the simulated engine', () => {
   beforeEach(async () => {
     clock = 1_700_000_000_000;
     sim = await startSimulator({ hosts: 6, vms: 80, seed: 11 });
-    client = new EngineClient({
-      connection: { url: sim.url, username: sim.username, password: sim.password, caFile: undefined, insecure: false },
-      pageSize: 25,
-      requestTimeoutMs: 5_000,
-      logger: silentLogger,
-    });
+    client = engineClient(sim, { pageSize: 25 });
   });
   afterEach(async () => {
     for (const inv of inventories.splice(0)) await inv.stop();

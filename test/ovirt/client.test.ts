@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineClient } from '../../src/ovirt/client';
 import { createLogger } from '../../src/log';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { startSimulator } from '../helpers';
+import { engineClient, startSimulator } from '../helpers';
 
 describe('EngineClient against the simulated engine', () => {
   let sim: SimulatedEngine;
@@ -12,12 +12,7 @@ describe('EngineClient against the simulated engine', () => {
   let logs: string[];
 
   const makeClient = (overrides: { password?: string; pageSize?: number; url?: string; requestTimeoutMs?: number } = {}) =>
-    new EngineClient({
-      connection: { url: overrides.url ?? sim.url, username: sim.username, password: overrides.password ?? sim.password, caFile: undefined, insecure: false },
-      pageSize: overrides.pageSize ?? 500,
-      requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
-      logger: createLogger('debug', (line) => logs.push(line)),
-    });
+    engineClient(sim, { ...overrides, logger: createLogger('debug', (line) => logs.push(line)) });
 
   beforeEach(async () => {
     logs = [];

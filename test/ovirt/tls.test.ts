@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log';
-import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { startSimulator } from '../helpers';
+import { engineClient, startSimulator } from '../helpers';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'tls');
 
@@ -18,12 +16,7 @@ describe('TLS to the engine', () => {
   afterAll(async () => sim.stop());
 
   const listHosts = async (caFile: string | undefined, insecure: boolean) => {
-    const client = new EngineClient({
-      connection: { url: sim.url, username: sim.username, password: sim.password, caFile, insecure },
-      pageSize: 100,
-      requestTimeoutMs: 5_000,
-      logger: silentLogger,
-    });
+    const client = engineClient(sim, { caFile, insecure });
     try {
       return await client.listHosts();
     } finally {
