@@ -97,7 +97,7 @@ describe('ksm-scorer CLI', () => {
         KSM_SCORER_LISTEN: '127.0.0.1:0',
         KSM_SCORER_LOG_LEVEL: 'debug',
       });
-      await waitForLog(p, /"msg":"inventory refresh failed".*"code":"engine_auth"/);
+      await waitForLog(p, /"msg":"engine sync failed[^"]*".*"code":"engine_auth"/);
       p.child.kill('SIGTERM');
       await p.exited;
       expect(p.stderr).toMatch(/"password":"<redacted>"/);
