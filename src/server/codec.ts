@@ -1,5 +1,5 @@
 /**
- * Hand-written protobuf encoders for the two hot responses. Profiling showed
+ * Hand-written protobuf codecs for the hot messages. Profiling showed
  * protobufjs (fromObject, Writer, utf8) taking about a third of the CPU of a
  * 512-host ScoreHosts; these write the same wire format into one buffer sized
  * up front. Tests check them against protobufjs on random messages.
@@ -7,6 +7,8 @@
  */
 import type { Error as ErrorMessage } from '../generated/ksmscorer/v1/Error';
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
+import type { ScoreHostsBatchRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsBatchRequest';
+import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
 import type { HostScore } from '../scoring/score';
 
@@ -60,13 +62,25 @@ class Out {
   string(field: number, s: string, bytes: number): void {
     this.varint(tag(field, WIRE_LEN));
     this.varint(bytes);
-    this.pos += this.buf.write(s, this.pos, bytes, 'utf8');
+    if (bytes === s.length) {
+      // ASCII (host ids are UUIDs): a latin1 copy, no UTF-8 transcoding.
+      this.pos += this.buf.write(s, this.pos, bytes, 'latin1');
+    } else {
+      this.pos += this.buf.write(s, this.pos, bytes, 'utf8');
+    }
   }
 }
 
 interface Sized<T> {
   readonly value: T;
   readonly size: number;
+}
+
+/** UTF-8 byte length; a JS loop for short ASCII strings (the usual host id), else Buffer.byteLength. */
+function utf8Length(s: string): number {
+  if (s.length > 64) return Buffer.byteLength(s, 'utf8');
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 128) return Buffer.byteLength(s, 'utf8');
+  return s.length;
 }
 
 function hostScoreSize(s: HostScore, idBytes: number): number {
@@ -99,7 +113,7 @@ function sizeScores(scores: readonly HostScore[]): { ids: Int32Array; bodies: In
   let total = 0;
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i]!;
-    ids[i] = Buffer.byteLength(s.host_id, 'utf8');
+    ids[i] = utf8Length(s.host_id);
     const body = hostScoreSize(s, ids[i]!);
     bodies[i] = body;
     total += 1 + varintSize(body) + body;
@@ -189,4 +203,108 @@ function errorBody(e: ErrorMessage): { code: number; message: string; messageByt
   const messageBytes = Buffer.byteLength(message, 'utf8');
   const size = (code !== 0 ? 1 + varintSize(code) : 0) + (messageBytes > 0 ? 1 + varintSize(messageBytes) + messageBytes : 0);
   return { code, message, messageBytes, size };
+}
+
+/**
+ * Hand-written decoders for the two requests, the same shape proto-loader
+ * gives (keepCase, oneofs, defaults). Unknown fields are skipped; a malformed
+ * message throws, which grpc-js answers as it does for protobufjs.
+ */
+
+class In {
+  pos: number;
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
+    this.pos = start;
+  }
+
+  varint(): number {
+    let result = 0;
+    let shift = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new RangeError('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 127) * shift;
+      if (b < 128) return result;
+      shift *= 128;
+    }
+    throw new RangeError('varint too long');
+  }
+
+  /** Start and end of a length-delimited field's bytes. */
+  bytes(): [number, number] {
+    const len = this.varint();
+    const start = this.pos;
+    if (start + len > this.end) throw new RangeError('truncated field');
+    this.pos += len;
+    return [start, this.pos];
+  }
+
+  string(): string {
+    const [start, end] = this.bytes();
+    return this.buf.toString('utf8', start, end);
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.bytes();
+    else if (wire === 5) this.pos += 4;
+    else throw new RangeError(`unsupported wire type ${wire}`);
+    if (this.pos > this.end) throw new RangeError('truncated field');
+  }
+}
+
+function readRequest(input: In): ScoreHostsRequest__Output {
+  const req: { vm_id?: string; os?: { type: string; version: string } | null; host_ids: string[]; vm?: 'vm_id' | 'os' } = { host_ids: [] };
+  while (input.pos < input.end) {
+    const key = input.varint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field === 1 && wire === WIRE_LEN) {
+      req.vm_id = input.string();
+      delete req.os;
+      req.vm = 'vm_id';
+    } else if (field === 2 && wire === WIRE_LEN) {
+      const [start, end] = input.bytes();
+      const os = new In(input.buf, start, end);
+      const value = { type: '', version: '' };
+      while (os.pos < os.end) {
+        const k = os.varint();
+        if (k === tag(1, WIRE_LEN)) value.type = os.string();
+        else if (k === tag(2, WIRE_LEN)) value.version = os.string();
+        else os.skip(k & 7);
+      }
+      req.os = value;
+      delete req.vm_id;
+      req.vm = 'os';
+    } else if (field === 3 && wire === WIRE_LEN) {
+      req.host_ids.push(input.string());
+    } else {
+      input.skip(wire);
+    }
+  }
+  return req as ScoreHostsRequest__Output;
+}
+
+export function decodeScoreHostsRequest(buf: Buffer): ScoreHostsRequest__Output {
+  return readRequest(new In(buf, 0, buf.length));
+}
+
+export function decodeScoreHostsBatchRequest(buf: Buffer): ScoreHostsBatchRequest__Output {
+  const input = new In(buf, 0, buf.length);
+  const requests: ScoreHostsRequest__Output[] = [];
+  while (input.pos < input.end) {
+    const key = input.varint();
+    if (key === tag(1, WIRE_LEN)) {
+      const [start, end] = input.bytes();
+      requests.push(readRequest(new In(buf, start, end)));
+    } else {
+      input.skip(key & 7);
+    }
+  }
+  return { requests };
 }

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Logger } from '../log';
-import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from './codec';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from './codec';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 
@@ -21,11 +21,19 @@ export class ScorerServer {
     this.logger = deps.logger;
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
-    // The same service with hand-written encoders for the responses (see codec.ts).
+    // The same service with hand-written codecs for the hot messages (see codec.ts).
     const fast: grpc.ServiceDefinition = {
       ...definition,
-      ScoreHosts: { ...definition.ScoreHosts, responseSerialize: encodeScoreHostsResponse as (value: unknown) => Buffer },
-      ScoreHostsBatch: { ...definition.ScoreHostsBatch, responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer },
+      ScoreHosts: {
+        ...definition.ScoreHosts,
+        requestDeserialize: decodeScoreHostsRequest,
+        responseSerialize: encodeScoreHostsResponse as (value: unknown) => Buffer,
+      },
+      ScoreHostsBatch: {
+        ...definition.ScoreHostsBatch,
+        requestDeserialize: decodeScoreHostsBatchRequest,
+        responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer,
+      },
     };
     this.server.addService(fast, createScorerHandlers(deps));
     this.health.addToServer(this.server);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from '../../src/server/codec';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from '../../src/server/codec';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import { isUuid } from '../../src/server/request';
 import type { HostScore } from '../../src/scoring/score';
@@ -10,6 +10,9 @@ import { seededRandom, seededUuid } from '../../src/simulator/inventory';
 const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
 const Response = root.lookupType('ksmscorer.v1.ScoreHostsResponse');
 const BatchResponse = root.lookupType('ksmscorer.v1.ScoreHostsBatchResponse');
+const Request = root.lookupType('ksmscorer.v1.ScoreHostsRequest');
+const BatchRequest = root.lookupType('ksmscorer.v1.ScoreHostsBatchRequest');
+const loaderOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 const toObject = (t: protobuf.Type, bytes: Uint8Array) => t.toObject(t.decode(bytes), { longs: String, defaults: true });
 
 function randomScores(random: () => number, n: number): HostScore[] {
@@ -61,6 +64,41 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
       const theirs = BatchResponse.encode(BatchResponse.fromObject(msg)).finish();
       expect(toObject(BatchResponse, ours)).toEqual(toObject(BatchResponse, theirs));
     }
+  });
+});
+
+function randomRequest(random: () => number): Record<string, unknown> {
+  const req: Record<string, unknown> = { host_ids: Array.from({ length: Math.floor(random() * 40) }, () => (random() < 0.1 ? `é${random()}` : seededUuid(random))) };
+  const pick = random();
+  if (pick < 0.45) req.vm_id = seededUuid(random);
+  else if (pick < 0.9) req.os = { type: random() < 0.1 ? '' : 'rhel_8x64', version: random() < 0.5 ? '' : 'Red Hat Enterprise Linux 8.6' };
+  return req;
+}
+
+describe('hand-written decoders give what proto-loader gives', () => {
+  it('ScoreHostsRequest, 500 random messages', () => {
+    const random = seededRandom(3);
+    for (let i = 0; i < 500; i++) {
+      const bytes = Buffer.from(Request.encode(Request.fromObject(randomRequest(random))).finish());
+      expect(decodeScoreHostsRequest(bytes)).toEqual(Request.toObject(Request.decode(bytes), loaderOptions));
+    }
+  });
+
+  it('ScoreHostsBatchRequest, and unknown fields are skipped', () => {
+    const random = seededRandom(4);
+    for (let i = 0; i < 100; i++) {
+      const msg = { requests: Array.from({ length: Math.floor(random() * 10) }, () => randomRequest(random)) };
+      const bytes = Buffer.from(BatchRequest.encode(BatchRequest.fromObject(msg)).finish());
+      expect(decodeScoreHostsBatchRequest(bytes)).toEqual(BatchRequest.toObject(BatchRequest.decode(bytes), loaderOptions));
+    }
+    // field 9 (varint 150) and field 10 (bytes) before a vm_id
+    const unknown = Buffer.concat([Buffer.from([0x48, 0x96, 0x01, 0x52, 0x02, 0x61, 0x62]), Buffer.from(Request.encode({ vm_id: 'x' }).finish())]);
+    expect(decodeScoreHostsRequest(unknown)).toEqual({ vm_id: 'x', vm: 'vm_id', host_ids: [] });
+  });
+
+  it('throws on a truncated message', () => {
+    const bytes = Buffer.from(Request.encode({ host_ids: ['a1293e54-dae8-496f-baa4-27719592113e'] }).finish());
+    expect(() => decodeScoreHostsRequest(bytes.subarray(0, 10))).toThrow(RangeError);
   });
 });
 
