@@ -43,9 +43,10 @@ export interface InventorySnapshot {
 export class SnapshotBuilder {
   private readonly hostIds: string[];
   private readonly known: Set<string>;
-  private readonly interned = new Map<string, OsIdentity>();
+  /** type -> version -> the one OsIdentity object for it. */
+  private readonly interned = new Map<string, Map<string, OsIdentity>>();
   /** One placement object per (host, OS): VMs share them, so the VM index costs one entry per VM. */
-  private readonly sharedPlacements = new Map<string, VmPlacement>();
+  private readonly sharedPlacements = new Map<string | undefined, Map<OsIdentity, VmPlacement>>();
   /** Built in their final shape as VMs arrive, so build() only wraps them. */
   private readonly counts = new Map<string, MutableHostOsCounts>();
   private readonly placements = new Map<string, VmPlacement>();
@@ -83,18 +84,24 @@ export class SnapshotBuilder {
     });
   }
 
-  /** Many VMs share few OS identities: one object each, so memory follows distinct OSes, not VMs. */
+  /**
+   * Many VMs share few OS identities: one object each, so memory follows
+   * distinct OSes, not VMs. Nested maps, not concatenated keys: a refresh
+   * would otherwise make two temporary strings per VM.
+   */
   private intern(os: OsIdentity): OsIdentity {
-    const key = `${os.type}\u0000${os.version}`;
-    let interned = this.interned.get(key);
-    if (interned === undefined) this.interned.set(key, (interned = Object.freeze({ type: os.type, version: os.version })));
+    let versions = this.interned.get(os.type);
+    if (versions === undefined) this.interned.set(os.type, (versions = new Map()));
+    let interned = versions.get(os.version);
+    if (interned === undefined) versions.set(os.version, (interned = Object.freeze({ type: os.type, version: os.version })));
     return interned;
   }
 
   private placement(hostId: string | undefined, os: OsIdentity): VmPlacement {
-    const key = `${hostId ?? ''}\u0000${os.type}\u0000${os.version}`;
-    let placement = this.sharedPlacements.get(key);
-    if (placement === undefined) this.sharedPlacements.set(key, (placement = Object.freeze({ hostId, os })));
+    let byOs = this.sharedPlacements.get(hostId);
+    if (byOs === undefined) this.sharedPlacements.set(hostId, (byOs = new Map()));
+    let placement = byOs.get(os);
+    if (placement === undefined) byOs.set(os, (placement = Object.freeze({ hostId, os })));
     return placement;
   }
 

@@ -18,7 +18,6 @@ export interface Projection {
 /** The fields of a VM that parseVm reads. */
 export const VM_FIELDS: Projection = {
   id: true,
-  name: true,
   host: { id: true },
   os: { type: true, version: { full_version: true } },
   guest_operating_system: { distribution: true, version: { full_version: true } },

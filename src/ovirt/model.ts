@@ -13,7 +13,6 @@ export interface EngineHost {
 
 export interface EngineVm {
   readonly id: string;
-  readonly name: string;
   /** The host it runs on; undefined when it is not running. */
   readonly hostId: string | undefined;
   readonly os: OsIdentity;

@@ -71,7 +71,7 @@ export function osIdentity(vm: unknown): OsIdentity {
 export function parseVm(obj: unknown): EngineVm {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a vm that is not a JSON object');
   const hostId = text(field(obj, 'host', 'id'));
-  return { id: requireId(obj, 'vm'), name: text(obj.name), hostId: hostId === '' ? undefined : hostId, os: osIdentity(obj) };
+  return { id: requireId(obj, 'vm'), hostId: hostId === '' ? undefined : hostId, os: osIdentity(obj) };
 }
 
 export function parseHost(obj: unknown): EngineHost {

@@ -40,7 +40,7 @@ describe('engine JSON', () => {
   });
 
   it('parses a VM with missing fields without failing', () => {
-    expect(parseVm({ id: 'v1' })).toEqual({ id: 'v1', name: '', hostId: undefined, os: { type: '', version: '' } });
+    expect(parseVm({ id: 'v1' })).toEqual({ id: 'v1', hostId: undefined, os: { type: '', version: '' } });
     expect(parseVm({ id: 'v1', name: 'web', host: { id: 'h1', href: '/x' }, memory: '1024' }).hostId).toBe('h1');
   });
 

@@ -74,9 +74,8 @@ describe('scoring against the seed oracle on random inventories', () => {
       const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
       const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ id: seededUuid(random), name: `h${i}` }));
-      const vms: EngineVm[] = Array.from({ length: Math.floor(random() * 80) }, (_, i) => ({
+      const vms: EngineVm[] = Array.from({ length: Math.floor(random() * 80) }, () => ({
         id: seededUuid(random),
-        name: `vm${i}`,
         hostId: random() < 0.8 ? pick(hosts).id : undefined,
         os: os(pick(types), pick(versions)),
       }));
