@@ -9,77 +9,39 @@
  * Servers run pinned to CPU 0, load generators to CPU 1 (where taskset works).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
-import { type Child, type EngineProcess, fmt, median, percentile, spawnNode, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
+import {
+  benchDir,
+  type Child,
+  checkGrpc,
+  type EngineProcess,
+  fmt,
+  frame,
+  h2load,
+  identity,
+  median,
+  percentile,
+  rawCall,
+  SCORE_HOSTS_PATH,
+  scorerTypes,
+  spawnNode,
+  startEngineProcess,
+  startScorerProcess,
+  table,
+  waitFor,
+} from './lib';
 import { seedScore } from './seed';
 
 const HOSTS = 1_000;
 const VMS = 20_000;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const dir = mkdtempSync(join(tmpdir(), 'ksm-bench-'));
-const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
-const RequestType = root.lookupType('ksmscorer.v1.ScoreHostsRequest');
-const ResponseType = root.lookupType('ksmscorer.v1.ScoreHostsResponse');
-const BatchType = root.lookupType('ksmscorer.v1.ScoreHostsBatchRequest');
-const identity = (b: Buffer) => b;
-const PATH = '/ksmscorer.v1.HostScorerService/ScoreHosts';
+const dir = benchDir;
+const { Request: RequestType, Response: ResponseType, BatchRequest: BatchType } = scorerTypes();
+const PATH = SCORE_HOSTS_PATH;
 const BATCH_PATH = '/ksmscorer.v1.HostScorerService/ScoreHostsBatch';
-
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(5);
-  header.writeUInt32BE(body.length, 1);
-  return Buffer.concat([header, body]);
-};
-
-function rawCall(address: string, path: string, body: Uint8Array): Promise<{ bytes: Buffer; ms: number }> {
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
-  const t0 = process.hrtime.bigint();
-  return new Promise((resolve, reject) =>
-    client.makeUnaryRequest(path, identity, identity, Buffer.from(body), (err, res) => {
-      client.close();
-      if (err || !res) reject(err ?? new Error('no response'));
-      else resolve({ bytes: res, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
-    }),
-  );
-}
-
-interface H2loadResult {
-  qps: number;
-  succeeded: number;
-  failed: number;
-  latenciesMs: number[];
-}
-
-function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number; rps?: number }): H2loadResult {
-  const log = join(dir, `h2load-${Date.now()}.log`);
-  const args = [
-    '-D', String(opts.seconds), '--warm-up-time', '1', '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
-    '-d', frameFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
-    ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
-    `http://${address}${path}`,
-  ];
-  const taskset = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
-  const out = spawnSync(taskset ? 'taskset' : 'h2load', taskset ? ['-c', '1', 'h2load', ...args] : args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
-  const text = `${out.stdout}${out.stderr}`;
-  const qps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1]);
-  const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(text);
-  if (!Number.isFinite(qps) || !m) throw new Error(`h2load output not understood:\n${text}`);
-  const latenciesMs = readFileSync(log, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).sort((a, b) => a - b);
-  return { qps, succeeded: Number(m[1]), failed: Number(m[2]), latenciesMs };
-}
-
-/** grpc-status must be OK and the answer well formed, before and after each load run (h2load only sees HTTP 200). */
-async function checkGrpc(address: string, body: Uint8Array, hosts: number): Promise<void> {
-  const { bytes } = await rawCall(address, PATH, body);
-  const res = ResponseType.decode(bytes) as unknown as { scores: unknown[] };
-  if (res.scores.length !== hosts) throw new Error(`expected ${hosts} scores from ${address}, got ${res.scores.length}`);
-}
 
 /** Open loop at `rate` calls/s for `seconds`, latencies in ms. */
 async function paced(address: string, path: string, body: Uint8Array, rate: number, seconds: number): Promise<number[]> {

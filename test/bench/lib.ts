@@ -1,7 +1,11 @@
 /** Shared benchmark plumbing: child processes on loopback, percentiles, tables. */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 
 export const BUILD_ROOT = join(__dirname, '..', '..');
 export const CLI = join(BUILD_ROOT, 'src', 'cli.js');
@@ -123,3 +127,82 @@ export async function startScorerProcess(engine: EngineProcess, env: Record<stri
   const listening = await waitFor(() => child.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
   return { child, address: String(listening.address) };
 }
+
+export const benchDir = mkdtempSync(join(tmpdir(), 'ksm-bench-'));
+export const SCORE_HOSTS_PATH = '/ksmscorer.v1.HostScorerService/ScoreHosts';
+export const identity = (b: Buffer) => b;
+
+let types: { Request: protobuf.Type; Response: protobuf.Type; BatchRequest: protobuf.Type } | undefined;
+/** protobufjs types of the contract, field names as in the proto (as the service uses them). */
+export function scorerTypes(): { Request: protobuf.Type; Response: protobuf.Type; BatchRequest: protobuf.Type } {
+  if (types === undefined) {
+    const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
+    types = {
+      Request: root.lookupType('ksmscorer.v1.ScoreHostsRequest'),
+      Response: root.lookupType('ksmscorer.v1.ScoreHostsResponse'),
+      BatchRequest: root.lookupType('ksmscorer.v1.ScoreHostsBatchRequest'),
+    };
+  }
+  return types;
+}
+
+
+/** A gRPC message frame: flag byte, 4-byte big-endian length, protobuf body. */
+export const frame = (body: Uint8Array) => {
+  const header = Buffer.alloc(5);
+  header.writeUInt32BE(body.length, 1);
+  return Buffer.concat([header, body]);
+};
+
+export function rawCall(address: string, path: string, body: Uint8Array): Promise<{ bytes: Buffer; ms: number }> {
+  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) =>
+    client.makeUnaryRequest(path, identity, identity, Buffer.from(body), (err, res) => {
+      client.close();
+      if (err || !res) reject(err ?? new Error('no response'));
+      else resolve({ bytes: res, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+    }),
+  );
+}
+
+export interface H2loadResult {
+  qps: number;
+  succeeded: number;
+  failed: number;
+  /** Sorted. */
+  latenciesMs: number[];
+  /** Each request: when it started (epoch ms) and how long it took (ms), in log order. */
+  requests: { startMs: number; ms: number }[];
+}
+
+/** h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies. */
+export function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number; rps?: number }): H2loadResult {
+  const log = join(benchDir, `h2load-${Date.now()}.log`);
+  const args = [
+    '-D', String(opts.seconds), '--warm-up-time', '1', '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
+    '-d', frameFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
+    ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
+    `http://${address}${path}`,
+  ];
+  const taskset = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+  const out = spawnSync(taskset ? 'taskset' : 'h2load', taskset ? ['-c', '1', 'h2load', ...args] : args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
+  const text = `${out.stdout}${out.stderr}`;
+  const qps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1]);
+  const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(text);
+  if (!Number.isFinite(qps) || !m) throw new Error(`h2load output not understood:\n${text}`);
+  const requests = readFileSync(log, 'utf8').trim().split('\n').map((line) => {
+    const [start = '0', , micros = '0'] = line.split('\t');
+    return { startMs: Number(start) / 1000, ms: Number(micros) / 1000 };
+  });
+  const latenciesMs = requests.map((r) => r.ms).sort((a, b) => a - b);
+  return { qps, succeeded: Number(m[1]), failed: Number(m[2]), latenciesMs, requests };
+}
+
+/** grpc-status must be OK and the answer well formed, before and after each load run (h2load only sees HTTP 200). */
+export async function checkGrpc(address: string, body: Uint8Array, hosts: number): Promise<void> {
+  const { bytes } = await rawCall(address, SCORE_HOSTS_PATH, body);
+  const res = scorerTypes().Response.decode(bytes) as unknown as { scores: unknown[] };
+  if (res.scores.length !== hosts) throw new Error(`expected ${hosts} scores from ${address}, got ${res.scores.length}`);
+}
+

@@ -4,13 +4,27 @@
  * runs, against the same calls between refreshes (the reference).
  *
  * Three processes on loopback: the simulated engine, the scorer (refreshing
- * back to back: KSM_SCORER_REFRESH_SECONDS=1, events off), and this one,
- * which sends ScoreHosts (64 hosts) at a fixed rate and times each call.
+ * back to back: KSM_SCORER_REFRESH_SECONDS=1, events off), and h2load, which
+ * sends ScoreHosts (64 hosts) at a fixed rate and logs each call's latency.
  */
-import * as grpc from '@grpc/grpc-js';
-import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
-import { loadScorerProto } from '../../src/server/proto';
-import { fmt, percentile, rssMb, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  benchDir,
+  checkGrpc,
+  fmt,
+  frame,
+  h2load,
+  percentile,
+  rawCall,
+  rssMb,
+  SCORE_HOSTS_PATH,
+  scorerTypes,
+  startEngineProcess,
+  startScorerProcess,
+  table,
+  waitFor,
+} from './lib';
 
 const RATE_PER_S = 400;
 /** BENCH_PIN=0 lets the scorer use every core (its decode worker and GC threads too). */
@@ -37,48 +51,22 @@ async function measure(hosts: number, vms: number): Promise<Row> {
   try {
     await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
 
-    const proto = loadScorerProto();
-    const client = new proto.ksmscorer.v1.HostScorerService(address, grpc.credentials.createInsecure());
-    const call = (req: object) =>
-      new Promise<ScoreHostsResponse__Output>((resolve, reject) => client.ScoreHosts(req, (err, res) => (err || !res ? reject(err) : resolve(res))));
-    const all = await call({ os: { type: 'rhel_8x64' } });
-    const hostIds = all.scores.slice(0, 64).map((s) => s.host_id);
-    const request = { os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: hostIds };
-    for (let i = 0; i < 200; i++) await call(request); // warm-up
+    const { Request, Response } = scorerTypes();
+    const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
+      scores: { host_id: string }[];
+    };
+    const body = Request.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: all.scores.slice(0, 64).map((s) => s.host_id) }).finish();
+    const frameFile = join(benchDir, `refresh-frame-${vms}.bin`);
+    writeFileSync(frameFile, frame(body));
 
-    // Send at a fixed rate until three more refreshes have completed.
-    const samples: { at: number; ms: number }[] = [];
-    const target = refreshes().length + 3;
-    let inFlight = 0;
-    await new Promise<void>((resolve, reject) => {
-      // Evenly paced open loop: every tick sends the calls that are due by now.
-      const started = Date.now();
-      let sent = 0;
-      const timer = setInterval(() => {
-        if (refreshes().length >= target) {
-          clearInterval(timer);
-          const wait = setInterval(() => inFlight === 0 && (clearInterval(wait), resolve()), 5);
-          return;
-        }
-        const due = Math.floor(((Date.now() - started) * RATE_PER_S) / 1000);
-        for (; sent < due; sent++) {
-          const at = Date.now();
-          const t0 = process.hrtime.bigint();
-          inFlight++;
-          call(request).then(
-            () => {
-              inFlight--;
-              samples.push({ at, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
-            },
-            (err: unknown) => {
-              clearInterval(timer);
-              reject(err);
-            },
-          );
-        }
-      }, 1);
-    });
-    client.close();
+    // h2load at a fixed rate for about three refresh cycles (each: the refresh, then 1 s idle).
+    const cycleMs = Number(refreshes()[0]!.ms) + 1_000;
+    const seconds = Math.max(4, Math.ceil((3 * cycleMs) / 1000));
+    await checkGrpc(address, body, 64);
+    const load = h2load(address, SCORE_HOSTS_PATH, frameFile, { clients: 1, streams: 1, seconds, rps: RATE_PER_S });
+    await checkGrpc(address, body, 64);
+    if (load.failed > 0) throw new Error(`${load.failed} failed requests`);
+    const samples = load.requests.map((r) => ({ at: r.startMs, ms: r.ms }));
 
     const windows = refreshes().slice(1).map((l) => {
       const end = Date.parse(String(l.time));
@@ -141,7 +129,7 @@ export async function refreshBench(): Promise<string> {
     rows.push(await measure(hosts, vms));
   }
   return [
-    `Full refresh (${PIN ? 'scorer pinned to CPU 0, engine simulator and client on CPU 1' : 'no pinning'}; ScoreHosts with 64 hosts at ${RATE_PER_S}/s)`,
+    `Full refresh (${PIN ? 'scorer pinned to CPU 0, engine simulator and h2load on CPU 1' : 'no pinning'}; ScoreHosts with 64 hosts at ${RATE_PER_S}/s, h2load --rps)`,
     table(
       ['hosts / VMs', 'refresh ms (median, min-max)', 'engine requests', 'RSS MB', 'calls during', 'p50 / p99 ms during refresh', 'p50 / p99 ms between (ref)', 'p99 ratio', 'scorer loop delay p99 / max ms'],
       rows.map((r) => {
