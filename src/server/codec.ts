@@ -5,7 +5,6 @@
  * up front. Tests check them against protobufjs on random messages.
  * Fields at their default value are left out, as proto3 allows.
  */
-import type { Error as ErrorMessage } from '../generated/ksmscorer/v1/Error';
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { ScoreHostsBatchRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsBatchRequest';
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
@@ -59,43 +58,49 @@ class Out {
     this.buf[this.pos++] = n;
   }
 
-  string(field: number, s: string, bytes: number): void {
-    this.varint(tag(field, WIRE_LEN));
-    this.varint(bytes);
-    if (bytes === s.length) {
-      // ASCII (host ids are UUIDs): a latin1 copy, no UTF-8 transcoding.
-      this.pos += this.buf.write(s, this.pos, bytes, 'latin1');
-    } else {
-      this.pos += this.buf.write(s, this.pos, bytes, 'utf8');
+  /** A length-delimited string; the buffer has room for 3 bytes per UTF-16 unit. */
+  writeString(s: string): void {
+    this.nested(() => {
+      this.pos += this.buf.write(s, this.pos, 'utf8');
+    });
+  }
+
+  /**
+   * Writes a length-delimited body: one byte is reserved for the length and
+   * patched once the body is written; a body of 128 bytes or more (rare here)
+   * is moved up to make room for a longer length.
+   */
+  nested(body: () => void): void {
+    const at = this.pos++;
+    body();
+    this.patchLength(at);
+  }
+
+  /** Writes the length of the body that starts after the byte reserved at `at`. */
+  patchLength(at: number): void {
+    const len = this.pos - at - 1;
+    if (len < 128) {
+      this.buf[at] = len;
+      return;
     }
+    const extra = varintSize(len) - 1;
+    this.buf.copyWithin(at + 1 + extra, at + 1, this.pos);
+    this.pos = at;
+    this.varint(len);
+    this.pos += len;
   }
 }
 
-interface Sized<T> {
-  readonly value: T;
-  readonly size: number;
-}
+/** Most bytes a HostScore can take: tag and length, id (UTF-8 is at most 3 bytes a UTF-16 unit), double, three varints, bool. */
+const hostScoreBound = (s: HostScore) => 2 + 1 + 5 + 3 * s.host_id.length + 9 + 3 * 6 + 2;
 
-/** UTF-8 byte length; a JS loop for short ASCII strings (the usual host id), else Buffer.byteLength. */
-function utf8Length(s: string): number {
-  if (s.length > 64) return Buffer.byteLength(s, 'utf8');
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 128) return Buffer.byteLength(s, 'utf8');
-  return s.length;
-}
-
-function hostScoreSize(s: HostScore, idBytes: number): number {
-  let size = 0;
-  if (idBytes > 0) size += 1 + varintSize(idBytes) + idBytes;
-  if (s.score !== 0) size += 9;
-  if (s.vm_count !== 0) size += 1 + varintSize(s.vm_count);
-  if (s.same_type_count !== 0) size += 1 + varintSize(s.same_type_count);
-  if (s.same_version_count !== 0) size += 1 + varintSize(s.same_version_count);
-  if (s.found) size += 2;
-  return size;
-}
-
-function writeHostScore(out: Out, s: HostScore, idBytes: number): void {
-  if (idBytes > 0) out.string(1, s.host_id, idBytes);
+function writeHostScore(out: Out, s: HostScore): void {
+  if (s.host_id.length > 0) {
+    out.buf[out.pos++] = tag(1, WIRE_LEN);
+    const at = out.pos++;
+    out.pos += out.buf.write(s.host_id, out.pos, 'utf8');
+    out.patchLength(at);
+  }
   if (s.score !== 0) {
     out.buf[out.pos++] = tag(2, WIRE_FIXED64);
     out.pos = out.buf.writeDoubleLE(s.score, out.pos);
@@ -106,30 +111,23 @@ function writeHostScore(out: Out, s: HostScore, idBytes: number): void {
   if (s.found) (out.varint(tag(6, WIRE_VARINT)), out.varint(1));
 }
 
-/** Sizes of each HostScore body, computed once and used for both passes. */
-function sizeScores(scores: readonly HostScore[]): { ids: Int32Array; bodies: Int32Array; total: number } {
-  const ids = new Int32Array(scores.length);
-  const bodies = new Int32Array(scores.length);
-  let total = 0;
-  for (let i = 0; i < scores.length; i++) {
-    const s = scores[i]!;
-    ids[i] = utf8Length(s.host_id);
-    const body = hostScoreSize(s, ids[i]!);
-    bodies[i] = body;
-    total += 1 + varintSize(body) + body;
-  }
-  return { ids, bodies, total };
-}
-
-function writeScores(out: Out, field: number, scores: readonly HostScore[], sizes: { ids: Int32Array; bodies: Int32Array }): void {
-  for (let i = 0; i < scores.length; i++) {
+/** Repeated HostScore field, one pass: each body is written after a reserved length byte that is patched afterwards. */
+function writeScores(out: Out, field: number, scores: readonly HostScore[]): void {
+  for (const s of scores) {
     out.varint(tag(field, WIRE_LEN));
-    out.varint(sizes.bodies[i]!);
-    writeHostScore(out, scores[i]!, sizes.ids[i]!);
+    const at = out.pos++; // the length, patched after the body (no closure per host)
+    writeHostScore(out, s);
+    out.patchLength(at);
   }
 }
 
-function inventoryBody(info: InventoryInfo): Sized<InventoryInfo> & { tsSize: number } {
+function scoresBound(scores: readonly HostScore[]): number {
+  let bound = 0;
+  for (const s of scores) bound += hostScoreBound(s);
+  return bound;
+}
+
+function inventoryBody(info: InventoryInfo): { value: InventoryInfo; size: number; tsSize: number } {
   const seconds = Number(info.refreshed_at?.seconds ?? 0);
   const nanos = info.refreshed_at?.nanos ?? 0;
   const tsSize = (seconds !== 0 ? 1 + varintSize(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
@@ -162,47 +160,37 @@ function writeInventory(out: Out, field: number, inv: ReturnType<typeof inventor
 }
 
 export function encodeScoreHostsResponse(res: ScoreHostsResponseData): Buffer {
-  const sizes = sizeScores(res.scores);
   const inv = inventoryBody(res.inventory);
-  const out = new Out(Buffer.allocUnsafe(sizes.total + 1 + varintSize(inv.size) + inv.size));
-  writeScores(out, 1, res.scores, sizes);
+  const out = new Out(Buffer.allocUnsafe(scoresBound(res.scores) + 1 + varintSize(inv.size) + inv.size));
+  writeScores(out, 1, res.scores);
   writeInventory(out, 2, inv);
-  return out.buf;
+  return out.buf.subarray(0, out.pos);
 }
 
 export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData): Buffer {
-  const items = res.results.map((r) => {
-    const scores = (r.scores ?? []) as HostScore[];
-    const sizes = sizeScores(scores);
-    const error = r.error ? errorBody(r.error) : undefined;
-    const size = sizes.total + (error ? 1 + varintSize(error.size) + error.size : 0);
-    return { scores, sizes, error, size };
-  });
   const inv = inventoryBody(res.inventory);
-  let total = 1 + varintSize(inv.size) + inv.size;
-  for (const item of items) total += 1 + varintSize(item.size) + item.size;
-  const out = new Out(Buffer.allocUnsafe(total));
-  for (const item of items) {
+  let bound = 1 + varintSize(inv.size) + inv.size;
+  for (const r of res.results) {
+    bound += 1 + 5 + scoresBound((r.scores ?? []) as HostScore[]);
+    if (r.error) bound += 2 + 5 + 1 + 5 + 3 * (r.error.message ?? '').length + 6;
+  }
+  const out = new Out(Buffer.allocUnsafe(bound));
+  for (const r of res.results) {
     out.varint(tag(1, WIRE_LEN));
-    out.varint(item.size);
-    writeScores(out, 1, item.scores, item.sizes);
-    if (item.error) {
-      out.varint(tag(2, WIRE_LEN));
-      out.varint(item.error.size);
-      if (item.error.code) (out.varint(tag(1, WIRE_VARINT)), out.varint(item.error.code));
-      if (item.error.messageBytes > 0) out.string(2, item.error.message, item.error.messageBytes);
-    }
+    out.nested(() => {
+      writeScores(out, 1, (r.scores ?? []) as HostScore[]);
+      if (r.error) {
+        const { code, message } = { code: r.error.code ?? 0, message: r.error.message ?? '' };
+        out.varint(tag(2, WIRE_LEN));
+        out.nested(() => {
+          if (code !== 0) (out.varint(tag(1, WIRE_VARINT)), out.varint(code));
+          if (message !== '') (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(message));
+        });
+      }
+    });
   }
   writeInventory(out, 2, inv);
-  return out.buf;
-}
-
-function errorBody(e: ErrorMessage): { code: number; message: string; messageBytes: number; size: number } {
-  const code = e.code ?? 0;
-  const message = e.message ?? '';
-  const messageBytes = Buffer.byteLength(message, 'utf8');
-  const size = (code !== 0 ? 1 + varintSize(code) : 0) + (messageBytes > 0 ? 1 + varintSize(messageBytes) + messageBytes : 0);
-  return { code, message, messageBytes, size };
+  return out.buf.subarray(0, out.pos);
 }
 
 /**

@@ -51,6 +51,16 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
     }
   });
 
+  it('bodies of 128 bytes or more get a longer length (long, non-ASCII host ids)', () => {
+    const long = (n: number, ch: string) => Array.from({ length: n }, () => ch).join('');
+    const scores: HostScore[] = [long(120, 'a'), long(200, 'é'), long(5000, 'x')].map((host_id, i) => ({
+      host_id, score: 12.5 * i, vm_count: i, same_type_count: i, same_version_count: 0, found: true,
+    }));
+    const msg = { scores, inventory: randomInventory(seededRandom(5)) };
+    const ours = encodeScoreHostsResponse(msg);
+    expect(toObject(Response, ours)).toEqual(toObject(Response, Response.encode(Response.fromObject(msg)).finish()));
+  });
+
   it('ScoreHostsBatchResponse, with errors and empty results', () => {
     const random = seededRandom(7);
     for (let i = 0; i < 100; i++) {
