@@ -124,19 +124,6 @@ interface MutableHostOsCounts {
   byType: Map<string, { total: number; byVersion: Map<string, number> }>;
 }
 
-/** Convenience for tests and small inventories: the whole build in one step. */
-export function buildSnapshot(args: {
-  generation: number;
-  refreshedAt: number;
-  hosts: readonly EngineHost[];
-  vms: readonly EngineVm[];
-  cacheMaxHosts: number;
-}): InventorySnapshot {
-  const builder = new SnapshotBuilder(args.hosts);
-  builder.addVms(args.vms);
-  return builder.build(args);
-}
-
 /** What an events poll learnt: VMs and hosts re-read from the engine (null: gone). */
 export interface InventoryChanges {
   readonly vms: ReadonlyMap<string, EngineVm | null>;

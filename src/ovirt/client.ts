@@ -84,13 +84,6 @@ export class EngineClient {
     }
   }
 
-  /** Every VM; repeats across pages are dropped by id. */
-  async listVms(signal?: AbortSignal): Promise<EngineVm[]> {
-    const byId = new Map<string, EngineVm>();
-    await this.forEachVmPage((vms) => vms.forEach((vm) => byId.set(vm.id, vm)), signal);
-    return [...byId.values()];
-  }
-
   /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
   async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
     const { body } = await this.get('/events', { from: String(from), max: String(max) }, signal);

@@ -51,7 +51,7 @@ export function scoreHost(candidate: Candidate, os: OsIdentity): HostScore {
 }
 
 /** Best first: score descending, then host id ascending, so equal scores have a stable order. */
-export function byScoreThenId(a: HostScore, b: HostScore): number {
+function byScoreThenId(a: HostScore, b: HostScore): number {
   return b.score - a.score || (a.host_id < b.host_id ? -1 : a.host_id > b.host_id ? 1 : 0);
 }
 

@@ -17,10 +17,7 @@ export interface RequestLimits {
 const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** 8-4-4-4-12 hex digits, either case. */
-export const isUuid = (s: string): boolean => UUID_ANY_CASE.test(s);
-
-/** The id in lower case, or undefined when it is not a UUID. Engine ids are lower case: one test. */
+/** The id (8-4-4-4-12 hex digits) in lower case, or undefined when it is not a UUID. Engine ids are lower case: one test. */
 function uuid(s: string): string | undefined {
   if (UUID_LOWER.test(s)) return s;
   return UUID_ANY_CASE.test(s) ? s.toLowerCase() : undefined;

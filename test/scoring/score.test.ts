@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countOs } from '../../src/inventory/host-os-counts';
-import { buildSnapshot } from '../../src/inventory/snapshot';
+import { SnapshotBuilder } from '../../src/inventory/snapshot';
 import { CallView } from '../../src/inventory/call-view';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
 import { type Candidate, scoreCandidates, scoreHost } from '../../src/scoring/score';
@@ -79,7 +79,9 @@ describe('scoring against the seed oracle on random inventories', () => {
         hostId: random() < 0.8 ? pick(hosts).id : undefined,
         os: os(pick(types), pick(versions)),
       }));
-      const snapshot = buildSnapshot({ generation: 1, refreshedAt: 0, hosts, vms, cacheMaxHosts: 100 });
+      const builder = new SnapshotBuilder(hosts);
+      builder.addVms(vms);
+      const snapshot = builder.build({ generation: 1, refreshedAt: 0, cacheMaxHosts: 100 });
       const view = new CallView(snapshot, new Map(hosts.map((h) => [h.id, snapshot.hosts.get(h.id)!])), new Map());
       const hostIds = hosts.map((h) => h.id);
 

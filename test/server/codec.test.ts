@@ -3,7 +3,6 @@ import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from '../../src/server/codec';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
-import { isUuid } from '../../src/server/request';
 import type { HostScore } from '../../src/scoring/score';
 import { seededRandom, seededUuid } from '../../src/simulator/inventory';
 
@@ -110,16 +109,4 @@ describe('hand-written decoders give what proto-loader gives', () => {
     const bytes = Buffer.from(Request.encode({ host_ids: ['a1293e54-dae8-496f-baa4-27719592113e'] }).finish());
     expect(() => decodeScoreHostsRequest(bytes.subarray(0, 10))).toThrow(RangeError);
   });
-});
-
-describe('isUuid', () => {
-  it.each([
-    ['a1293e54-dae8-496f-baa4-27719592113e', true],
-    ['A1293E54-DAE8-496F-BAA4-27719592113E', true],
-    ['a1293e54dae8496fbaa427719592113e', false],
-    ['a1293e54-dae8-496f-baa4-27719592113', false],
-    ['g1293e54-dae8-496f-baa4-27719592113e', false],
-    ['a1293e54-dae8-496f-baa4_27719592113e', false],
-    ['', false],
-  ])('%s -> %s', (s, want) => expect(isUuid(s)).toBe(want));
 });
