@@ -43,6 +43,8 @@ export interface Config {
   /** Cap of the retry backoff after engine failures. */
   readonly backoffMaxMs: number;
   readonly maxHostsPerRequest: number;
+  /** Most host scores one ScoreHostsBatch may ask for (it is scored in one go). */
+  readonly maxBatchHostScores: number;
   readonly cacheMaxHosts: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
@@ -97,6 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('KSM_SCORER_STALE_SECONDS: must not be more than KSM_SCORER_MAX_STALENESS_SECONDS');
   }
   const maxHostsPerRequest = number('KSM_SCORER_MAX_HOSTS', 10_000, { min: 1, max: 1_000_000, integer: true });
+  const maxBatchHostScores = number('KSM_SCORER_MAX_BATCH_HOST_SCORES', 500_000, { min: 1, max: 100_000_000, integer: true });
   const cacheMaxHosts = number('KSM_SCORER_CACHE_HOSTS', 20_000, { min: 1, max: 10_000_000, integer: true });
   const graceSeconds = number('KSM_SCORER_SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 });
   const logLevelRaw = read('KSM_SCORER_LOG_LEVEL') ?? 'info';
@@ -126,6 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxStalenessMs: maxStalenessSeconds * 1000,
     backoffMaxMs: backoffMaxSeconds * 1000,
     maxHostsPerRequest,
+    maxBatchHostScores,
     cacheMaxHosts,
     shutdownGraceMs: graceSeconds * 1000,
     logLevel: logLevelRaw as LogLevel,

@@ -52,7 +52,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
   const server = new ScorerServer({
     inventory,
-    limits: { maxHostsPerRequest: config.maxHostsPerRequest, maxBatchRequests: MAX_BATCH_REQUESTS },
+    limits: { maxHostsPerRequest: config.maxHostsPerRequest, maxBatchRequests: MAX_BATCH_REQUESTS, maxBatchHostScores: config.maxBatchHostScores },
     logger,
   });
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.

@@ -195,8 +195,9 @@ export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData):
 
 /**
  * Hand-written decoders for the two requests, the same shape proto-loader
- * gives (keepCase, oneofs, defaults). Unknown fields are skipped; a malformed
- * message throws, which grpc-js answers as it does for protobufjs.
+ * gives (keepCase, oneofs, defaults). Unknown fields are skipped. A malformed
+ * message is flagged, not thrown: thrown, grpc-js would answer INTERNAL for
+ * what is the caller's mistake.
  */
 
 class In {
@@ -278,21 +279,32 @@ function readRequest(input: In): ScoreHostsRequest__Output {
   return req as ScoreHostsRequest__Output;
 }
 
-export function decodeScoreHostsRequest(buf: Buffer): ScoreHostsRequest__Output {
-  return readRequest(new In(buf, 0, buf.length));
+/** A request that did not decode: the handler answers INVALID_ARGUMENT with `malformed` as the reason. */
+export type DecodedRequest<T> = T & { readonly malformed?: string };
+
+export function decodeScoreHostsRequest(buf: Buffer): DecodedRequest<ScoreHostsRequest__Output> {
+  try {
+    return readRequest(new In(buf, 0, buf.length));
+  } catch (err) {
+    return { host_ids: [], malformed: (err as Error).message };
+  }
 }
 
-export function decodeScoreHostsBatchRequest(buf: Buffer): ScoreHostsBatchRequest__Output {
+export function decodeScoreHostsBatchRequest(buf: Buffer): DecodedRequest<ScoreHostsBatchRequest__Output> {
   const input = new In(buf, 0, buf.length);
   const requests: ScoreHostsRequest__Output[] = [];
-  while (input.pos < input.end) {
-    const key = input.varint();
-    if (key === tag(1, WIRE_LEN)) {
-      const [start, end] = input.bytes();
-      requests.push(readRequest(new In(buf, start, end)));
-    } else {
-      input.skip(key & 7);
+  try {
+    while (input.pos < input.end) {
+      const key = input.varint();
+      if (key === tag(1, WIRE_LEN)) {
+        const [start, end] = input.bytes();
+        requests.push(readRequest(new In(buf, start, end)));
+      } else {
+        input.skip(key & 7);
+      }
     }
+  } catch (err) {
+    return { requests: [], malformed: (err as Error).message };
   }
   return { requests };
 }

@@ -29,7 +29,8 @@ const invalid = (field: string, why: string) => new ScorerError('invalid_argumen
 const quote = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
 
 /** `prefix` locates the request inside a batch, e.g. "requests[3]." */
-export function parseScoreRequest(req: ScoreHostsRequest__Output, limits: RequestLimits, prefix = ''): ScoreQuery {
+export function parseScoreRequest(req: ScoreHostsRequest__Output & { readonly malformed?: string }, limits: RequestLimits, prefix = ''): ScoreQuery {
+  if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
   const hostIdsRaw = req.host_ids ?? [];
   if (hostIdsRaw.length > limits.maxHostsPerRequest) {
     throw invalid(`${prefix}host_ids`, `${hostIdsRaw.length} ids, more than the maximum of ${limits.maxHostsPerRequest}`);

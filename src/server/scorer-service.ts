@@ -18,7 +18,11 @@ import { toServiceError, toStatus } from './status';
 
 export interface ScorerServiceDeps {
   readonly inventory: HostInventory;
-  readonly limits: RequestLimits & { readonly maxBatchRequests: number };
+  readonly limits: RequestLimits & {
+    readonly maxBatchRequests: number;
+    /** Most host scores one batch may ask for: scoring runs in one go, so this bounds how long it holds the service. */
+    readonly maxBatchHostScores: number;
+  };
   readonly logger: Logger;
 }
 
@@ -37,7 +41,9 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
 
     async ScoreHostsBatch(call, callback) {
       try {
-        const requests = call.request.requests ?? [];
+        const batch = call.request as typeof call.request & { readonly malformed?: string };
+        if (batch.malformed !== undefined) throw new ScorerError('invalid_argument', `request: not a valid ScoreHostsBatchRequest message (${batch.malformed})`);
+        const requests = batch.requests ?? [];
         if (requests.length > limits.maxBatchRequests) {
           throw new ScorerError('invalid_argument', `requests: ${requests.length} items, more than the maximum of ${limits.maxBatchRequests}`);
         }
@@ -50,6 +56,14 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
         });
         const snapshot = inventory.servableSnapshot();
         const queries = parsed.filter((p): p is ScoreQuery => !(p instanceof ScorerError));
+        let hostScores = 0;
+        for (const q of queries) hostScores += q.hostIds?.length ?? snapshot.hostCount;
+        if (hostScores > limits.maxBatchHostScores) {
+          throw new ScorerError(
+            'invalid_argument',
+            `requests: ${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`,
+          );
+        }
         const results = await scoreWithin(inventory, call, snapshot, queries, (view) =>
           parsed.map((item, i): ScoreHostsResult => {
             try {

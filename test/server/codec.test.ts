@@ -105,8 +105,10 @@ describe('hand-written decoders give what proto-loader gives', () => {
     expect(decodeScoreHostsRequest(unknown)).toEqual({ vm_id: 'x', vm: 'vm_id', host_ids: [] });
   });
 
-  it('throws on a truncated message', () => {
+  it('flags a truncated or garbled message instead of throwing', () => {
     const bytes = Buffer.from(Request.encode({ host_ids: ['a1293e54-dae8-496f-baa4-27719592113e'] }).finish());
-    expect(() => decodeScoreHostsRequest(bytes.subarray(0, 10))).toThrow(RangeError);
+    expect(decodeScoreHostsRequest(bytes.subarray(0, 10))).toEqual({ host_ids: [], malformed: 'truncated field' });
+    expect(decodeScoreHostsBatchRequest(Buffer.from([0x0a, 0x05, 0x1a]))).toEqual({ requests: [], malformed: 'truncated field' });
+    expect(decodeScoreHostsRequest(Buffer.from([0x0f])).malformed).toBe('unsupported wire type 7');
   });
 });

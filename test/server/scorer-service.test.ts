@@ -35,7 +35,7 @@ describe('HostScorerService over gRPC', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ hosts: 10, vms: 300, seed: 5 });
-    scorer = await startScorer(sim, { KSM_SCORER_MAX_HOSTS: '20' });
+    scorer = await startScorer(sim, { KSM_SCORER_MAX_HOSTS: '20', KSM_SCORER_MAX_BATCH_HOST_SCORES: '1000' });
     hostIds = [...sim.inventory.hosts.keys()];
   });
   afterAll(async () => {
@@ -122,6 +122,30 @@ describe('HostScorerService over gRPC', () => {
     });
     it('INVALID_ARGUMENT for an empty os.type', async () => {
       await expectGrpcError(score(scorer, { os: { type: '', version: '9' } }), grpc.status.INVALID_ARGUMENT, 'os.type: must not be empty');
+    });
+    it('INVALID_ARGUMENT, not INTERNAL, for bytes that are not a ScoreHostsRequest; the service goes on', async () => {
+      const raw = new grpc.Client(scorer.address, grpc.credentials.createInsecure());
+      const send = (path: string, bytes: Buffer) =>
+        new Promise<Buffer>((resolve, reject) =>
+          raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) => (err ? reject(err) : resolve(res!))),
+        );
+      try {
+        await expectGrpcError(send('/ksmscorer.v1.HostScorerService/ScoreHosts', Buffer.from([0x1a, 0x30, 0x61])), grpc.status.INVALID_ARGUMENT, 'request: not a valid ScoreHostsRequest message (truncated field)');
+        await expectGrpcError(send('/ksmscorer.v1.HostScorerService/ScoreHostsBatch', Buffer.from([0xff])), grpc.status.INVALID_ARGUMENT, 'request: not a valid ScoreHostsBatchRequest message');
+      } finally {
+        raw.close();
+      }
+      expect((await score(scorer, { os: { type: 'other' }, host_ids: [hostIds[0]!] })).scores).toHaveLength(1);
+    });
+    it('INVALID_ARGUMENT for a batch asking more host scores than the configured maximum', async () => {
+      // 60 items x every host (10 or more) >= 600; 120 items >= 1,200 > 1,000
+      const ok = unary(scorer.client, 'ScoreHostsBatch', { requests: Array.from({ length: 60 }, () => ({ os: { type: 'other' } })) });
+      await expect(ok).resolves.toBeDefined();
+      await expectGrpcError(
+        unary(scorer.client, 'ScoreHostsBatch', { requests: Array.from({ length: 120 }, () => ({ os: { type: 'other' } })) }),
+        grpc.status.INVALID_ARGUMENT,
+        /^requests: \d+ host scores in one batch \(empty host_ids count every host\), more than the maximum of 1000; split the batch$/,
+      );
     });
     it('NOT_FOUND for a vm_id the engine does not know', async () => {
       await expectGrpcError(score(scorer, { vm_id: UNKNOWN }), grpc.status.NOT_FOUND, `vm_id: the oVirt engine has no VM ${UNKNOWN}`);
