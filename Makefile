@@ -1,7 +1,7 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench clean
+.PHONY: install build run test bench clean interop-deps
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -18,7 +18,11 @@ build: install
 run: build
 	$(NPM) start
 
-test: build
+# Debian's python3-grpcio and python3-protobuf, for the Python client interop test.
+interop-deps:
+	bash test/interop/install-deps.sh
+
+test: build interop-deps
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 

@@ -1,0 +1,95 @@
+/**
+ * A scheduler in another language: Python on Google's gRPC (C core) and
+ * protobuf runtimes calls the real service and must decode exactly what the
+ * grpc-js client decodes. This checks the hand-written codec against a second,
+ * independent protobuf implementation. Needs Debian's python3-grpcio and
+ * python3-protobuf, which `make test` installs (test/interop/install-deps.sh).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import protobuf from 'protobufjs';
+import descriptor from 'protobufjs/ext/descriptor';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScoreHostsBatchResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsBatchResponse';
+import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import type { SimulatedEngine } from '../../src/simulator/engine';
+import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
+
+const run = promisify(execFile);
+const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
+
+interface PythonAnswer {
+  ok?: { scores?: Record<string, unknown>[]; results?: { scores: Record<string, unknown>[]; error?: { code: number; message: string } | null }[]; inventory: Record<string, unknown> };
+  code?: string;
+  details?: string;
+}
+
+describe('a Python client (grpcio + protobuf) against the real server', () => {
+  let sim: SimulatedEngine;
+  let scorer: Scorer;
+  const dir = mkdtempSync(join(tmpdir(), 'ksm-interop-'));
+
+  beforeAll(async () => {
+    sim = await startSimulator({ hosts: 8, vms: 200, seed: 13 });
+    scorer = await startScorer(sim);
+    const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
+    const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor('proto3');
+    writeFileSync(join(dir, 'scorer.desc'), (descriptor as unknown as { FileDescriptorSet: protobuf.Type }).FileDescriptorSet.encode(set).finish());
+  });
+  afterAll(async () => {
+    await scorer.close();
+    await sim.stop();
+  });
+
+  const python = async (calls: { method: string; request: unknown }[]): Promise<PythonAnswer[]> => {
+    const file = join(dir, `calls-${Date.now()}.json`);
+    writeFileSync(file, JSON.stringify(calls));
+    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), scorer.address, join(dir, 'scorer.desc'), file], { timeout: 30_000 });
+    return JSON.parse(stdout) as PythonAnswer[];
+  };
+
+  /** What the grpc-js client decoded, in the JSON mapping's shape. */
+  const asJson = (s: { host_id: string; score: number; vm_count: number; same_type_count: number; same_version_count: number; found: boolean }) => ({
+    host_id: s.host_id,
+    score: s.score,
+    vm_count: s.vm_count,
+    same_type_count: s.same_type_count,
+    same_version_count: s.same_version_count,
+    found: s.found,
+  });
+
+  it('decodes ScoreHosts, ScoreHostsBatch and errors exactly as grpc-js does', async () => {
+    const hosts = [...sim.inventory.hosts.keys()];
+    const vm = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined)!;
+    const byOs = { os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: [...hosts.slice(0, 5), UNKNOWN] };
+    const byVm = { vm_id: vm.id };
+    const batch = { requests: [byOs, { vm_id: 'nope' }, byVm] };
+
+    const [pyOs, pyVm, pyBatch, pyBad] = await python([
+      { method: 'ScoreHosts', request: byOs },
+      { method: 'ScoreHosts', request: byVm },
+      { method: 'ScoreHostsBatch', request: batch },
+      { method: 'ScoreHosts', request: { host_ids: hosts.slice(0, 1) } },
+    ]);
+    const jsOs = await unary<unknown, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', byOs);
+    const jsVm = await unary<unknown, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', byVm);
+    const jsBatch = await unary<unknown, ScoreHostsBatchResponse__Output>(scorer.client, 'ScoreHostsBatch', batch);
+
+    expect(pyOs!.ok!.scores).toEqual(jsOs.scores.map(asJson));
+    expect(pyOs!.ok!.scores!.some((s) => (s.score as number) > 0 && !Number.isInteger(s.score))).toBe(true);
+    expect(pyVm!.ok!.scores).toEqual(jsVm.scores.map(asJson));
+    expect(pyBatch!.ok!.results!.map((r) => r.scores)).toEqual(jsBatch.results.map((r) => r.scores.map(asJson)));
+    expect(pyBatch!.ok!.results![1]!.error).toEqual({ code: 3, message: 'requests[1].vm_id: not a UUID: "nope"' });
+
+    const inv = pyOs!.ok!.inventory;
+    expect(inv).toMatchObject({ stale: false, generation: jsOs.inventory!.generation, host_count: jsOs.inventory!.host_count, vm_count: jsOs.inventory!.vm_count });
+    const ts = jsOs.inventory!.refreshed_at!;
+    expect(Date.parse(inv.refreshed_at as string)).toBe(Number(ts.seconds) * 1000 + ts.nanos / 1e6);
+
+    expect(pyBad).toEqual({ code: 'INVALID_ARGUMENT', details: 'vm: set either vm_id or os' });
+  });
+});
