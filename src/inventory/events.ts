@@ -49,12 +49,3 @@ export function eventTargets(events: readonly EngineEvent[], from: number): Even
   }
   return { vmIds, hostIds, lastId };
 }
-
-/**
- * A full page means the engine kept the newest `max` events and cut older
- * ones, so some changes were not seen: only a full refresh is safe.
- * (Gaps between ids are normal, dismissed events leave them, so they prove nothing.)
- */
-export function eventsMayBeMissing(events: readonly EngineEvent[], max: number): boolean {
-  return events.length >= max;
-}

@@ -13,7 +13,7 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
 import { CallView } from './call-view';
-import { eventsMayBeMissing, eventTargets } from './events';
+import { eventTargets } from './events';
 import { countOs } from './host-os-counts';
 import { applyChanges, type HostEntry, type InventoryChanges, type InventorySnapshot, SnapshotBuilder, type VmPlacement } from './snapshot';
 
@@ -74,9 +74,6 @@ export interface InventoryStats {
   readonly syncFailures: number;
   /** Failures in a row, now. */
   readonly failureStreak: number;
-  readonly lastFullRefreshMs: number | undefined;
-  /** Engine requests the last full refresh made. */
-  readonly lastFullRefreshRequests: number | undefined;
 }
 
 const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
@@ -115,7 +112,6 @@ export class HostInventory {
   private failureStreak = 0;
   private streakStartedAt = 0;
   private readonly counters = { fullRefreshes: 0, eventPolls: 0, syncFailures: 0 };
-  private lastFull: { ms: number; requests: number } | undefined;
   private readonly stopController = new AbortController();
   private readonly hostFetches = new Map<string, Promise<HostEntry>>();
   private readonly vmFetches = new Map<string, Promise<VmPlacement | undefined>>();
@@ -169,11 +165,7 @@ export class HostInventory {
   /** Re-evaluates the state against the clock; runs every second while started. */
   checkState(): InventoryState {
     const snapshot = this.current;
-    let state: InventoryState = 'loading';
-    if (snapshot !== undefined) {
-      const age = this.now() - snapshot.refreshedAt;
-      state = age > this.maxStalenessMs ? 'expired' : age > this.staleAfterMs ? 'stale' : 'fresh';
-    }
+    const state = snapshot === undefined ? 'loading' : this.ageState(snapshot);
     if (state !== this.state) {
       const previous = this.state;
       this.state = state;
@@ -189,8 +181,8 @@ export class HostInventory {
   servableSnapshot(): InventorySnapshot {
     const snapshot = this.current;
     if (snapshot === undefined) throw new ScorerError('not_ready', 'the inventory has not loaded from the oVirt engine yet; try again shortly');
-    const age = this.now() - snapshot.refreshedAt;
-    if (age > this.maxStalenessMs) {
+    if (this.ageState(snapshot) === 'expired') {
+      const age = this.now() - snapshot.refreshedAt;
       throw new ScorerError(
         'not_ready',
         `the inventory is ${Math.round(age / 1000)} s old, more than the maximum staleness of ${Math.round(this.maxStalenessMs / 1000)} s: the oVirt engine has not answered; try again later`,
@@ -199,10 +191,16 @@ export class HostInventory {
     return snapshot;
   }
 
+  /** What the snapshot's age makes it: fresh, stale (still served, marked), or expired (not served). */
+  private ageState(snapshot: InventorySnapshot): 'fresh' | 'stale' | 'expired' {
+    const age = this.now() - snapshot.refreshedAt;
+    return age > this.maxStalenessMs ? 'expired' : age > this.staleAfterMs ? 'stale' : 'fresh';
+  }
+
   info(snapshot: InventorySnapshot): InventoryInfo {
     return {
       refreshedAt: snapshot.refreshedAt,
-      stale: this.now() - snapshot.refreshedAt > this.staleAfterMs,
+      stale: this.ageState(snapshot) !== 'fresh',
       generation: snapshot.generation,
       hostCount: snapshot.hostCount,
       vmCount: snapshot.vmCount,
@@ -210,12 +208,7 @@ export class HostInventory {
   }
 
   stats(): InventoryStats {
-    return {
-      ...this.counters,
-      failureStreak: this.failureStreak,
-      lastFullRefreshMs: this.lastFull?.ms,
-      lastFullRefreshRequests: this.lastFull?.requests,
-    };
+    return { ...this.counters, failureStreak: this.failureStreak };
   }
 
   /** A full refresh now (after whatever sync is running); concurrent calls share one. */
@@ -357,15 +350,15 @@ export class HostInventory {
     this.lastEventId = newestEventId;
     this.lastFullAt = started;
     this.counters.fullRefreshes++;
-    this.lastFull = { ms: Math.round(performance.now() - t0), requests: (this.eventsIntervalMs > 0 ? 1 : 0) + 1 + pages };
+    const took = { ms: Math.round(performance.now() - t0), requests: (this.eventsIntervalMs > 0 ? 1 : 0) + 1 + pages };
     this.publish(snapshot);
     loopDelay.disable();
     this.logger.info('inventory refreshed', {
       generation: snapshot.generation,
       hosts: snapshot.hostCount,
       vms: snapshot.vmCount,
-      ms: this.lastFull.ms,
-      requests: this.lastFull.requests,
+      ms: took.ms,
+      requests: took.requests,
       rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
       heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
       loopDelayP99Ms: round2(loopDelay.percentile(99) / 1e6 - 1),
@@ -384,7 +377,9 @@ export class HostInventory {
     const from = this.lastEventId;
     const events = await this.source.listEvents(from, EVENTS_PAGE, signal);
     this.counters.eventPolls++;
-    if (eventsMayBeMissing(events, EVENTS_PAGE)) {
+    // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
+    // (Gaps between ids prove nothing: dismissed events leave them.)
+    if (events.length >= EVENTS_PAGE) {
       this.logger.info('more events than one poll reads: full refresh', { from, events: events.length });
       return this.fullRefresh();
     }

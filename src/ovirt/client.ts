@@ -216,7 +216,7 @@ export class EngineClient {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       status = res.statusCode;
-      body = parseJson(Buffer.from(await res.body.arrayBuffer()));
+      body = await decodeInline(Buffer.from(await res.body.arrayBuffer()), false);
     } catch (err) {
       throw transportError(err, 'POST sso/oauth/token');
     }
@@ -231,15 +231,6 @@ export class EngineClient {
     this.token = token;
     this.logger.info('logged in to the engine', { user: this.config.username });
     return token;
-  }
-}
-
-function parseJson(bytes: Buffer): unknown {
-  if (bytes.length === 0) return undefined;
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
   }
 }
 
