@@ -1,7 +1,7 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench clean interop-deps
+.PHONY: install build run test bench clean interop-deps readme-config
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -25,6 +25,10 @@ interop-deps:
 test: build interop-deps
 	npx tsc -p tsconfig.test.json
 	npx vitest run
+
+# Rewrites the README's configuration table from the settings table in src/config.ts.
+readme-config: build
+	node -e "const fs=require('fs');const t=require('./dist/config').settingsMarkdown();const r=fs.readFileSync('README.md','utf8');fs.writeFileSync('README.md',r.replace(/(<!-- settings-table:begin[^>]*-->)[^]*?(<!-- settings-table:end -->)/,(m,a,b)=>a+'\\n'+t+'\\n'+b))"
 
 bench: build
 	bash test/bench/run.sh

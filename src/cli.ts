@@ -49,7 +49,7 @@ async function serve(): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.log.level);
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const service = await startService(config, logger);
   return new Promise<number>((resolve) => {

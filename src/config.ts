@@ -1,10 +1,268 @@
 /**
- * The one place that reads the environment. Defaults first, then every value
- * is validated and all problems are reported together, then the result is
- * frozen and handed to the rest of the code.
+ * Every setting of the service, as one declarative table (variable, unit,
+ * default, bounds, meaning), and the one place that reads the environment:
+ * each value is validated, then the relations between them, all problems are
+ * reported together, and the result is frozen and handed to each part whole.
+ * The README's configuration table is generated from SETTINGS.
  */
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { LogLevel } from './log';
+
+/** One environment variable: how it is read and how it is documented. */
+export interface Setting<T> {
+  readonly env: string;
+  /** The default as the README shows it. */
+  readonly defaultText: string;
+  /** Accepted values as the README shows them ('' when any text goes). */
+  readonly rangeText: string;
+  readonly description: string;
+  /** Never logged, never echoed in a problem. */
+  readonly secret?: boolean;
+  readonly default: T;
+  /** The value, or a problem that says what is accepted. */
+  parse(raw: string): { value: T } | { problem: string };
+}
+
+type Parsed<T> = { value: T } | { problem: string };
+const shown = (raw: string) => JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw);
+
+interface NumberSpec<D> {
+  env: string;
+  default: D;
+  min: number;
+  max: number;
+  description: string;
+  /** Shown instead of the default value, e.g. when it is computed from other settings. */
+  defaultText?: string;
+}
+
+/** A number of `unit`s, bounded; `scale` converts it to the unit the code uses (seconds -> ms). */
+function quantity<D extends number | undefined>(unit: string, integer: boolean, scale: number, spec: NumberSpec<D>): Setting<number | D> {
+  const what = integer ? 'an integer' : 'a number';
+  return {
+    env: spec.env,
+    defaultText: spec.defaultText ?? (spec.default === undefined ? 'unset' : `${spec.default}${unit === '' ? '' : ` ${unit}`}`),
+    rangeText: `${spec.min} to ${spec.max}`,
+    description: spec.description,
+    default: (spec.default === undefined ? undefined : spec.default * scale) as D,
+    parse(raw): Parsed<number> {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < spec.min || n > spec.max) {
+        return { problem: `must be ${what} from ${spec.min} to ${spec.max}${unit === '' ? '' : ` (${unit})`}, got ${shown(raw)}` };
+      }
+      return { value: Math.round(n * scale) };
+    },
+  };
+}
+const seconds = <D extends number | undefined>(spec: NumberSpec<D>) => quantity('s', false, 1000, spec);
+const count = <D extends number | undefined>(unit: string, spec: NumberSpec<D>) => quantity(unit, true, 1, spec);
+const mebibytes = <D extends number | undefined>(spec: NumberSpec<D>) => quantity('MiB', false, 2 ** 20, spec);
+
+function flag(spec: { env: string; default: boolean; description: string }): Setting<boolean> {
+  return {
+    env: spec.env,
+    defaultText: String(spec.default),
+    rangeText: 'true, false',
+    description: spec.description,
+    default: spec.default,
+    parse(raw) {
+      if (/^(true|1|yes)$/i.test(raw)) return { value: true };
+      if (/^(false|0|no)$/i.test(raw)) return { value: false };
+      return { problem: `must be true or false, got ${shown(raw)}` };
+    },
+  };
+}
+
+function text(spec: { env: string; description: string; defaultText: string; secret?: boolean }): Setting<string | undefined> {
+  return {
+    env: spec.env,
+    defaultText: spec.defaultText,
+    rangeText: '',
+    description: spec.description,
+    ...(spec.secret ? { secret: true } : {}),
+    default: undefined,
+    parse: (raw) => ({ value: raw }),
+  };
+}
+
+function oneOf<const V extends string>(spec: { env: string; values: readonly V[]; default: V; description: string }): Setting<V> {
+  return {
+    env: spec.env,
+    defaultText: spec.default,
+    rangeText: spec.values.join(', '),
+    description: spec.description,
+    default: spec.default,
+    parse: (raw) => ((spec.values as readonly string[]).includes(raw) ? { value: raw as V } : { problem: `must be one of ${spec.values.join(', ')}, got ${shown(raw)}` }),
+  };
+}
+
+/** HOST:PORT; an IP literal must be a valid one (256.1.1.1 is refused here, not at bind time). */
+export function parseListenAddress(raw: string): Parsed<string> {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  const bad = { problem: `must be HOST:PORT (e.g. 0.0.0.0:50051 or [::1]:50051), got ${shown(raw)}` };
+  if (m === null || Number(m[3]) > 65_535) return bad;
+  if (m[1] !== undefined) return isIPv6(m[1]) ? { value: raw } : bad;
+  const host = m[2]!;
+  if (/^[\d.]+$/.test(host)) return isIPv4(host) ? { value: raw } : bad;
+  return /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host) ? { value: raw } : bad;
+}
+
+function address<D extends string | undefined>(spec: { env: string; default: D; description: string }): Setting<string | D> {
+  return {
+    env: spec.env,
+    defaultText: spec.default ?? 'unset: off',
+    rangeText: 'HOST:PORT',
+    description: spec.description,
+    default: spec.default,
+    parse: parseListenAddress,
+  };
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * The settings, grouped by the part of the service that uses them. Adding a
+ * setting is one row here and its use in that part.
+ */
+export const SETTINGS = {
+  /** The gRPC server. */
+  server: {
+    listen: address({ env: 'KSM_SCORER_LISTEN', default: '0.0.0.0:50051', description: 'gRPC listen address (port 0 picks a free port, logged)' }),
+    shutdownGraceMs: seconds({ env: 'KSM_SCORER_SHUTDOWN_GRACE_SECONDS', default: 10, min: 0, max: 3_600, description: 'how long SIGTERM/SIGINT waits for in-flight calls before cancelling them' }),
+  },
+  /** How to reach the engine; turned into an EngineConnection (or none: the simulator). */
+  connection: {
+    url: text({
+      env: 'OVIRT_URL',
+      defaultText: 'unset: embedded simulator',
+      description: 'engine API base, e.g. `https://engine.example.com/ovirt-engine/api`; must end in `/api`, must not contain credentials',
+    }),
+    username: text({ env: 'OVIRT_USERNAME', defaultText: 'required with `OVIRT_URL`', description: 'e.g. `admin@internal`' }),
+    password: text({ env: 'OVIRT_PASSWORD', defaultText: 'one of the two required with `OVIRT_URL`', description: 'the password; never logged', secret: true }),
+    passwordFile: text({ env: 'OVIRT_PASSWORD_FILE', defaultText: 'unset', description: 'a file holding the password (a trailing newline is dropped); preferred over `OVIRT_PASSWORD`' }),
+    caFile: text({
+      env: 'OVIRT_CA_FILE',
+      defaultText: 'system roots',
+      description:
+        "PEM bundle to verify the engine's certificate (the engine CA is at `/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA`)",
+    }),
+    insecure: flag({ env: 'OVIRT_INSECURE', default: false, description: '`true` turns certificate verification off; refused together with `OVIRT_CA_FILE`' }),
+  },
+  /** The engine REST client. */
+  engine: {
+    pageSize: count('VMs', { env: 'OVIRT_PAGE_SIZE', default: 500, min: 1, max: 100_000, description: 'VMs per page of `GET /vms`' }),
+    requestTimeoutMs: seconds({
+      env: 'OVIRT_TIMEOUT_SECONDS',
+      default: 30,
+      min: 0.1,
+      max: 3_600,
+      description: 'connect and header timeout of each engine request, and the longest pause allowed between body bytes',
+    }),
+    requestDeadlineMs: seconds({
+      env: 'OVIRT_REQUEST_DEADLINE_SECONDS',
+      default: 120,
+      min: 0.1,
+      max: 3_600,
+      description: 'total time one engine request may take, body included (an engine that drips its answer is cut off here)',
+    }),
+    maxAnswerBytes: mebibytes({
+      env: 'OVIRT_MAX_ANSWER_MB',
+      default: 64,
+      min: 1,
+      max: 1_024,
+      description: 'largest engine answer read, after gunzip (a page of 500 VMs is about 2 MiB); a larger one fails that sync, the last good inventory stays',
+    }),
+  },
+  /** The inventory: sync loop, freshness, on-demand reads. */
+  inventory: {
+    refreshIntervalMs: seconds({ env: 'KSM_SCORER_REFRESH_SECONDS', default: 300, min: 1, max: 86_400, description: 'interval of the full inventory refresh (resync)' }),
+    eventsIntervalMs: seconds({
+      env: 'KSM_SCORER_EVENTS_SECONDS',
+      default: 5,
+      min: 0,
+      max: 3_600,
+      description: 'interval of the engine events poll between full refreshes; `0` turns events off (full refreshes only); must be less than the refresh interval',
+    }),
+    staleAfterMs: seconds({
+      env: 'KSM_SCORER_STALE_SECONDS',
+      default: undefined,
+      defaultText: '2 x the sync interval',
+      min: 0.1,
+      max: 86_400,
+      description:
+        'age after which answers carry `inventory.stale = true`; the sync interval is the events interval, or the refresh interval without events, and must be less than this',
+    }),
+    maxStalenessMs: seconds({
+      env: 'KSM_SCORER_MAX_STALENESS_SECONDS',
+      default: 600,
+      min: 1,
+      max: 7 * 86_400,
+      description: 'age after which ScoreHosts answers `UNAVAILABLE` and health goes `NOT_SERVING` (both recover by themselves); must be more than the stale age',
+    }),
+    backoffMaxMs: seconds({ env: 'KSM_SCORER_BACKOFF_MAX_SECONDS', default: 60, min: 1, max: 3_600, description: 'cap of the exponential backoff (from 1 s, with jitter) after engine failures' }),
+    onDemandCacheSize: count('entries', {
+      env: 'KSM_SCORER_CACHE_HOSTS',
+      default: 20_000,
+      min: 1,
+      max: 10_000_000,
+      description: 'bound of what on-demand reads remember until the next generation (hosts and VMs the snapshot did not hold, found or not); the snapshot itself always holds every host the engine listed',
+    }),
+    onDemandConcurrency: count('requests', {
+      env: 'KSM_SCORER_ON_DEMAND_CONCURRENCY',
+      default: 4,
+      min: 1,
+      max: 256,
+      description: 'engine requests of on-demand reads in flight at once, for all calls together (sync requests are separate and sequential)',
+    }),
+    onDemandPerSecond: count('reads/s', {
+      env: 'KSM_SCORER_ON_DEMAND_READS_PER_SECOND',
+      default: 20,
+      min: 1,
+      max: 10_000,
+      description: 'most on-demand reads started per second, for all calls together (a host read is 2 engine requests, a VM read 1); calls beyond it get `RESOURCE_EXHAUSTED`',
+    }),
+    onDemandPerCall: count('reads', {
+      env: 'KSM_SCORER_ON_DEMAND_PER_CALL',
+      default: 16,
+      min: 0,
+      max: 10_000,
+      description: 'most on-demand reads one call (or batch) may cause; a call that needs more gets `RESOURCE_EXHAUSTED` without any engine request',
+    }),
+    notFoundTtlMs: seconds({
+      env: 'KSM_SCORER_NOT_FOUND_TTL_SECONDS',
+      default: 60,
+      min: 0,
+      max: 86_400,
+      description: 'how long a host or VM id the engine does not have is remembered as unknown (also forgotten at each new generation)',
+    }),
+  },
+  /** What one request may ask for. */
+  limits: {
+    maxHostsPerRequest: count('ids', { env: 'KSM_SCORER_MAX_HOSTS', default: 10_000, min: 1, max: 1_000_000, description: 'most `host_ids` one request may name' }),
+    maxBatchRequests: count('items', { env: 'KSM_SCORER_MAX_BATCH_REQUESTS', default: 10_000, min: 1, max: 1_000_000, description: 'most requests in one ScoreHostsBatch' }),
+    maxBatchHostScores: count('scores', {
+      env: 'KSM_SCORER_MAX_BATCH_HOST_SCORES',
+      default: 500_000,
+      min: 1,
+      max: 100_000_000,
+      description:
+        'most host scores one ScoreHostsBatch may ask for (items x hosts, an empty `host_ids` counting every host): a batch is scored in one go, about 0.3 s at this size on the benchmark machine, so this bounds how long one call holds the others up',
+    }),
+  },
+  /** The embedded simulated engine, used when OVIRT_URL is unset. */
+  simulator: {
+    hosts: count('hosts', { env: 'KSM_SCORER_SIM_HOSTS', default: 50, min: 1, max: 100_000, description: 'hosts of the embedded simulator (only without `OVIRT_URL`)' }),
+    vms: count('VMs', { env: 'KSM_SCORER_SIM_VMS', default: 1_000, min: 0, max: 1_000_000, description: 'VMs of the embedded simulator' }),
+    seed: count('', { env: 'KSM_SCORER_SIM_SEED', default: 1, min: 0, max: 2 ** 31 - 1, description: 'seed of the embedded simulator' }),
+  },
+  log: {
+    level: oneOf({ env: 'KSM_SCORER_LOG_LEVEL', values: LOG_LEVELS, default: 'info', description: 'log level; logs are JSON lines on stderr' }),
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+type ValuesOf<G> = { readonly [K in keyof G]: G[K] extends Setting<infer T> ? T : never };
 
 /** How to reach and log in to a real engine. */
 export interface EngineConnection {
@@ -17,37 +275,25 @@ export interface EngineConnection {
   readonly insecure: boolean;
 }
 
-export interface SimulatorConfig {
-  readonly hosts: number;
-  readonly vms: number;
-  readonly seed: number;
-}
+export type EngineSettings = ValuesOf<Settings['engine']> & {
+  /** undefined: no OVIRT_URL, so the embedded simulated engine is used. */
+  readonly connection: EngineConnection | undefined;
+};
+export type InventorySettings = Omit<ValuesOf<Settings['inventory']>, 'staleAfterMs'> & {
+  /** Resolved: 2 x the sync interval unless set. */
+  readonly staleAfterMs: number;
+};
+export type ServerSettings = ValuesOf<Settings['server']>;
+export type LimitSettings = ValuesOf<Settings['limits']>;
+export type SimulatorSettings = ValuesOf<Settings['simulator']>;
 
 export interface Config {
-  /** undefined: no OVIRT_URL, so the embedded simulated engine is used. */
-  readonly engine: EngineConnection | undefined;
-  /** VMs per page of GET /vms. */
-  readonly pageSize: number;
-  /** Connect, header and body timeout of each engine request. */
-  readonly requestTimeoutMs: number;
-  readonly simulator: SimulatorConfig;
-  readonly listen: string;
-  /** Full refresh (resync) interval. */
-  readonly refreshIntervalMs: number;
-  /** Events poll interval; 0: no events, full refreshes only. */
-  readonly eventsIntervalMs: number;
-  /** Answers say `stale` past this age; undefined: 2 x the sync interval. */
-  readonly staleAfterMs: number | undefined;
-  /** Past this age the inventory is not served (UNAVAILABLE, NOT_SERVING). */
-  readonly maxStalenessMs: number;
-  /** Cap of the retry backoff after engine failures. */
-  readonly backoffMaxMs: number;
-  readonly maxHostsPerRequest: number;
-  /** Most host scores one ScoreHostsBatch may ask for (it is scored in one go). */
-  readonly maxBatchHostScores: number;
-  readonly cacheMaxHosts: number;
-  readonly shutdownGraceMs: number;
-  readonly logLevel: LogLevel;
+  readonly engine: EngineSettings;
+  readonly inventory: InventorySettings;
+  readonly server: ServerSettings;
+  readonly limits: LimitSettings;
+  readonly simulator: SimulatorSettings;
+  readonly log: ValuesOf<Settings['log']>;
 }
 
 export class ConfigError extends Error {
@@ -59,93 +305,79 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+function readGroup<G extends Record<string, Setting<unknown>>>(group: G, env: Env, problems: string[]): ValuesOf<G> {
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(group)) {
+    const raw = env[setting.env]?.trim();
+    if (raw === undefined || raw === '') {
+      out[key] = setting.default;
+      continue;
+    }
+    const parsed = setting.parse(raw);
+    if ('problem' in parsed) {
+      problems.push(`${setting.env}: ${setting.secret ? 'invalid value' : parsed.problem}`);
+      out[key] = setting.default;
+    } else {
+      out[key] = parsed.value;
+    }
+  }
+  return out as ValuesOf<G>;
+}
+
 /** Reads and validates `env`; throws ConfigError listing every problem. */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
-  const read = (name: string): string | undefined => {
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const number = (name: string, def: number, opts: { min: number; max: number; integer?: boolean }): number => {
-    const raw = read(name);
-    if (raw === undefined) return def;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || n < opts.min || n > opts.max) {
-      problems.push(`${name}: must be ${opts.integer ? 'an integer' : 'a number'} from ${opts.min} to ${opts.max}, got ${JSON.stringify(raw)}`);
-      return def;
-    }
-    return n;
-  };
-  const bool = (name: string, def: boolean): boolean => {
-    const raw = read(name);
-    if (raw === undefined) return def;
-    if (/^(true|1|yes)$/i.test(raw)) return true;
-    if (/^(false|0|no)$/i.test(raw)) return false;
-    problems.push(`${name}: must be true or false, got ${JSON.stringify(raw)}`);
-    return def;
-  };
+  const server = readGroup(SETTINGS.server, env, problems);
+  const connection = readConnection(readGroup(SETTINGS.connection, env, problems), problems);
+  const engine = readGroup(SETTINGS.engine, env, problems);
+  const inventory = readGroup(SETTINGS.inventory, env, problems);
+  const limits = readGroup(SETTINGS.limits, env, problems);
+  const simulator = readGroup(SETTINGS.simulator, env, problems);
+  const log = readGroup(SETTINGS.log, env, problems);
 
-  const listen = read('KSM_SCORER_LISTEN') ?? '0.0.0.0:50051';
-  if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(listen) || Number(listen.slice(listen.lastIndexOf(':') + 1)) > 65535) {
-    problems.push(`KSM_SCORER_LISTEN: must be HOST:PORT (e.g. 0.0.0.0:50051), got ${JSON.stringify(listen)}`);
+  // Relations between settings: each broken one would make a healthy service flap or stall.
+  const syncMs = inventory.eventsIntervalMs > 0 ? inventory.eventsIntervalMs : inventory.refreshIntervalMs;
+  const staleAfterMs = inventory.staleAfterMs ?? 2 * syncMs;
+  const s = (ms: number) => `${ms / 1000} s`;
+  if (inventory.eventsIntervalMs > 0 && inventory.eventsIntervalMs >= inventory.refreshIntervalMs) {
+    problems.push(`KSM_SCORER_EVENTS_SECONDS: must be less than KSM_SCORER_REFRESH_SECONDS (${s(inventory.refreshIntervalMs)}), or 0 to turn events off`);
   }
-  const refreshSeconds = number('KSM_SCORER_REFRESH_SECONDS', 300, { min: 1, max: 86_400 });
-  const eventsSeconds = number('KSM_SCORER_EVENTS_SECONDS', 5, { min: 0, max: 3_600 });
-  const staleRaw = read('KSM_SCORER_STALE_SECONDS');
-  const staleSeconds = number('KSM_SCORER_STALE_SECONDS', 0, { min: 0.1, max: 86_400 });
-  const maxStalenessSeconds = number('KSM_SCORER_MAX_STALENESS_SECONDS', 600, { min: 1, max: 7 * 86_400 });
-  const backoffMaxSeconds = number('KSM_SCORER_BACKOFF_MAX_SECONDS', 60, { min: 1, max: 3_600 });
-  if (staleRaw !== undefined && staleSeconds > maxStalenessSeconds) {
-    problems.push('KSM_SCORER_STALE_SECONDS: must not be more than KSM_SCORER_MAX_STALENESS_SECONDS');
+  if (inventory.staleAfterMs !== undefined && inventory.staleAfterMs <= syncMs) {
+    problems.push(`KSM_SCORER_STALE_SECONDS: must be more than the sync interval (${s(syncMs)}), or every answer between two syncs would be stale`);
   }
-  const maxHostsPerRequest = number('KSM_SCORER_MAX_HOSTS', 10_000, { min: 1, max: 1_000_000, integer: true });
-  const maxBatchHostScores = number('KSM_SCORER_MAX_BATCH_HOST_SCORES', 500_000, { min: 1, max: 100_000_000, integer: true });
-  const cacheMaxHosts = number('KSM_SCORER_CACHE_HOSTS', 20_000, { min: 1, max: 10_000_000, integer: true });
-  const graceSeconds = number('KSM_SCORER_SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 });
-  const logLevelRaw = read('KSM_SCORER_LOG_LEVEL') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevelRaw)) {
-    problems.push(`KSM_SCORER_LOG_LEVEL: must be debug, info, warn or error, got ${JSON.stringify(logLevelRaw)}`);
+  if (inventory.maxStalenessMs <= staleAfterMs) {
+    problems.push(
+      `KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age (${s(staleAfterMs)}${inventory.staleAfterMs === undefined ? ', 2 x the sync interval' : ''}), or a healthy service would refuse calls between two syncs`,
+    );
   }
-  const simulator: SimulatorConfig = {
-    hosts: number('KSM_SCORER_SIM_HOSTS', 50, { min: 1, max: 100_000, integer: true }),
-    vms: number('KSM_SCORER_SIM_VMS', 1_000, { min: 0, max: 1_000_000, integer: true }),
-    seed: number('KSM_SCORER_SIM_SEED', 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
-  };
-
-  const pageSize = number('OVIRT_PAGE_SIZE', 500, { min: 1, max: 100_000, integer: true });
-  const timeoutSeconds = number('OVIRT_TIMEOUT_SECONDS', 30, { min: 0.1, max: 3_600 });
-  const engine = readEngineConnection(read, bool, problems);
+  if (engine.requestTimeoutMs > engine.requestDeadlineMs) {
+    problems.push(`OVIRT_REQUEST_DEADLINE_SECONDS: must not be less than OVIRT_TIMEOUT_SECONDS (${s(engine.requestTimeoutMs)})`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({
-    engine,
-    pageSize,
-    requestTimeoutMs: Math.round(timeoutSeconds * 1000),
+    engine: { ...engine, connection },
+    inventory: { ...inventory, staleAfterMs },
+    server,
+    limits,
     simulator,
-    listen,
-    refreshIntervalMs: refreshSeconds * 1000,
-    eventsIntervalMs: eventsSeconds * 1000,
-    staleAfterMs: staleRaw === undefined ? undefined : staleSeconds * 1000,
-    maxStalenessMs: maxStalenessSeconds * 1000,
-    backoffMaxMs: backoffMaxSeconds * 1000,
-    maxHostsPerRequest,
-    maxBatchHostScores,
-    cacheMaxHosts,
-    shutdownGraceMs: graceSeconds * 1000,
-    logLevel: logLevelRaw as LogLevel,
+    log,
   });
 }
 
-function readEngineConnection(
-  read: (name: string) => string | undefined,
-  bool: (name: string, def: boolean) => boolean,
-  problems: string[],
-): EngineConnection | undefined {
-  const insecure = bool('OVIRT_INSECURE', false);
-  const rawUrl = read('OVIRT_URL');
-  if (rawUrl === undefined) return undefined;
+function readConnection(c: ValuesOf<Settings['connection']>, problems: string[]): EngineConnection | undefined {
+  if (c.insecure && c.caFile !== undefined) problems.push('OVIRT_INSECURE: true disables verification, so OVIRT_CA_FILE would be ignored; set only one');
+  if (c.caFile !== undefined) {
+    try {
+      const pem = readFileSync(c.caFile, 'utf8');
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`OVIRT_CA_FILE: ${c.caFile} holds no PEM certificate`);
+    } catch (err) {
+      problems.push(`OVIRT_CA_FILE: cannot read ${c.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (c.url === undefined) return undefined;
 
-  let url = rawUrl.replace(/\/+$/, '');
+  let url = c.url.replace(/\/+$/, '');
   try {
     const parsed = new URL(url);
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') problems.push('OVIRT_URL: must be an http(s) URL');
@@ -157,52 +389,42 @@ function readEngineConnection(
     problems.push('OVIRT_URL: not a valid URL');
   }
 
-  const username = read('OVIRT_USERNAME');
-  if (username === undefined) problems.push('OVIRT_USERNAME: required when OVIRT_URL is set (e.g. admin@internal)');
+  if (c.username === undefined) problems.push('OVIRT_USERNAME: required when OVIRT_URL is set (e.g. admin@internal)');
 
-  const passwordRaw = read('OVIRT_PASSWORD');
-  const passwordFile = read('OVIRT_PASSWORD_FILE');
-  let password: string | undefined = passwordRaw;
-  if (passwordRaw !== undefined && passwordFile !== undefined) {
+  let password = c.password;
+  if (c.password !== undefined && c.passwordFile !== undefined) {
     problems.push('OVIRT_PASSWORD_FILE: set either OVIRT_PASSWORD or OVIRT_PASSWORD_FILE, not both');
-  } else if (passwordFile !== undefined) {
+  } else if (c.passwordFile !== undefined) {
     try {
-      password = readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
-      if (password === '') problems.push(`OVIRT_PASSWORD_FILE: ${passwordFile} is empty`);
+      password = readFileSync(c.passwordFile, 'utf8').replace(/\r?\n$/, '');
+      if (password === '') problems.push(`OVIRT_PASSWORD_FILE: ${c.passwordFile} is empty`);
     } catch (err) {
-      problems.push(`OVIRT_PASSWORD_FILE: cannot read ${passwordFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      problems.push(`OVIRT_PASSWORD_FILE: cannot read ${c.passwordFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-  } else if (passwordRaw === undefined) {
+  } else if (c.password === undefined) {
     problems.push('OVIRT_PASSWORD: required when OVIRT_URL is set (or OVIRT_PASSWORD_FILE)');
   }
-
-  const caFile = read('OVIRT_CA_FILE');
-  if (caFile !== undefined) {
-    try {
-      const pem = readFileSync(caFile, 'utf8');
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`OVIRT_CA_FILE: ${caFile} holds no PEM certificate`);
-    } catch (err) {
-      problems.push(`OVIRT_CA_FILE: cannot read ${caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-  if (insecure && caFile !== undefined) problems.push('OVIRT_INSECURE: true disables verification, so OVIRT_CA_FILE would be ignored; set only one');
-
-  return {
-    url,
-    username: username ?? '',
-    password: password ?? '',
-    caFile,
-    insecure,
-  };
+  return { url, username: c.username ?? '', password: password ?? '', caFile: c.caFile, insecure: c.insecure };
 }
 
 /** What may be logged about the configuration: everything but the password. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  const { engine, ...rest } = config;
+  const { connection, ...engine } = config.engine;
   return {
-    ...rest,
-    engine: engine === undefined ? 'embedded simulator' : { ...engine, password: '<redacted>' },
+    ...config,
+    engine: { ...engine, connection: connection === undefined ? 'embedded simulator' : { ...connection, password: '<redacted>' } },
   };
+}
+
+/** The README's configuration table, generated from SETTINGS (`make readme-config` writes it). */
+export function settingsMarkdown(): string {
+  const cell = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = Object.values(SETTINGS).flatMap((group) =>
+    Object.values(group as Record<string, Setting<unknown>>).map(
+      (s) => `| \`${s.env}\` | ${cell(s.defaultText)} | ${cell(s.rangeText)} | ${cell(s.description)} |`,
+    ),
+  );
+  return ['| variable | default | accepted | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 function deepFreeze<T>(value: T): T {

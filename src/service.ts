@@ -10,8 +10,6 @@ import { EngineClient } from './ovirt/client';
 import { ScorerServer } from './server/server';
 import { SimulatedEngine } from './simulator/engine';
 
-export const MAX_BATCH_REQUESTS = 10_000;
-
 export interface RunningService {
   /** The bound gRPC port. */
   readonly port: number;
@@ -25,7 +23,7 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   let simulator: SimulatedEngine | undefined;
   let connection: EngineConnection;
-  if (config.engine === undefined) {
+  if (config.engine.connection === undefined) {
     simulator = new SimulatedEngine(config.simulator);
     const url = await simulator.start();
     connection = { url, username: simulator.username, password: simulator.password, caFile: undefined, insecure: false };
@@ -36,23 +34,23 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       seed: config.simulator.seed,
     });
   } else {
-    connection = config.engine;
+    connection = config.engine.connection;
   }
 
-  const client = new EngineClient({ connection, pageSize: config.pageSize, requestTimeoutMs: config.requestTimeoutMs, logger });
+  const client = new EngineClient({ connection, pageSize: config.engine.pageSize, requestTimeoutMs: config.engine.requestTimeoutMs, logger });
   const inventory = new HostInventory({
     source: client,
     logger,
-    fullRefreshIntervalMs: config.refreshIntervalMs,
-    eventsIntervalMs: config.eventsIntervalMs,
-    cacheMaxHosts: config.cacheMaxHosts,
-    ...(config.staleAfterMs !== undefined ? { staleAfterMs: config.staleAfterMs } : {}),
-    maxStalenessMs: config.maxStalenessMs,
-    backoffMaxMs: config.backoffMaxMs,
+    fullRefreshIntervalMs: config.inventory.refreshIntervalMs,
+    eventsIntervalMs: config.inventory.eventsIntervalMs,
+    cacheMaxHosts: config.inventory.onDemandCacheSize,
+    staleAfterMs: config.inventory.staleAfterMs,
+    maxStalenessMs: config.inventory.maxStalenessMs,
+    backoffMaxMs: config.inventory.backoffMaxMs,
   });
   const server = new ScorerServer({
     inventory,
-    limits: { maxHostsPerRequest: config.maxHostsPerRequest, maxBatchRequests: MAX_BATCH_REQUESTS, maxBatchHostScores: config.maxBatchHostScores },
+    limits: config.limits,
     logger,
   });
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.
@@ -60,14 +58,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   let port: number;
   try {
-    port = await server.listen(config.listen);
+    port = await server.listen(config.server.listen);
   } catch (err) {
     await client.close();
     await simulator?.stop();
     throw err;
   }
   inventory.start();
-  logger.info('ksm-scorer listening', { address: config.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });
+  logger.info('ksm-scorer listening', { address: config.server.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -76,8 +74,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     simulator,
     stop() {
       stopping ??= (async () => {
-        logger.info('shutting down: NOT_SERVING, draining calls', { graceMs: config.shutdownGraceMs });
-        await server.shutdown(config.shutdownGraceMs);
+        logger.info('shutting down: NOT_SERVING, draining calls', { graceMs: config.server.shutdownGraceMs });
+        await server.shutdown(config.server.shutdownGraceMs);
         await inventory.stop();
         await client.close();
         await simulator?.stop();

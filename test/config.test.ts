@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig } from '../src/config';
+import { ConfigError, describeConfig, loadConfig, settingsMarkdown } from '../src/config';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -17,9 +17,15 @@ const problemsOf = (env: Record<string, string>): string[] => {
 describe('loadConfig', () => {
   it('defaults to the embedded simulator on 0.0.0.0:50051', () => {
     const c = loadConfig({});
-    expect(c.engine).toBeUndefined();
-    expect(c).toMatchObject({ listen: '0.0.0.0:50051', refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, maxHostsPerRequest: 10_000, pageSize: 500 });
-    expect(c.staleAfterMs).toBeUndefined();
+    expect(c.engine.connection).toBeUndefined();
+    expect(c).toMatchObject({
+      server: { listen: '0.0.0.0:50051' },
+      inventory: { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000 },
+      limits: { maxHostsPerRequest: 10_000 },
+      engine: { pageSize: 500 },
+    });
+    // 2 x the 5 s events interval
+    expect(c.inventory.staleAfterMs).toBe(10_000);
     expect(Object.isFrozen(c) && Object.isFrozen(c.simulator)).toBe(true);
   });
 
@@ -29,18 +35,18 @@ describe('loadConfig', () => {
       OVIRT_USERNAME: 'admin@internal',
       OVIRT_PASSWORD: 's3cret',
       KSM_SCORER_LISTEN: '127.0.0.1:6000',
-      KSM_SCORER_REFRESH_SECONDS: '5',
+      KSM_SCORER_REFRESH_SECONDS: '50',
       KSM_SCORER_MAX_HOSTS: '64',
     });
-    expect(c.engine).toEqual({ url: 'https://engine.example.com/ovirt-engine/api', username: 'admin@internal', password: 's3cret', caFile: undefined, insecure: false });
-    expect(c).toMatchObject({ listen: '127.0.0.1:6000', refreshIntervalMs: 5_000, maxHostsPerRequest: 64 });
+    expect(c.engine.connection).toEqual({ url: 'https://engine.example.com/ovirt-engine/api', username: 'admin@internal', password: 's3cret', caFile: undefined, insecure: false });
+    expect(c).toMatchObject({ server: { listen: '127.0.0.1:6000' }, inventory: { refreshIntervalMs: 50_000 }, limits: { maxHostsPerRequest: 64 } });
   });
 
   it('reads the password from OVIRT_PASSWORD_FILE, without its trailing newline', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ksm-'));
     writeFileSync(join(dir, 'pw'), 'from-file\n');
     const c = loadConfig({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD_FILE: join(dir, 'pw') });
-    expect(c.engine?.password).toBe('from-file');
+    expect(c.engine.connection?.password).toBe('from-file');
   });
 
   it('reports every problem at once, each naming its variable', () => {
@@ -68,6 +74,36 @@ describe('loadConfig', () => {
     const problems = problemsOf({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD: 'p', OVIRT_PASSWORD_FILE: '/x', OVIRT_INSECURE: 'true', OVIRT_CA_FILE: '/etc/hostname' });
     expect(problems.some((p) => p.startsWith('OVIRT_PASSWORD_FILE: set either'))).toBe(true);
     expect(problems.some((p) => p.startsWith('OVIRT_INSECURE:'))).toBe(true);
+  });
+
+  it('refuses relations between settings that would make a healthy service flap', () => {
+    // KSM_SCORER_MAX_STALENESS_SECONDS=2 under the 5 s events poll: ~60% of calls were UNAVAILABLE.
+    expect(problemsOf({ KSM_SCORER_MAX_STALENESS_SECONDS: '2' })).toEqual([
+      'KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age (10 s, 2 x the sync interval), or a healthy service would refuse calls between two syncs',
+    ]);
+    expect(problemsOf({ KSM_SCORER_STALE_SECONDS: '3' })[0]).toMatch(/^KSM_SCORER_STALE_SECONDS: must be more than the sync interval \(5 s\)/);
+    expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '300' })[0]).toMatch(/^KSM_SCORER_EVENTS_SECONDS: must be less than KSM_SCORER_REFRESH_SECONDS/);
+    // Without events the sync interval is the refresh interval: 2 x 3600 s is past the 600 s maximum.
+    expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600' })[0]).toMatch(/^KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age \(7200 s/);
+    expect(problemsOf({ OVIRT_TIMEOUT_SECONDS: '60', OVIRT_REQUEST_DEADLINE_SECONDS: '30' })[0]).toMatch(/^OVIRT_REQUEST_DEADLINE_SECONDS:/);
+    expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '60' })).toEqual([]);
+  });
+
+  it('refuses listen addresses that cannot be bound, before anything starts', () => {
+    for (const bad of ['256.1.1.1:0', '1.2.3:80', '[::g]:1', 'host:99999', 'host', ':80', 'a b:1']) {
+      expect(problemsOf({ KSM_SCORER_LISTEN: bad }), bad).toHaveLength(1);
+    }
+    for (const good of ['0.0.0.0:50051', '127.0.0.1:0', '[::1]:50051', '[::]:0', 'localhost:8080', 'scorer.example.com:1']) {
+      expect(problemsOf({ KSM_SCORER_LISTEN: good }), good).toEqual([]);
+    }
+  });
+
+  it('the README configuration table is the one generated from the settings table', () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);
+    expect(m, 'README.md lacks the settings-table markers').not.toBeNull();
+    // On a difference: `make readme-config` rewrites the table from src/config.ts.
+    expect(m![1]).toBe(settingsMarkdown());
   });
 
   it('describeConfig leaves the password out', () => {
