@@ -232,7 +232,7 @@ export const SETTINGS = {
     notFoundTtlMs: seconds({
       env: 'KSM_SCORER_NOT_FOUND_TTL_SECONDS',
       default: 60,
-      min: 0,
+      min: 1,
       max: 86_400,
       description: 'how long a host or VM id the engine does not have is remembered as unknown (also forgotten at each new generation)',
     }),

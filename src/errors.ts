@@ -1,27 +1,41 @@
 /**
  * The one error type of the service. Every failure is normalised into a
- * ScorerError with a stable `code`; the mapping to a gRPC status happens once,
- * at the handler edge (src/server/status.ts). `cause` is for logs only.
+ * ScorerError with a stable `code` and, for engine trouble, structured
+ * fields (endpoint, HTTP status) for logs; the mapping to a gRPC status
+ * happens once, at the handler edge (src/server/status.ts). `cause` is for
+ * logs only.
  */
 export type ScorerErrorCode =
   | 'invalid_argument' // the caller's request is wrong; the message names the field
   | 'not_found' // the caller named something the engine does not have
+  | 'resource_exhausted' // the call needs more engine reads than this service allows; the message says which limit
   | 'not_ready' // no inventory loaded yet
   | 'deadline_exceeded' // the call's deadline passed while waiting on the engine
   | 'cancelled' // the caller went away
   | 'engine_unreachable' // connect/timeout/5xx talking to the engine
   | 'engine_auth' // the engine refused our credentials
-  | 'engine_protocol' // the engine answered something we cannot read
+  | 'engine_protocol' // the engine answered something we cannot read, or more than we read
   | 'internal';
+
+export interface EngineErrorFields {
+  /** The request, as a template without ids: `GET /hosts/{id}`. */
+  readonly endpoint?: string;
+  /** The engine's HTTP status, when it answered one. */
+  readonly status?: number;
+}
 
 export class ScorerError extends Error {
   override readonly name = 'ScorerError';
+  readonly endpoint: string | undefined;
+  readonly status: number | undefined;
   constructor(
     readonly code: ScorerErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown } & EngineErrorFields,
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.endpoint = options?.endpoint;
+    this.status = options?.status;
   }
 
   static from(err: unknown): ScorerError {

@@ -31,8 +31,10 @@ export function createLogger(level: LogLevel = 'info', write: (line: string) => 
 function errorReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Error) {
     const out: Record<string, unknown> = { name: value.name, message: value.message };
-    const code = (value as { code?: unknown }).code;
-    if (code !== undefined) out.code = code;
+    for (const field of ['code', 'endpoint', 'status'] as const) {
+      const v = (value as Partial<Record<typeof field, unknown>>)[field];
+      if (v !== undefined) out[field] = v;
+    }
     if (value.cause !== undefined) out.cause = value.cause;
     return out;
   }

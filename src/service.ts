@@ -37,17 +37,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     connection = config.engine.connection;
   }
 
-  const client = new EngineClient({ connection, pageSize: config.engine.pageSize, requestTimeoutMs: config.engine.requestTimeoutMs, logger });
-  const inventory = new HostInventory({
-    source: client,
-    logger,
-    fullRefreshIntervalMs: config.inventory.refreshIntervalMs,
-    eventsIntervalMs: config.inventory.eventsIntervalMs,
-    cacheMaxHosts: config.inventory.onDemandCacheSize,
-    staleAfterMs: config.inventory.staleAfterMs,
-    maxStalenessMs: config.inventory.maxStalenessMs,
-    backoffMaxMs: config.inventory.backoffMaxMs,
-  });
+  const client = new EngineClient({ ...config.engine, connection, logger });
+  const inventory = new HostInventory({ source: client, settings: config.inventory, logger });
   const server = new ScorerServer({
     inventory,
     limits: config.limits,

@@ -1,6 +1,9 @@
 /** Shared test wiring: a simulated engine, the real service on 127.0.0.1:0, and a grpc-js client. */
 import * as grpc from '@grpc/grpc-js';
-import { loadConfig } from '../src/config';
+import { type InventorySettings, loadConfig } from '../src/config';
+import type { CallView } from '../src/inventory/call-view';
+import type { CallNeeds, HostInventory } from '../src/inventory/inventory';
+import type { InventorySnapshot } from '../src/inventory/snapshot';
 import type { HostScorerServiceClient } from '../src/generated/ksmscorer/v1/HostScorerService';
 import { createLogger, type Logger, silentLogger } from '../src/log';
 import { EngineClient } from '../src/ovirt/client';
@@ -29,6 +32,8 @@ export function engineClient(
     },
     pageSize: overrides.pageSize ?? 500,
     requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
+    requestDeadlineMs: 30_000,
+    maxAnswerBytes: 64 * 2 ** 20,
     logger: overrides.logger ?? silentLogger,
   });
 }
@@ -96,4 +101,19 @@ export async function expectGrpcError(promise: Promise<unknown>, code: grpc.stat
     return e;
   }
   throw new Error(`expected ${grpc.status[code]}, but the call succeeded`);
+}
+
+/** The inventory settings of a default configuration, with `overrides`. */
+export function inventorySettings(overrides: Partial<InventorySettings> = {}): InventorySettings {
+  const defaults = loadConfig({}).inventory;
+  const merged = { ...defaults, ...overrides };
+  // The default stale age follows the sync interval, as loadConfig computes it.
+  if (overrides.staleAfterMs === undefined) merged.staleAfterMs = 2 * (merged.eventsIntervalMs > 0 ? merged.eventsIntervalMs : merged.refreshIntervalMs);
+  return merged;
+}
+
+/** The view a call would score against (reading on demand what the snapshot lacks), with no deadline. */
+export async function viewOf(inv: HostInventory, snapshot: InventorySnapshot, needs: Partial<CallNeeds>): Promise<CallView> {
+  const open = () => ({ signal: new AbortController().signal, dispose() {} });
+  return inv.withView(snapshot, { hostIds: needs.hostIds ?? [], vmIds: needs.vmIds ?? [] }, open, (view) => view);
 }

@@ -1,46 +1,41 @@
 /**
- * The data one call scores against: its snapshot, plus whatever hosts and VMs
- * the call needed that the snapshot's cache did not hold, fetched before
- * scoring starts. Every item of a batch reads the same view.
+ * The data one call scores against: its snapshot, plus whatever hosts and
+ * VMs the snapshot did not hold and were read on demand. Every item of a
+ * batch reads the same view; nothing in it changes while the call runs.
  */
+import type { HostOsCounts } from '../scoring/os-counts';
 import type { Candidate } from '../scoring/score';
-import type { HostEntry, InventorySnapshot, VmPlacement } from './snapshot';
+import type { InventorySnapshot, VmPlacement } from './snapshot';
 
-/** Thrown by a view reading the cache directly when a host is not there: the call must fetch it (resolve()). */
-export class CacheMiss extends Error {
-  override readonly name = 'CacheMiss';
+/** A host the snapshot did not list, as read on demand: its counts and the VMs they were built from. */
+export interface OnDemandHost {
+  readonly counts: HostOsCounts;
+  readonly vmIds: ReadonlySet<string>;
 }
-const CACHE_MISS = new CacheMiss('host not in the cache');
 
 export class CallView {
-  /**
-   * `hosts` undefined: every host the call needs was in the snapshot's cache,
-   * and the call is scored in the same synchronous run that checked it, so it
-   * reads the cache directly (nothing can evict in between).
-   */
   constructor(
     readonly snapshot: InventorySnapshot,
-    private readonly hosts: ReadonlyMap<string, HostEntry> | undefined,
-    private readonly vms: ReadonlyMap<string, VmPlacement | undefined>,
+    /** Hosts read on demand; an id mapped to undefined: the engine has no such host. */
+    private readonly extraHosts: ReadonlyMap<string, OnDemandHost | undefined> | undefined,
+    private readonly extraVms: ReadonlyMap<string, VmPlacement | undefined> | undefined,
   ) {}
 
+  /** Where the VM runs and what it runs; undefined: the engine has no such VM. */
   vm(id: string): VmPlacement | undefined {
-    return this.vms.get(id);
+    return this.snapshot.vms.get(id) ?? this.extraVms?.get(id);
   }
 
   /** `hostIds` undefined: every host of the snapshot. */
   candidates(hostIds: readonly string[] | undefined, scoredVmId: string | undefined): Candidate[] {
-    const cache = this.snapshot.hosts;
-    return (hostIds ?? this.snapshot.hostIds).map((hostId) => {
-      const entry = this.hosts === undefined ? cache.get(hostId) : this.hosts.get(hostId);
-      if (entry === undefined && this.hosts === undefined) throw CACHE_MISS;
-      if (entry === undefined || !entry.found) return { hostId, counts: undefined, containsScoredVm: false };
-      return { hostId, counts: entry.counts, containsScoredVm: scoredVmId !== undefined && this.contains(hostId, entry, scoredVmId) };
+    const { hosts, vms } = this.snapshot;
+    const scoredOn = scoredVmId === undefined ? undefined : vms.get(scoredVmId)?.hostId;
+    return (hostIds ?? this.snapshot.hostIds).map((hostId): Candidate => {
+      const counts = hosts.get(hostId);
+      if (counts !== undefined) return { hostId, counts, containsScoredVm: scoredOn === hostId };
+      const extra = this.extraHosts?.get(hostId);
+      if (extra === undefined) return { hostId, counts: undefined, containsScoredVm: false };
+      return { hostId, counts: extra.counts, containsScoredVm: scoredVmId !== undefined && extra.vmIds.has(scoredVmId) };
     });
-  }
-
-  /** Whether the data the host's counts were built from has the VM on that host. */
-  private contains(hostId: string, entry: HostEntry & { found: true }, vmId: string): boolean {
-    return entry.vmIds !== undefined ? entry.vmIds.has(vmId) : this.snapshot.vms.get(vmId)?.hostId === hostId;
   }
 }

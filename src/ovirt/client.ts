@@ -1,52 +1,57 @@
 /**
  * REST client for the oVirt engine API v4, over undici. It owns the OAuth
- * token (password grant; on 401 it logs in again and retries once), asks for
- * gzip, pages the VM collection, and turns every transport or protocol
- * failure into a ScorerError. It never logs or returns the password.
+ * token (password grant; on a token refusal it logs in again and retries
+ * once), asks for gzip, pages the VM collection, bounds every answer (size
+ * while streaming and while inflating, total time) and turns every transport
+ * or protocol failure into a ScorerError naming the endpoint. It never logs or
+ * returns the password or the token.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, errors as undiciErrors } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { abortable } from '../abortable';
-import type { EngineConnection } from '../config';
+import type { EngineConnection, EngineSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { EngineEvent, EngineHost, EngineVm } from './model';
-import { decodeInline, HOST_FIELDS, JsonDecoder, type Projection, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseEvent, parseHost, parseVm } from './parse';
+import { AnswerTooLarge, decodeInline, HOST_FIELDS, JsonDecoder, type Projection, VM_FIELDS } from './decoder';
+import { faultReason, listItems, parseEach, parseEvent, parseHost, parseVm, Rejections } from './parse';
 
-export interface EngineClientOptions {
+export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
-  /** VMs per page of GET /vms. */
-  readonly pageSize: number;
-  /** Connect, header and body timeout of each request. */
-  readonly requestTimeoutMs: number;
   readonly logger: Logger;
-}
+};
 
 interface EngineResponse {
   readonly status: number;
   readonly body: unknown;
 }
 
+/** A token goes into a header: visible ASCII only, and of a sane size. */
+const SENDABLE_TOKEN = /^[\x21-\x7e]{1,8192}$/;
+/** How long close() waits for the logout: best effort, inside the shutdown budget. */
+const LOGOUT_TIMEOUT_MS = 1_000;
+const MiB = 2 ** 20;
+
 export class EngineClient {
-  private readonly config: EngineConnection;
-  private readonly pageSize: number;
-  private readonly requestTimeoutMs: number;
+  private readonly options: EngineClientOptions;
   private readonly logger: Logger;
   private readonly agent: Agent;
   private readonly api: URL;
   private readonly tokenUrl: URL;
   private readonly logoutUrl: URL;
   private readonly decoder = new JsonDecoder();
+  /** Aborted by close(): every request in flight, logins included, ends with it. */
+  private readonly closed = new AbortController();
+  /** Items dropped from answers since the last take; the inventory logs them once per sync. */
+  readonly rejections = new Rejections();
   private token: string | undefined;
   private login: Promise<string> | undefined;
 
-  constructor({ connection: config, pageSize, requestTimeoutMs, logger }: EngineClientOptions) {
-    this.config = config;
-    this.pageSize = pageSize;
-    this.requestTimeoutMs = requestTimeoutMs;
-    this.logger = logger;
-    this.api = new URL(config.url);
+  constructor(options: EngineClientOptions) {
+    this.options = options;
+    this.logger = options.logger;
+    const { connection, requestTimeoutMs } = options;
+    this.api = new URL(connection.url);
     // .../ovirt-engine/api -> .../ovirt-engine/sso/oauth/token
     const root = this.api.pathname.replace(/\/api$/, '');
     this.tokenUrl = new URL(`${root}/sso/oauth/token`, this.api.origin);
@@ -54,8 +59,8 @@ export class EngineClient {
     this.agent = new Agent({
       connect: {
         timeout: requestTimeoutMs,
-        rejectUnauthorized: !config.insecure,
-        ...(config.caFile !== undefined ? { ca: readFileSync(config.caFile, 'utf8') } : {}),
+        rejectUnauthorized: !connection.insecure,
+        ...(connection.caFile !== undefined ? { ca: readFileSync(connection.caFile, 'utf8') } : {}),
       },
       headersTimeout: requestTimeoutMs,
       bodyTimeout: requestTimeoutMs,
@@ -64,8 +69,7 @@ export class EngineClient {
   }
 
   async listHosts(signal?: AbortSignal): Promise<EngineHost[]> {
-    const { body } = await this.get('/hosts', {}, signal, { project: { listKey: 'host', fields: HOST_FIELDS } });
-    return listItems(body, 'host').map(parseHost);
+    return this.get('/hosts', {}, signal, { project: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => this.each(listItems(body, 'host'), parseHost) });
   }
 
   /**
@@ -74,45 +78,41 @@ export class EngineClient {
    * requests made. Pages are not a snapshot: a VM may come twice.
    */
   async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number> {
-    const max = this.pageSize;
+    const max = this.options.pageSize;
     for (let page = 1; ; page++) {
       const query = { search: `sortby name asc page ${page}`, max: String(max) };
-      const { body } = await this.get('/vms', query, signal, { project: { listKey: 'vm', fields: VM_FIELDS } });
-      const items = listItems(body, 'vm');
-      onPage(items.map(parseVm));
+      const items = await this.get('/vms', query, signal, { project: { listKey: 'vm', fields: VM_FIELDS }, parse: (body) => listItems(body, 'vm') });
+      onPage(this.each(items, parseVm));
       if (items.length < max) return page;
     }
   }
 
   /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
   async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
-    const { body } = await this.get('/events', { from: String(from), max: String(max) }, signal);
-    return listItems(body, 'event').map(parseEvent);
+    // Not dropped when bad: an event we cannot read could be one that matters, so the poll fails (and a full refresh follows).
+    return this.get('/events', { from: String(from), max: String(max) }, signal, { parse: (body) => listItems(body, 'event').map(parseEvent) });
   }
 
   /** The id of the newest event, 0 when there is none: where to start polling. */
   async newestEventId(signal?: AbortSignal): Promise<number> {
-    const { body } = await this.get('/events', { max: '1' }, signal);
-    return listItems(body, 'event').map(parseEvent)[0]?.id ?? 0;
+    return this.get('/events', { max: '1' }, signal, { parse: (body) => listItems(body, 'event').map(parseEvent)[0]?.id ?? 0 });
   }
 
   async getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined> {
-    const res = await this.get(`/vms/${encodeURIComponent(id)}`, {}, signal, { allowNotFound: true });
-    return res.status === 404 ? undefined : parseVm(res.body);
+    return this.get(`/vms/${encodeURIComponent(id)}`, {}, signal, { parse: (body): EngineVm | undefined => parseVm(body), notFound: () => undefined });
   }
 
   async getHost(id: string, signal?: AbortSignal): Promise<EngineHost | undefined> {
-    const res = await this.get(`/hosts/${encodeURIComponent(id)}`, {}, signal, { allowNotFound: true });
-    return res.status === 404 ? undefined : parseHost(res.body);
+    return this.get(`/hosts/${encodeURIComponent(id)}`, {}, signal, { parse: (body): EngineHost | undefined => parseHost(body), notFound: () => undefined });
   }
 
   /** The VMs running on one host. The search is by name, so the result is filtered on host.id. */
   async listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]> {
-    const { body } = await this.get('/vms', { search: `on_host=${host.name}` }, signal);
-    return listItems(body, 'vm').map(parseVm).filter((vm) => vm.hostId === host.id);
+    const vms = await this.get('/vms', { search: `on_host=${host.name}` }, signal, { parse: (body) => this.each(listItems(body, 'vm'), parseVm) });
+    return vms.filter((vm) => vm.hostId === host.id);
   }
 
-  /** Revokes the token (best effort) and closes connections. */
+  /** Revokes the token (best effort, briefly), cancels whatever is in flight and closes connections. */
   async close(): Promise<void> {
     const token = this.token;
     this.token = undefined;
@@ -124,45 +124,78 @@ export class EngineClient {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
           body: new URLSearchParams({ scope: 'ovirt-app-api', token }).toString(),
-          signal: AbortSignal.timeout(2_000),
+          signal: AbortSignal.timeout(LOGOUT_TIMEOUT_MS),
         });
         await res.body.dump();
       } catch (err) {
         this.logger.debug('engine logout failed', { err: ScorerError.from(err).message });
       }
     }
-    await this.agent.close();
+    this.closed.abort(new ScorerError('cancelled', 'engine client closed'));
+    await this.agent.destroy();
     await this.decoder.close();
   }
 
-  /** `project`: a large list whose items only need some fields, decoded off the main thread. */
-  private async get(
+  private each<T>(items: readonly unknown[], parse: (item: unknown) => T): T[] {
+    return parseEach(items, parse, this.rejections);
+  }
+
+  /**
+   * GET an API path and parse its answer. `project`: a large list whose items
+   * only need some fields, decoded off the main thread. Errors carry the
+   * endpoint (ids replaced by `{id}`) and the HTTP status.
+   */
+  private async get<T>(
     path: string,
     query: Record<string, string>,
     signal: AbortSignal | undefined,
-    opts: { allowNotFound?: boolean; project?: { listKey: string; fields: Projection } } = {},
-  ): Promise<EngineResponse> {
+    opts: { parse: (body: unknown) => T; notFound?: () => T; project?: { listKey: string; fields: Projection } },
+  ): Promise<T> {
     const qs = new URLSearchParams(query).toString();
     const fullPath = `${this.api.pathname}${path}${qs === '' ? '' : `?${qs}`}`;
+    const endpoint = `GET ${path.replace(/^(\/[a-z]+)\/[^/]+$/, '$1/{id}')}`;
+    const fail = (code: 'engine_unreachable' | 'engine_protocol' | 'engine_auth', why: string, status: number) => new ScorerError(code, why, { endpoint, status });
     for (let attempt = 0; ; attempt++) {
       const token = await this.currentToken(signal);
-      const res = await this.send(fullPath, token, signal, opts.project);
-      if (res.status === 401 && attempt === 0) {
-        // Expired or revoked (engine restart): there is no refresh grant, so log in again once.
-        if (this.token === token) this.token = undefined;
-        this.logger.info('engine token rejected, logging in again');
+      let res: EngineResponse;
+      try {
+        res = await this.send(fullPath, endpoint, token, signal, opts.project);
+      } catch (err) {
+        // undici refuses a header it cannot send: the token is the only header that varies.
+        if (attempt === 0 && err instanceof ScorerError && (err.cause as { code?: string } | undefined)?.code === 'UND_ERR_INVALID_ARG') {
+          this.dropToken(token, 'the engine token could not be sent, logging in again');
+          continue;
+        }
+        throw err;
+      }
+      // 401: expired or revoked (engine restart). 431: a header too large, and the token is the big one.
+      if ((res.status === 401 || res.status === 431) && attempt === 0) {
+        this.dropToken(token, `engine refused the token (HTTP ${res.status}), logging in again`);
         continue;
       }
-      if (res.status === 401) throw new ScorerError('engine_auth', `engine rejected a fresh token for GET ${path}`);
-      if (res.status === 404 && opts.allowNotFound) return res;
-      if (res.status >= 500) throw new ScorerError('engine_unreachable', `engine answered HTTP ${res.status} to GET ${path}${describeFault(res.body)}`);
-      if (res.status >= 300) throw new ScorerError('engine_protocol', `engine answered HTTP ${res.status} to GET ${path}${describeFault(res.body)}`);
-      if (res.body === undefined) throw new ScorerError('engine_protocol', `engine answered GET ${path} with a body that is not JSON`);
-      return res;
+      if (res.status === 401 || res.status === 431) throw fail('engine_auth', `engine rejected a fresh token for ${endpoint} (HTTP ${res.status})`, res.status);
+      if (res.status === 404 && opts.notFound !== undefined) return opts.notFound();
+      if (res.status >= 500) throw fail('engine_unreachable', `engine answered HTTP ${res.status} to ${endpoint}${describeFault(res.body)}`, res.status);
+      if (res.status >= 300) throw fail('engine_protocol', `engine answered HTTP ${res.status} to ${endpoint}${describeFault(res.body)}`, res.status);
+      if (res.body === undefined) throw fail('engine_protocol', `engine answered ${endpoint} with a malformed answer (not JSON)`, res.status);
+      try {
+        return opts.parse(res.body);
+      } catch (err) {
+        if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
+        // A stack overflow on an absurdly nested answer, and the like: still the engine's answer that is bad.
+        throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, { endpoint, status: res.status, cause: err });
+      }
     }
   }
 
-  private async send(path: string, token: string, signal: AbortSignal | undefined, project?: { listKey: string; fields: Projection }): Promise<EngineResponse> {
+  private dropToken(token: string, why: string): void {
+    if (this.token === token) this.token = undefined;
+    this.logger.info(why);
+  }
+
+  private async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, project?: { listKey: string; fields: Projection }): Promise<EngineResponse> {
+    const { requestDeadlineMs, maxAnswerBytes } = this.options;
+    const deadline = AbortSignal.timeout(requestDeadlineMs);
     try {
       const res = await this.agent.request({
         origin: this.api.origin,
@@ -174,17 +207,26 @@ export class EngineClient {
           accept: 'application/json',
           'accept-encoding': 'gzip',
         },
-        signal,
+        signal: AbortSignal.any([deadline, this.closed.signal, ...(signal === undefined ? [] : [signal])]),
       });
-      const raw = Buffer.from(await res.body.arrayBuffer());
-      if (res.statusCode === 401) return { status: 401, body: undefined }; // an HTML page, not JSON
+      const raw = await readBounded(res.body, maxAnswerBytes);
+      if (res.statusCode === 401 || res.statusCode === 431) return { status: res.statusCode, body: undefined }; // an HTML page, not JSON
       const gzip = String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip';
-      const body = project !== undefined && res.statusCode === 200
-        ? await this.decoder.decode(raw, gzip, project.listKey, project.fields)
-        : await decodeInline(raw, gzip);
+      const body =
+        project !== undefined && res.statusCode === 200
+          ? await this.decoder.decode(raw, gzip, maxAnswerBytes, project.listKey, project.fields)
+          : await decodeInline(raw, gzip, maxAnswerBytes);
       return { status: res.statusCode, body };
     } catch (err) {
-      throw transportError(err, `GET ${path.split('?')[0]}`);
+      if (err instanceof AnswerTooLarge) {
+        throw new ScorerError('engine_protocol', `engine answer to ${endpoint} is larger than the limit of ${maxAnswerBytes / MiB} MiB (OVIRT_MAX_ANSWER_MB)`, { endpoint });
+      }
+      if (deadline.aborted && !signal?.aborted && !this.closed.signal.aborted) {
+        throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (OVIRT_REQUEST_DEADLINE_SECONDS)`, {
+          endpoint,
+        });
+      }
+      throw transportError(err, endpoint, signal, this.closed.signal);
     }
   }
 
@@ -198,12 +240,14 @@ export class EngineClient {
   }
 
   private async fetchToken(): Promise<string> {
+    const { connection, requestDeadlineMs } = this.options;
     const form = new URLSearchParams({
       grant_type: 'password',
       scope: 'ovirt-app-api',
-      username: this.config.username,
-      password: this.config.password,
+      username: connection.username,
+      password: connection.password,
     });
+    const endpoint = 'POST /sso/oauth/token';
     let status: number;
     let body: unknown;
     try {
@@ -213,25 +257,49 @@ export class EngineClient {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
         body: form.toString(),
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        // Tied to close() too: a hanging login must not hold up a shutdown.
+        signal: AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]),
       });
       status = res.statusCode;
-      body = await decodeInline(Buffer.from(await res.body.arrayBuffer()), false);
+      body = await decodeInline(await readBounded(res.body, 1 * MiB), false, 1 * MiB);
     } catch (err) {
-      throw transportError(err, 'POST sso/oauth/token');
+      if (err instanceof AnswerTooLarge) throw new ScorerError('engine_protocol', 'engine answered the login with more than 1 MiB', { endpoint });
+      throw transportError(err, endpoint, undefined, this.closed.signal);
     }
     if (status === 400 || status === 401 || status === 403) {
-      throw new ScorerError('engine_auth', `engine refused the login of ${this.config.username}${describeFault(body)}`);
+      throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${describeFault(body)}`, { endpoint, status });
     }
-    if (status >= 500) throw new ScorerError('engine_unreachable', `engine answered HTTP ${status} to the login`);
+    if (status >= 500) throw new ScorerError('engine_unreachable', `engine answered HTTP ${status} to the login`, { endpoint, status });
     const token = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).access_token : undefined;
     if (status !== 200 || typeof token !== 'string' || token === '') {
-      throw new ScorerError('engine_protocol', `engine answered the login with HTTP ${status} and no access_token`);
+      throw new ScorerError('engine_protocol', `engine answered the login with HTTP ${status} and no access_token`, { endpoint, status });
+    }
+    if (!SENDABLE_TOKEN.test(token)) {
+      // Accepting it would fail every request after, forever: a failed login is retried with backoff instead.
+      throw new ScorerError('engine_protocol', `engine answered the login with an access_token that cannot be sent in a header (${token.length} characters, not all visible ASCII, or too long)`, {
+        endpoint,
+        status,
+      });
     }
     this.token = token;
-    this.logger.info('logged in to the engine', { user: this.config.username });
+    this.logger.info('logged in to the engine', { user: connection.username });
     return token;
   }
+}
+
+/** The whole body, or AnswerTooLarge as soon as it passes `limit` bytes (the rest is never read). */
+async function readBounded(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new AnswerTooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
 }
 
 function describeFault(body: unknown): string {
@@ -239,12 +307,14 @@ function describeFault(body: unknown): string {
   return reason === undefined ? '' : ` (${reason})`;
 }
 
-function transportError(err: unknown, what: string): ScorerError {
+function transportError(err: unknown, endpoint: string, signal: AbortSignal | undefined, closed: AbortSignal): ScorerError {
   if (err instanceof ScorerError) return err;
+  if (signal?.aborted) return ScorerError.from(signal.reason);
+  if (closed.aborted) return ScorerError.from(closed.reason);
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) return ScorerError.from(err);
-  if (err instanceof undiciErrors.UndiciError || (err instanceof Error && 'code' in err)) {
+  if (err instanceof Error && 'code' in err) {
     const code = (err as { code?: string }).code ?? err.name;
-    return new ScorerError('engine_unreachable', `engine unreachable on ${what}: ${code}`, { cause: err });
+    return new ScorerError('engine_unreachable', `engine unreachable on ${endpoint}: ${code}`, { endpoint, cause: err });
   }
-  return new ScorerError('engine_protocol', `engine answered ${what} with something unreadable`, { cause: err });
+  return new ScorerError('engine_protocol', `engine answered ${endpoint} with something unreadable`, { endpoint, cause: err });
 }

@@ -42,15 +42,22 @@ function project(value, spec) {
   }
   return out;
 }
-parentPort.on('message', ({ id, bytes, gzip, listKey, fields }) => {
+parentPort.on('message', ({ id, bytes, gzip, maxBytes, listKey, fields }) => {
   try {
     const buf = Buffer.from(bytes);
+    let raw;
+    try { raw = gzip ? gunzipSync(buf, { maxOutputLength: maxBytes }) : buf; } catch (err) {
+      parentPort.postMessage({ id, tooLarge: err && err.code === 'ERR_BUFFER_TOO_LARGE', body: undefined });
+      return;
+    }
     let body;
-    try { body = JSON.parse((gzip ? gunzipSync(buf) : buf).toString('utf8')); } catch { parentPort.postMessage({ id, body: undefined }); return; }
-    if (isObject(body) && listKey in body) {
+    try { body = JSON.parse(raw.toString('utf8')); } catch { parentPort.postMessage({ id, body: undefined }); return; }
+    // Only the list's items cross back, projected: never a whole (possibly deep) answer.
+    if (!isObject(body)) body = undefined;
+    else if (listKey in body) {
       const list = body[listKey];
       body = { [listKey]: Array.isArray(list) ? list.map((item) => project(item, fields)) : project(list, fields) };
-    }
+    } else body = {};
     parentPort.postMessage({ id, body });
   } catch (err) {
     parentPort.postMessage({ id, error: String(err && err.message || err) });
@@ -67,8 +74,8 @@ export class JsonDecoder {
    * The body's JSON (undefined when it is not JSON). For a list under
    * `listKey`, each item keeps only `fields`.
    */
-  async decode(bytes: Buffer, gzip: boolean, listKey: string, fields: Projection): Promise<unknown> {
-    if (bytes.length < INLINE_LIMIT / (gzip ? 8 : 1)) return decodeInline(bytes, gzip);
+  async decode(bytes: Buffer, gzip: boolean, maxBytes: number, listKey: string, fields: Projection): Promise<unknown> {
+    if (bytes.length < INLINE_LIMIT / (gzip ? 8 : 1)) return decodeInline(bytes, gzip, maxBytes);
     const worker = this.start();
     const id = this.nextId++;
     // Copy into a buffer of its own so it can be moved to the worker without copying again.
@@ -76,7 +83,7 @@ export class JsonDecoder {
     own.set(bytes);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, bytes: own.buffer, gzip, listKey, fields }, [own.buffer]);
+      worker.postMessage({ id, bytes: own.buffer, gzip, maxBytes, listKey, fields }, [own.buffer]);
     });
   }
 
@@ -90,11 +97,12 @@ export class JsonDecoder {
     if (this.worker !== undefined) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref(); // never what keeps the process alive
-    worker.on('message', ({ id, body, error }: { id: number; body?: unknown; error?: string }) => {
+    worker.on('message', ({ id, body, error, tooLarge }: { id: number; body?: unknown; error?: string; tooLarge?: boolean }) => {
       const p = this.pending.get(id);
       if (p === undefined) return;
       this.pending.delete(id);
-      if (error !== undefined) p.reject(new ScorerError('engine_protocol', `engine answer could not be decoded: ${error}`));
+      if (tooLarge) p.reject(new AnswerTooLarge());
+      else if (error !== undefined) p.reject(new ScorerError('engine_protocol', 'a malformed answer (it could not be decoded)', { cause: new Error(error) }));
       else p.resolve(body);
     });
     worker.on('error', (err) => this.failAll(err));
@@ -112,9 +120,20 @@ export class JsonDecoder {
   }
 }
 
-/** The body's JSON, or undefined when it is not JSON (or not valid gzip). */
-export async function decodeInline(bytes: Buffer, gzip: boolean): Promise<unknown> {
-  const raw = gzip ? await new Promise<Buffer | undefined>((resolve) => gunzip(bytes, (err, out) => resolve(err ? undefined : out))) : bytes;
+/** Thrown when an answer inflates past its limit; the client names the endpoint and the limit. */
+export class AnswerTooLarge extends Error {
+  override readonly name = 'AnswerTooLarge';
+}
+
+/** The body's JSON, or undefined when it is not JSON (or not valid gzip); AnswerTooLarge past `maxBytes` inflated. */
+export async function decodeInline(bytes: Buffer, gzip: boolean, maxBytes: number): Promise<unknown> {
+  const raw = gzip
+    ? await new Promise<Buffer | undefined>((resolve, reject) =>
+        gunzip(bytes, { maxOutputLength: maxBytes }, (err, out) =>
+          (err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge()) : resolve(err ? undefined : out),
+        ),
+      )
+    : bytes;
   if (raw === undefined || raw.length === 0) return undefined;
   try {
     return JSON.parse(raw.toString('utf8'));

@@ -1,5 +1,17 @@
 /** What the service keeps of the engine's objects, after parsing. */
 
+const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The id (8-4-4-4-12 hex digits) in lower case, or undefined when it is not a UUID. Engine ids are lower case: one test. */
+export function uuid(s: string): string | undefined {
+  if (UUID_LOWER.test(s)) return s;
+  return UUID_ANY_CASE.test(s) ? s.toLowerCase() : undefined;
+}
+
+/** Longest OS type or version kept, from the engine or a caller: osinfo names and versions are far shorter. */
+export const MAX_OS_FIELD_LENGTH = 256;
+
 /** A VM's OS identity: two VMs share pages best when both parts are equal. */
 export interface OsIdentity {
   readonly type: string;

@@ -1,11 +1,12 @@
 /**
  * Typed parsing of the engine's JSON. Real engines send integers as strings,
- * empty lists as `{}`, and omit fields freely; anything we cannot use at all
- * (no id, a list that is not a list) is an engine_protocol error, so a bad
- * answer fails one request instead of the process.
+ * empty lists as `{}`, and omit fields freely. Nothing from the engine is
+ * trusted: ids must be UUIDs and strings are bounded. An item we cannot use
+ * is an engine_protocol error; in a list, parseEach drops it and counts it,
+ * so one bad item neither fails a sync nor reaches a client.
  */
 import { ScorerError } from '../errors';
-import type { EngineEvent, EngineHost, EngineVm, OsIdentity } from './model';
+import { type EngineEvent, type EngineHost, type EngineVm, MAX_OS_FIELD_LENGTH, type OsIdentity, uuid } from './model';
 
 type Json = Record<string, unknown>;
 
@@ -30,8 +31,15 @@ function field(obj: unknown, ...path: string[]): unknown {
 /** Integers arrive as JSON strings or numbers. */
 export function parseInteger(v: unknown, what: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) throw new ScorerError('engine_protocol', `engine sent ${what} that is not an integer: ${JSON.stringify(v)?.slice(0, 40)}`);
+  if (!Number.isSafeInteger(n)) throw new ScorerError('engine_protocol', `engine sent ${what} that is not an integer: ${preview(v)}`);
   return n;
+}
+
+/** A short, printable description of a value from the engine: never the value itself when it is big or nested. */
+export function preview(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? 'an array' : 'an object';
 }
 
 /** `{"vm": [...]}`, `{"vm": {...}}` (one item) or `{}` (none). */
@@ -45,9 +53,64 @@ export function listItems(body: unknown, key: string): unknown[] {
 }
 
 function requireId(obj: unknown, what: string): string {
-  const id = field(obj, 'id');
-  if (typeof id !== 'string' || id === '') throw new ScorerError('engine_protocol', `engine sent a ${what} without an id`);
+  const raw = field(obj, 'id');
+  if (raw === undefined || raw === '') throw new ScorerError('engine_protocol', `engine sent a ${what} without an id`);
+  const id = typeof raw === 'string' ? uuid(raw) : undefined;
+  if (id === undefined) throw new ScorerError('engine_protocol', `engine sent a ${what} id that is not a UUID: ${preview(raw)}`);
   return id;
+}
+
+/** An optional reference (`host.id` of a VM, `vm.id` of an event): absent, or a UUID. */
+function optionalId(obj: unknown, path: readonly string[], what: string): string | undefined {
+  const raw = text(field(obj, ...path));
+  if (raw === '') return undefined;
+  const id = uuid(raw);
+  if (id === undefined) throw new ScorerError('engine_protocol', `engine sent a ${what} that is not a UUID: ${preview(raw)}`);
+  return id;
+}
+
+function bounded(s: string, what: string): string {
+  if (s.length > MAX_OS_FIELD_LENGTH) throw new ScorerError('engine_protocol', `engine sent ${what} longer than ${MAX_OS_FIELD_LENGTH} characters`);
+  return s;
+}
+
+/** Host names as the engine allows them (letters, digits, '.', '-', '_'): the name goes into an engine search. */
+const HOST_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+
+/** What a sync dropped from the engine's answers: items it could not use, and repeats. */
+export class Rejections {
+  invalid = 0;
+  duplicates = 0;
+  /** The first reason, as an example for the log. */
+  example: string | undefined;
+
+  reject(err: unknown): void {
+    this.invalid++;
+    this.example ??= err instanceof Error ? err.message : String(err);
+  }
+
+  /** The counts so far, for one log line; resets them. */
+  take(): { invalid: number; duplicates: number; example: string | undefined } | undefined {
+    if (this.invalid + this.duplicates === 0) return undefined;
+    const out = { invalid: this.invalid, duplicates: this.duplicates, example: this.example };
+    this.invalid = this.duplicates = 0;
+    this.example = undefined;
+    return out;
+  }
+}
+
+/** Parses every item; an item that fails is dropped and counted in `rejections`. */
+export function parseEach<T>(items: readonly unknown[], parse: (item: unknown) => T, rejections: Rejections): T[] {
+  const out: T[] = [];
+  for (const item of items) {
+    try {
+      out.push(parse(item));
+    } catch (err) {
+      if (!(err instanceof ScorerError)) throw err;
+      rejections.reject(err);
+    }
+  }
+  return out;
 }
 
 /**
@@ -65,37 +128,38 @@ export function osIdentity(vm: unknown): OsIdentity {
       version = distribution === '' ? full : `${distribution} ${full}`;
     }
   }
-  return { type, version };
+  return { type: bounded(type, 'an os.type'), version: bounded(version, 'an OS version') };
 }
 
 export function parseVm(obj: unknown): EngineVm {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a vm that is not a JSON object');
-  const hostId = text(field(obj, 'host', 'id'));
-  return { id: requireId(obj, 'vm'), hostId: hostId === '' ? undefined : hostId, os: osIdentity(obj) };
+  return { id: requireId(obj, 'vm'), hostId: optionalId(obj, ['host', 'id'], 'vm host.id'), os: osIdentity(obj) };
 }
 
 export function parseHost(obj: unknown): EngineHost {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a host that is not a JSON object');
-  return { id: requireId(obj, 'host'), name: text(obj.name) };
+  const id = requireId(obj, 'host');
+  const name = text(obj.name);
+  if (!HOST_NAME.test(name)) throw new ScorerError('engine_protocol', `engine sent host ${id} with a name it cannot be searched by: ${preview(name)}`);
+  return { id, name };
 }
 
 export function parseEvent(obj: unknown): EngineEvent {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent an event that is not a JSON object');
-  const vmId = text(field(obj, 'vm', 'id'));
-  const hostId = text(field(obj, 'host', 'id'));
   return {
     id: parseInteger(obj.id, 'an event id'),
     code: obj.code === undefined ? -1 : parseInteger(obj.code, 'an event code'),
-    vmId: vmId === '' ? undefined : vmId,
-    hostId: hostId === '' ? undefined : hostId,
+    vmId: optionalId(obj, ['vm', 'id'], 'event vm.id'),
+    hostId: optionalId(obj, ['host', 'id'], 'event host.id'),
   };
 }
 
-/** The reason in an engine fault body, for error messages and logs. */
+/** The reason in an engine fault body, for error messages and logs: its known fields only, each bounded and printable. */
 export function faultReason(body: unknown): string | undefined {
   const fault = isObject(body) && isObject(body.fault) ? body.fault : body;
   const parts = [field(fault, 'reason'), field(fault, 'detail'), field(fault, 'error_description'), field(fault, 'error')]
-    .map(text)
-    .filter((s) => s !== '');
-  return parts.length > 0 ? parts.join(': ').slice(0, 300) : undefined;
+    .map((v) => text(v).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())
+    .filter((s) => s !== '')
+    .map((s) => (s.length > 160 ? `${s.slice(0, 160)}...` : s));
+  return parts.length > 0 ? parts.join(': ') : undefined;
 }

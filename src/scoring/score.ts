@@ -7,7 +7,7 @@
  * itself is not counted on its own host, so a migrating VM does not attract
  * itself.
  */
-import type { HostOsCounts } from '../inventory/host-os-counts';
+import type { HostOsCounts } from './os-counts';
 import type { OsIdentity } from '../ovirt/model';
 
 export const SAME_VERSION_POINTS = 100;

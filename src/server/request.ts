@@ -1,35 +1,26 @@
 /**
- * Validation of ScoreHostsRequest into a ScoreQuery. Every message names the
- * field (with its path inside a batch) and says what is wrong with it.
+ * Validation of ScoreHostsRequest and ScoreHostsBatchRequest into ScoreQuery
+ * values. Every message names the field (with its path inside a batch) and
+ * says what is wrong with it.
  */
+import type { LimitSettings } from '../config';
 import { ScorerError } from '../errors';
+import type { ScoreHostsBatchRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsBatchRequest';
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
-import type { OsIdentity } from '../ovirt/model';
+import type { DecodedRequest } from './codec';
+import { uuid, MAX_OS_FIELD_LENGTH as MAX_OS_FIELD, type OsIdentity } from '../ovirt/model';
 
 export type ScoreQuery =
   | { readonly kind: 'vm'; readonly vmId: string; readonly hostIds: readonly string[] | undefined }
   | { readonly kind: 'os'; readonly os: OsIdentity; readonly hostIds: readonly string[] | undefined };
 
-export interface RequestLimits {
-  readonly maxHostsPerRequest: number;
-}
-
-const UUID_LOWER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The id (8-4-4-4-12 hex digits) in lower case, or undefined when it is not a UUID. Engine ids are lower case: one test. */
-function uuid(s: string): string | undefined {
-  if (UUID_LOWER.test(s)) return s;
-  return UUID_ANY_CASE.test(s) ? s.toLowerCase() : undefined;
-}
-
-const MAX_OS_FIELD = 256;
+export type RequestLimits = Pick<LimitSettings, 'maxHostsPerRequest'>;
 
 const invalid = (field: string, why: string) => new ScorerError('invalid_argument', `${field}: ${why}`);
 const quote = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
 
 /** `prefix` locates the request inside a batch, e.g. "requests[3]." */
-export function parseScoreRequest(req: ScoreHostsRequest__Output & { readonly malformed?: string }, limits: RequestLimits, prefix = ''): ScoreQuery {
+export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>, limits: RequestLimits, prefix = ''): ScoreQuery {
   if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
   const hostIdsRaw = req.host_ids ?? [];
   if (hostIdsRaw.length > limits.maxHostsPerRequest) {
@@ -56,4 +47,30 @@ export function parseScoreRequest(req: ScoreHostsRequest__Output & { readonly ma
     return { kind: 'os', os: { type, version }, hostIds: hosts };
   }
   throw invalid(`${prefix}vm`, 'set either vm_id or os');
+}
+
+/** A batch: each item parsed on its own (a bad item becomes its error, the others are answered). */
+export function parseBatchRequest(batch: DecodedRequest<ScoreHostsBatchRequest__Output>, limits: LimitSettings): (ScoreQuery | ScorerError)[] {
+  if (batch.malformed !== undefined) throw invalid('request', `not a valid ScoreHostsBatchRequest message (${batch.malformed})`);
+  const requests = batch.requests ?? [];
+  if (requests.length > limits.maxBatchRequests) throw invalid('requests', `${requests.length} items, more than the maximum of ${limits.maxBatchRequests}`);
+  return requests.map((req, i): ScoreQuery | ScorerError => {
+    try {
+      return parseScoreRequest(req, limits, `requests[${i}].`);
+    } catch (err) {
+      return ScorerError.from(err);
+    }
+  });
+}
+
+/** A batch is scored in one go: bounds the host scores it asks for (an empty `host_ids` is every one of `hostCount` hosts). */
+export function checkBatchSize(items: readonly (ScoreQuery | ScorerError)[], hostCount: number, limits: LimitSettings): void {
+  let hostScores = 0;
+  for (const item of items) if (!(item instanceof ScorerError)) hostScores += item.hostIds?.length ?? hostCount;
+  if (hostScores > limits.maxBatchHostScores) {
+    throw invalid(
+      'requests',
+      `${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`,
+    );
+  }
 }

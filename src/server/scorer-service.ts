@@ -1,29 +1,30 @@
 /**
- * HostScorerService handlers: validate, take the current snapshot, resolve
- * what the call needs into one CallView, score, answer. Nothing here touches
- * the engine directly or knows how data is stored.
+ * HostScorerService handlers: validate, take a servable snapshot, score on
+ * the inventory's view of it, answer. Nothing here touches the engine or
+ * knows how data is stored or fetched: that is the inventory's withView.
  */
 import type * as grpc from '@grpc/grpc-js';
+import type { LimitSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
 import type { InventoryInfo as InventoryInfoMessage } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
-import { CacheMiss, type CallView } from '../inventory/call-view';
-import type { CallNeeds, HostInventory, InventoryInfo } from '../inventory/inventory';
-import type { InventorySnapshot } from '../inventory/snapshot';
+import type { CallView } from '../inventory/call-view';
+import type { CallNeeds, InventoryInfo, OpenCallSignal, ScoringInventory } from '../inventory/inventory';
 import type { Logger } from '../log';
 import { type HostScore, scoreCandidates } from '../scoring/score';
-import { parseScoreRequest, type RequestLimits, type ScoreQuery } from './request';
+import { checkBatchSize, parseBatchRequest, parseScoreRequest, type ScoreQuery } from './request';
 import { toServiceError, toStatus } from './status';
 
 export interface ScorerServiceDeps {
-  readonly inventory: HostInventory;
-  readonly limits: RequestLimits & {
-    readonly maxBatchRequests: number;
-    /** Most host scores one batch may ask for: scoring runs in one go, so this bounds how long it holds the service. */
-    readonly maxBatchHostScores: number;
-  };
+  readonly inventory: ScoringInventory;
+  readonly limits: LimitSettings;
   readonly logger: Logger;
+}
+
+/** The VM a query names is not known to the engine: a result, not an exception. */
+export interface VmNotFound {
+  readonly notFound: string;
 }
 
 export function createScorerHandlers({ inventory, limits, logger }: ScorerServiceDeps): HostScorerServiceHandlers {
@@ -32,7 +33,8 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
       try {
         const query = parseScoreRequest(call.request, limits);
         const snapshot = inventory.servableSnapshot();
-        const scores = await scoreWithin(inventory, call, snapshot, [query], (view) => scoreQuery(view, query));
+        const scores = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => scoreQuery(view, query));
+        if ('notFound' in scores) throw new ScorerError('not_found', `vm_id: ${scores.notFound}`);
         callback(null, { scores, inventory: inventoryMessage(inventory.info(snapshot)) });
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHosts'));
@@ -41,39 +43,17 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
 
     async ScoreHostsBatch(call, callback) {
       try {
-        const batch = call.request as typeof call.request & { readonly malformed?: string };
-        if (batch.malformed !== undefined) throw new ScorerError('invalid_argument', `request: not a valid ScoreHostsBatchRequest message (${batch.malformed})`);
-        const requests = batch.requests ?? [];
-        if (requests.length > limits.maxBatchRequests) {
-          throw new ScorerError('invalid_argument', `requests: ${requests.length} items, more than the maximum of ${limits.maxBatchRequests}`);
-        }
-        const parsed = requests.map((req, i): ScoreQuery | ScorerError => {
-          try {
-            return parseScoreRequest(req, limits, `requests[${i}].`);
-          } catch (err) {
-            return ScorerError.from(err);
-          }
-        });
+        const items = parseBatchRequest(call.request, limits);
         const snapshot = inventory.servableSnapshot();
-        const queries = parsed.filter((p): p is ScoreQuery => !(p instanceof ScorerError));
-        let hostScores = 0;
-        for (const q of queries) hostScores += q.hostIds?.length ?? snapshot.hostCount;
-        if (hostScores > limits.maxBatchHostScores) {
-          throw new ScorerError(
-            'invalid_argument',
-            `requests: ${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`,
-          );
-        }
-        const results = await scoreWithin(inventory, call, snapshot, queries, (view) =>
-          parsed.map((item, i): ScoreHostsResult => {
-            try {
-              if (item instanceof ScorerError) throw item;
-              return { scores: scoreQuery(view, item), error: null };
-            } catch (err) {
-              if (err instanceof CacheMiss) throw err;
-              const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
-              return { scores: [], error: { code, message } };
-            }
+        checkBatchSize(items, snapshot.hostCount, limits);
+        const queries = items.filter((item): item is ScoreQuery => !(item instanceof ScorerError));
+        const results = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) =>
+          items.map((item, i): ScoreHostsResult => {
+            const scores = item instanceof ScorerError ? item : scoreQuery(view, item);
+            if (Array.isArray(scores)) return { scores, error: null };
+            const err = scores instanceof ScorerError ? scores : new ScorerError('not_found', `requests[${i}].vm_id: ${scores.notFound}`);
+            const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
+            return { scores: [], error: { code, message } };
           }),
         );
         callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
@@ -84,57 +64,27 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
   };
 }
 
-/**
- * Scores from the snapshot's cache in this same synchronous run when it
- * holds everything (the usual case: no copies, no signal); otherwise fetches
- * what is missing, bounded by the call's deadline, then scores.
- */
-async function scoreWithin<T>(
-  inventory: HostInventory,
-  call: grpc.ServerUnaryCall<unknown, unknown>,
-  snapshot: InventorySnapshot,
-  queries: readonly ScoreQuery[],
-  score: (view: CallView) => T,
-): Promise<T> {
-  const need = needs(queries);
-  const cached = inventory.resolveCached(snapshot, need);
-  if (cached !== undefined) {
-    try {
-      return score(cached);
-    } catch (err) {
-      if (!(err instanceof CacheMiss)) throw err;
-    }
-  }
-  const signal = callSignal(call);
-  try {
-    return score(await inventory.resolve(snapshot, need, signal.signal));
-  } finally {
-    signal.dispose();
-  }
-}
-
-function needs(queries: readonly ScoreQuery[]): CallNeeds {
+/** The ids the queries read; an empty host list reads the snapshot's own hosts, which need nothing. */
+function needsOf(queries: readonly ScoreQuery[]): CallNeeds {
   if (queries.length === 1) {
-    // One query: its ids as they are (resolve skips repeats), no Set to build.
+    // One query: its ids as they are (repeats are skipped by the reader), no Set to build.
     const q = queries[0]!;
-    return { hostIds: q.hostIds ?? [], vmIds: q.kind === 'vm' ? [q.vmId] : [], allHosts: q.hostIds === undefined };
+    return { hostIds: q.hostIds ?? [], vmIds: q.kind === 'vm' ? [q.vmId] : [] };
   }
   const hostIds = new Set<string>();
   const vmIds = new Set<string>();
-  let allHosts = false;
   for (const q of queries) {
     if (q.kind === 'vm') vmIds.add(q.vmId);
-    if (q.hostIds === undefined) allHosts = true;
-    else for (const id of q.hostIds) hostIds.add(id);
+    if (q.hostIds !== undefined) for (const id of q.hostIds) hostIds.add(id);
   }
-  return { hostIds, vmIds, allHosts };
+  return { hostIds, vmIds };
 }
 
-function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] {
+export function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] | VmNotFound {
   let os = query.kind === 'os' ? query.os : undefined;
   if (query.kind === 'vm') {
     const vm = view.vm(query.vmId);
-    if (vm === undefined) throw new ScorerError('not_found', `vm_id: the oVirt engine has no VM ${query.vmId}`);
+    if (vm === undefined) return { notFound: `the oVirt engine has no VM ${query.vmId}` };
     os = vm.os;
   }
   const scoredVmId = query.kind === 'vm' ? query.vmId : undefined;
@@ -143,16 +93,16 @@ function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] {
 
 export function inventoryMessage(info: InventoryInfo): InventoryInfoMessage {
   return {
-    refreshed_at: { seconds: String(Math.floor(info.refreshedAt / 1000)), nanos: (info.refreshedAt % 1000) * 1_000_000 },
+    refreshed_at: { seconds: Math.floor(info.refreshedAt / 1000), nanos: (info.refreshedAt % 1000) * 1_000_000 },
     stale: info.stale,
-    generation: String(info.generation),
+    generation: info.generation,
     host_count: info.hostCount,
     vm_count: info.vmCount,
   };
 }
 
 /** An AbortSignal that fires at the call's deadline or when the client cancels. */
-function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; dispose(): void } {
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): ReturnType<OpenCallSignal> {
   const controller = new AbortController();
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;

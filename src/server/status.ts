@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 const STATUS: Record<ScorerErrorCode, status> = {
   invalid_argument: status.INVALID_ARGUMENT,
   not_found: status.NOT_FOUND,
+  resource_exhausted: status.RESOURCE_EXHAUSTED,
   not_ready: status.UNAVAILABLE,
   deadline_exceeded: status.DEADLINE_EXCEEDED,
   cancelled: status.CANCELLED,
@@ -19,7 +20,7 @@ const STATUS: Record<ScorerErrorCode, status> = {
 };
 
 /** Errors whose message is meant for the caller; the others get a generic one. */
-const CALLER_FACING = new Set<ScorerErrorCode>(['invalid_argument', 'not_found', 'not_ready', 'deadline_exceeded', 'cancelled']);
+const CALLER_FACING = new Set<ScorerErrorCode>(['invalid_argument', 'not_found', 'resource_exhausted', 'not_ready', 'deadline_exceeded', 'cancelled']);
 
 export interface StatusError {
   readonly code: status;

@@ -36,6 +36,15 @@ export interface EngineFaults {
   unauthorized?: boolean;
   /** After this many more API requests, forget every token once (expiry mid-refresh). */
   expireTokensAfter?: number;
+  /** Hold logins without answering until the fault is cleared. */
+  hangLogin?: boolean;
+  /** Hand out this text as the next access tokens (a hostile or broken SSO), instead of good ones. */
+  badToken?: () => string | undefined;
+  /**
+   * A hostile answer: called for each authorised API request with its path below /api;
+   * returns true when it answered (oversized, dripped, deeply nested, duplicated...).
+   */
+  respond?: (path: string, req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface RecordedRequest {
@@ -125,7 +134,12 @@ export class SimulatedEngine {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://simulator');
-    if (req.method === 'POST' && url.pathname === '/ovirt-engine/sso/oauth/token') return this.login(req, res, await readBody(req));
+    if (req.method === 'POST' && url.pathname === '/ovirt-engine/sso/oauth/token') {
+      const body = await readBody(req);
+      while (this.faults.hangLogin && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
+      if (!this.listening) return void res.destroy();
+      return this.login(req, res, body);
+    }
     if (req.method === 'POST' && url.pathname === '/ovirt-engine/services/sso-logout') {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
@@ -143,6 +157,7 @@ export class SimulatedEngine {
       return this.send(req, res, this.faults.status, { reason: 'Operation Failed', detail: `simulated HTTP ${this.faults.status}` });
     }
     if (this.faults.garbage !== undefined) return this.garbage(req, res, this.faults.garbage);
+    if (this.faults.respond?.(url.pathname.slice(API.length), req, res)) return this.record(req, res.statusCode, false);
     if (req.method !== 'GET') return this.send(req, res, 405, { reason: 'Method Not Allowed' });
 
     const path = url.pathname.startsWith(`${API}/`) ? url.pathname.slice(API.length) : undefined;
@@ -174,7 +189,7 @@ export class SimulatedEngine {
         error: `Cannot authenticate user '${form.get('username') ?? ''}': The username or password is incorrect..`,
       });
     }
-    const token = randomBytes(24).toString('base64url');
+    const token = this.faults.badToken?.() ?? randomBytes(24).toString('base64url');
     this.tokens.add(token);
     this.send(req, res, 200, { access_token: token, token_type: 'bearer', scope: 'ovirt-app-api', exp: '9223372036854775807' });
   }

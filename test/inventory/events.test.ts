@@ -1,15 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EVENTS_PAGE, HostInventory } from '../../src/inventory/inventory';
+import { HostInventory } from '../../src/inventory/inventory';
+import { EVENTS_PAGE } from '../../src/inventory/sync';
 import type { InventorySnapshot } from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { engineClient, startSimulator } from '../helpers';
+import { engineClient, inventorySettings, startSimulator } from '../helpers';
 
 /** Running VMs per host in the snapshot, summed over OS. */
 const vmCountOn = (snap: InventorySnapshot, hostId: string) => {
-  const e = snap.hosts.get(hostId);
-  return e?.found ? e.counts.vmCount : undefined;
+  return snap.hosts.get(hostId)?.vmCount;
 };
 
 describe('events keep the inventory fresh between full refreshes', () => {
@@ -25,9 +25,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
     inv = new HostInventory({
       source: client,
       logger: silentLogger,
-      fullRefreshIntervalMs: 300_000,
-      eventsIntervalMs: 5_000,
-      cacheMaxHosts: 100,
+      settings: inventorySettings({ refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, onDemandCacheSize: 100 }),
       now: () => clock,
     });
     await inv.sync(); // the first step is a full refresh
@@ -90,8 +88,8 @@ describe('events keep the inventory fresh between full refreshes', () => {
     sim.inventory.updateVmOs(vm.id, 'windows_2022');
     const after = await step();
     expect(after.vms.get(vm.id)?.os.type).toBe('windows_2022');
-    const e = after.hosts.get(vm.hostId!)!;
-    expect(e.found && e.counts.byType.get('windows_2022')?.total).toBe(sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length);
+    const counts = after.hosts.get(vm.hostId!)!;
+    expect(counts.byType.get('windows_2022')?.total).toBe(sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length);
   });
 
   it('a removed VM and added or removed hosts are applied', async () => {
@@ -106,7 +104,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
     expect(after.vmCount).toBe(before.vmCount - 1);
     expect(after.hostIds).toContain(added.id);
     expect(after.hostIds).not.toContain(gone);
-    expect(after.hosts.get(gone)).toEqual({ found: false });
+    expect(after.hosts.get(gone)).toBeUndefined(); // the engine has no such host any more
     expect(vmCountOn(after, added.id)).toBe(0);
     expect(vmCountOn(after, vm.hostId!)).toBe(sim.inventory.vmsOn(vm.hostId!).length);
   });

@@ -4,7 +4,7 @@ import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { scoreCandidates } from '../../src/scoring/score';
-import { engineClient, startSimulator, waitUntil } from '../helpers';
+import { engineClient, inventorySettings, startSimulator, viewOf, waitUntil } from '../helpers';
 
 describe('HostInventory against the simulated engine', () => {
   let sim: SimulatedEngine;
@@ -13,14 +13,12 @@ describe('HostInventory against the simulated engine', () => {
   const inventories: HostInventory[] = [];
 
   /** Full refreshes only (events have their own tests), on an injected clock. */
-  const make = (opts: { cacheMaxHosts?: number; refreshIntervalMs?: number } = {}) => {
+  const make = (opts: { onDemandCacheSize?: number; refreshIntervalMs?: number; maxStalenessMs?: number; now?: () => number } = {}) => {
     const inv = new HostInventory({
       source: client,
       logger: silentLogger,
-      fullRefreshIntervalMs: opts.refreshIntervalMs ?? 60_000,
-      eventsIntervalMs: 0,
-      cacheMaxHosts: opts.cacheMaxHosts ?? 1_000,
-      now: () => clock,
+      settings: inventorySettings({ refreshIntervalMs: opts.refreshIntervalMs ?? 60_000, eventsIntervalMs: 0, onDemandCacheSize: opts.onDemandCacheSize ?? 1_000, maxStalenessMs: opts.maxStalenessMs ?? 600_000 }),
+      now: opts.now ?? (() => clock),
     });
     inventories.push(inv);
     return inv;
@@ -45,8 +43,7 @@ describe('HostInventory against the simulated engine', () => {
     expect(snap.hostCount).toBe(6);
     expect(snap.vmCount).toBe(80);
     for (const host of sim.inventory.hosts.values()) {
-      const entry = snap.hosts.get(host.id);
-      expect(entry?.found && entry.counts.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
+      expect(snap.hosts.get(host.id)?.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
     }
   });
 
@@ -62,25 +59,35 @@ describe('HostInventory against the simulated engine', () => {
     const snap = await inv.refresh();
     const before = sim.requests.length;
     const vmId = [...sim.inventory.vms.keys()][0]!;
-    const view = await inv.resolve(snap, { hostIds: snap.hostIds, vmIds: [vmId], allHosts: false });
+    const view = await viewOf(inv, snap, { hostIds: snap.hostIds, vmIds: [vmId] });
     expect(view.vm(vmId)).toBeDefined();
     expect(sim.requests.length).toBe(before);
   });
 
-  it('fetches a host missing from the cache once for concurrent callers, then serves it cached', async () => {
-    const inv = make({ cacheMaxHosts: 2 });
+  it('reads a host the snapshot does not list once for concurrent callers, then serves it without the engine', async () => {
+    const inv = make();
     const snap = await inv.refresh();
-    const evicted = snap.hostIds.find((id) => !snap.hosts.has(id))!;
+    const added = sim.inventory.addHost('added.example.com');
+    sim.inventory.addVm({ osType: 'rhel_9x64', hostId: added.id });
     sim.requests.length = 0;
-    const views = await Promise.all([1, 2, 3].map(() => inv.resolve(snap, { hostIds: [evicted], vmIds: [], allHosts: false })));
+    const views = await Promise.all([1, 2, 3].map(() => viewOf(inv, snap, { hostIds: [added.id] })));
     // one GET /hosts/{id} and one VM search for that host alone
-    expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${evicted}`, '/api/vms']);
+    expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${added.id}`, '/api/vms']);
     expect(sim.apiRequests()[1]!.query.get('search')).toMatch(/^on_host=/);
-    const counts = views[0]!.candidates([evicted], undefined)[0]!.counts;
-    expect(counts?.vmCount).toBe(sim.inventory.vmsOn(evicted).length);
+    const counts = views[0]!.candidates([added.id], undefined)[0]!.counts;
+    expect(counts?.vmCount).toBe(1);
 
     sim.requests.length = 0;
-    await inv.resolve(snap, { hostIds: [evicted], vmIds: [], allHosts: false });
+    await viewOf(inv, snap, { hostIds: [added.id] });
+    expect(sim.apiRequests()).toHaveLength(0);
+  });
+
+  it('an inventory larger than the on-demand cache bound is answered from the snapshot, with no engine request', async () => {
+    const inv = make({ onDemandCacheSize: 2 });
+    const snap = await inv.refresh();
+    sim.requests.length = 0;
+    const view = await viewOf(inv, snap, { hostIds: snap.hostIds });
+    expect(view.candidates(undefined, undefined).every((c) => c.counts !== undefined)).toBe(true);
     expect(sim.apiRequests()).toHaveLength(0);
   });
 
@@ -89,9 +96,9 @@ describe('HostInventory against the simulated engine', () => {
     const snap = await inv.refresh();
     const unknown = '11111111-2222-4333-8444-555555555555';
     sim.requests.length = 0;
-    const view = await inv.resolve(snap, { hostIds: [unknown], vmIds: [], allHosts: false });
+    const view = await viewOf(inv, snap, { hostIds: [unknown] });
     expect(view.candidates([unknown], undefined)[0]!.counts).toBeUndefined();
-    await inv.resolve(snap, { hostIds: [unknown], vmIds: [], allHosts: false });
+    await viewOf(inv, snap, { hostIds: [unknown] });
     expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${unknown}`]);
   });
 
@@ -100,9 +107,9 @@ describe('HostInventory against the simulated engine', () => {
     const snap = await inv.refresh();
     const fresh = sim.inventory.addVm({ osType: 'rhel_9x64' });
     sim.requests.length = 0;
-    const view = await inv.resolve(snap, { hostIds: [], vmIds: [fresh.id], allHosts: false });
+    const view = await viewOf(inv, snap, { vmIds: [fresh.id] });
     expect(view.vm(fresh.id)?.os).toEqual({ type: 'rhel_9x64', version: '' });
-    await inv.resolve(snap, { hostIds: [], vmIds: [fresh.id], allHosts: false });
+    await viewOf(inv, snap, { vmIds: [fresh.id] });
     expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/vms/${fresh.id}`]);
   });
 
@@ -110,7 +117,7 @@ describe('HostInventory against the simulated engine', () => {
     const inv = make();
     const first = await inv.refresh();
     const hostId = first.hostIds[0]!;
-    const view = await inv.resolve(first, { hostIds: [hostId], vmIds: [], allHosts: false });
+    const view = await viewOf(inv, first, { hostIds: [hostId] });
     const before = scoreCandidates(view.candidates([hostId], undefined), { type: 'windows_2022', version: '' }, false);
 
     for (let i = 0; i < 5; i++) sim.inventory.addVm({ osType: 'windows_2022', hostId });
@@ -120,7 +127,7 @@ describe('HostInventory against the simulated engine', () => {
 
     const after = scoreCandidates(view.candidates([hostId], undefined), { type: 'windows_2022', version: '' }, false);
     expect(after).toEqual(before);
-    const fresh = await inv.resolve(second, { hostIds: [hostId], vmIds: [], allHosts: false });
+    const fresh = await viewOf(inv, second, { hostIds: [hostId] });
     expect(fresh.candidates([hostId], undefined)[0]!.counts!.vmCount).toBe(before[0]!.vm_count + 5);
   });
 
@@ -143,8 +150,7 @@ describe('HostInventory against the simulated engine', () => {
   });
 
   it('goes stale after 2 x the interval and expired after the maximum staleness (injected clock)', async () => {
-    const inv = new HostInventory({ source: client, logger: silentLogger, fullRefreshIntervalMs: 1_000, eventsIntervalMs: 0, cacheMaxHosts: 100, maxStalenessMs: 10_000, now: () => clock });
-    inventories.push(inv);
+    const inv = make({ refreshIntervalMs: 1_000, maxStalenessMs: 10_000 });
     const states: string[] = [];
     inv.onStateChange((s) => states.push(s));
     expect(inv.checkState()).toBe('loading');
@@ -163,8 +169,7 @@ describe('HostInventory against the simulated engine', () => {
   it('retries a failed first load in the background and recovers when the engine comes back', async () => {
     const port = Number(new URL(sim.url).port);
     await sim.stop();
-    const inv = new HostInventory({ source: client, logger: silentLogger, fullRefreshIntervalMs: 60_000, eventsIntervalMs: 0, cacheMaxHosts: 100 });
-    inventories.push(inv);
+    const inv = make({ now: Date.now });
     inv.start();
     await new Promise((r) => setTimeout(r, 300));
     expect(inv.snapshot()).toBeUndefined();

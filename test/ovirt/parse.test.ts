@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { faultReason, listItems, osIdentity, parseHost, parseInteger, parseVm } from '../../src/ovirt/parse';
+import { faultReason, listItems, osIdentity, parseEvent, parseHost, parseInteger, parseVm } from '../../src/ovirt/parse';
 
 describe('osIdentity', () => {
   it.each([
@@ -17,6 +17,9 @@ describe('osIdentity', () => {
     expect(osIdentity(vm)).toEqual(want);
   });
 });
+
+const V1 = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+const H1 = '0a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9';
 
 describe('engine JSON', () => {
   it('accepts a list, a single object, {} and null as a collection', () => {
@@ -40,8 +43,18 @@ describe('engine JSON', () => {
   });
 
   it('parses a VM with missing fields without failing', () => {
-    expect(parseVm({ id: 'v1' })).toEqual({ id: 'v1', hostId: undefined, os: { type: '', version: '' } });
-    expect(parseVm({ id: 'v1', name: 'web', host: { id: 'h1', href: '/x' }, memory: '1024' }).hostId).toBe('h1');
+    expect(parseVm({ id: V1 })).toEqual({ id: V1, hostId: undefined, os: { type: '', version: '' } });
+    expect(parseVm({ id: V1, name: 'web', host: { id: H1, href: '/x' }, memory: '1024' }).hostId).toBe(H1);
+  });
+
+  it('trusts no id or string from the engine: UUIDs only (lower-cased), bounded OS fields, searchable host names', () => {
+    expect(parseVm({ id: V1.toUpperCase() }).id).toBe(V1);
+    expect(() => parseVm({ id: 'v1' })).toThrow(/vm id that is not a UUID: "v1"/);
+    expect(() => parseVm({ id: V1, host: { id: 'h1' } })).toThrow(/vm host.id that is not a UUID/);
+    expect(() => parseVm({ id: V1, os: { type: 'x'.repeat(257) } })).toThrow(/os.type longer than 256/);
+    expect(() => parseHost({ id: '\u0000', name: 'h' })).toThrow(/not a UUID/);
+    expect(() => parseHost({ id: H1, name: 'a b or name=*' })).toThrow(/cannot be searched by/);
+    expect(() => parseEvent({ id: ['['], code: '1' })).toThrow(/not an integer: an array/);
   });
 
   it('rejects a VM or host without an id', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countOs } from '../../src/inventory/host-os-counts';
+import { countOs } from '../../src/scoring/os-counts';
 import { SnapshotBuilder } from '../../src/inventory/snapshot';
 import { CallView } from '../../src/inventory/call-view';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
@@ -81,8 +81,8 @@ describe('scoring against the seed oracle on random inventories', () => {
       }));
       const builder = new SnapshotBuilder(hosts);
       builder.addVms(vms);
-      const snapshot = builder.build({ generation: 1, refreshedAt: 0, cacheMaxHosts: 100 });
-      const view = new CallView(snapshot, new Map(hosts.map((h) => [h.id, snapshot.hosts.get(h.id)!])), new Map());
+      const snapshot = builder.build({ generation: 1, refreshedAt: 0 });
+      const view = new CallView(snapshot, undefined, undefined);
       const hostIds = hosts.map((h) => h.id);
 
       for (const vm of vms) {

@@ -1,0 +1,290 @@
+/**
+ * The sync loop: the only writer of the inventory. One sequential loop (so
+ * nothing overlaps): a full refresh at start and every refresh interval, and
+ * between them an events poll that re-reads only what the events name.
+ * Failures back off exponentially with jitter and leave the last good
+ * snapshot in place. Each success hands a new snapshot to `publish`.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { InventorySettings } from '../config';
+import { ScorerError } from '../errors';
+import type { Logger } from '../log';
+import type { EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
+import type { Rejections } from '../ovirt/parse';
+import { eventTargets } from './events';
+import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
+
+/** The part of the engine the inventory reads; EngineClient implements it. */
+export interface InventorySource {
+  listHosts(signal?: AbortSignal): Promise<EngineHost[]>;
+  forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number>;
+  getHost(id: string, signal?: AbortSignal): Promise<EngineHost | undefined>;
+  getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined>;
+  listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]>;
+  listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]>;
+  newestEventId(signal?: AbortSignal): Promise<number>;
+  /** Items the source dropped from its answers (invalid ids, ...), logged once per sync. */
+  readonly rejections?: Rejections;
+}
+
+export type SyncSettings = Pick<InventorySettings, 'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs'>;
+
+export interface SyncStats {
+  readonly fullRefreshes: number;
+  readonly eventPolls: number;
+  readonly syncFailures: number;
+  /** Failures in a row, now. */
+  readonly failureStreak: number;
+}
+
+/** Most events one poll reads; a full page means some were cut, so a full refresh follows. */
+export const EVENTS_PAGE = 1_000;
+/** More VMs and hosts than this to re-read after one poll: a full refresh is cheaper. */
+const MAX_TARGETED_READS = 500;
+const TARGETED_READ_CONCURRENCY = 8;
+const MIN_BACKOFF_MS = 1_000;
+
+const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
+
+export class InventorySync {
+  private generation = 0;
+  private current: InventorySnapshot | undefined;
+  private lastEventId = 0;
+  private lastFullAt = -Infinity;
+  private lastSuccessAt = -Infinity;
+  private chain: Promise<void> = Promise.resolve();
+  private fullInFlight: Promise<InventorySnapshot> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private failureStreak = 0;
+  private streakStartedAt = 0;
+  private readonly counters = { fullRefreshes: 0, eventPolls: 0, syncFailures: 0 };
+  private readonly stopController = new AbortController();
+
+  constructor(
+    private readonly source: InventorySource,
+    private readonly settings: SyncSettings,
+    private readonly logger: Logger,
+    private readonly publish: (snapshot: InventorySnapshot) => void,
+    private readonly failed: (err: ScorerError) => void,
+    private readonly now: () => number,
+    private readonly random: () => number,
+  ) {}
+
+  /** The time between two syncs: the events poll, or the full refresh without events. */
+  get intervalMs(): number {
+    return this.settings.eventsIntervalMs > 0 ? this.settings.eventsIntervalMs : this.settings.refreshIntervalMs;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.tick();
+  }
+
+  /** Stops the loop and cancels the engine requests of the sync in flight. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    this.stopController.abort(new ScorerError('cancelled', 'inventory stopped'));
+    await this.chain;
+  }
+
+  stats(): SyncStats {
+    return { ...this.counters, failureStreak: this.failureStreak };
+  }
+
+  /** A full refresh now (after whatever sync is running); concurrent calls share one. */
+  refresh(): Promise<InventorySnapshot> {
+    this.fullInFlight ??= this.exclusive(() => this.fullRefresh()).finally(() => {
+      this.fullInFlight = undefined;
+    });
+    return this.fullInFlight;
+  }
+
+  /** One step of the sync loop now: a full refresh when one is due, else an events poll. */
+  sync(): Promise<InventorySnapshot> {
+    return this.exclusive(() => this.syncStep());
+  }
+
+  /** Runs syncs one at a time, whoever asks, and records how each ended. */
+  private exclusive(fn: () => Promise<InventorySnapshot>): Promise<InventorySnapshot> {
+    const run = this.chain.then(fn).then(
+      (snapshot) => {
+        this.succeeded();
+        return snapshot;
+      },
+      (err: unknown) => {
+        this.recordFailure(ScorerError.from(err));
+        throw err;
+      },
+    );
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private succeeded(): void {
+    if (this.failureStreak > 0) {
+      this.logger.info('engine sync recovered', { failures: this.failureStreak, downForMs: this.now() - this.streakStartedAt });
+    }
+    this.failureStreak = 0;
+  }
+
+  private recordFailure(e: ScorerError): void {
+    if (this.stopController.signal.aborted) return;
+    this.counters.syncFailures++;
+    if (this.failureStreak++ === 0) {
+      this.streakStartedAt = this.now();
+      // Once per streak: a dead engine must not flood the log.
+      const what = this.current === undefined ? 'engine sync failed: no inventory has loaded yet; retrying with backoff' : 'engine sync failed; serving the last good inventory and retrying with backoff';
+      this.logger.warn(what, { code: e.code, endpoint: e.endpoint, status: e.status, err: e });
+    } else {
+      this.logger.debug('engine sync failed again', { code: e.code, err: e.message, failures: this.failureStreak });
+    }
+    this.failed(e);
+  }
+
+  private tick(): void {
+    if (!this.running) return;
+    this.sync().then(
+      () => this.schedule(this.intervalMs),
+      () => this.schedule(this.backoffMs()),
+    );
+  }
+
+  /** Exponential from 1 s, capped, with jitter so many scorers do not retry in step. */
+  private backoffMs(): number {
+    const ceiling = Math.min(this.settings.backoffMaxMs, MIN_BACKOFF_MS * 2 ** Math.min(this.failureStreak - 1, 30));
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), ms);
+    this.timer.unref();
+  }
+
+  private async syncStep(): Promise<InventorySnapshot> {
+    const now = this.now();
+    const fullDue =
+      this.current === undefined ||
+      this.settings.eventsIntervalMs <= 0 ||
+      now - this.lastFullAt >= this.settings.refreshIntervalMs ||
+      // Out of touch this long, the events since may have aged out of the engine.
+      now - this.lastSuccessAt > this.settings.maxStalenessMs;
+    return fullDue ? this.fullRefresh() : this.pollEvents();
+  }
+
+  private async fullRefresh(): Promise<InventorySnapshot> {
+    const signal = this.stopController.signal;
+    const started = this.now();
+    const t0 = performance.now();
+    // How long the event loop (and so every call) was held up while this refresh ran.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    try {
+      // The newest event id first: whatever happens during the read is polled again after it.
+      const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.source.newestEventId(signal) : 0;
+      const hosts = await this.source.listHosts(signal);
+      const builder = new SnapshotBuilder(hosts);
+      const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal);
+      const snapshot = builder.build({ generation: this.generation + 1, refreshedAt: started });
+      this.lastEventId = newestEventId;
+      this.lastFullAt = started;
+      this.counters.fullRefreshes++;
+      this.logDropped(builder.duplicateHosts);
+      this.accept(snapshot);
+      this.logger.info('inventory refreshed', {
+        generation: snapshot.generation,
+        hosts: snapshot.hostCount,
+        vms: snapshot.vmCount,
+        ms: Math.round(performance.now() - t0),
+        requests: (this.settings.eventsIntervalMs > 0 ? 1 : 0) + 1 + pages,
+        rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
+        heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+        loopDelayP99Ms: round2(loopDelay.percentile(99) / 1e6 - 1),
+        loopDelayMaxMs: round2(loopDelay.max / 1e6 - 1),
+      });
+      return snapshot;
+    } finally {
+      loopDelay.disable();
+      this.source.rejections?.take(); // what a failed refresh dropped is not this sync's news
+    }
+  }
+
+  private async pollEvents(): Promise<InventorySnapshot> {
+    const signal = this.stopController.signal;
+    const started = this.now();
+    const current = this.current!;
+    const from = this.lastEventId;
+    const events = await this.source.listEvents(from, EVENTS_PAGE, signal);
+    this.counters.eventPolls++;
+    // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
+    // (Gaps between ids prove nothing: dismissed events leave them.)
+    if (events.length >= EVENTS_PAGE) {
+      this.logger.info('more events than one poll reads: full refresh', { from, events: events.length });
+      return this.fullRefresh();
+    }
+    if (events.length === 0) {
+      // Nothing new, unless the engine's event log went backwards (restored or reset database).
+      const newest = await this.source.newestEventId(signal);
+      if (newest < from) {
+        this.logger.warn('the engine event log went backwards: full refresh', { from, newest });
+        return this.fullRefresh();
+      }
+      return this.accept(Object.freeze({ ...current, refreshedAt: started }));
+    }
+    const targets = eventTargets(events, from);
+    if (targets.vmIds.size + targets.hostIds.size > MAX_TARGETED_READS) {
+      this.logger.info('many objects changed: full refresh', { vms: targets.vmIds.size, hosts: targets.hostIds.size });
+      return this.fullRefresh();
+    }
+    const changes = await this.readChanges(targets.vmIds, targets.hostIds, signal);
+    const next =
+      changes.vms.size + changes.hosts.size === 0 ? Object.freeze({ ...current, refreshedAt: started }) : applyChanges(current, changes, started);
+    this.lastEventId = targets.lastId;
+    this.logDropped(0);
+    this.logger.debug('events applied', { events: events.length, vms: changes.vms.size, hosts: changes.hosts.size, generation: next.generation });
+    return this.accept(next);
+  }
+
+  private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges> {
+    const vms = new Map<string, EngineVm | null>();
+    const hosts = new Map<string, { host: EngineHost; vms: readonly EngineVm[] } | null>();
+    const jobs = [
+      ...[...vmIds].map((id) => async () => void vms.set(id, (await this.source.getVm(id, signal)) ?? null)),
+      ...[...hostIds].map((id) => async () => {
+        const host = await this.source.getHost(id, signal);
+        hosts.set(id, host === undefined ? null : { host, vms: await this.source.listVmsOnHost(host, signal) });
+      }),
+    ];
+    const workers = Array.from({ length: Math.min(TARGETED_READ_CONCURRENCY, jobs.length) }, async () => {
+      for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) await job();
+    });
+    await Promise.all(workers);
+    return { vms, hosts };
+  }
+
+  /** One line per sync for what the engine sent that could not be used. */
+  private logDropped(duplicateHosts: number): void {
+    const dropped = this.source.rejections?.take();
+    if (dropped === undefined && duplicateHosts === 0) return;
+    this.logger.warn('engine data dropped: items that are invalid or listed twice were left out of the inventory', {
+      invalid: dropped?.invalid ?? 0,
+      duplicates: (dropped?.duplicates ?? 0) + duplicateHosts,
+      example: dropped?.example,
+    });
+  }
+
+  private accept(snapshot: InventorySnapshot): InventorySnapshot {
+    this.generation = snapshot.generation;
+    this.current = snapshot;
+    this.lastSuccessAt = snapshot.refreshedAt;
+    this.publish(snapshot);
+    return snapshot;
+  }
+}

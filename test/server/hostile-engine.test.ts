@@ -1,0 +1,231 @@
+/**
+ * A hostile or broken engine: each test makes the simulated engine serve one
+ * bad answer and checks, from outside, that the process stays up, the last
+ * good inventory is served, memory and engine requests stay bounded, and the
+ * log says clearly what happened.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ScoreHostsRequest } from '../../src/generated/ksmscorer/v1/ScoreHostsRequest';
+import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
+import { createLogger } from '../../src/log';
+import type { SimulatedEngine } from '../../src/simulator/engine';
+import { type Scorer, startScorer, startSimulator, unary, waitUntil } from '../helpers';
+
+const FAST = {
+  KSM_SCORER_EVENTS_SECONDS: '0.2',
+  KSM_SCORER_REFRESH_SECONDS: '300',
+  KSM_SCORER_BACKOFF_MAX_SECONDS: '1',
+  OVIRT_TIMEOUT_SECONDS: '1',
+  OVIRT_REQUEST_DEADLINE_SECONDS: '2',
+  OVIRT_MAX_ANSWER_MB: '1',
+};
+
+const MiB = 2 ** 20;
+
+describe('a hostile engine', () => {
+  let sim: SimulatedEngine;
+  let scorer: Scorer | undefined;
+  let logs: string[];
+
+  const start = async (env: Record<string, string> = {}, opts: { waitForInventory?: boolean } = {}) => {
+    sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
+    logs = [];
+    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', (l) => logs.push(l)), ...opts });
+  };
+  afterEach(async () => {
+    sim.faults = {};
+    await scorer?.close();
+    scorer = undefined;
+    await sim.stop();
+  });
+
+  const score = (req: ScoreHostsRequest) => unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer!.client, 'ScoreHosts', req);
+  const everyHost = () => score({ os: { type: 'rhel_8x64', version: '' } });
+  const failures = () => scorer!.service.inventory.stats().syncFailures;
+  const logged = (re: RegExp) => logs.filter((l) => re.test(l));
+
+  /** Makes the next full refresh read `path` through `respond`, and waits for that sync to fail. */
+  const failNextRefresh = async (path: string, respond: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const before = failures();
+    sim.faults.respond = (p, req, res) => {
+      if (p !== path) return false;
+      respond(req, res);
+      return true;
+    };
+    void scorer!.service.inventory.refresh().catch(() => undefined);
+    await waitUntil(() => failures() > before, 15_000);
+  };
+
+  /** The inventory is still the last good one, answered without the engine. */
+  const expectLastGoodServed = async (before: ScoreHostsResponse__Output) => {
+    const now = await everyHost();
+    expect(now.scores).toEqual(before.scores);
+    expect(now.inventory?.generation).toBe(before.inventory?.generation);
+  };
+
+  it('a gzip answer that inflates past the limit fails that sync, names the endpoint and the limit, and leaves memory where it was', async () => {
+    await start();
+    const before = await everyHost();
+    // 64 MiB of zeros is ~64 KiB of gzip: under OVIRT_MAX_ANSWER_MB=1 on the wire, far over it inflated.
+    const bomb = gzipSync(Buffer.alloc(64 * MiB), { level: 9 });
+    const rss0 = process.memoryUsage.rss();
+    await failNextRefresh('/vms', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(bomb);
+    });
+    expect(logged(/engine sync failed/).join('\n')).toMatch(/GET \/vms.*larger than the limit of 1 MiB.*OVIRT_MAX_ANSWER_MB/);
+    await expectLastGoodServed(before);
+    expect(process.memoryUsage.rss() - rss0).toBeLessThan(48 * MiB);
+  });
+
+  it('a plain answer over the limit is cut off while streaming, not buffered whole', async () => {
+    await start();
+    const before = await everyHost();
+    let sent = 0;
+    let closedEarly = false;
+    await failNextRefresh('/hosts', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      res.on('close', () => (closedEarly = sent < 64 * MiB));
+      const pump = () => {
+        while (sent < 64 * MiB) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await waitUntil(() => closedEarly, 5_000);
+    expect(logged(/engine sync failed/).join('\n')).toMatch(/GET \/hosts.*larger than the limit of 1 MiB/);
+    await expectLastGoodServed(before);
+  });
+
+  it('an answer dripped a byte at a time is cut off at the request deadline, not held for as long as the engine likes', async () => {
+    await start();
+    const before = await everyHost();
+    const timers: NodeJS.Timeout[] = [];
+    const t0 = Date.now();
+    await failNextRefresh('/hosts', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"host": [');
+      // One byte every 200 ms: never idle for OVIRT_TIMEOUT_SECONDS=1, and it would go on for a minute.
+      const timer = setInterval(() => (res.writableEnded || res.destroyed ? clearInterval(timer) : res.write(' ')), 200);
+      timers.push(timer);
+      setTimeout(() => clearInterval(timer), 60_000).unref();
+    });
+    for (const t of timers) clearInterval(t);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(logged(/engine sync failed/).join('\n')).toMatch(/GET \/hosts.*2 s.*OVIRT_REQUEST_DEADLINE_SECONDS/);
+    await expectLastGoodServed(before);
+  });
+
+  it('a 100,000-deep /events answer is a malformed answer of GET /events, not a stack overflow', async () => {
+    await start();
+    const before = await everyHost();
+    const deep = `{"event":[{"id":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`;
+    const since = failures();
+    sim.faults.respond = (p, _req, res) => {
+      if (p !== '/events') return false;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(deep);
+      return true;
+    };
+    await waitUntil(() => failures() > since, 10_000);
+    const line = logged(/engine sync failed/).join('\n');
+    expect(line).toMatch(/GET \/events/);
+    expect(line).toMatch(/malformed/);
+    expect(line).not.toMatch(/Maximum call stack/);
+    await expectLastGoodServed(before);
+  });
+
+  it('an engine fault body is logged by its reason and detail, bounded, never verbatim', async () => {
+    await start();
+    const junk = `<html>${'x'.repeat(5_000)}SECRET-ISH-PAGE-TAIL</html>`;
+    await failNextRefresh('/hosts', (_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ fault: { reason: 'Operation Failed', detail: junk }, raw: junk }));
+    });
+    const line = logged(/engine sync failed/).join('\n');
+    expect(line).toMatch(/HTTP 500 to GET \/hosts \(Operation Failed: <html>x+/);
+    expect(line).not.toContain('SECRET-ISH-PAGE-TAIL');
+    expect(line.length).toBeLessThan(1_500);
+  });
+
+  it('hosts listed twice count once; ids that are not UUIDs, NUL and huge strings are dropped, counted, logged once per sync', async () => {
+    await start();
+    const good = await everyHost();
+    const hosts = [...sim.inventory.hosts.values()];
+    sim.faults.respond = (p, _req, res) => {
+      if (p !== '/hosts') return false;
+      const json = (id: string, name = 'h') => ({ id, name });
+      const list = [
+        ...hosts.map((h) => json(h.id, h.name)),
+        ...hosts.map((h) => json(h.id, h.name)), // every host twice
+        json('not-a-uuid'),
+        json('\u0000'),
+        json('a'.repeat(500_000)),
+        json('0b7e3c36-6f8a-4a55-9a0c-2f0e4a8b9c1d', 'n'.repeat(100_000)),
+      ];
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ host: list }));
+      return true;
+    };
+    const snap = await scorer!.service.inventory.refresh();
+    expect(snap.hostCount).toBe(hosts.length);
+    const res = await everyHost();
+    expect(res.inventory?.host_count).toBe(hosts.length);
+    expect(res.scores.map((s) => s.host_id).sort()).toEqual(good.scores.map((s) => s.host_id).sort());
+    const dropped = logged(/dropped/);
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatch(/"duplicates":8/);
+    expect(dropped[0]).toMatch(/"invalid":4/);
+    expect(dropped[0]!.length).toBeLessThan(2_000);
+  });
+
+  it('access tokens that cannot be sent are failed logins, and it logs in again once the engine issues good ones', async () => {
+    const bad = ['a\r\nInjected: 1', 'nul\u0000byte', 'caf\u00e9', 'x'.repeat(200_000)];
+    sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
+    let handedOut = 0;
+    sim.faults.badToken = () => bad[handedOut++];
+    logs = [];
+    scorer = await startScorer(sim, FAST, { logger: createLogger('debug', (l) => logs.push(l)), waitForInventory: false });
+    await waitUntil(() => scorer!.service.inventory.snapshot() !== undefined, 15_000);
+    expect(handedOut).toBeGreaterThanOrEqual(bad.length);
+    expect(logs.join('\n')).toMatch(/access_token that cannot be sent/);
+    expect((await everyHost()).scores).toHaveLength(8);
+  });
+
+  it('a request refused because of the token (HTTP 431) makes it log in again', async () => {
+    await start();
+    const before = await everyHost();
+    let refused = 0;
+    sim.faults.respond = (p, req, res) => {
+      if (p !== '/hosts' || refused > 0) return false;
+      refused++;
+      res.writeHead(431, { 'content-type': 'text/html' }).end('<html>Request Header Fields Too Large</html>');
+      void req;
+      return true;
+    };
+    const logins = () => sim.requests.filter((r) => r.path === '/sso/oauth/token').length;
+    const loginsBefore = logins();
+    const snap = await scorer!.service.inventory.refresh();
+    expect(refused).toBe(1);
+    expect(logins()).toBe(loginsBefore + 1);
+    expect(snap.hostCount).toBe(before.inventory?.host_count);
+  });
+
+  it('SIGTERM while a login hangs: stop() returns within the grace period plus a second', async () => {
+    sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
+    sim.faults.hangLogin = true;
+    logs = [];
+    // The login would otherwise wait for OVIRT_TIMEOUT_SECONDS=30.
+    scorer = await startScorer(sim, { ...FAST, OVIRT_TIMEOUT_SECONDS: '30', OVIRT_REQUEST_DEADLINE_SECONDS: '30', KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '1' }, {
+      waitForInventory: false,
+    });
+    await new Promise((r) => setTimeout(r, 300)); // the login is on its way and held
+    const t0 = Date.now();
+    await scorer.close();
+    scorer = undefined;
+    expect(Date.now() - t0).toBeLessThan(2_000 + 500);
+  });
+});
