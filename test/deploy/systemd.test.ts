@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import { configEnvNames, loadDeployedConfig } from './config-env';
 
@@ -107,7 +107,8 @@ describe('deploy/systemd', () => {
   });
 
   describe.skipIf(SYSTEMD_ANALYZE === undefined)('systemd-analyze', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ksm-systemd-'));
+    let dir: string;
+    beforeAll(() => void (dir = mkdtempSync(join(tmpdir(), 'ksm-systemd-'))));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     // verify checks that ExecStart's binary exists, and ksm-scorer is not installed here:
