@@ -1,7 +1,7 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench clean interop-deps readme-config
+.PHONY: install build run test bench clean test-deps readme-config
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -18,11 +18,11 @@ build: install
 run: build
 	$(NPM) start
 
-# Debian's python3-grpcio and python3-protobuf, for the Python client interop test.
-interop-deps:
-	bash test/interop/install-deps.sh
+# Debian packages the tests call (Python gRPC and protoc, systemd-analyze), installed when missing.
+test-deps:
+	bash test/install-deps.sh
 
-test: build interop-deps
+test: build test-deps
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 

@@ -3,6 +3,8 @@
  * ksm-scorer serve   start the service (configuration from the environment)
  * ksm-scorer score   ask a running service and print a table, for people at a terminal
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, describeConfig, loadConfig } from './config';
@@ -12,19 +14,23 @@ import { createLogger } from './log';
 import { loadScorerProto } from './server/proto';
 import { startService } from './service';
 
-const USAGE = `usage:
-  ksm-scorer serve
-      Starts the gRPC service. Configuration comes from the environment (see README).
-  ksm-scorer score (--vm-id ID | --os-type TYPE [--os-version VERSION]) [--host ID]...
+const SERVE_USAGE = `  ksm-scorer serve
+      Starts the gRPC service. Configuration comes from the environment (see README).`;
+const SCORE_USAGE = `  ksm-scorer score (--vm-id ID | --os-type TYPE [--os-version VERSION]) [--host ID]...
                    [--target HOST:PORT] [--top N] [--timeout SECONDS] [--json]
       Asks a running service and prints the hosts, best first when no --host is given.
       --target defaults to $KSM_SCORER_TARGET or 127.0.0.1:50051.`;
+const USAGE = `usage:
+${SERVE_USAGE}
+${SCORE_USAGE}
+  ksm-scorer --version | --help
+  ksm-scorer COMMAND --help`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
-      return serve();
+      return serve(rest);
     case 'score':
       return score(rest);
     case '-h':
@@ -32,13 +38,32 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(`${USAGE}\n`);
       return 0;
-    default:
-      process.stderr.write(`ksm-scorer: unknown command ${JSON.stringify(command ?? '')}\n${USAGE}\n`);
+    case '--version':
+      process.stdout.write(`${packageVersion()}\n`);
+      return 0;
+    default: {
+      const problem = command === undefined ? 'missing command' : `unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}`;
+      process.stderr.write(`ksm-scorer: ${problem}\n${USAGE}\n`);
       return 2;
+    }
   }
 }
 
-async function serve(): Promise<number> {
+/** package.json sits one level above this file, both in src/ and in dist/ (also when installed). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function serve(args: string[]): Promise<number> {
+  try {
+    if (parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } }).values.help) {
+      process.stdout.write(`usage:\n${SERVE_USAGE}\n`);
+      return 0;
+    }
+  } catch (err) {
+    process.stderr.write(`ksm-scorer serve: ${(err as Error).message}\nusage:\n${SERVE_USAGE}\n`);
+    return 2;
+  }
   let config;
   try {
     config = loadConfig(process.env);
@@ -83,16 +108,21 @@ async function score(args: string[]): Promise<number> {
         top: { type: 'string', default: '20' },
         timeout: { type: 'string', default: '10' },
         json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     }));
   } catch (err) {
-    process.stderr.write(`ksm-scorer score: ${(err as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`ksm-scorer score: ${(err as Error).message}\nusage:\n${SCORE_USAGE}\n`);
     return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`usage:\n${SCORE_USAGE}\n`);
+    return 0;
   }
   const vmId = values['vm-id'];
   const osType = values['os-type'];
   if ((vmId === undefined) === (osType === undefined)) {
-    process.stderr.write(`ksm-scorer score: give exactly one of --vm-id or --os-type\n${USAGE}\n`);
+    process.stderr.write(`ksm-scorer score: give exactly one of --vm-id or --os-type\nusage:\n${SCORE_USAGE}\n`);
     return 2;
   }
   const top = Number(values.top);

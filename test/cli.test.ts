@@ -1,52 +1,19 @@
 /** The built `ksm-scorer` bin as an operator runs it: real processes, real signals. */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../src/simulator/engine';
 import { startSimulator } from './helpers';
+import { killAll, serveOnSimulator, spawnProc, waitForLog } from './processes';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
-
-interface Proc {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-const running: Proc[] = [];
-
-function run(args: string[], env: Record<string, string> = {}): Proc {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OVIRT_') && !k.startsWith('KSM_SCORER_')));
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Proc = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (d: Buffer) => (proc.stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (proc.stderr += d.toString()));
-  running.push(proc);
-  return proc;
-}
-
-async function waitForLog(proc: Proc, pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const m = proc.stderr.match(pattern);
-    if (m) return m;
-    if (Date.now() > end) throw new Error(`no log line matching ${pattern} in:\n${proc.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const run = (args: string[], env: Record<string, string> = {}) => spawnProc(process.execPath, [CLI, ...args], env);
 
 describe('ksm-scorer CLI', () => {
   beforeAll(() => {
     if (!existsSync(CLI)) throw new Error('dist/cli.js is missing: run `make test` (it builds first)');
   });
-  afterEach(async () => {
-    for (const p of running.splice(0)) {
-      if (p.child.exitCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-    }
-  });
+  afterEach(killAll);
 
   it('serve stops at start-up on bad configuration: one line naming the variables, exit code 2', async () => {
     const p = run(['serve'], { KSM_SCORER_REFRESH_SECONDS: 'often', KSM_SCORER_LISTEN: 'everywhere' });
@@ -56,11 +23,41 @@ describe('ksm-scorer CLI', () => {
     expect(lines[0]).toMatch(/^ksm-scorer: invalid configuration: .*KSM_SCORER_LISTEN: .*KSM_SCORER_REFRESH_SECONDS: must be a number/);
   });
 
+  it('--version prints the package version; --help and COMMAND --help print usage on stdout, exit 0', async () => {
+    const version = run(['--version']);
+    expect(await version.exited).toBe(0);
+    expect(version.stdout).toBe(`${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
+
+    const help = run(['--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout).toMatch(/^usage:\n {2}ksm-scorer serve\n[^]* {2}ksm-scorer score [^]* {2}ksm-scorer --version \| --help\n/);
+    for (const command of ['serve', 'score']) {
+      const p = run([command, '--help']);
+      expect(await p.exited).toBe(0);
+      expect(p.stdout).toMatch(new RegExp(`^usage:\\n {2}ksm-scorer ${command}`));
+      expect(p.stdout).not.toMatch(command === 'serve' ? /ksm-scorer score/ : /ksm-scorer serve/);
+    }
+  });
+
+  it('unknown options, stray arguments and a missing command are usage errors: exit 2, usage on stderr, nothing started', async () => {
+    for (const [args, message] of [
+      [['--verbose'], 'ksm-scorer: unknown option "--verbose"'],
+      [[], 'ksm-scorer: missing command'],
+      [['start'], 'ksm-scorer: unknown command "start"'],
+      [['serve', '--port', '1'], "ksm-scorer serve: Unknown option '--port'"],
+      [['serve', 'now'], "ksm-scorer serve: Unexpected argument 'now'"],
+      [['score', '--os-type', 'rhel_8x64', '--colour'], "ksm-scorer score: Unknown option '--colour'"],
+    ] as const) {
+      const p = run([...args]);
+      expect(await p.exited, args.join(' ')).toBe(2);
+      expect(p.stderr.startsWith(message), p.stderr).toBe(true);
+      expect(p.stderr).toContain('usage:\n');
+      expect(p.stdout).toBe('');
+    }
+  });
+
   it('serve runs on the embedded simulator, score prints a table, SIGTERM stops it cleanly', async () => {
-    const server = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '12', KSM_SCORER_SIM_VMS: '400' });
-    await waitForLog(server, /embedded SIMULATED oVirt engine/);
-    const port = (await waitForLog(server, /"msg":"ksm-scorer listening","address":"127\.0\.0\.1:(\d+)"/))[1]!;
-    await waitForLog(server, /"msg":"inventory refreshed"/);
+    const { server, port } = await serveOnSimulator(run, 12, 400);
 
     const table = run(['score', '--target', `127.0.0.1:${port}`, '--os-type', 'rhel_8x64', '--os-version', 'Red Hat Enterprise Linux 8.6', '--top', '5']);
     expect(await table.exited).toBe(0);

@@ -1,17 +1,17 @@
 /**
- * A scheduler in another language: Python on Google's gRPC (C core) and
- * protobuf runtimes calls the real service and must decode exactly what the
- * grpc-js client decodes. This checks the hand-written codec against a second,
- * independent protobuf implementation. Needs Debian's python3-grpcio and
- * python3-protobuf, which `make test` installs (test/interop/install-deps.sh).
+ * A scheduler in another language: a Python client generated from the contract
+ * with grpc_tools.protoc, on Google's gRPC (C core) and protobuf runtimes,
+ * calls the real service and must decode exactly what the grpc-js client
+ * decodes. This checks the hand-written codec against a second, independent
+ * protobuf implementation, and the contract against a second code generator.
+ * Needs Debian's python3-grpcio, python3-protobuf and python3-grpc-tools,
+ * which `make test` installs (test/install-deps.sh).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import protobuf from 'protobufjs';
-import descriptor from 'protobufjs/ext/descriptor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreHostsBatchResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsBatchResponse';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
@@ -28,7 +28,7 @@ interface PythonAnswer {
   details?: string;
 }
 
-describe('a Python client (grpcio + protobuf) against the real server', () => {
+describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) against the real server', () => {
   let sim: SimulatedEngine;
   let scorer: Scorer;
   const dir = mkdtempSync(join(tmpdir(), 'ksm-interop-'));
@@ -36,19 +36,19 @@ describe('a Python client (grpcio + protobuf) against the real server', () => {
   beforeAll(async () => {
     sim = await startSimulator({ hosts: 8, vms: 200, seed: 13 });
     scorer = await startScorer(sim);
-    const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
-    const set = (root as unknown as { toDescriptor(syntax: string): protobuf.Message }).toDescriptor('proto3');
-    writeFileSync(join(dir, 'scorer.desc'), (descriptor as unknown as { FileDescriptorSet: protobuf.Type }).FileDescriptorSet.encode(set).finish());
+    // What a scheduler author runs (see README), into a directory of its own.
+    await run('/usr/bin/python3', ['-m', 'grpc_tools.protoc', '-I', PROTO_ROOT, `--python_out=${dir}`, `--grpc_python_out=${dir}`, SCORER_PROTO], { timeout: 30_000 });
   });
   afterAll(async () => {
     await scorer.close();
     await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   const python = async (calls: { method: string; request: unknown }[]): Promise<PythonAnswer[]> => {
     const file = join(dir, `calls-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(calls));
-    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), scorer.address, join(dir, 'scorer.desc'), file], { timeout: 30_000 });
+    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), scorer.address, dir, file], { timeout: 30_000 });
     return JSON.parse(stdout) as PythonAnswer[];
   };
 
