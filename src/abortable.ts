@@ -1,3 +1,4 @@
+/** Waiting on shared work with a caller's own cancellation. */
 import { ScorerError } from './errors';
 
 /**

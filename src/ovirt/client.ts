@@ -118,14 +118,7 @@ export class EngineClient {
     this.token = undefined;
     if (token !== undefined) {
       try {
-        const res = await this.agent.request({
-          origin: this.logoutUrl.origin,
-          path: this.logoutUrl.pathname,
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-          body: new URLSearchParams({ scope: 'ovirt-app-api', token }).toString(),
-          signal: AbortSignal.timeout(LOGOUT_TIMEOUT_MS),
-        });
+        const res = await this.postForm(this.logoutUrl, { scope: 'ovirt-app-api', token }, AbortSignal.timeout(LOGOUT_TIMEOUT_MS));
         await res.body.dump();
       } catch (err) {
         this.logger.debug('engine logout failed', { err: ScorerError.from(err).message });
@@ -230,6 +223,17 @@ export class EngineClient {
     }
   }
 
+  private postForm(url: URL, form: Record<string, string>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    return this.agent.request({
+      origin: url.origin,
+      path: url.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams(form).toString(),
+      signal,
+    });
+  }
+
   private async currentToken(signal: AbortSignal | undefined): Promise<string> {
     if (this.token !== undefined) return this.token;
     // Concurrent callers share one login.
@@ -241,25 +245,13 @@ export class EngineClient {
 
   private async fetchToken(): Promise<string> {
     const { connection, requestDeadlineMs } = this.options;
-    const form = new URLSearchParams({
-      grant_type: 'password',
-      scope: 'ovirt-app-api',
-      username: connection.username,
-      password: connection.password,
-    });
+    const form = { grant_type: 'password', scope: 'ovirt-app-api', username: connection.username, password: connection.password };
     const endpoint = 'POST /sso/oauth/token';
     let status: number;
     let body: unknown;
     try {
-      const res = await this.agent.request({
-        origin: this.tokenUrl.origin,
-        path: this.tokenUrl.pathname,
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form.toString(),
-        // Tied to close() too: a hanging login must not hold up a shutdown.
-        signal: AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]),
-      });
+      // Tied to close() too: a hanging login must not hold up a shutdown.
+      const res = await this.postForm(this.tokenUrl, form, AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]));
       status = res.statusCode;
       body = await decodeInline(await readBounded(res.body, 1 * MiB), false, 1 * MiB);
     } catch (err) {

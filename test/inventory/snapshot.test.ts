@@ -1,0 +1,112 @@
+/** The snapshot as pure data: built from engine pages, changed by events into a new one. No HTTP. */
+import { describe, expect, it } from 'vitest';
+import { eventTargets } from '../../src/inventory/events';
+import { applyChanges, SnapshotBuilder } from '../../src/inventory/snapshot';
+import { VmIndex } from '../../src/inventory/vm-index';
+import type { EngineVm } from '../../src/ovirt/model';
+
+const H1 = '10000000-0000-4000-8000-000000000001';
+const H2 = '10000000-0000-4000-8000-000000000002';
+const V1 = '20000000-0000-4000-8000-000000000001';
+const V2 = '20000000-0000-4000-8000-000000000002';
+const V3 = '20000000-0000-4000-8000-000000000003';
+const rhel = { type: 'rhel_8x64', version: '8.6' };
+const win = { type: 'windows_2022', version: '' };
+const vm = (id: string, hostId: string | undefined, os = rhel): EngineVm => ({ id, hostId, os });
+
+const build = (pages: EngineVm[][]) => {
+  const b = new SnapshotBuilder([
+    { id: H1, name: 'h1' },
+    { id: H2, name: 'h2' },
+  ]);
+  for (const page of pages) b.addVms(page);
+  return b.build({ generation: 1, refreshedAt: 1_000 });
+};
+
+describe('SnapshotBuilder', () => {
+  it('joins VMs to hosts on host.id; a VM that is not running counts nowhere', () => {
+    const s = build([[vm(V1, H1), vm(V2, H1, win), vm(V3, undefined)]]);
+    expect(s).toMatchObject({ generation: 1, refreshedAt: 1_000, hostCount: 2, vmCount: 3, hostIds: [H1, H2] });
+    expect(s.hosts.get(H1)?.vmCount).toBe(2);
+    expect(s.hosts.get(H2)?.vmCount).toBe(0);
+    expect(s.vms.get(V3)).toEqual({ hostId: undefined, os: rhel });
+  });
+
+  it('a VM seen on two pages (it migrated while paging) counts once, where it was seen last', () => {
+    const s = build([[vm(V1, H1)], [vm(V1, H2)]]);
+    expect(s.vmCount).toBe(1);
+    expect(s.hosts.get(H1)?.vmCount).toBe(0); // 1 - 1
+    expect(s.hosts.get(H2)?.vmCount).toBe(1);
+  });
+
+  it('a host listed twice is kept once and counted as a duplicate', () => {
+    const b = new SnapshotBuilder([
+      { id: H1, name: 'h1' },
+      { id: H1, name: 'h1' },
+    ]);
+    expect(b.build({ generation: 1, refreshedAt: 0 }).hostIds).toEqual([H1]);
+    expect(b.duplicateHosts).toBe(1);
+  });
+
+  it('a VM on a host the host list lacks fails the refresh (the last good snapshot stays)', () => {
+    expect(() => build([[vm(V1, '10000000-0000-4000-8000-000000000009')]])).toThrow(/not in its host list/);
+  });
+});
+
+describe('applyChanges', () => {
+  it('moves a migrated VM and leaves the old snapshot as it was', () => {
+    const before = build([[vm(V1, H1), vm(V2, H1)]]);
+    const after = applyChanges(before, { vms: new Map([[V1, vm(V1, H2)]]), hosts: new Map() }, 2_000);
+    expect(after).toMatchObject({ generation: 2, refreshedAt: 2_000, vmCount: 2 });
+    expect([after.hosts.get(H1)?.vmCount, after.hosts.get(H2)?.vmCount]).toEqual([1, 1]); // 2 - 1, 0 + 1
+    expect([before.hosts.get(H1)?.vmCount, before.hosts.get(H2)?.vmCount]).toEqual([2, 0]);
+    expect(before.vms.get(V1)?.hostId).toBe(H1);
+  });
+
+  it('a removed VM leaves its host; a removed host leaves the list; a re-read host takes the engine counts as they are', () => {
+    const before = build([[vm(V1, H1), vm(V2, H2)]]);
+    const after = applyChanges(
+      before,
+      {
+        vms: new Map([[V1, null]]),
+        hosts: new Map([
+          [H2, null],
+          ['10000000-0000-4000-8000-000000000003', { host: { id: '10000000-0000-4000-8000-000000000003', name: 'h3' }, vms: [vm(V3, '10000000-0000-4000-8000-000000000003', win)] }],
+        ]),
+      },
+      2_000,
+    );
+    expect(after.hostIds).toEqual([H1, '10000000-0000-4000-8000-000000000003']);
+    expect(after.hosts.get(H1)?.vmCount).toBe(0);
+    expect(after.hosts.get(H2)).toBeUndefined();
+    expect(after.hosts.get('10000000-0000-4000-8000-000000000003')?.byType.get('windows_2022')?.total).toBe(1);
+    expect(after.vms.get(V1)).toBeUndefined();
+  });
+});
+
+describe('VmIndex', () => {
+  it('layers changes over a shared base: size follows adds and removals', () => {
+    const base = VmIndex.of(new Map([[V1, { hostId: H1, os: rhel }]]));
+    const next = base.with(new Map([[V1, null], [V2, { hostId: H2, os: win }]]));
+    expect([base.size, next.size]).toEqual([1, 1]); // 1 - 1 + 1
+    expect(next.get(V1)).toBeUndefined();
+    expect(base.get(V1)?.hostId).toBe(H1);
+    expect(next.with(new Map([[V3, { hostId: undefined, os: rhel }]])).size).toBe(2);
+  });
+});
+
+describe('eventTargets', () => {
+  it('re-reads the VMs and hosts that VM and host events name, and moves the poll past the newest id', () => {
+    const t = eventTargets(
+      [
+        { id: 12, code: 63, vmId: V1, hostId: H1 }, // VM_MIGRATION_DONE: the VM
+        { id: 11, code: 42, vmId: undefined, hostId: H2 }, // host added
+        { id: 10, code: 9999, vmId: V2, hostId: undefined }, // unrelated event
+      ],
+      9,
+    );
+    expect([...t.vmIds]).toEqual([V1]);
+    expect([...t.hostIds]).toEqual([H2]);
+    expect(t.lastId).toBe(12);
+  });
+});

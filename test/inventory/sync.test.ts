@@ -1,0 +1,85 @@
+/** The sync loop against a fake InventorySource: what it publishes and logs, without HTTP. */
+import { describe, expect, it } from 'vitest';
+import type { InventorySnapshot } from '../../src/inventory/snapshot';
+import { type InventorySource, InventorySync } from '../../src/inventory/sync';
+import { createLogger } from '../../src/log';
+import type { EngineEvent, EngineHost, EngineVm } from '../../src/ovirt/model';
+import { ScorerError } from '../../src/errors';
+
+const H1 = '10000000-0000-4000-8000-000000000001';
+const V1 = '20000000-0000-4000-8000-000000000001';
+
+class FakeSource implements InventorySource {
+  hosts: EngineHost[] = [{ id: H1, name: 'h1' }];
+  vms: EngineVm[] = [{ id: V1, hostId: H1, os: { type: 'rhel_8x64', version: '' } }];
+  events: EngineEvent[] = [];
+  down = false;
+  calls: string[] = [];
+  private check(what: string) {
+    this.calls.push(what);
+    if (this.down) throw new ScorerError('engine_unreachable', `engine unreachable on ${what}: ECONNREFUSED`, { endpoint: what });
+  }
+  async listHosts() { this.check('GET /hosts'); return this.hosts; }
+  async forEachVmPage(onPage: (vms: EngineVm[]) => void) { this.check('GET /vms'); onPage(this.vms); return 1; }
+  async getHost(id: string) { this.check('GET /hosts/{id}'); return this.hosts.find((h) => h.id === id); }
+  async getVm(id: string) { this.check('GET /vms/{id}'); return this.vms.find((v) => v.id === id); }
+  async listVmsOnHost(host: EngineHost) { this.check('GET /vms'); return this.vms.filter((v) => v.hostId === host.id); }
+  async listEvents(from: number) { this.check('GET /events'); return this.events.filter((e) => e.id > from); }
+  async newestEventId() { this.check('GET /events'); return this.events.at(-1)?.id ?? 0; }
+}
+
+const setup = () => {
+  const source = new FakeSource();
+  const published: InventorySnapshot[] = [];
+  const failures: ScorerError[] = [];
+  const logs: string[] = [];
+  let clock = 1_000_000;
+  const sync = new InventorySync(
+    source,
+    { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000 },
+    createLogger('debug', (l) => logs.push(l)),
+    (s) => published.push(s),
+    (e) => failures.push(e),
+    () => clock,
+    () => 0.5,
+  );
+  return { source, published, failures, logs, sync, tick: (ms: number) => (clock += ms) };
+};
+
+describe('InventorySync', () => {
+  it('starts with a full refresh, then polls events; a quiet poll confirms the data without a new generation', async () => {
+    const { source, published, sync, tick } = setup();
+    await sync.sync();
+    expect(source.calls).toEqual(['GET /events', 'GET /hosts', 'GET /vms']);
+    tick(5_000);
+    source.calls.length = 0;
+    await sync.sync();
+    expect(source.calls).toEqual(['GET /events', 'GET /events']); // no new events, and the log did not go backwards
+    expect(published.map((s) => s.generation)).toEqual([1, 1]);
+    expect(published[1]!.refreshedAt).toBe(published[0]!.refreshedAt + 5_000);
+  });
+
+  it('a failed sync, however it was asked for, is recorded and logged once per streak with its endpoint; recovery is logged', async () => {
+    const { source, failures, logs, sync } = setup();
+    await sync.sync();
+    source.down = true;
+    await expect(sync.refresh()).rejects.toMatchObject({ code: 'engine_unreachable' });
+    await expect(sync.sync()).rejects.toMatchObject({ code: 'engine_unreachable' });
+    expect(failures).toHaveLength(2);
+    expect(sync.stats()).toMatchObject({ syncFailures: 2, failureStreak: 2 });
+    const warned = logs.filter((l) => l.includes('"level":"warn"'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/serving the last good inventory.*"endpoint":"GET \/events"/);
+    source.down = false;
+    await sync.refresh();
+    expect(sync.stats().failureStreak).toBe(0);
+    expect(logs.some((l) => l.includes('engine sync recovered'))).toBe(true);
+  });
+
+  it('before anything has loaded, the failure says so instead of "serving the last good inventory"', async () => {
+    const { source, logs, sync } = setup();
+    source.down = true;
+    await expect(sync.sync()).rejects.toThrow();
+    expect(logs.find((l) => l.includes('"level":"warn"'))).toMatch(/no inventory has loaded yet/);
+  });
+});
