@@ -1,7 +1,7 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench clean test-deps readme-config
+.PHONY: install build run test bench bench-compare clean test-deps readme-config
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -32,6 +32,10 @@ readme-config: build
 
 bench: build
 	bash test/bench/run.sh
+
+# ScoreHosts throughput of this build against another commit's, in one run: make bench-compare BASELINE=<commit>
+bench-compare: build
+	bash test/bench/compare.sh $(BASELINE)
 
 clean:
 	rm -rf dist src/generated node_modules

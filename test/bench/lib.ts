@@ -118,9 +118,10 @@ export async function startEngineProcess(hosts: number, vms: number, cpu?: numbe
 }
 
 /** `ksm-scorer serve` against `engine` on 127.0.0.1:0; resolves with its address once it listens. */
-export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number): Promise<{ child: Child; address: string }> {
+/** `cli`: another build's cli.js, to compare builds in one run (test/bench/compare.ts). */
+export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number, cli = CLI): Promise<{ child: Child; address: string }> {
   const child = spawnNode(
-    [CLI, 'serve'],
+    [cli, 'serve'],
     { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', ...env },
     cpu,
   );
