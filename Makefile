@@ -1,7 +1,7 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench bench-compare clean test-deps readme-config
+.PHONY: install build run test bench bench-compare soak clean test-deps readme-config
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -32,6 +32,11 @@ readme-config: build
 
 bench: build
 	bash test/bench/run.sh
+
+# Minutes of mixed load while the engine changes; fails when RSS grows past a margin (SOAK_SECONDS, SOAK_RSS_MARGIN_MB).
+soak: build
+	npx tsc -p tsconfig.bench.json
+	node build/test/bench/soak.js
 
 # ScoreHosts throughput of this build against another commit's, in one run: make bench-compare BASELINE=<commit>
 bench-compare: build

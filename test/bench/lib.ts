@@ -107,9 +107,9 @@ export interface EngineProcess {
   readonly password: string;
 }
 
-/** The simulated engine in its own process (as a remote engine would be). */
-export async function startEngineProcess(hosts: number, vms: number, cpu?: number): Promise<EngineProcess> {
-  const child = spawnNode([join(__dirname, 'sim-process.js'), String(hosts), String(vms), '1'], {}, cpu);
+/** The simulated engine in its own process (as a remote engine would be); `churn`: changes per second (sim-process.ts). */
+export async function startEngineProcess(hosts: number, vms: number, cpu?: number, churn = 0): Promise<EngineProcess> {
+  const child = spawnNode([join(__dirname, 'sim-process.js'), String(hosts), String(vms), '1', String(churn)], {}, cpu);
   const info = await waitFor(
     () => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined),
     'simulator',
