@@ -131,6 +131,21 @@ export const SETTINGS = {
     listen: address({ env: 'KSM_SCORER_LISTEN', default: '0.0.0.0:50051', description: 'gRPC listen address (port 0 picks a free port, logged)' }),
     shutdownGraceMs: seconds({ env: 'KSM_SCORER_SHUTDOWN_GRACE_SECONDS', default: 10, min: 0, max: 3_600, description: 'how long SIGTERM/SIGINT waits for in-flight calls before cancelling them' }),
   },
+  /** The oVirt engine's external-scheduler protocol (XML-RPC over HTTP, src/scheduler-proxy), off unless an address is set. */
+  ovirtProxy: {
+    listen: address({
+      env: 'KSM_SCORER_OVIRT_PROXY_LISTEN',
+      default: undefined,
+      description: "listen address for the oVirt engine's external scheduler (XML-RPC, the engine's `ExternalSchedulerServiceURL`; its default is `localhost:18781`)",
+    }),
+    maxBodyBytes: mebibytes({
+      env: 'KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB',
+      default: 4,
+      min: 0.0625,
+      max: 256,
+      description: 'largest XML-RPC request body accepted (a call naming 60 hosts is about 4 KiB); a larger one gets a fault as soon as the limit is passed, without being read whole',
+    }),
+  },
   /** How to reach the engine; turned into an EngineConnection (or none: the simulator). */
   connection: {
     url: text({
@@ -284,6 +299,7 @@ export type InventorySettings = Omit<ValuesOf<Settings['inventory']>, 'staleAfte
   readonly staleAfterMs: number;
 };
 export type ServerSettings = ValuesOf<Settings['server']>;
+export type OvirtProxySettings = ValuesOf<Settings['ovirtProxy']>;
 export type LimitSettings = ValuesOf<Settings['limits']>;
 export type SimulatorSettings = ValuesOf<Settings['simulator']>;
 
@@ -291,6 +307,7 @@ export interface Config {
   readonly engine: EngineSettings;
   readonly inventory: InventorySettings;
   readonly server: ServerSettings;
+  readonly ovirtProxy: OvirtProxySettings;
   readonly limits: LimitSettings;
   readonly simulator: SimulatorSettings;
   readonly log: ValuesOf<Settings['log']>;
@@ -328,6 +345,7 @@ function readGroup<G extends Record<string, Setting<unknown>>>(group: G, env: En
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const server = readGroup(SETTINGS.server, env, problems);
+  const ovirtProxy = readGroup(SETTINGS.ovirtProxy, env, problems);
   const connection = readConnection(readGroup(SETTINGS.connection, env, problems), problems);
   const engine = readGroup(SETTINGS.engine, env, problems);
   const inventory = readGroup(SETTINGS.inventory, env, problems);
@@ -359,6 +377,7 @@ export function loadConfig(env: Env = process.env): Config {
     engine: { ...engine, connection },
     inventory: { ...inventory, staleAfterMs },
     server,
+    ovirtProxy,
     limits,
     simulator,
     log,

@@ -1,18 +1,24 @@
 /**
  * Wires the parts together, in the direction data flows: engine client ->
- * inventory -> gRPC server. With no OVIRT_URL the engine is the embedded
- * simulator, and the log says so.
+ * inventory -> gRPC server (and the engine's XML-RPC scheduler proxy when
+ * configured). With no OVIRT_URL the engine is the embedded simulator, and
+ * the log says so.
  */
-import type { Config, EngineConnection } from './config';
-import { HostInventory } from './inventory/inventory';
+import type { Config, EngineConnection, LimitSettings } from './config';
+import { HostInventory, type ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { EngineClient } from './ovirt/client';
+import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
+import { SchedulerProxyListener } from './scheduler-proxy/listener';
+import { scoreVmOnHosts } from './server/scorer-service';
 import { ScorerServer } from './server/server';
 import { SimulatedEngine } from './simulator/engine';
 
 export interface RunningService {
   /** The bound gRPC port. */
   readonly port: number;
+  /** The bound port of the oVirt scheduler proxy; undefined when it is off. */
+  readonly ovirtProxyPort: number | undefined;
   readonly inventory: HostInventory;
   /** Set when the embedded simulator stands in for the engine. */
   readonly simulator: SimulatedEngine | undefined;
@@ -47,26 +53,46 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.
   inventory.onStateChange((state) => server.setServing(state === 'fresh' || state === 'stale'));
 
-  let port: number;
+  const proxy =
+    config.ovirtProxy.listen === undefined
+      ? undefined
+      : new SchedulerProxyListener({
+          methods: createProxyMethods({ scoreVm: scoreVmLikeScoreHosts(inventory, config.limits), logger }),
+          logger,
+          maxBodyBytes: config.ovirtProxy.maxBodyBytes,
+        });
+
+  let port: number | undefined;
+  let ovirtProxyPort: number | undefined;
   try {
     port = await server.listen(config.server.listen);
+    if (proxy !== undefined) ovirtProxyPort = await proxy.listen(config.ovirtProxy.listen!);
   } catch (err) {
+    if (port !== undefined) await server.shutdown(1_000);
     await client.close();
     await simulator?.stop();
     throw err;
   }
   inventory.start();
   logger.info('ksm-scorer listening', { address: config.server.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });
+  if (ovirtProxyPort !== undefined) {
+    logger.info('oVirt scheduler proxy listening', {
+      address: config.ovirtProxy.listen!.replace(/:\d+$/, `:${ovirtProxyPort}`),
+      units: [UNIT_NAME],
+      maxBodyBytes: config.ovirtProxy.maxBodyBytes,
+    });
+  }
 
   let stopping: Promise<void> | undefined;
   return {
     port,
+    ovirtProxyPort,
     inventory,
     simulator,
     stop() {
       stopping ??= (async () => {
         logger.info('shutting down: NOT_SERVING, draining calls', { graceMs: config.server.shutdownGraceMs });
-        await server.shutdown(config.server.shutdownGraceMs);
+        await Promise.all([server.shutdown(config.server.shutdownGraceMs), proxy?.close(config.server.shutdownGraceMs)]);
         await inventory.stop();
         await client.close();
         await simulator?.stop();
@@ -74,5 +100,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       })();
       return stopping;
     },
+  };
+}
+
+/** What the engine's scheduler proxy asks, answered along the same path as gRPC ScoreHosts. */
+export function scoreVmLikeScoreHosts(inventory: ScoringInventory, limits: LimitSettings): ScoreVm {
+  return async (vmId, hostIds, signal) => {
+    const scores = await scoreVmOnHosts({ inventory, limits }, vmId, hostIds, signal);
+    return 'notFound' in scores ? { kind: 'vm_not_found' } : { kind: 'scored', scores };
   };
 }

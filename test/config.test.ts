@@ -98,6 +98,16 @@ describe('loadConfig', () => {
     }
   });
 
+  it('the oVirt scheduler proxy is off unless KSM_SCORER_OVIRT_PROXY_LISTEN is set; its body limit is in MiB', () => {
+    expect(loadConfig({}).ovirtProxy).toEqual({ listen: undefined, maxBodyBytes: 4 * 2 ** 20 });
+    expect(loadConfig({ KSM_SCORER_OVIRT_PROXY_LISTEN: 'localhost:18781', KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.5' }).ovirtProxy).toEqual({
+      listen: 'localhost:18781',
+      maxBodyBytes: 2 ** 19,
+    });
+    expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_LISTEN: '18781' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_LISTEN: must be HOST:PORT/);
+    expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB:/);
+  });
+
   it('the README configuration table is the one generated from the settings table', () => {
     const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
     const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);

@@ -64,6 +64,22 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
   };
 }
 
+/**
+ * ScoreHosts for one VM by id and named hosts, for front ends other than
+ * gRPC (the engine's scheduler proxy): the same validation, snapshot, view
+ * and scoring, bounded by `signal` instead of a call deadline.
+ */
+export async function scoreVmOnHosts(
+  { inventory, limits }: Pick<ScorerServiceDeps, 'inventory' | 'limits'>,
+  vmId: string,
+  hostIds: readonly string[],
+  signal: AbortSignal,
+): Promise<HostScore[] | VmNotFound> {
+  const query = parseScoreRequest({ vm: 'vm_id', vm_id: vmId, host_ids: [...hostIds] }, limits);
+  const snapshot = inventory.servableSnapshot();
+  return inventory.withView(snapshot, needsOf([query]), () => ({ signal, dispose() {} }), (view) => scoreQuery(view, query));
+}
+
 /** The ids the queries read; an empty host list reads the snapshot's own hosts, which need nothing. */
 function needsOf(queries: readonly ScoreQuery[]): CallNeeds {
   if (queries.length === 1) {

@@ -1,0 +1,217 @@
+/**
+ * The HTTP side of the scheduler proxy: one POSTed methodCall per request,
+ * read as it streams in under a size limit and timeouts, answered with a
+ * methodResponse or a fault. Nothing a caller sends can throw out of here.
+ */
+import * as http from 'node:http';
+import { ScorerError } from '../errors';
+import type { Logger } from '../log';
+import type { ProxyMethods } from './handlers';
+import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
+
+export interface ProxyListenerOptions {
+  readonly methods: ProxyMethods;
+  readonly logger: Logger;
+  /** Largest request body; a larger one is refused as soon as it is seen, never held whole. */
+  readonly maxBodyBytes: number;
+  /** How long the body may take to arrive after the headers did (a client dripping it is cut off). */
+  readonly bodyTimeoutMs?: number;
+  /** How long a call may wait on the oVirt engine (cache misses) once its body is read. */
+  readonly callTimeoutMs?: number;
+  readonly readerLimits?: ReaderLimits;
+}
+
+const HEADERS_TIMEOUT_MS = 10_000;
+const BODY_TIMEOUT_MS = 10_000;
+const CALL_TIMEOUT_MS = 30_000;
+/** The engine opens a few connections at a time; this bounds memory (each holds at most one body and its parsed call). */
+const MAX_CONNECTIONS = 64;
+/**
+ * After refusing a body still arriving, go on reading (and dropping) it for a
+ * while before closing, so the caller gets to read the fault instead of a
+ * connection reset.
+ */
+const LINGER_MS = 2_000;
+
+export class SchedulerProxyListener {
+  private readonly server: http.Server;
+  private readonly bodyTimeoutMs: number;
+  private readonly callTimeoutMs: number;
+  private readonly readerLimits: ReaderLimits;
+
+  constructor(private readonly options: ProxyListenerOptions) {
+    this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+    this.callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    this.readerLimits = options.readerLimits ?? DEFAULT_READER_LIMITS;
+    this.server = http.createServer({
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      // A backstop behind the body timer below, checked every second.
+      requestTimeout: HEADERS_TIMEOUT_MS + this.bodyTimeoutMs + LINGER_MS,
+      connectionsCheckingInterval: 1_000,
+      keepAliveTimeout: 5_000,
+    });
+    this.server.maxConnections = MAX_CONNECTIONS;
+    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      try {
+        this.onRequest(req, res);
+      } catch (err) {
+        this.options.logger.error('scheduler proxy: request handling failed', { err });
+        req.socket.destroy();
+      }
+    });
+  }
+
+  /** Binds `address` (HOST:PORT, port 0 picks one) and returns the bound port. */
+  listen(address: string): Promise<number> {
+    const i = address.lastIndexOf(':');
+    const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+    const port = Number(address.slice(i + 1));
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.options.logger.error('scheduler proxy listener error', { err }));
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  /** Stops accepting, lets calls in flight finish for up to `graceMs`, then cuts what is left. */
+  close(graceMs: number): Promise<void> {
+    if (!this.server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      const force = setTimeout(() => this.server.closeAllConnections(), graceMs);
+      this.server.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.server.closeIdleConnections();
+    });
+  }
+
+  private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const { logger, maxBodyBytes } = this.options;
+    const started = performance.now();
+    let refused = false;
+    let dropped = 0;
+    let bodyTimer: NodeJS.Timeout | undefined;
+    const calls = new AbortController();
+
+    req.on('error', () => req.socket.destroy());
+    res.on('error', () => req.socket.destroy());
+    res.on('close', () => {
+      clearTimeout(bodyTimer);
+      if (!res.writableFinished) calls.abort(new ScorerError('cancelled', 'the caller closed the connection'));
+    });
+
+    const reply = (body: string, method: string | undefined, fault?: XmlRpcFault) => {
+      if (res.headersSent || res.destroyed) return;
+      const bytes = Buffer.from(body, 'utf8');
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': bytes.length });
+      res.end(bytes);
+      logger.debug('scheduler proxy call', {
+        method,
+        ms: Math.round((performance.now() - started) * 1000) / 1000,
+        ...(fault ? { faultCode: fault.code, fault: fault.message } : {}),
+      });
+    };
+    const replyFault = (err: unknown, method?: string) => {
+      const fault = err instanceof XmlRpcFault ? err : internalFault(err, logger, method);
+      reply(writeFault(fault.code, fault.message), method, fault);
+    };
+    /** Answers a body that cannot be used while it may still be arriving, and drops the rest of it. */
+    const refuse = (err: unknown) => {
+      if (refused) return;
+      refused = true;
+      clearTimeout(bodyTimer);
+      replyFault(err);
+      if (!req.complete) lingerThenClose(req, res);
+    };
+
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain; charset=utf-8' });
+      res.end('XML-RPC: POST a methodCall\n');
+      return;
+    }
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') {
+      refuse(new XmlRpcFault(FaultCode.transport, `Content-Encoding ${JSON.stringify(encoding)} is not accepted: send the XML as it is`));
+    }
+    const declared = Number(req.headers['content-length']);
+    if (declared > maxBodyBytes) refuse(tooLarge(declared, maxBodyBytes));
+
+    const reader = new MethodCallReader(this.readerLimits);
+    let received = 0;
+    if (!refused) {
+      bodyTimer = setTimeout(
+        () => refuse(new XmlRpcFault(FaultCode.transport, `the request body did not arrive within ${this.bodyTimeoutMs / 1000} s`)),
+        this.bodyTimeoutMs,
+      );
+    }
+    req.on('data', (chunk: Buffer) => {
+      if (refused) {
+        dropped += chunk.length;
+        if (dropped > maxBodyBytes) req.socket.destroy();
+        return;
+      }
+      received += chunk.length;
+      if (received > maxBodyBytes) return refuse(tooLarge(received, maxBodyBytes));
+      try {
+        reader.write(chunk);
+      } catch (err) {
+        refuse(err);
+      }
+    });
+    req.on('end', () => {
+      clearTimeout(bodyTimer);
+      if (refused) return;
+      let call: MethodCall;
+      try {
+        call = reader.end();
+      } catch (err) {
+        replyFault(err);
+        return;
+      }
+      this.dispatch(call, calls, (value) => reply(value, call.methodName), (err) => replyFault(err, call.methodName));
+    });
+  }
+
+  private dispatch(call: MethodCall, calls: AbortController, reply: (body: string) => void, fail: (err: unknown) => void): void {
+    const timer = setTimeout(
+      () => calls.abort(new ScorerError('deadline_exceeded', `the call took longer than ${this.callTimeoutMs / 1000} s waiting for the oVirt engine`)),
+      this.callTimeoutMs,
+    );
+    let pending: Promise<XmlRpcOut>;
+    try {
+      pending = this.options.methods(call, calls.signal);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending
+      .then((value) => reply(writeResponse(value)))
+      .catch(fail)
+      .finally(() => clearTimeout(timer))
+      .catch(() => {});
+  }
+}
+
+function tooLarge(bytes: number, max: number): XmlRpcFault {
+  return new XmlRpcFault(FaultCode.transport, `the request body is larger than the limit of ${max} bytes (${bytes} or more)`);
+}
+
+function internalFault(err: unknown, logger: Logger, method: string | undefined): XmlRpcFault {
+  logger.warn('scheduler proxy call failed', { method, err });
+  return new XmlRpcFault(FaultCode.internal, 'internal error');
+}
+
+/** Once the fault is sent, drop what still arrives for LINGER_MS, then close unless the body has ended (then the connection is reusable). */
+function lingerThenClose(req: http.IncomingMessage, res: http.ServerResponse): void {
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    if (!req.complete) timer = setTimeout(() => req.socket.destroy(), LINGER_MS).unref();
+  };
+  req.once('end', () => clearTimeout(timer));
+  if (res.writableFinished) start();
+  else res.once('finish', start);
+}

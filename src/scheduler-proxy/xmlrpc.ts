@@ -1,0 +1,377 @@
+/**
+ * The XML-RPC codec of the scheduler proxy: a streaming methodCall reader on
+ * saxes (bounded, no DTD, no entities) and a methodResponse / fault writer.
+ */
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+
+/** Apache XML-RPC's extension types (the engine declares them with `enabledForExtensions`). */
+export const EXTENSIONS_NS = 'http://ws.apache.org/xmlrpc/namespaces/extensions';
+
+/** A value read from a call. Strings are strings whether typed `<string>` or untyped; all integer types are numbers. */
+export type XmlRpcValue = string | number | boolean | null | XmlRpcOther | XmlRpcValue[] | XmlRpcStruct;
+export type XmlRpcStruct = Map<string, XmlRpcValue>;
+
+/** Types read and checked but never used by a handler: kept apart so they cannot pass for a string or an int. */
+export class XmlRpcOther {
+  constructor(
+    readonly type: 'double' | 'dateTime.iso8601' | 'base64',
+    readonly text: string,
+  ) {}
+}
+
+export interface MethodCall {
+  readonly methodName: string;
+  readonly params: readonly XmlRpcValue[];
+}
+
+/** A value to write. Numbers must be 32-bit integers: the engine reads weights with `(Integer)`, so no double is ever written. */
+export type XmlRpcOut = string | number | boolean | readonly XmlRpcOut[] | { readonly [name: string]: XmlRpcOut };
+
+/** Fault codes of the XML-RPC "specification for fault code interoperability". */
+export const FaultCode = {
+  notWellFormed: -32700,
+  unsupportedEncoding: -32701,
+  invalidXmlRpc: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internal: -32603,
+  transport: -32300,
+} as const;
+
+export class XmlRpcFault extends Error {
+  override readonly name = 'XmlRpcFault';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ReaderLimits {
+  /** Deepest element nesting; the engine's calls nest 10 deep. */
+  readonly maxDepth: number;
+  /** Most elements in one call; a host id costs one. */
+  readonly maxElements: number;
+}
+
+export const DEFAULT_READER_LIMITS: ReaderLimits = { maxDepth: 64, maxElements: 100_000 };
+
+type Frame =
+  | { kind: 'methodCall'; methodName?: string; params?: XmlRpcValue[] }
+  | { kind: 'methodName'; text: string }
+  | { kind: 'params'; items: XmlRpcValue[] }
+  | { kind: 'param'; value?: XmlRpcValue; has: boolean }
+  | { kind: 'value'; text: string; child?: XmlRpcValue; has: boolean }
+  | { kind: 'array'; items?: XmlRpcValue[] }
+  | { kind: 'data'; items: XmlRpcValue[] }
+  | { kind: 'struct'; members: XmlRpcStruct }
+  | { kind: 'member'; name?: string; value?: XmlRpcValue; has: boolean }
+  | { kind: 'name'; text: string }
+  | { kind: 'scalar'; type: string; text: string };
+
+/** The value types read: XML-RPC's, plain <nil/> and <i8> as Python writes them, and Apache's extensions that are plain data. */
+const SCALARS = new Set(['string', 'int', 'i4', 'boolean', 'double', 'dateTime.iso8601', 'base64', 'nil', 'i8', 'ex:nil', 'ex:i1', 'ex:i2', 'ex:i8', 'ex:float']);
+const INT_RANGE: Record<string, readonly [number, number]> = {
+  int: [-(2 ** 31), 2 ** 31 - 1],
+  i4: [-(2 ** 31), 2 ** 31 - 1],
+  'ex:i1': [-128, 127],
+  'ex:i2': [-32_768, 32_767],
+  // 64-bit as far as a JS number is exact: no handler reads one anyway.
+  i8: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  'ex:i8': [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+const invalid = (message: string) => new XmlRpcFault(FaultCode.invalidXmlRpc, message);
+const isBlank = (s: string) => /^[ \t\r\n]*$/.test(s);
+
+/**
+ * Reads one methodCall from UTF-8 chunks as they arrive, so a body is never
+ * held whole and a bad one is refused at the first wrong byte. Refuses a
+ * DOCTYPE (nothing is ever expanded: saxes knows only the five predefined
+ * entities and character references), elements outside XML-RPC and Apache's
+ * extension namespace, and anything deeper or larger than the limits.
+ * write() and end() throw XmlRpcFault.
+ */
+export class MethodCallReader {
+  private readonly parser = new SaxesParser({ xmlns: true });
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly stack: Frame[] = [];
+  private elements = 0;
+  private call: MethodCall | undefined;
+
+  constructor(private readonly limits: ReaderLimits = DEFAULT_READER_LIMITS) {
+    const p = this.parser;
+    p.on('error', (err) => {
+      throw new XmlRpcFault(FaultCode.notWellFormed, `not well-formed XML: ${err.message}`);
+    });
+    p.on('doctype', () => {
+      throw new XmlRpcFault(FaultCode.notWellFormed, 'a DOCTYPE is not accepted (XML-RPC has none; entity declarations are refused)');
+    });
+    p.on('xmldecl', (decl) => {
+      if (decl.encoding !== undefined && !/^(utf-?8|us-ascii|ascii)$/i.test(decl.encoding)) {
+        throw new XmlRpcFault(FaultCode.unsupportedEncoding, `encoding ${JSON.stringify(decl.encoding)} is not supported: send UTF-8`);
+      }
+    });
+    p.on('opentag', (tag) => this.open(tag));
+    p.on('closetag', () => this.close());
+    p.on('text', (text) => this.text(text));
+    p.on('cdata', (text) => this.text(text));
+  }
+
+  write(chunk: Uint8Array): void {
+    let s: string;
+    try {
+      s = this.decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new XmlRpcFault(FaultCode.notWellFormed, 'the body is not valid UTF-8');
+    }
+    if (s !== '') this.parser.write(s);
+  }
+
+  /** The call, once the body is complete. */
+  end(): MethodCall {
+    let rest: string;
+    try {
+      rest = this.decoder.decode();
+    } catch {
+      throw new XmlRpcFault(FaultCode.notWellFormed, 'the body is not valid UTF-8');
+    }
+    if (rest !== '') this.parser.write(rest);
+    this.parser.close();
+    if (this.call === undefined) throw invalid('no methodCall element');
+    return this.call;
+  }
+
+  private open(tag: SaxesTagNS): void {
+    if (++this.elements > this.limits.maxElements) throw invalid(`more than ${this.limits.maxElements} elements`);
+    if (this.stack.length >= this.limits.maxDepth) throw invalid(`elements nested deeper than ${this.limits.maxDepth}`);
+    const name = tag.uri === '' ? tag.local : tag.uri === EXTENSIONS_NS ? `ex:${tag.local}` : undefined;
+    if (name === undefined) throw invalid(`element ${JSON.stringify(tag.name)} is in an unknown namespace (${JSON.stringify(tag.uri)})`);
+    const parent = this.stack.at(-1);
+    const misplaced = () => invalid(`<${name}> is not allowed ${parent === undefined ? 'as the root element' : `inside <${parentName(parent)}>`}`);
+
+    let frame: Frame;
+    switch (parent?.kind) {
+      case undefined:
+        if (name !== 'methodCall') throw misplaced();
+        frame = { kind: 'methodCall' };
+        break;
+      case 'methodCall':
+        if (name === 'methodName' && parent.methodName === undefined && parent.params === undefined) frame = { kind: 'methodName', text: '' };
+        else if (name === 'params' && parent.methodName !== undefined && parent.params === undefined) frame = { kind: 'params', items: [] };
+        else throw invalid(`<methodCall> holds one <methodName>, then at most one <params>; got <${name}> out of place`);
+        break;
+      case 'params':
+        if (name !== 'param') throw misplaced();
+        frame = { kind: 'param', has: false };
+        break;
+      case 'param':
+      case 'data':
+        if (name !== 'value' || (parent.kind === 'param' && parent.has)) throw misplaced();
+        frame = { kind: 'value', text: '', has: false };
+        break;
+      case 'member':
+        if (name === 'name' && parent.name === undefined) frame = { kind: 'name', text: '' };
+        else if (name === 'value' && !parent.has) frame = { kind: 'value', text: '', has: false };
+        else throw misplaced();
+        break;
+      case 'value':
+        if (parent.has) throw invalid('<value> holds more than one value');
+        if (name === 'array') frame = { kind: 'array' };
+        else if (name === 'struct') frame = { kind: 'struct', members: new Map() };
+        else if (SCALARS.has(name)) frame = { kind: 'scalar', type: name, text: '' };
+        else throw name.startsWith('ex:') ? invalid(`the extension type <${name}> is not supported`) : invalid(`unknown value type <${name}>`);
+        parent.has = true;
+        break;
+      case 'array':
+        if (name !== 'data' || parent.items !== undefined) throw misplaced();
+        frame = { kind: 'data', items: [] };
+        break;
+      case 'struct':
+        if (name !== 'member') throw misplaced();
+        frame = { kind: 'member', has: false };
+        break;
+      default:
+        // methodName, name and scalars hold text only.
+        throw misplaced();
+    }
+    this.stack.push(frame);
+  }
+
+  private text(text: string): void {
+    const top = this.stack.at(-1);
+    if (top === undefined) return; // whitespace around the root; saxes refuses anything else there
+    switch (top.kind) {
+      case 'methodName':
+      case 'name':
+      case 'scalar':
+      case 'value':
+        top.text += text;
+        return;
+      default:
+        if (!isBlank(text)) throw invalid(`text is not allowed inside <${parentName(top)}>`);
+    }
+  }
+
+  private close(): void {
+    const frame = this.stack.pop()!;
+    const parent = this.stack.at(-1);
+    switch (frame.kind) {
+      case 'methodCall':
+        if (frame.methodName === undefined) throw invalid('<methodCall> has no <methodName>');
+        this.call = { methodName: frame.methodName, params: frame.params ?? [] };
+        return;
+      case 'methodName':
+        if (!/^[A-Za-z0-9_.:/]{1,256}$/.test(frame.text)) throw invalid('<methodName> must be 1 to 256 of A-Z a-z 0-9 _ . : /');
+        (parent as Extract<Frame, { kind: 'methodCall' }>).methodName = frame.text;
+        return;
+      case 'params':
+        (parent as Extract<Frame, { kind: 'methodCall' }>).params = frame.items;
+        return;
+      case 'param':
+        if (!frame.has) throw invalid('<param> has no <value>');
+        (parent as Extract<Frame, { kind: 'params' }>).items.push(frame.value!);
+        return;
+      case 'value': {
+        let value: XmlRpcValue;
+        if (frame.has) {
+          if (!isBlank(frame.text)) throw invalid('<value> mixes text with a typed value');
+          value = frame.child!;
+        } else {
+          value = frame.text; // untyped: a string, as Apache XML-RPC writes them
+        }
+        this.deliver(parent!, value);
+        return;
+      }
+      case 'array':
+        if (frame.items === undefined) throw invalid('<array> has no <data>');
+        (parent as Extract<Frame, { kind: 'value' }>).child = frame.items;
+        return;
+      case 'data':
+        (parent as Extract<Frame, { kind: 'array' }>).items = frame.items;
+        return;
+      case 'struct':
+        (parent as Extract<Frame, { kind: 'value' }>).child = frame.members;
+        return;
+      case 'member':
+        if (frame.name === undefined || !frame.has) throw invalid('<member> needs a <name> and a <value>');
+        (parent as Extract<Frame, { kind: 'struct' }>).members.set(frame.name, frame.value!);
+        return;
+      case 'name':
+        (parent as Extract<Frame, { kind: 'member' }>).name = frame.text;
+        return;
+      case 'scalar':
+        (parent as Extract<Frame, { kind: 'value' }>).child = scalar(frame.type, frame.text);
+        return;
+    }
+  }
+
+  private deliver(parent: Frame, value: XmlRpcValue): void {
+    if (parent.kind === 'data') parent.items.push(value);
+    else if (parent.kind === 'param' || parent.kind === 'member') {
+      parent.value = value;
+      parent.has = true;
+    }
+  }
+}
+
+function parentName(frame: Frame): string {
+  return frame.kind === 'scalar' ? frame.type : frame.kind;
+}
+
+function scalar(type: string, text: string): XmlRpcValue {
+  const range = INT_RANGE[type];
+  if (range !== undefined) {
+    const t = text.trim();
+    const n = Number(t);
+    if (!/^[+-]?\d{1,20}$/.test(t) || n < range[0] || n > range[1]) throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not an integer from ${range[0]} to ${range[1]}`);
+    return n;
+  }
+  switch (type) {
+    case 'string':
+      return text;
+    case 'boolean': {
+      const t = text.trim();
+      if (t !== '0' && t !== '1') throw invalid(`<boolean> holds ${JSON.stringify(clip(text))}, not 0 or 1`);
+      return t === '1';
+    }
+    case 'double':
+    case 'ex:float':
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim())) throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not a number`);
+      return new XmlRpcOther('double', text.trim());
+    case 'dateTime.iso8601':
+      if (!/^\d{4}-?\d{2}-?\d{2}T\d{2}:\d{2}:\d{2}/.test(text.trim())) throw invalid(`<dateTime.iso8601> holds ${JSON.stringify(clip(text))}`);
+      return new XmlRpcOther('dateTime.iso8601', text.trim());
+    case 'base64':
+      if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) throw invalid('<base64> holds characters outside base64');
+      return new XmlRpcOther('base64', text.replace(/\s+/g, ''));
+    case 'nil':
+    case 'ex:nil':
+      if (!isBlank(text)) throw invalid(`<${type}> must be empty`);
+      return null;
+  }
+  throw invalid(`unknown value type <${type}>`);
+}
+
+const clip = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
+
+/** What a value is, in the words of an XML-RPC type, for error messages. */
+export function typeName(value: XmlRpcValue | undefined): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'nil';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return 'an int';
+  if (typeof value === 'boolean') return 'a boolean';
+  if (value instanceof XmlRpcOther) return `a ${value.type}`;
+  if (Array.isArray(value)) return 'an array';
+  return 'a struct';
+}
+
+// Writing. Text is escaped; characters XML 1.0 cannot carry become U+FFFD, so every answer parses.
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' };
+
+function escape(s: string): string {
+  const clean = s.replace(NOT_XML_CHAR, '\uFFFD');
+  return /[&<>\r]/.test(clean) ? clean.replace(/[&<>\r]/g, (c) => ESCAPES[c]!) : clean;
+}
+
+function writeValue(v: XmlRpcOut, out: string[]): void {
+  if (typeof v === 'string') {
+    out.push('<value><string>', escape(v), '</string></value>');
+  } else if (typeof v === 'number') {
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) throw new Error(`cannot write ${v} as an XML-RPC <int>`);
+    out.push('<value><int>', String(v), '</int></value>');
+  } else if (typeof v === 'boolean') {
+    out.push('<value><boolean>', v ? '1' : '0', '</boolean></value>');
+  } else if (Array.isArray(v)) {
+    out.push('<value><array><data>');
+    for (const item of v as readonly XmlRpcOut[]) writeValue(item, out);
+    out.push('</data></array></value>');
+  } else {
+    out.push('<value><struct>');
+    for (const [name, item] of Object.entries(v)) {
+      out.push('<member><name>', escape(name), '</name>');
+      writeValue(item, out);
+      out.push('</member>');
+    }
+    out.push('</struct></value>');
+  }
+}
+
+const HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
+
+export function writeResponse(value: XmlRpcOut): string {
+  const out = [HEAD, '<methodResponse><params><param>'];
+  writeValue(value, out);
+  out.push('</param></params></methodResponse>\n');
+  return out.join('');
+}
+
+export function writeFault(code: number, message: string): string {
+  const out = [HEAD, '<methodResponse><fault>'];
+  writeValue({ faultCode: code, faultString: message }, out);
+  out.push('</fault></methodResponse>\n');
+  return out.join('');
+}
