@@ -15,7 +15,7 @@ import {
   benchDir,
   type Child,
   checkGrpc,
-  type EngineProcess,
+  engineVms,
   fmt,
   frame,
   h2load,
@@ -195,20 +195,6 @@ async function engineRequests(sim: Child): Promise<number> {
   sim.proc.kill('SIGUSR2');
   const line = await waitFor(() => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined), 'engine request count');
   return (JSON.parse(line) as { requests: number }).requests;
-}
-
-/** The first `n` VMs, read from the engine the way a scheduler would know them. */
-async function engineVms(engine: EngineProcess, n: number): Promise<{ id: string; host?: { id: string } }[]> {
-  const { request } = await import('undici');
-  const api = new URL(engine.url);
-  const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
-  });
-  const { access_token } = (await t.body.json()) as { access_token: string };
-  const res = await request(`${engine.url}/vms?max=${n}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
-  return ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
 }
 
 if (require.main === module) {

@@ -177,12 +177,16 @@ export interface H2loadResult {
   requests: { startMs: number; ms: number }[];
 }
 
-/** h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies. */
-export function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number; rps?: number }): H2loadResult {
+/**
+ * h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies.
+ * `xml`: an XML-RPC body over HTTP/1.1 (one call in flight per connection) instead of a gRPC frame.
+ */
+export function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number; rps?: number; xml?: boolean }): H2loadResult {
   const log = join(benchDir, `h2load-${Date.now()}.log`);
+  const protocol = opts.xml ? ['--h1', '-H', 'content-type: text/xml'] : ['-H', 'content-type: application/grpc', '-H', 'te: trailers'];
   const args = [
     '-D', String(opts.seconds), '--warm-up-time', '1', '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
-    '-d', frameFile, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `--log-file=${log}`,
+    '-d', frameFile, ...protocol, `--log-file=${log}`,
     ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
     `http://${address}${path}`,
   ];
@@ -207,3 +211,16 @@ export async function checkGrpc(address: string, body: Uint8Array, hosts: number
   if (res.scores.length !== hosts) throw new Error(`expected ${hosts} scores from ${address}, got ${res.scores.length}`);
 }
 
+/** The first `n` VMs, read from the engine the way a scheduler would know them. */
+export async function engineVms(engine: EngineProcess, n: number): Promise<{ id: string; host?: { id: string } }[]> {
+  const { request } = await import('undici');
+  const api = new URL(engine.url);
+  const t = await request(`${api.origin}/ovirt-engine/sso/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
+  });
+  const { access_token } = (await t.body.json()) as { access_token: string };
+  const res = await request(`${engine.url}/vms?max=${n}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
+  return ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
+}
