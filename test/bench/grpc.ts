@@ -24,6 +24,7 @@ import {
   rawCall,
   SCORE_HOSTS_PATH,
   scorerTypes,
+  spread,
   spawnNode,
   startEngineProcess,
   startScorerProcess,
@@ -41,15 +42,8 @@ const { Request: RequestType, Response: ResponseType, BatchRequest: BatchType } 
 const PATH = SCORE_HOSTS_PATH;
 const BATCH_PATH = '/ksmscorer.v1.HostScorerService/ScoreHostsBatch';
 
-function stats3(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${fmt(median(s), 3)} (${fmt(s[0]!, 3)}-${fmt(s.at(-1)!, 3)})`;
-}
-
-function stats(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${fmt(median(s), 0)} (${fmt(s[0]!, 0)}-${fmt(s.at(-1)!, 0)})`;
-}
+const stats3 = (xs: number[]) => spread(xs, 3);
+const stats = (xs: number[]) => spread(xs, 0);
 
 async function startReference(response: Buffer): Promise<{ child: Child; address: string }> {
   const file = join(dir, `response-${response.length}.bin`);

@@ -100,6 +100,12 @@ export function table(header: string[], rows: (string | number)[][]): string {
 
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
+/** Repeated runs as "median (min-max)". */
+export function spread(xs: readonly number[], digits: number): string {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${fmt(median(s), digits)} (${fmt(s[0]!, digits)}-${fmt(s.at(-1)!, digits)})`;
+}
+
 export interface EngineProcess {
   readonly child: Child;
   readonly url: string;

@@ -20,6 +20,7 @@ import {
   rawCall,
   SCORE_HOSTS_PATH,
   scorerTypes,
+  spread,
   startEngineProcess,
   startScorerProcess,
   table,
@@ -32,11 +33,6 @@ const REPEATS = Number(process.env.BENCH_REPEATS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 /** Calls in flight: XML-RPC over HTTP/1.1 has one per connection, so gRPC gets as many connections with one stream each. */
 const IN_FLIGHT = 16;
-
-const range = (xs: number[], digits: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return `${fmt(median(s), digits)} (${fmt(s[0]!, digits)}-${fmt(s.at(-1)!, digits)})`;
-};
 
 /** A strict read of the answer: result_code 0 and `hosts` int weights; h2load only sees HTTP 200, which a fault also is. */
 async function checkXmlRpc(port: number, body: string, hosts: number): Promise<number> {
@@ -96,8 +92,8 @@ export async function xmlRpcBench(): Promise<string> {
         }
       }
       rows.push(
-        [n, 'XML-RPC runCostFunctions', `${Buffer.byteLength(xml)} / ${responseBytes}`, range(qps.xml, 0), fmt(1e6 / median(qps.xml), 0), `${range(p50.xml, 3)} / ${range(p99.xml, 3)}`],
-        [n, 'gRPC ScoreHosts (vm_id)', `${grpcBody.length + 5} / -`, range(qps.grpc, 0), fmt(1e6 / median(qps.grpc), 0), `${range(p50.grpc, 3)} / ${range(p99.grpc, 3)}`],
+        [n, 'XML-RPC runCostFunctions', `${Buffer.byteLength(xml)} / ${responseBytes}`, spread(qps.xml, 0), fmt(1e6 / median(qps.xml), 0), `${spread(p50.xml, 3)} / ${spread(p99.xml, 3)}`],
+        [n, 'gRPC ScoreHosts (vm_id)', `${grpcBody.length + 5} / -`, spread(qps.grpc, 0), fmt(1e6 / median(qps.grpc), 0), `${spread(p50.grpc, 3)} / ${spread(p99.grpc, 3)}`],
         [n, 'ratio XML-RPC / gRPC', '', fmt(median(qps.xml) / median(qps.grpc)), '', `${fmt(median(p50.xml) / median(p50.grpc))} / ${fmt(median(p99.xml) / median(p99.grpc))}`],
       );
     }
