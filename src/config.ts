@@ -47,7 +47,8 @@ function quantity<D extends number | undefined>(unit: string, integer: boolean, 
     description: spec.description,
     default: (spec.default === undefined ? undefined : spec.default * scale) as D,
     parse(raw): Parsed<number> {
-      const n = Number(raw);
+      // Plain decimals only: Number() would also take 0x10, 0b101, 0o7, 1e3 and .5.
+      const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < spec.min || n > spec.max) {
         return { problem: `must be ${what} from ${spec.min} to ${spec.max}${unit === '' ? '' : ` (${unit})`}, got ${shown(raw)}` };
       }
@@ -180,6 +181,13 @@ export const SETTINGS = {
       min: 0.1,
       max: 3_600,
       description: 'total time one engine request may take, body included (an engine that drips its answer is cut off here)',
+    }),
+    maxVms: count('VMs', {
+      env: 'OVIRT_MAX_VMS',
+      default: 1_000_000,
+      min: 1,
+      max: 10_000_000,
+      description: 'most VMs one full refresh reads (pages x page size); past it the refresh fails, so an engine that ignores paging cannot keep it reading',
     }),
     maxAnswerBytes: mebibytes({
       env: 'OVIRT_MAX_ANSWER_MB',

@@ -33,6 +33,7 @@ export function engineClient(
     pageSize: overrides.pageSize ?? 500,
     requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
     requestDeadlineMs: 30_000,
+    maxVms: 1_000_000,
     maxAnswerBytes: 64 * 2 ** 20,
     logger: overrides.logger ?? silentLogger,
   });

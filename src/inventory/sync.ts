@@ -10,7 +10,7 @@ import type { InventorySettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
-import type { Rejections } from '../ovirt/parse';
+import { type Rejections, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
 
@@ -49,7 +49,8 @@ const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 export class InventorySync {
   private generation = 0;
   private current: InventorySnapshot | undefined;
-  private lastEventId = 0;
+  /** Where the next events poll starts; undefined: the engine's newest event could not be read, so no polls until a full refresh can. */
+  private lastEventId: number | undefined = 0;
   private lastFullAt = -Infinity;
   private lastSuccessAt = -Infinity;
   private chain: Promise<void> = Promise.resolve();
@@ -176,7 +177,24 @@ export class InventorySync {
       now - this.lastFullAt >= this.settings.refreshIntervalMs ||
       // Out of touch this long, the events since may have aged out of the engine.
       now - this.lastSuccessAt > this.settings.maxStalenessMs;
-    return fullDue ? this.fullRefresh() : this.pollEvents();
+    if (fullDue) return this.fullRefresh();
+    // Events suspended: nothing is confirmed, so the data ages (stale, flagged) until the next full refresh.
+    if (this.lastEventId === undefined) return this.current!;
+    return this.pollEvents(this.lastEventId);
+  }
+
+  /** The newest event id, or undefined when the engine's answer is unreadable (an event id beyond 2^53, ...). */
+  private async readNewestEventId(signal: AbortSignal): Promise<number | undefined> {
+    try {
+      return await this.source.newestEventId(signal);
+    } catch (err) {
+      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
+      this.logger.warn('the engine newest event cannot be read: no events polls until a full refresh can read it; changes show at full refreshes', {
+        err,
+        refreshIntervalMs: this.settings.refreshIntervalMs,
+      });
+      return undefined;
+    }
   }
 
   private async fullRefresh(): Promise<InventorySnapshot> {
@@ -188,7 +206,7 @@ export class InventorySync {
     loopDelay.enable();
     try {
       // The newest event id first: whatever happens during the read is polled again after it.
-      const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.source.newestEventId(signal) : 0;
+      const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.readNewestEventId(signal) : undefined;
       const hosts = await this.source.listHosts(signal);
       const builder = new SnapshotBuilder(hosts);
       const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal);
@@ -216,12 +234,19 @@ export class InventorySync {
     }
   }
 
-  private async pollEvents(): Promise<InventorySnapshot> {
+  private async pollEvents(from: number): Promise<InventorySnapshot> {
     const signal = this.stopController.signal;
     const started = this.now();
     const current = this.current!;
-    const from = this.lastEventId;
-    const events = await this.source.listEvents(from, EVENTS_PAGE, signal);
+    let events: EngineEvent[];
+    try {
+      events = await this.source.listEvents(from, EVENTS_PAGE, signal);
+    } catch (err) {
+      // An event we cannot read might be a change that matters, and the same poll would fail again.
+      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
+      this.logger.warn('events the engine sent cannot be read: full refresh', { from, err });
+      return this.fullRefresh();
+    }
     this.counters.eventPolls++;
     // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
     // (Gaps between ids prove nothing: dismissed events leave them.)
@@ -244,6 +269,7 @@ export class InventorySync {
       return this.fullRefresh();
     }
     const changes = await this.readChanges(targets.vmIds, targets.hostIds, signal);
+    if (changes === 'full refresh') return this.fullRefresh();
     const next =
       changes.vms.size + changes.hosts.size === 0 ? Object.freeze({ ...current, refreshedAt: started }) : applyChanges(current, changes, started);
     this.lastEventId = targets.lastId;
@@ -252,21 +278,24 @@ export class InventorySync {
     return this.accept(next);
   }
 
-  private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges> {
+  /** Re-reads what events named; 'full refresh' when a host's VMs cannot be searched for by its name. */
+  private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
     const vms = new Map<string, EngineVm | null>();
     const hosts = new Map<string, { host: EngineHost; vms: readonly EngineVm[] } | null>();
+    let unsearchable = false;
     const jobs = [
       ...[...vmIds].map((id) => async () => void vms.set(id, (await this.source.getVm(id, signal)) ?? null)),
       ...[...hostIds].map((id) => async () => {
         const host = await this.source.getHost(id, signal);
-        hosts.set(id, host === undefined ? null : { host, vms: await this.source.listVmsOnHost(host, signal) });
+        if (host !== undefined && !searchableHostName(host.name)) unsearchable = true;
+        else hosts.set(id, host === undefined ? null : { host, vms: await this.source.listVmsOnHost(host, signal) });
       }),
     ];
     const workers = Array.from({ length: Math.min(TARGETED_READ_CONCURRENCY, jobs.length) }, async () => {
-      for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) await job();
+      for (let job = jobs.shift(); job !== undefined && !unsearchable; job = jobs.shift()) await job();
     });
     await Promise.all(workers);
-    return { vms, hosts };
+    return unsearchable ? 'full refresh' : { vms, hosts };
   }
 
   /** One line per sync for what the engine sent that could not be used. */

@@ -13,10 +13,10 @@ import type { EngineConnection, EngineSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { EngineEvent, EngineHost, EngineVm } from './model';
-import { AnswerTooLarge, decodeInline, HOST_FIELDS, JsonDecoder, type Projection, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseEach, parseEvent, parseHost, parseVm, Rejections } from './parse';
+import { AnswerTooLarge, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
+import { faultReason, listItems, parseEach, parseEvent, parseHost, parseVm, preview, Rejections, searchableHostName } from './parse';
 
-export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
+export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
   readonly logger: Logger;
 };
@@ -31,6 +31,8 @@ const SENDABLE_TOKEN = /^[\x21-\x7e]{1,8192}$/;
 /** How long close() waits for the logout: best effort, inside the shutdown budget. */
 const LOGOUT_TIMEOUT_MS = 1_000;
 const MiB = 2 ** 20;
+/** Answers that are not lists (the login, faults) are small; nothing honest comes near this. */
+const SMALL_ANSWER = 64 * 1024;
 
 export class EngineClient {
   private readonly options: EngineClientOptions;
@@ -39,7 +41,7 @@ export class EngineClient {
   private readonly api: URL;
   private readonly tokenUrl: URL;
   private readonly logoutUrl: URL;
-  private readonly decoder = new JsonDecoder();
+  private readonly decoder: JsonDecoder;
   /** Aborted by close(): every request in flight, logins included, ends with it. */
   private readonly closed = new AbortController();
   /** Items dropped from answers since the last take; the inventory logs them once per sync. */
@@ -50,6 +52,7 @@ export class EngineClient {
   constructor(options: EngineClientOptions) {
     this.options = options;
     this.logger = options.logger;
+    this.decoder = new JsonDecoder(options.maxAnswerBytes);
     const { connection, requestTimeoutMs } = options;
     this.api = new URL(connection.url);
     // .../ovirt-engine/api -> .../ovirt-engine/sso/oauth/token
@@ -69,7 +72,7 @@ export class EngineClient {
   }
 
   async listHosts(signal?: AbortSignal): Promise<EngineHost[]> {
-    return this.get('/hosts', {}, signal, { project: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => this.each(listItems(body, 'host'), parseHost) });
+    return this.get('/hosts', {}, signal, { list: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => this.each(listItems(body, 'host'), parseHost) });
   }
 
   /**
@@ -78,24 +81,40 @@ export class EngineClient {
    * requests made. Pages are not a snapshot: a VM may come twice.
    */
   async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number> {
-    const max = this.options.pageSize;
+    const { pageSize: max, maxVms } = this.options;
+    let firstOfLast: unknown;
     for (let page = 1; ; page++) {
       const query = { search: `sortby name asc page ${page}`, max: String(max) };
-      const items = await this.get('/vms', query, signal, { project: { listKey: 'vm', fields: VM_FIELDS }, parse: (body) => listItems(body, 'vm') });
+      const items = await this.get('/vms', query, signal, { list: { listKey: 'vm', fields: VM_FIELDS, maxItems: max }, parse: (body) => listItems(body, 'vm') });
+      // Sorted by name, two pages never start with the same VM: the engine is ignoring `page`.
+      const first = (items[0] as { id?: unknown } | undefined)?.id;
+      if (page > 1 && first !== undefined && first === firstOfLast) {
+        throw new ScorerError('engine_protocol', `engine answered GET /vms page ${page} with the same VMs as page ${page - 1}: it ignores paging`, { endpoint: 'GET /vms' });
+      }
+      firstOfLast = first;
       onPage(this.each(items, parseVm));
       if (items.length < max) return page;
+      if (page * max >= maxVms) {
+        throw new ScorerError('engine_protocol', `engine has at least ${maxVms} VMs, the most a refresh reads (OVIRT_MAX_VMS)`, { endpoint: 'GET /vms' });
+      }
     }
   }
 
   /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
   async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
     // Not dropped when bad: an event we cannot read could be one that matters, so the poll fails (and a full refresh follows).
-    return this.get('/events', { from: String(from), max: String(max) }, signal, { parse: (body) => listItems(body, 'event').map(parseEvent) });
+    return this.get('/events', { from: String(from), max: String(max) }, signal, {
+      list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: max },
+      parse: (body) => listItems(body, 'event').map(parseEvent),
+    });
   }
 
   /** The id of the newest event, 0 when there is none: where to start polling. */
   async newestEventId(signal?: AbortSignal): Promise<number> {
-    return this.get('/events', { max: '1' }, signal, { parse: (body) => listItems(body, 'event').map(parseEvent)[0]?.id ?? 0 });
+    return this.get('/events', { max: '1' }, signal, {
+      list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: 1 },
+      parse: (body) => listItems(body, 'event').map(parseEvent)[0]?.id ?? 0,
+    });
   }
 
   async getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined> {
@@ -108,7 +127,14 @@ export class EngineClient {
 
   /** The VMs running on one host. The search is by name, so the result is filtered on host.id. */
   async listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]> {
-    const vms = await this.get('/vms', { search: `on_host=${host.name}` }, signal, { parse: (body) => this.each(listItems(body, 'vm'), parseVm) });
+    if (!searchableHostName(host.name)) {
+      // Never put an odd name into an engine search: its VMs are known from full refreshes only.
+      throw new ScorerError('engine_protocol', `host ${host.id} has a name the engine cannot be searched by: ${preview(host.name)}`, { endpoint: 'GET /vms' });
+    }
+    const vms = await this.get('/vms', { search: `on_host=${host.name}` }, signal, {
+      list: { listKey: 'vm', fields: VM_FIELDS },
+      parse: (body) => this.each(listItems(body, 'vm'), parseVm),
+    });
     return vms.filter((vm) => vm.hostId === host.id);
   }
 
@@ -142,7 +168,7 @@ export class EngineClient {
     path: string,
     query: Record<string, string>,
     signal: AbortSignal | undefined,
-    opts: { parse: (body: unknown) => T; notFound?: () => T; project?: { listKey: string; fields: Projection } },
+    opts: { parse: (body: unknown) => T; notFound?: () => T; list?: ListShape },
   ): Promise<T> {
     const qs = new URLSearchParams(query).toString();
     const fullPath = `${this.api.pathname}${path}${qs === '' ? '' : `?${qs}`}`;
@@ -152,7 +178,7 @@ export class EngineClient {
       const token = await this.currentToken(signal);
       let res: EngineResponse;
       try {
-        res = await this.send(fullPath, endpoint, token, signal, opts.project);
+        res = await this.send(fullPath, endpoint, token, signal, opts.list);
       } catch (err) {
         // undici refuses a header it cannot send: the token is the only header that varies.
         if (attempt === 0 && err instanceof ScorerError && (err.cause as { code?: string } | undefined)?.code === 'UND_ERR_INVALID_ARG') {
@@ -168,8 +194,8 @@ export class EngineClient {
       }
       if (res.status === 401 || res.status === 431) throw fail('engine_auth', `engine rejected a fresh token for ${endpoint} (HTTP ${res.status})`, res.status);
       if (res.status === 404 && opts.notFound !== undefined) return opts.notFound();
-      if (res.status >= 500) throw fail('engine_unreachable', `engine answered HTTP ${res.status} to ${endpoint}${describeFault(res.body)}`, res.status);
-      if (res.status >= 300) throw fail('engine_protocol', `engine answered HTTP ${res.status} to ${endpoint}${describeFault(res.body)}`, res.status);
+      if (res.status >= 500) throw fail('engine_unreachable', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
+      if (res.status >= 300) throw fail('engine_protocol', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
       if (res.body === undefined) throw fail('engine_protocol', `engine answered ${endpoint} with a malformed answer (not JSON)`, res.status);
       try {
         return opts.parse(res.body);
@@ -181,12 +207,22 @@ export class EngineClient {
     }
   }
 
+  /** The fault's reason for a message, with anything the engine echoed of our secrets blanked out. */
+  private describeFault(body: unknown): string {
+    let reason = faultReason(body);
+    if (reason === undefined) return '';
+    for (const secret of [this.token, this.options.connection.password]) {
+      if (secret !== undefined && secret.length >= 4) reason = reason.split(secret).join('<redacted>');
+    }
+    return ` (${reason.replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 <redacted>')})`;
+  }
+
   private dropToken(token: string, why: string): void {
     if (this.token === token) this.token = undefined;
     this.logger.info(why);
   }
 
-  private async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, project?: { listKey: string; fields: Projection }): Promise<EngineResponse> {
+  private async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, list: ListShape | undefined): Promise<EngineResponse> {
     const { requestDeadlineMs, maxAnswerBytes } = this.options;
     const deadline = AbortSignal.timeout(requestDeadlineMs);
     try {
@@ -205,15 +241,11 @@ export class EngineClient {
       const raw = await readBounded(res.body, maxAnswerBytes);
       if (res.statusCode === 401 || res.statusCode === 431) return { status: res.statusCode, body: undefined }; // an HTML page, not JSON
       const gzip = String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip';
-      const body =
-        project !== undefined && res.statusCode === 200
-          ? await this.decoder.decode(raw, gzip, maxAnswerBytes, project.listKey, project.fields)
-          : await decodeInline(raw, gzip, maxAnswerBytes);
+      // A fault's body is only read for its reason: a large one is not worth decoding.
+      const body = res.statusCode === 200 ? await this.decoder.decode(raw, gzip, list) : await decodeInline(raw, gzip, SMALL_ANSWER).catch(() => undefined);
       return { status: res.statusCode, body };
     } catch (err) {
-      if (err instanceof AnswerTooLarge) {
-        throw new ScorerError('engine_protocol', `engine answer to ${endpoint} is larger than the limit of ${maxAnswerBytes / MiB} MiB (OVIRT_MAX_ANSWER_MB)`, { endpoint });
-      }
+      if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
       if (deadline.aborted && !signal?.aborted && !this.closed.signal.aborted) {
         throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (OVIRT_REQUEST_DEADLINE_SECONDS)`, {
           endpoint,
@@ -253,13 +285,13 @@ export class EngineClient {
       // Tied to close() too: a hanging login must not hold up a shutdown.
       const res = await this.postForm(this.tokenUrl, form, AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]));
       status = res.statusCode;
-      body = await decodeInline(await readBounded(res.body, 1 * MiB), false, 1 * MiB);
+      body = await decodeInline(await readBounded(res.body, SMALL_ANSWER), false, SMALL_ANSWER);
     } catch (err) {
-      if (err instanceof AnswerTooLarge) throw new ScorerError('engine_protocol', 'engine answered the login with more than 1 MiB', { endpoint });
+      if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
       throw transportError(err, endpoint, undefined, this.closed.signal);
     }
     if (status === 400 || status === 401 || status === 403) {
-      throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${describeFault(body)}`, { endpoint, status });
+      throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${this.describeFault(body)}`, { endpoint, status });
     }
     if (status >= 500) throw new ScorerError('engine_unreachable', `engine answered HTTP ${status} to the login`, { endpoint, status });
     const token = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).access_token : undefined;
@@ -279,6 +311,11 @@ export class EngineClient {
   }
 }
 
+function tooLarge(endpoint: string, err: AnswerTooLarge): ScorerError {
+  const limit = err.limitBytes >= MiB ? `${err.limitBytes / MiB} MiB` : `${err.limitBytes / 1024} KiB`;
+  return new ScorerError('engine_protocol', `engine answer to ${endpoint} is larger than the limit of ${limit}${err.setting === undefined ? '' : ` (${err.setting})`}`, { endpoint });
+}
+
 /** The whole body, or AnswerTooLarge as soon as it passes `limit` bytes (the rest is never read). */
 async function readBounded(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -287,19 +324,18 @@ async function readBounded(body: Dispatcher.ResponseData['body'], limit: number)
     size += chunk.length;
     if (size > limit) {
       body.destroy();
-      throw new AnswerTooLarge();
+      throw new AnswerTooLarge(limit, limit === SMALL_ANSWER ? undefined : 'OVIRT_MAX_ANSWER_MB');
     }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
 }
 
-function describeFault(body: unknown): string {
-  const reason = faultReason(body);
-  return reason === undefined ? '' : ` (${reason})`;
-}
+
 
 function transportError(err: unknown, endpoint: string, signal: AbortSignal | undefined, closed: AbortSignal): ScorerError {
+  // The decoder's verdict ("a malformed answer (...)") gets the endpoint it was about.
+  if (err instanceof ScorerError && err.endpoint === undefined && err.code === 'engine_protocol') return new ScorerError(err.code, `engine answered ${endpoint} with ${err.message}`, { endpoint });
   if (err instanceof ScorerError) return err;
   if (signal?.aborted) return ScorerError.from(signal.reason);
   if (closed.aborted) return ScorerError.from(closed.reason);

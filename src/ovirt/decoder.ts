@@ -1,9 +1,11 @@
 /**
- * Decodes large engine answers off the main thread. A page of 500 VMs is
- * about 2 MB of JSON (links and actions make up most of it); gunzip and
- * JSON.parse of it block an event loop for ~6 ms plus the GC of the strings.
- * A worker does both and keeps only the fields the inventory reads, so the
- * main thread receives a few small objects and scoring calls are not held up.
+ * Decodes engine answers without letting a large or hostile one hold up or
+ * swell the main thread. A page of 500 VMs is about 2 MB of JSON (links and
+ * actions make up most of it); gunzip and JSON.parse of it block an event
+ * loop for ~6 ms, and a body of tiny objects can cost 50 times its size in
+ * heap. So only small answers are decoded inline; the rest go to a worker
+ * with a bounded heap, which keeps only the fields the inventory reads of at
+ * most the items asked for, and sends back a few small objects.
  * Typed parsing (and its errors) stays on the main thread, in parse.ts.
  */
 import { Worker } from 'node:worker_threads';
@@ -26,7 +28,17 @@ export const VM_FIELDS: Projection = {
 /** The fields of a host that parseHost reads. */
 export const HOST_FIELDS: Projection = { id: true, name: true };
 
-/** Bodies smaller than this are decoded inline: a worker round trip would cost more. */
+/** The fields of an event that parseEvent reads. */
+export const EVENT_FIELDS: Projection = { id: true, code: true, vm: { id: true }, host: { id: true } };
+
+/** A list answer, decoded in the worker: its items under `listKey`, each projected, at most `maxItems` of them. */
+export interface ListShape {
+  readonly listKey: string;
+  readonly fields: Projection;
+  readonly maxItems?: number;
+}
+
+/** Answers up to this size (inflated) are decoded inline: a worker round trip would cost more. */
 const INLINE_LIMIT = 64 * 1024;
 
 // Plain JS so it runs from dist/ and under the test runner alike; generic, so it stays this small.
@@ -35,14 +47,14 @@ const { parentPort } = require('node:worker_threads');
 const { gunzipSync } = require('node:zlib');
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 function project(value, spec) {
-  if (!isObject(value)) return value;
+  if (!isObject(value)) return typeof value === 'object' ? null : value;
   const out = {};
   for (const key of Object.keys(spec)) {
-    if (key in value) out[key] = spec[key] === true ? value[key] : project(value[key], spec[key]);
+    if (key in value) out[key] = spec[key] === true ? (typeof value[key] === 'object' ? null : value[key]) : project(value[key], spec[key]);
   }
   return out;
 }
-parentPort.on('message', ({ id, bytes, gzip, maxBytes, listKey, fields }) => {
+parentPort.on('message', ({ id, bytes, gzip, maxBytes, listKey, fields, maxItems }) => {
   try {
     const buf = Buffer.from(bytes);
     let raw;
@@ -52,11 +64,16 @@ parentPort.on('message', ({ id, bytes, gzip, maxBytes, listKey, fields }) => {
     }
     let body;
     try { body = JSON.parse(raw.toString('utf8')); } catch { parentPort.postMessage({ id, body: undefined }); return; }
-    // Only the list's items cross back, projected: never a whole (possibly deep) answer.
+    // Only the list's items cross back, projected to scalars: never a whole (possibly deep) answer.
     if (!isObject(body)) body = undefined;
     else if (listKey in body) {
       const list = body[listKey];
-      body = { [listKey]: Array.isArray(list) ? list.map((item) => project(item, fields)) : project(list, fields) };
+      const items = Array.isArray(list) ? list : [list];
+      if (maxItems !== undefined && items.length > maxItems) {
+        parentPort.postMessage({ id, error: items.length + ' items where at most ' + maxItems + ' were asked for' });
+        return;
+      }
+      body = { [listKey]: items.map((item) => project(item, fields)) };
     } else body = {};
     parentPort.postMessage({ id, body });
   } catch (err) {
@@ -65,17 +82,39 @@ parentPort.on('message', ({ id, bytes, gzip, maxBytes, listKey, fields }) => {
 });
 `;
 
+/** Thrown when an answer is or inflates past its limit; the client names the endpoint and the limit. */
+export class AnswerTooLarge extends Error {
+  override readonly name = 'AnswerTooLarge';
+  constructor(
+    readonly limitBytes: number,
+    /** The setting that raises it, when there is one. */
+    readonly setting?: string,
+  ) {
+    super(`answer larger than ${limitBytes} bytes`);
+  }
+}
+
 export class JsonDecoder {
   private worker: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (body: unknown) => void; reject: (err: Error) => void }>();
 
+  /** `maxBytes`: the largest answer decoded; the worker's heap is bounded in proportion (a hostile body cannot take more). */
+  constructor(private readonly maxBytes: number) {}
+
   /**
-   * The body's JSON (undefined when it is not JSON). For a list under
-   * `listKey`, each item keeps only `fields`.
+   * The body's JSON (undefined when it is not JSON). A `list` answer larger
+   * than an inline one is decoded in the worker and comes back with only its
+   * items' `fields`; any other answer larger than that is refused.
    */
-  async decode(bytes: Buffer, gzip: boolean, maxBytes: number, listKey: string, fields: Projection): Promise<unknown> {
-    if (bytes.length < INLINE_LIMIT / (gzip ? 8 : 1)) return decodeInline(bytes, gzip, maxBytes);
+  async decode(bytes: Buffer, gzip: boolean, list: ListShape | undefined): Promise<unknown> {
+    const inline = await decodeInline(bytes, gzip, INLINE_LIMIT).catch((err: unknown) => {
+      if (err instanceof AnswerTooLarge) return TOO_BIG_FOR_INLINE;
+      throw err;
+    });
+    if (inline !== TOO_BIG_FOR_INLINE) return inline;
+    // Only lists are big: an object answer (one VM, one host, a fault) larger than this is not an honest one.
+    if (list === undefined) throw new AnswerTooLarge(INLINE_LIMIT);
     const worker = this.start();
     const id = this.nextId++;
     // Copy into a buffer of its own so it can be moved to the worker without copying again.
@@ -83,7 +122,7 @@ export class JsonDecoder {
     own.set(bytes);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, bytes: own.buffer, gzip, maxBytes, listKey, fields }, [own.buffer]);
+      worker.postMessage({ id, bytes: own.buffer, gzip, maxBytes: this.maxBytes, ...list }, [own.buffer]);
     });
   }
 
@@ -95,42 +134,46 @@ export class JsonDecoder {
 
   private start(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // Parsed JSON of tiny objects costs up to ~50x its size: enough heap for honest answers, a bound for the rest.
+    const heapMb = Math.min(4_096, Math.max(256, Math.ceil((16 * this.maxBytes) / 2 ** 20)));
+    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: heapMb } });
     worker.unref(); // never what keeps the process alive
     worker.on('message', ({ id, body, error, tooLarge }: { id: number; body?: unknown; error?: string; tooLarge?: boolean }) => {
       const p = this.pending.get(id);
       if (p === undefined) return;
       this.pending.delete(id);
-      if (tooLarge) p.reject(new AnswerTooLarge());
-      else if (error !== undefined) p.reject(new ScorerError('engine_protocol', 'a malformed answer (it could not be decoded)', { cause: new Error(error) }));
+      if (tooLarge) p.reject(new AnswerTooLarge(this.maxBytes, 'OVIRT_MAX_ANSWER_MB'));
+      else if (error !== undefined) p.reject(new ScorerError('engine_protocol', `a malformed answer (${error.slice(0, 120)})`));
       else p.resolve(body);
     });
-    worker.on('error', (err) => this.failAll(err));
+    worker.on('error', (err: Error & { code?: string }) => {
+      // Out of heap: the answer decodes into more than the worker may hold. A new worker serves the next one.
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') this.failAll(new ScorerError('engine_protocol', 'an answer too large to decode (it ran the decoder out of memory)'));
+      else this.failAll(new ScorerError('internal', 'JSON decoder failed', { cause: err }));
+    });
     worker.on('exit', () => {
       if (this.worker === worker) this.worker = undefined;
-      this.failAll(new Error('decoder worker exited'));
+      this.failAll(new ScorerError('internal', 'JSON decoder exited'));
     });
     this.worker = worker;
     return worker;
   }
 
   private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(new ScorerError('internal', 'JSON decoder failed', { cause: err }));
+    for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
 }
 
-/** Thrown when an answer inflates past its limit; the client names the endpoint and the limit. */
-export class AnswerTooLarge extends Error {
-  override readonly name = 'AnswerTooLarge';
-}
+const TOO_BIG_FOR_INLINE = Symbol('too big for inline');
 
 /** The body's JSON, or undefined when it is not JSON (or not valid gzip); AnswerTooLarge past `maxBytes` inflated. */
 export async function decodeInline(bytes: Buffer, gzip: boolean, maxBytes: number): Promise<unknown> {
+  if (!gzip && bytes.length > maxBytes) throw new AnswerTooLarge(maxBytes);
   const raw = gzip
     ? await new Promise<Buffer | undefined>((resolve, reject) =>
         gunzip(bytes, { maxOutputLength: maxBytes }, (err, out) =>
-          (err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge()) : resolve(err ? undefined : out),
+          (err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge(maxBytes)) : resolve(err ? undefined : out),
         ),
       )
     : bytes;

@@ -74,8 +74,8 @@ function bounded(s: string, what: string): string {
   return s;
 }
 
-/** Host names as the engine allows them (letters, digits, '.', '-', '_'): the name goes into an engine search. */
-const HOST_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+/** Host names as the engine allows them (letters, digits, '.', '-', '_'): only such a name goes into an engine search. */
+export const searchableHostName = (name: string): boolean => /^[A-Za-z0-9._-]{1,255}$/.test(name);
 
 /** What a sync dropped from the engine's answers: items it could not use, and repeats. */
 export class Rejections {
@@ -139,8 +139,9 @@ export function parseVm(obj: unknown): EngineVm {
 export function parseHost(obj: unknown): EngineHost {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a host that is not a JSON object');
   const id = requireId(obj, 'host');
+  // An odd name does not make the host unusable (it is joined on id); only searching by it is refused.
   const name = text(obj.name);
-  if (!HOST_NAME.test(name)) throw new ScorerError('engine_protocol', `engine sent host ${id} with a name it cannot be searched by: ${preview(name)}`);
+  if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) throw new ScorerError('engine_protocol', `engine sent host ${id} with a name longer than 255 characters or with control characters`);
   return { id, name };
 }
 

@@ -7,9 +7,11 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { HostScore } from '../scoring/score';
 import { toStatus } from '../server/status';
-import { FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcOut, type XmlRpcValue } from './xmlrpc';
+import { clip, FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcOut, type XmlRpcValue } from './xmlrpc';
 
 export const UNIT_NAME = 'ksm_same_os_score';
+/** Policy unit names are short identifiers; the engine's own are under 50 characters. */
+const MAX_UNIT_NAME = 256;
 export const UNIT_DESCRIPTION =
   'ksm-scorer: prefers hosts that already run VMs of the same operating system, so KSM can share more memory pages (weight 0 to 1000, lower = more same-OS VMs)';
 
@@ -87,7 +89,7 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
   };
 
   function method(name: string): Method {
-    if (!Object.hasOwn(methods, name)) throw new XmlRpcFault(FaultCode.methodNotFound, `no method ${JSON.stringify(name)}; system.listMethods tells the methods`);
+    if (!Object.hasOwn(methods, name)) throw new XmlRpcFault(FaultCode.methodNotFound, `no method ${JSON.stringify(clip(name))}; system.listMethods tells the methods`);
     return methods[name]!;
   }
 
@@ -96,6 +98,8 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
       if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') {
         throw paramFault('runCostFunctions', `units[${i}]`, 'a [name, factor] pair of a string and an int', pair);
       }
+      // Unknown units are echoed back as plugin_errors keys (the engine maps them by name): no essay-long names.
+      if (pair[0].length > MAX_UNIT_NAME) throw new XmlRpcFault(FaultCode.invalidParams, `runCostFunctions: units[${i}] has a name longer than ${MAX_UNIT_NAME} characters`);
       return pair[0];
     });
     const hostIds = strings(params[1], 'runCostFunctions', 'host ids');

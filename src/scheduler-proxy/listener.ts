@@ -4,6 +4,7 @@
  * methodResponse or a fault. Nothing a caller sends can throw out of here.
  */
 import * as http from 'node:http';
+import type { Socket } from 'node:net';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { ProxyMethods } from './handlers';
@@ -38,6 +39,10 @@ export class SchedulerProxyListener {
   private readonly bodyTimeoutMs: number;
   private readonly callTimeoutMs: number;
   private readonly readerLimits: ReaderLimits;
+  /** Open connections, oldest first (a Set keeps insertion order). */
+  private readonly connections = new Set<Socket>();
+  /** Connections with a request in flight. */
+  private readonly busy = new Set<Socket>();
 
   constructor(private readonly options: ProxyListenerOptions) {
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
@@ -50,7 +55,21 @@ export class SchedulerProxyListener {
       connectionsCheckingInterval: 1_000,
       keepAliveTimeout: 5_000,
     });
-    this.server.maxConnections = MAX_CONNECTIONS;
+    // At the cap, a new connection (the engine's) takes the place of the oldest one with no call in flight,
+    // so idle or silent connections cannot lock the engine out; only when every one is busy is it refused.
+    this.server.on('connection', (socket: Socket) => {
+      if (this.connections.size >= MAX_CONNECTIONS) {
+        const idle = [...this.connections].find((s) => !this.busy.has(s));
+        if (idle === undefined) return void socket.destroy();
+        idle.destroy();
+        this.connections.delete(idle);
+      }
+      this.connections.add(socket);
+      socket.once('close', () => {
+        this.connections.delete(socket);
+        this.busy.delete(socket);
+      });
+    });
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
         this.onRequest(req, res);
@@ -92,6 +111,9 @@ export class SchedulerProxyListener {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { logger, maxBodyBytes } = this.options;
+    const socket = req.socket;
+    this.busy.add(socket);
+    res.once('close', () => this.busy.delete(socket));
     const started = performance.now();
     let refused = false;
     let dropped = 0;

@@ -315,7 +315,8 @@ function scalar(type: string, text: string): XmlRpcValue {
   throw invalid(`unknown value type <${type}>`);
 }
 
-const clip = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
+/** Caller text as it may be echoed in a fault or a log line: short. */
+export const clip = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
 /** What a value is, in the words of an XML-RPC type, for error messages. */
 export function typeName(value: XmlRpcValue | undefined): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { faultReason, listItems, osIdentity, parseEvent, parseHost, parseInteger, parseVm } from '../../src/ovirt/parse';
+import { faultReason, listItems, osIdentity, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
 
 describe('osIdentity', () => {
   it.each([
@@ -53,7 +53,11 @@ describe('engine JSON', () => {
     expect(() => parseVm({ id: V1, host: { id: 'h1' } })).toThrow(/vm host.id that is not a UUID/);
     expect(() => parseVm({ id: V1, os: { type: 'x'.repeat(257) } })).toThrow(/os.type longer than 256/);
     expect(() => parseHost({ id: '\u0000', name: 'h' })).toThrow(/not a UUID/);
-    expect(() => parseHost({ id: H1, name: 'a b or name=*' })).toThrow(/cannot be searched by/);
+    // An odd name keeps the host (it is joined on id) but never goes into an engine search.
+    expect(parseHost({ id: H1, name: 'a b or name=*' }).name).toBe('a b or name=*');
+    expect(searchableHostName('a b or name=*')).toBe(false);
+    expect(searchableHostName('host-1.example.com')).toBe(true);
+    expect(() => parseHost({ id: H1, name: 'bad\u0000name' })).toThrow(/control characters/);
     expect(() => parseEvent({ id: ['['], code: '1' })).toThrow(/not an integer: an array/);
   });
 
