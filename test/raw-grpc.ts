@@ -50,9 +50,12 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
       const chunks: Buffer[] = [];
       let grpcStatus: number | undefined;
       let grpcMessage: string | undefined;
+      // A status ends the call, even when this side of the stream was left open.
       const take = (h: http2.IncomingHttpHeaders) => {
-        if (h['grpc-status'] !== undefined) grpcStatus = Number(h['grpc-status']);
+        if (h['grpc-status'] === undefined) return;
+        grpcStatus = Number(h['grpc-status']);
         if (typeof h['grpc-message'] === 'string') grpcMessage = decodeURIComponent(h['grpc-message']);
+        finish(undefined);
       };
       let req: http2.ClientHttp2Stream;
       try {
@@ -67,17 +70,15 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
         resolve({ grpcStatus, grpcMessage, body: Buffer.alloc(0), ended: `request refused: ${(err as Error).message}` });
         return;
       }
-      const timer = setTimeout(() => {
-        req.close(http2.constants.NGHTTP2_CANCEL);
-        finish('timeout');
-      }, opts.timeoutMs ?? 5_000);
       let done = false;
       const finish = (ended: string | undefined) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        if (!req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
         resolve({ grpcStatus, grpcMessage, body: Buffer.concat(chunks), ended: grpcStatus === undefined ? (ended ?? 'closed without status') : undefined });
       };
+      const timer = setTimeout(() => finish('timeout'), opts.timeoutMs ?? 5_000);
       req.on('response', take);
       req.on('trailers', take);
       req.on('data', (d: Buffer) => chunks.push(d));
