@@ -20,6 +20,8 @@ export function grpcFrame(payload: Uint8Array, opts: { compressed?: boolean; len
 }
 
 export interface RawAnswer {
+  /** :status of the response headers; undefined if none came. */
+  readonly httpStatus: number | undefined;
   /** grpc-status from the trailers (or a trailers-only answer); undefined if none came. */
   readonly grpcStatus: number | undefined;
   readonly grpcMessage: string | undefined;
@@ -48,10 +50,12 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
   try {
     return await new Promise<RawAnswer>((resolve) => {
       const chunks: Buffer[] = [];
+      let httpStatus: number | undefined;
       let grpcStatus: number | undefined;
       let grpcMessage: string | undefined;
       // A status ends the call, even when this side of the stream was left open.
       const take = (h: http2.IncomingHttpHeaders) => {
+        if (h[':status'] !== undefined) httpStatus = Number(h[':status']);
         if (h['grpc-status'] === undefined) return;
         grpcStatus = Number(h['grpc-status']);
         if (typeof h['grpc-message'] === 'string') grpcMessage = decodeURIComponent(h['grpc-message']);
@@ -67,7 +71,7 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
           ...opts.headers,
         });
       } catch (err) {
-        resolve({ grpcStatus, grpcMessage, body: Buffer.alloc(0), ended: `request refused: ${(err as Error).message}` });
+        resolve({ httpStatus, grpcStatus, grpcMessage, body: Buffer.alloc(0), ended: `request refused: ${(err as Error).message}` });
         return;
       }
       let done = false;
@@ -76,7 +80,7 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
         done = true;
         clearTimeout(timer);
         if (!req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
-        resolve({ grpcStatus, grpcMessage, body: Buffer.concat(chunks), ended: grpcStatus === undefined ? (ended ?? 'closed without status') : undefined });
+        resolve({ httpStatus, grpcStatus, grpcMessage, body: Buffer.concat(chunks), ended: grpcStatus === undefined ? (ended ?? 'closed without status') : undefined });
       };
       const timer = setTimeout(() => finish('timeout'), opts.timeoutMs ?? 5_000);
       req.on('response', take);
