@@ -1,7 +1,8 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
 # make test   install, build (type-check) and run every test
 # make bench  benchmarks (see README)
-.PHONY: install build run test bench bench-compare soak clean test-deps readme-config
+# make deps-report  which pinned dependencies have newer releases, and which of those need a newer Node than ours
+.PHONY: install build run test bench bench-compare soak clean test-deps readme-config deps-report
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -41,6 +42,11 @@ soak: build
 # ScoreHosts throughput of this build against another commit's, in one run: make bench-compare BASELINE=<commit>
 bench-compare: build
 	bash test/bench/compare.sh $(BASELINE)
+
+# npm outdated exits 1 when anything is outdated: that is the report, not a failure.
+deps-report: install
+	$(NPM) outdated || true
+	node scripts/deps-report.mjs
 
 clean:
 	rm -rf dist src/generated node_modules

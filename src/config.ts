@@ -131,6 +131,15 @@ export const SETTINGS = {
   server: {
     listen: address({ env: 'KSM_SCORER_LISTEN', default: '0.0.0.0:50051', description: 'gRPC listen address (port 0 picks a free port, logged)' }),
     shutdownGraceMs: seconds({ env: 'KSM_SCORER_SHUTDOWN_GRACE_SECONDS', default: 10, min: 0, max: 3_600, description: 'how long SIGTERM/SIGINT waits for in-flight calls before cancelling them' }),
+    // Transport limits (issue 7): each bounds what one client can hold; see README "Limits and hardening".
+    maxConnections: count('connections', { env: 'KSM_SCORER_MAX_CONNECTIONS', default: 1_000, min: 1, max: 1_000_000, description: 'most client connections open at once; one more is closed as soon as it is accepted' }),
+    handshakeTimeoutMs: seconds({ env: 'KSM_SCORER_HANDSHAKE_TIMEOUT_SECONDS', default: 10, min: 0.1, max: 3_600, description: 'a connection that has not sent the HTTP/2 preface within this time is closed' }),
+    maxConnectionIdleMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_IDLE_SECONDS', default: 300, min: 0.1, max: 86_400, description: 'a connection without a call for this long is closed (GOAWAY; clients reconnect by themselves)' }),
+    maxConnectionAgeMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_AGE_SECONDS', default: 1_800, min: 1, max: 7 * 86_400, description: 'a connection is asked to close (GOAWAY) after this long, +/-10%, so clients spread over new replicas' }),
+    maxConnectionAgeGraceMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_AGE_GRACE_SECONDS', default: 60, min: 0, max: 86_400, description: 'calls still running on a connection that reached its maximum age are cut after this long' }),
+    maxConcurrentStreams: count('streams', { env: 'KSM_SCORER_MAX_CONCURRENT_STREAMS', default: 100, min: 1, max: 100_000, description: 'most calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue calls beyond it' }),
+    firstMessageTimeoutMs: seconds({ env: 'KSM_SCORER_FIRST_MESSAGE_TIMEOUT_SECONDS', default: 20, min: 0.1, max: 3_600, description: 'a call whose request has not arrived within this time (all of it and the end of the stream; the first message for a streaming request) gets `DEADLINE_EXCEEDED`' }),
+    maxRequestBytes: mebibytes({ env: 'KSM_SCORER_MAX_REQUEST_MB', default: 4, min: 0.001, max: 1_024, description: 'largest request message, after decompression; a larger one gets `RESOURCE_EXHAUSTED`' }),
   },
   /** The oVirt engine's external-scheduler protocol (XML-RPC over HTTP, src/scheduler-proxy), off unless an address is set. */
   ovirtProxy: {

@@ -48,6 +48,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const server = new ScorerServer({
     inventory,
     limits: config.limits,
+    transport: config.server,
     logger,
   });
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.

@@ -1,24 +1,43 @@
 /**
  * The gRPC server: HostScorerService, grpc.health.v1.Health and server
- * reflection on one port, and an orderly shutdown (NOT_SERVING, drain
- * in-flight calls, force after the grace period).
+ * reflection on one port, the transport limits, and an orderly shutdown
+ * (NOT_SERVING, drain in-flight calls, force after the grace period).
  */
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { ServerSettings } from '../config';
 import type { Logger } from '../log';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from './codec';
+import { firstMessageTimeout } from './first-message-timeout';
+import { ConnectionListener } from './listener';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 
+export type TransportLimits = Omit<ServerSettings, 'listen' | 'shutdownGraceMs'>;
+
 export class ScorerServer {
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
+  private readonly listener: ConnectionListener;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SCORER_SERVICE_NAME]: 'NOT_SERVING' });
   private readonly logger: Logger;
   private shuttingDown = false;
 
-  constructor(deps: ScorerServiceDeps) {
+  constructor(deps: ScorerServiceDeps & { readonly transport: TransportLimits }) {
     this.logger = deps.logger;
+    const t = deps.transport;
+    // Options grpc-js 1.14 reads on the server side (server.js, server-interceptors.js); it has no
+    // keepalive enforcement (no grpc.http2.min_ping_interval_without_data_ms on servers).
+    this.server = new grpc.Server({
+      'grpc.max_concurrent_streams': t.maxConcurrentStreams,
+      'grpc.max_connection_idle_ms': t.maxConnectionIdleMs,
+      'grpc.max_connection_age_ms': t.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': t.maxConnectionAgeGraceMs,
+      'grpc.max_receive_message_length': t.maxRequestBytes,
+      interceptors: [firstMessageTimeout(t.firstMessageTimeoutMs)],
+    });
+    // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
+    this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
     // The same service with hand-written codecs for the hot messages (see codec.ts).
@@ -40,11 +59,9 @@ export class ScorerServer {
     new ReflectionService(loadPackageDefinition()).addToServer(this.server);
   }
 
-  /** Binds `address` (HOST:PORT; port 0 picks one) and returns the bound port. */
+  /** Listens on `address` (HOST:PORT; port 0 picks one) and returns the bound port. */
   listen(address: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+    return this.listener.listen(address);
   }
 
   setServing(serving: boolean): void {
@@ -58,6 +75,7 @@ export class ScorerServer {
   shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
     this.shuttingDown = true;
+    this.listener.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs });
