@@ -5,20 +5,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { format, parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import type { ScoreHostsRequest } from './generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResponse__Output } from './generated/ksmscorer/v1/ScoreHostsResponse';
-import { createLogger } from './log';
+import { createLogger, type Logger } from './log';
 import { loadScorerProto } from './server/proto';
-import { startService } from './service';
+import { type RunningService, startService } from './service';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
 const SCORE_USAGE = `  ksm-scorer score (--vm-id ID | --os-type TYPE [--os-version VERSION]) [--host ID]...
                    [--target HOST:PORT] [--top N] [--timeout SECONDS] [--json]
       Asks a running service and prints the hosts, best first when no --host is given.
+      A VM given by --vm-id is scored as the OS it has;
+      without --os-version, the version is "", which matches VMs whose version is unknown.
       --target defaults to $KSM_SCORER_TARGET or 127.0.0.1:50051.`;
 const USAGE = `usage:
 ${SERVE_USAGE}
@@ -64,9 +66,9 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`ksm-scorer serve: ${(err as Error).message}\nusage:\n${SERVE_USAGE}\n`);
     return 2;
   }
-  let config;
+  let started: { service: RunningService; logger: Logger };
   try {
-    config = loadConfig(process.env);
+    started = await startFromEnvironment();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`ksm-scorer: ${err.message}\n`);
@@ -74,9 +76,7 @@ async function serve(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log.level);
-  logger.info('starting ksm-scorer', { config: describeConfig(config) });
-  const service = await startService(config, logger);
+  const { service, logger } = started;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -94,6 +94,16 @@ async function serve(args: string[]): Promise<number> {
   });
 }
 
+/** Throws ConfigError on a bad setting or a listen address that cannot be bound. */
+async function startFromEnvironment(): Promise<{ service: RunningService; logger: Logger }> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.log.level);
+  // grpc-js writes its own plain-text lines to stderr; the log is JSON lines.
+  grpc.setLogger({ error: (...args: unknown[]) => logger.warn('grpc-js', { message: format(...args) }) });
+  logger.info('starting ksm-scorer', { config: describeConfig(config) });
+  return { service: await startService(config, logger), logger };
+}
+
 async function score(args: string[]): Promise<number> {
   let values;
   try {
@@ -102,7 +112,7 @@ async function score(args: string[]): Promise<number> {
       options: {
         'vm-id': { type: 'string' },
         'os-type': { type: 'string' },
-        'os-version': { type: 'string', default: '' },
+        'os-version': { type: 'string' },
         host: { type: 'string', multiple: true, default: [] },
         target: { type: 'string', default: process.env.KSM_SCORER_TARGET ?? '127.0.0.1:50051' },
         top: { type: 'string', default: '20' },
@@ -125,6 +135,10 @@ async function score(args: string[]): Promise<number> {
     process.stderr.write(`ksm-scorer score: give exactly one of --vm-id or --os-type\nusage:\n${SCORE_USAGE}\n`);
     return 2;
   }
+  if (vmId !== undefined && values['os-version'] !== undefined) {
+    process.stderr.write(`ksm-scorer score: --os-version goes with --os-type; a VM given by --vm-id is scored as the OS it has\nusage:\n${SCORE_USAGE}\n`);
+    return 2;
+  }
   const top = Number(values.top);
   const timeout = Number(values.timeout);
   if (!Number.isInteger(top) || top < 1 || !(timeout > 0)) {
@@ -133,7 +147,7 @@ async function score(args: string[]): Promise<number> {
   }
   const request: ScoreHostsRequest = vmId !== undefined
     ? { vm_id: vmId, host_ids: values.host }
-    : { os: { type: osType, version: values['os-version'] }, host_ids: values.host };
+    : { os: { type: osType, version: values['os-version'] ?? '' }, host_ids: values.host };
 
   const proto = loadScorerProto();
   const client = new proto.ksmscorer.v1.HostScorerService(values.target, grpc.credentials.createInsecure());

@@ -402,6 +402,20 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 function readConnection(c: ValuesOf<Settings['connection']>, problems: string[]): EngineConnection | undefined {
+  if (c.url === undefined) {
+    // Without OVIRT_URL the simulator is used: settings for a real engine would be silently ignored.
+    const set = [
+      ['OVIRT_USERNAME', c.username],
+      ['OVIRT_PASSWORD', c.password],
+      ['OVIRT_PASSWORD_FILE', c.passwordFile],
+      ['OVIRT_CA_FILE', c.caFile],
+      ['OVIRT_INSECURE', c.insecure ? 'true' : undefined],
+    ].flatMap(([name, value]) => (value === undefined ? [] : [name]));
+    if (set.length > 0) {
+      problems.push(`OVIRT_URL: unset, so the embedded simulator would be used and ${set.join(', ')} ignored; set OVIRT_URL for a real engine, or unset ${set.length === 1 ? 'it' : 'them'}`);
+    }
+    return undefined;
+  }
   if (c.insecure && c.caFile !== undefined) problems.push('OVIRT_INSECURE: true disables verification, so OVIRT_CA_FILE would be ignored; set only one');
   if (c.caFile !== undefined) {
     try {
@@ -411,8 +425,6 @@ function readConnection(c: ValuesOf<Settings['connection']>, problems: string[])
       problems.push(`OVIRT_CA_FILE: cannot read ${c.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  if (c.url === undefined) return undefined;
-
   let url = c.url.replace(/\/+$/, '');
   try {
     const parsed = new URL(url);
@@ -443,13 +455,13 @@ function readConnection(c: ValuesOf<Settings['connection']>, problems: string[])
   return { url, username: c.username ?? '', password: password ?? '', caFile: c.caFile, insecure: c.insecure };
 }
 
-/** What may be logged about the configuration: everything but the password. */
+/** What may be logged about the configuration: everything that is in use, but the password. */
 export function describeConfig(config: Config): Record<string, unknown> {
   const { connection, ...engine } = config.engine;
-  return {
-    ...config,
-    engine: { ...engine, connection: connection === undefined ? 'embedded simulator' : { ...connection, password: '<redacted>' } },
-  };
+  const { simulator, ...rest } = config;
+  return connection === undefined
+    ? { ...rest, engine: { ...engine, connection: 'embedded simulator' }, simulator }
+    : { ...rest, engine: { ...engine, connection: { ...connection, password: '<redacted>' } } };
 }
 
 /** The README's configuration table, generated from SETTINGS (`make readme-config` writes it). */

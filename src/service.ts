@@ -4,12 +4,13 @@
  * configured). With no OVIRT_URL the engine is the embedded simulator, and
  * the log says so.
  */
-import type { Config, EngineConnection, LimitSettings } from './config';
+import { type Config, ConfigError, type EngineConnection, type LimitSettings } from './config';
 import { HostInventory, type ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { EngineClient } from './ovirt/client';
 import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
+import { bindProblem, listenProblem } from './server/listen-check';
 import { scoreVmOnHosts } from './server/scorer-service';
 import { ScorerServer } from './server/server';
 import { SimulatedEngine } from './simulator/engine';
@@ -26,7 +27,16 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** Throws ConfigError when a listen address cannot be bound, before anything has started. */
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const addresses = { KSM_SCORER_LISTEN: config.server.listen, KSM_SCORER_OVIRT_PROXY_LISTEN: config.ovirtProxy.listen };
+  const listenTrouble: string[] = [];
+  for (const [name, address] of Object.entries(addresses)) {
+    const problem = address === undefined ? undefined : await listenProblem(name, address);
+    if (problem !== undefined) listenTrouble.push(problem);
+  }
+  if (listenTrouble.length > 0) throw new ConfigError(listenTrouble);
+
   let simulator: SimulatedEngine | undefined;
   let connection: EngineConnection;
   if (config.engine.connection === undefined) {
@@ -69,10 +79,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     port = await server.listen(config.server.listen);
     if (proxy !== undefined) ovirtProxyPort = await proxy.listen(config.ovirtProxy.listen!);
   } catch (err) {
+    // Taken since the check above: the same one line.
     if (port !== undefined) await server.shutdown(1_000);
     await client.close();
     await simulator?.stop();
-    throw err;
+    throw new ConfigError([port === undefined ? bindProblem('KSM_SCORER_LISTEN', config.server.listen, err) : bindProblem('KSM_SCORER_OVIRT_PROXY_LISTEN', config.ovirtProxy.listen!, err)]);
   }
   inventory.start();
   logger.info('ksm-scorer listening', { address: config.server.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });

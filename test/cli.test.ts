@@ -1,5 +1,7 @@
 /** The built `ksm-scorer` bin as an operator runs it: real processes, real signals. */
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../src/simulator/engine';
@@ -78,6 +80,62 @@ describe('ksm-scorer CLI', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(server.stderr).toMatch(/"msg":"stopped"/);
+  });
+
+  it('a listen port already in use: one line naming KSM_SCORER_LISTEN, exit 2, before the simulator starts', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(taken.address() as AddressInfo).port}`;
+      const p = run(['serve'], { KSM_SCORER_LISTEN: address });
+      expect(await p.exited).toBe(2);
+      const lines = p.stderr.trimEnd().split('\n');
+      expect(lines.at(-1)).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      // every other line is the JSON log, and none of it says the simulator started
+      for (const line of lines.slice(0, -1)) expect(() => JSON.parse(line), line).not.toThrow();
+      expect(p.stderr).not.toMatch(/SIMULATED/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('--os-version with --vm-id is a usage error (the VM has its own OS); the help says what omitting --os-version means', async () => {
+    const p = run(['score', '--vm-id', '00000000-0000-4000-8000-000000000001', '--os-version', '8.6']);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr).toMatch(/^ksm-scorer score: --os-version goes with --os-type; a VM given by --vm-id is scored as the OS it has\n/);
+    const help = run(['score', '--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout).toMatch(/without --os-version, the version is "", which matches VMs whose version is unknown/);
+  });
+
+  it('npm start before a build says what to run instead of a MODULE_NOT_FOUND stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ksm-unbuilt-'));
+    try {
+      cpSync(join(__dirname, '..', 'package.json'), join(dir, 'package.json'));
+      const p = spawnProc('npm', ['start', '--silent'], { npm_config_update_notifier: 'false' }, dir);
+      expect(await p.exited).not.toBe(0);
+      expect(p.stderr).toContain('ksm-scorer is not built: run `make run` (or `make build`, then `npm start`)');
+      expect(p.stderr).not.toMatch(/MODULE_NOT_FOUND|at Module/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with the engine refusing connections, the log names the engine URL and the client is pointed to the log', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/ovirt-engine/api`;
+    await new Promise((resolve) => closed.close(resolve));
+    const server = run(['serve'], { OVIRT_URL: url, OVIRT_USERNAME: 'admin@internal', OVIRT_PASSWORD: 'x', KSM_SCORER_LISTEN: '127.0.0.1:0' });
+    const port = (await waitForLog(server, /"msg":"ksm-scorer listening","address":"127\.0\.0\.1:(\d+)"/))[1]!;
+    const [line] = await waitForLog(server, /.*"msg":"engine sync failed.*/);
+    expect(line).toMatch(/"msg":"engine sync failed: no inventory has loaded yet; retrying with backoff"/);
+    expect(line).toContain(`the oVirt engine at ${url} could not be reached`);
+    expect(server.stderr).not.toMatch(/last good inventory/);
+
+    const score = run(['score', '--target', `127.0.0.1:${port}`, '--os-type', 'other']);
+    expect(await score.exited).toBe(1);
+    expect(score.stderr).toBe('ksm-scorer score: UNAVAILABLE: no inventory has loaded yet: the oVirt engine could not be read (the service log says why); try again later\n');
   });
 
   describe('against a real engine URL', () => {

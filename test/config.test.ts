@@ -116,6 +116,24 @@ describe('loadConfig', () => {
     expect(m![1]).toBe(settingsMarkdown());
   });
 
+  it('refuses settings for a real engine when OVIRT_URL is unset, instead of ignoring them for the simulator', () => {
+    const ca = join(__dirname, 'fixtures', 'tls', 'ca.pem');
+    expect(problemsOf({ OVIRT_CA_FILE: ca })).toEqual([
+      'OVIRT_URL: unset, so the embedded simulator would be used and OVIRT_CA_FILE ignored; set OVIRT_URL for a real engine, or unset it',
+    ]);
+    expect(problemsOf({ OVIRT_INSECURE: 'true', OVIRT_USERNAME: 'admin@internal' })).toEqual([
+      'OVIRT_URL: unset, so the embedded simulator would be used and OVIRT_USERNAME, OVIRT_INSECURE ignored; set OVIRT_URL for a real engine, or unset them',
+    ]);
+    // false is what the simulator does anyway
+    expect(problemsOf({ OVIRT_INSECURE: 'false' })).toEqual([]);
+  });
+
+  it('describeConfig shows the simulator settings only when the simulator is used', () => {
+    expect(describeConfig(loadConfig({}))).toHaveProperty('simulator', { hosts: 50, vms: 1000, seed: 1 });
+    const real = describeConfig(loadConfig({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD: 'p', KSM_SCORER_SIM_HOSTS: '9' }));
+    expect(real).not.toHaveProperty('simulator');
+  });
+
   it('describeConfig leaves the password out', () => {
     const c = loadConfig({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD: 'top-secret' });
     expect(JSON.stringify(describeConfig(c))).not.toContain('top-secret');

@@ -251,7 +251,7 @@ export class EngineClient {
           endpoint,
         });
       }
-      throw transportError(err, endpoint, signal, this.closed.signal);
+      throw transportError(err, this.options.connection.url, endpoint, signal, this.closed.signal);
     }
   }
 
@@ -288,7 +288,7 @@ export class EngineClient {
       body = await decodeInline(await readBounded(res.body, SMALL_ANSWER), false, SMALL_ANSWER);
     } catch (err) {
       if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
-      throw transportError(err, endpoint, undefined, this.closed.signal);
+      throw transportError(err, this.options.connection.url, endpoint, undefined, this.closed.signal);
     }
     if (status === 400 || status === 401 || status === 403) {
       throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${this.describeFault(body)}`, { endpoint, status });
@@ -331,9 +331,8 @@ async function readBounded(body: Dispatcher.ResponseData['body'], limit: number)
   return Buffer.concat(chunks, size);
 }
 
-
-
-function transportError(err: unknown, endpoint: string, signal: AbortSignal | undefined, closed: AbortSignal): ScorerError {
+/** `engineUrl` holds no credentials (config refuses them): it goes into the log, so the operator sees which engine failed. */
+function transportError(err: unknown, engineUrl: string, endpoint: string, signal: AbortSignal | undefined, closed: AbortSignal): ScorerError {
   // The decoder's verdict ("a malformed answer (...)") gets the endpoint it was about.
   if (err instanceof ScorerError && err.endpoint === undefined && err.code === 'engine_protocol') return new ScorerError(err.code, `engine answered ${endpoint} with ${err.message}`, { endpoint });
   if (err instanceof ScorerError) return err;
@@ -342,7 +341,7 @@ function transportError(err: unknown, endpoint: string, signal: AbortSignal | un
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) return ScorerError.from(err);
   if (err instanceof Error && 'code' in err) {
     const code = (err as { code?: string }).code ?? err.name;
-    return new ScorerError('engine_unreachable', `engine unreachable on ${endpoint}: ${code}`, { endpoint, cause: err });
+    return new ScorerError('engine_unreachable', `the oVirt engine at ${engineUrl} could not be reached (${endpoint}: ${code})`, { endpoint, cause: err });
   }
   return new ScorerError('engine_protocol', `engine answered ${endpoint} with something unreadable`, { endpoint, cause: err });
 }

@@ -167,7 +167,8 @@ describe('HostScorerService over gRPC', () => {
     expect(res.results[0]!.error).toBeNull();
     expect(res.results[0]!.scores.map((s: HostScore__Output) => s.host_id)).toEqual(hostIds.slice(0, 3));
     expect(res.results[1]!.error).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: 'requests[1].vm_id: not a UUID: "bad"' });
-    expect(res.results[2]!.error?.code).toBe(grpc.status.NOT_FOUND);
+    // the field path, as INVALID_ARGUMENT items have it
+    expect(res.results[2]!.error).toEqual({ code: grpc.status.NOT_FOUND, message: `requests[2].vm_id: the oVirt engine has no VM ${UNKNOWN}` });
     expect(res.results[3]!.scores.length).toBeGreaterThanOrEqual(10);
     expect(res.results[4]!.error).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: 'requests[4].vm: set either vm_id or os' });
     expect(res.inventory?.host_count).toBeGreaterThanOrEqual(10);
