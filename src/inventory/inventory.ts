@@ -10,9 +10,11 @@ import type { CallView } from './call-view';
 import { Freshness, type InventoryInfo, type InventoryState } from './freshness';
 import { type CallNeeds, type OpenCallSignal, ReadThrough } from './read-through';
 import type { InventorySnapshot } from './snapshot';
+import { type HostListing, hostListing, type OsUsage, operatingSystems, type VmListing, vmListing } from './listings';
 import { type InventorySource, InventorySync, type SyncStats } from './sync';
 
 export type { CallNeeds, OpenCallSignal } from './read-through';
+export type { HostListing, OsUsage, VmListing } from './listings';
 export type { InventoryInfo, InventoryState } from './freshness';
 export type { InventorySource, SyncStats } from './sync';
 
@@ -27,6 +29,12 @@ export interface ScoringInventory {
    * missing from the engine within the on-demand limits.
    */
   withView<T>(snapshot: InventorySnapshot, needs: CallNeeds, openSignal: OpenCallSignal, use: (view: CallView) => T): T | Promise<T>;
+  /** Every OS identity of the snapshot's VMs, with counts, by type then version. */
+  operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[];
+  /** Every host of the snapshot, in the engine's order. */
+  hosts(snapshot: InventorySnapshot): readonly HostListing[];
+  /** The first `max` VMs, all or those on `hostId`, and how many match; undefined: no such host in the snapshot. */
+  vms(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: readonly VmListing[]; total: number } | undefined;
 }
 
 export interface HostInventoryOptions {
@@ -101,6 +109,18 @@ export class HostInventory implements ScoringInventory {
 
   withView<T>(snapshot: InventorySnapshot, needs: CallNeeds, openSignal: OpenCallSignal, use: (view: CallView) => T): T | Promise<T> {
     return this.readThrough.withView(snapshot, needs, openSignal, use);
+  }
+
+  operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[] {
+    return operatingSystems(snapshot);
+  }
+
+  hosts(snapshot: InventorySnapshot): readonly HostListing[] {
+    return hostListing(snapshot);
+  }
+
+  vms(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: readonly VmListing[]; total: number } | undefined {
+    return vmListing(snapshot, hostId, max);
   }
 
   stats(): SyncStats {

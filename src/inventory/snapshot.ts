@@ -4,7 +4,7 @@
  * it started with, so neither a full refresh nor an event update changes data
  * under it: both build a new snapshot (SnapshotBuilder, applyChanges).
  */
-import type { EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
+import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
 import { bump, countOs, emptyCounts, type HostOsCounts, type MutableHostOsCounts, withVm } from '../scoring/os-counts';
 import { ScorerError } from '../errors';
 import { VmIndex, type VmPlacement } from './vm-index';
@@ -22,6 +22,10 @@ export interface InventorySnapshot {
   readonly hostIds: readonly string[];
   /** Per-host OS counts of every host in hostIds. */
   readonly hosts: ReadonlyMap<string, HostOsCounts>;
+  /** What the engine said of every host in hostIds (name, cluster, status), for listings. */
+  readonly hostDetails: ReadonlyMap<string, EngineHost>;
+  /** The clusters the engine listed at the last full refresh. */
+  readonly clusters: ReadonlyMap<string, EngineCluster>;
   readonly vms: VmIndex;
 }
 
@@ -40,14 +44,18 @@ export class SnapshotBuilder {
   /** Built in their final shape as VMs arrive, so build() only wraps them. */
   private readonly counts = new Map<string, MutableHostOsCounts>();
   private readonly placements = new Map<string, VmPlacement>();
+  private readonly hostDetails = new Map<string, EngineHost>();
+  private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
-  constructor(hosts: readonly EngineHost[]) {
+  constructor(hosts: readonly EngineHost[], clusters: readonly EngineCluster[]) {
     for (const h of hosts) {
       if (this.counts.has(h.id)) continue;
       this.counts.set(h.id, emptyCounts());
+      this.hostDetails.set(h.id, h);
       this.hostIds.push(h.id);
     }
     this.duplicateHosts = hosts.length - this.hostIds.length;
+    this.clusters = new Map(clusters.map((c) => [c.id, c]));
   }
 
   addVms(vms: readonly EngineVm[]): void {
@@ -72,6 +80,8 @@ export class SnapshotBuilder {
       vmCount: this.placements.size,
       hostIds: Object.freeze(this.hostIds),
       hosts: this.counts as ReadonlyMap<string, HostOsCounts>,
+      hostDetails: this.hostDetails,
+      clusters: this.clusters,
       vms: VmIndex.of(this.placements),
     });
   }
@@ -108,13 +118,16 @@ export interface InventoryChanges {
 export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChanges, refreshedAt: number): InventorySnapshot {
   const hosts = new Map(snapshot.hosts);
   const hostIds = [...snapshot.hostIds];
+  const hostDetails = new Map(snapshot.hostDetails);
 
   for (const [id, change] of changes.hosts) {
     if (change === null) {
       if (hosts.delete(id)) hostIds.splice(hostIds.indexOf(id), 1);
+      hostDetails.delete(id);
     } else {
       if (!hosts.has(id)) hostIds.push(id);
       hosts.set(id, countOs(change.vms.map((vm) => vm.os)));
+      hostDetails.set(id, change.host);
     }
   }
 
@@ -142,6 +155,8 @@ export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChan
     vmCount: vms.size,
     hostIds: Object.freeze(hostIds),
     hosts,
+    hostDetails,
+    clusters: snapshot.clusters,
     vms,
   });
 }

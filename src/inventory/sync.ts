@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InventorySettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
-import type { EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
+import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
 import { type Rejections, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
@@ -17,6 +17,7 @@ import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBu
 /** The part of the engine the inventory reads; EngineClient implements it. */
 export interface InventorySource {
   listHosts(signal?: AbortSignal): Promise<EngineHost[]>;
+  listClusters(signal?: AbortSignal): Promise<EngineCluster[]>;
   forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number>;
   getHost(id: string, signal?: AbortSignal): Promise<EngineHost | undefined>;
   getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined>;
@@ -208,7 +209,8 @@ export class InventorySync {
       // The newest event id first: whatever happens during the read is polled again after it.
       const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.readNewestEventId(signal) : undefined;
       const hosts = await this.source.listHosts(signal);
-      const builder = new SnapshotBuilder(hosts);
+      const clusters = await this.source.listClusters(signal);
+      const builder = new SnapshotBuilder(hosts, clusters);
       const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal);
       const snapshot = builder.build({ generation: this.generation + 1, refreshedAt: started });
       this.lastEventId = newestEventId;
@@ -221,7 +223,7 @@ export class InventorySync {
         hosts: snapshot.hostCount,
         vms: snapshot.vmCount,
         ms: Math.round(performance.now() - t0),
-        requests: (this.settings.eventsIntervalMs > 0 ? 1 : 0) + 1 + pages,
+        requests: (this.settings.eventsIntervalMs > 0 ? 1 : 0) + 2 + pages,
         rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
         heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
         loopDelayP99Ms: round2(loopDelay.percentile(99) / 1e6 - 1),

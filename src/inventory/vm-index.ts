@@ -29,6 +29,16 @@ export class VmIndex {
     return this.base.get(id);
   }
 
+  /** Every VM: the base's in their order (as changed since), then those added since. */
+  *entries(): IterableIterator<[string, VmPlacement]> {
+    for (const [id, placement] of this.base) {
+      const changed = this.changes.get(id);
+      if (changed === undefined) yield [id, placement];
+      else if (changed !== null) yield [id, changed];
+    }
+    for (const [id, changed] of this.changes) if (changed !== null && !this.base.has(id)) yield [id, changed];
+  }
+
   with(updates: ReadonlyMap<string, VmPlacement | null>): VmIndex {
     const changes = new Map(this.changes);
     let size = this.size;

@@ -12,9 +12,9 @@ import { abortable } from '../abortable';
 import type { EngineConnection, EngineSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
-import type { EngineEvent, EngineHost, EngineVm } from './model';
-import { AnswerTooLarge, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseEach, parseEvent, parseHost, parseVm, preview, Rejections, searchableHostName } from './parse';
+import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
+import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
+import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseHost, parseVm, preview, Rejections, searchableHostName } from './parse';
 
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
@@ -73,6 +73,10 @@ export class EngineClient {
 
   async listHosts(signal?: AbortSignal): Promise<EngineHost[]> {
     return this.get('/hosts', {}, signal, { list: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => this.each(listItems(body, 'host'), parseHost) });
+  }
+
+  async listClusters(signal?: AbortSignal): Promise<EngineCluster[]> {
+    return this.get('/clusters', {}, signal, { list: { listKey: 'cluster', fields: CLUSTER_FIELDS }, parse: (body) => this.each(listItems(body, 'cluster'), parseCluster) });
   }
 
   /**

@@ -21,6 +21,16 @@ export interface OsIdentity {
 export interface EngineHost {
   readonly id: string;
   readonly name: string;
+  readonly clusterId: string | undefined;
+  /** The engine's host status: "up", "maintenance", "non_responsive", ... ("" when absent). */
+  readonly status: string;
+}
+
+/** A cluster, as far as telling whether KSM runs on its hosts. */
+export interface EngineCluster {
+  readonly id: string;
+  readonly name: string;
+  readonly ksmEnabled: boolean;
 }
 
 export interface EngineVm {

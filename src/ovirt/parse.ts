@@ -6,7 +6,7 @@
  * so one bad item neither fails a sync nor reaches a client.
  */
 import { ScorerError } from '../errors';
-import { type EngineEvent, type EngineHost, type EngineVm, MAX_OS_FIELD_LENGTH, type OsIdentity, uuid } from './model';
+import { type EngineCluster, type EngineEvent, type EngineHost, type EngineVm, MAX_OS_FIELD_LENGTH, type OsIdentity, uuid } from './model';
 
 type Json = Record<string, unknown>;
 
@@ -136,13 +136,34 @@ export function parseVm(obj: unknown): EngineVm {
   return { id: requireId(obj, 'vm'), hostId: optionalId(obj, ['host', 'id'], 'vm host.id'), os: osIdentity(obj) };
 }
 
+/** Host statuses are short enum names ("up", "non_responsive"): anything else is not one. */
+const STATUS = /^[a-z_]{0,64}$/;
+
 export function parseHost(obj: unknown): EngineHost {
   if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a host that is not a JSON object');
   const id = requireId(obj, 'host');
   // An odd name does not make the host unusable (it is joined on id); only searching by it is refused.
   const name = text(obj.name);
   if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) throw new ScorerError('engine_protocol', `engine sent host ${id} with a name longer than 255 characters or with control characters`);
-  return { id, name };
+  // Status and cluster only describe the host to people: an odd one is left out, the host is still scored.
+  const status = text(obj.status).toLowerCase();
+  return { id, name, clusterId: uuid(text(field(obj, 'cluster', 'id'))), status: STATUS.test(status) ? status : '' };
+}
+
+/** Booleans arrive as "true"/"false" strings or as JSON booleans. */
+function parseBoolean(v: unknown, what: string): boolean {
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false' || v === undefined) return false;
+  throw new ScorerError('engine_protocol', `engine sent ${what} that is not a boolean: ${preview(v)}`);
+}
+
+export function parseCluster(obj: unknown): EngineCluster {
+  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a cluster that is not a JSON object');
+  return {
+    id: requireId(obj, 'cluster'),
+    name: bounded(text(obj.name), 'a cluster name'),
+    ksmEnabled: parseBoolean(field(obj, 'ksm', 'enabled'), 'a cluster ksm.enabled'),
+  };
 }
 
 export function parseEvent(obj: unknown): EngineEvent {

@@ -6,6 +6,7 @@
  * Fields at their default value are left out, as proto3 allows.
  */
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
+import type { OperatingSystem } from '../generated/ksmscorer/v1/OperatingSystem';
 import type { ScoreHostsBatchRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsBatchRequest';
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
@@ -14,6 +15,7 @@ import type { HostScore } from '../scoring/score';
 export interface ScoreHostsResponseData {
   readonly scores: readonly HostScore[];
   readonly inventory: InventoryInfo;
+  readonly scored_os?: OperatingSystem | null;
 }
 
 export interface ScoreHostsBatchResponseData {
@@ -159,11 +161,24 @@ function writeInventory(out: Out, field: number, inv: ReturnType<typeof inventor
   if (info.vm_count) (out.varint(tag(5, WIRE_VARINT)), out.varint(info.vm_count));
 }
 
+/** Most bytes an OperatingSystem field can take: tag and length, two strings with theirs. */
+const osBound = (os: OperatingSystem | null | undefined) => (os ? 2 + 5 + 2 * (1 + 5) + 3 * ((os.type ?? '').length + (os.version ?? '').length) : 0);
+
+function writeOs(out: Out, field: number, os: OperatingSystem | null | undefined): void {
+  if (!os) return;
+  out.varint(tag(field, WIRE_LEN));
+  out.nested(() => {
+    if (os.type) (out.buf[out.pos++] = tag(1, WIRE_LEN), out.writeString(os.type));
+    if (os.version) (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(os.version));
+  });
+}
+
 export function encodeScoreHostsResponse(res: ScoreHostsResponseData): Buffer {
   const inv = inventoryBody(res.inventory);
-  const out = new Out(Buffer.allocUnsafe(scoresBound(res.scores) + 1 + varintSize(inv.size) + inv.size));
+  const out = new Out(Buffer.allocUnsafe(scoresBound(res.scores) + 1 + varintSize(inv.size) + inv.size + osBound(res.scored_os)));
   writeScores(out, 1, res.scores);
   writeInventory(out, 2, inv);
+  writeOs(out, 3, res.scored_os);
   return out.buf.subarray(0, out.pos);
 }
 
@@ -171,7 +186,7 @@ export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData):
   const inv = inventoryBody(res.inventory);
   let bound = 1 + varintSize(inv.size) + inv.size;
   for (const r of res.results) {
-    bound += 1 + 5 + scoresBound((r.scores ?? []) as HostScore[]);
+    bound += 1 + 5 + scoresBound((r.scores ?? []) as HostScore[]) + osBound(r.scored_os);
     if (r.error) bound += 2 + 5 + 1 + 5 + 3 * (r.error.message ?? '').length + 6;
   }
   const out = new Out(Buffer.allocUnsafe(bound));
@@ -187,6 +202,7 @@ export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData):
           if (message !== '') (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(message));
         });
       }
+      writeOs(out, 3, r.scored_os);
     });
   }
   writeInventory(out, 2, inv);
@@ -307,4 +323,15 @@ export function decodeScoreHostsBatchRequest(buf: Buffer): DecodedRequest<ScoreH
     return { requests: [], malformed: (err as Error).message };
   }
   return { requests };
+}
+
+/** A generated decoder that flags a malformed message, as the hand-written ones do, instead of throwing. */
+export function flagMalformed<T>(decode: (buf: Buffer) => T): (buf: Buffer) => T | { malformed: string } {
+  return (buf) => {
+    try {
+      return decode(buf);
+    } catch (err) {
+      return { malformed: (err as Error).message };
+    }
+  };
 }

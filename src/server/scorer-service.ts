@@ -1,18 +1,20 @@
 /**
- * HostScorerService handlers: validate, take a servable snapshot, score on
- * the inventory's view of it, answer. Nothing here touches the engine or
+ * HostScorerService's scoring handlers: validate, take a servable snapshot,
+ * score on the inventory's view of it, answer. Nothing here touches the engine or
  * knows how data is stored or fetched: that is the inventory's withView.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { LimitSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
-import type { InventoryInfo as InventoryInfoMessage } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
 import type { CallView } from '../inventory/call-view';
-import type { CallNeeds, InventoryInfo, OpenCallSignal, ScoringInventory } from '../inventory/inventory';
+import type { CallNeeds, OpenCallSignal, ScoringInventory } from '../inventory/inventory';
 import type { Logger } from '../log';
+import type { OsIdentity } from '../ovirt/model';
 import { type HostScore, scoreCandidates } from '../scoring/score';
+import { inventoryMessage } from './inventory-info';
+import { createListingHandlers } from './listing-service';
 import { checkBatchSize, parseBatchRequest, parseScoreRequest, type ScoreQuery } from './request';
 import { toServiceError, toStatus } from './status';
 
@@ -27,15 +29,23 @@ export interface VmNotFound {
   readonly notFound: string;
 }
 
-export function createScorerHandlers({ inventory, limits, logger }: ScorerServiceDeps): HostScorerServiceHandlers {
+/** A query's answer: the hosts' scores and the OS they were scored for. */
+export interface QueryScores {
+  readonly os: OsIdentity;
+  readonly scores: HostScore[];
+}
+
+/** Every RPC of HostScorerService: scoring here, the inventory listings in listing-service.ts. */
+export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerServiceHandlers {
+  const { inventory, limits, logger } = deps;
   return {
     async ScoreHosts(call, callback) {
       try {
         const query = parseScoreRequest(call.request, limits);
         const snapshot = inventory.servableSnapshot();
-        const scores = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => scoreQuery(view, query));
-        if ('notFound' in scores) throw new ScorerError('not_found', `vm_id: ${scores.notFound}`);
-        callback(null, { scores, inventory: inventoryMessage(inventory.info(snapshot)) });
+        const scored = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => scoreQuery(view, query));
+        if ('notFound' in scored) throw new ScorerError('not_found', `vm_id: ${scored.notFound}`);
+        callback(null, { scores: scored.scores, inventory: inventoryMessage(inventory.info(snapshot)), scored_os: scored.os });
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHosts'));
       }
@@ -49,11 +59,11 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
         const queries = items.filter((item): item is ScoreQuery => !(item instanceof ScorerError));
         const results = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) =>
           items.map((item, i): ScoreHostsResult => {
-            const scores = item instanceof ScorerError ? item : scoreQuery(view, item);
-            if (Array.isArray(scores)) return { scores, error: null };
-            const err = scores instanceof ScorerError ? scores : new ScorerError('not_found', `requests[${i}].vm_id: ${scores.notFound}`);
+            const scored = item instanceof ScorerError ? item : scoreQuery(view, item);
+            if ('scores' in scored) return { scores: scored.scores, error: null, scored_os: scored.os };
+            const err = scored instanceof ScorerError ? scored : new ScorerError('not_found', `requests[${i}].vm_id: ${scored.notFound}`);
             const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
-            return { scores: [], error: { code, message } };
+            return { scores: [], error: { code, message }, scored_os: null };
           }),
         );
         callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
@@ -61,6 +71,8 @@ export function createScorerHandlers({ inventory, limits, logger }: ScorerServic
         callback(toServiceError(err, logger, 'ScoreHostsBatch'));
       }
     },
+
+    ...createListingHandlers(deps),
   };
 }
 
@@ -77,7 +89,10 @@ export async function scoreVmOnHosts(
 ): Promise<HostScore[] | VmNotFound> {
   const query = parseScoreRequest({ vm: 'vm_id', vm_id: vmId, host_ids: [...hostIds] }, limits);
   const snapshot = inventory.servableSnapshot();
-  return inventory.withView(snapshot, needsOf([query]), () => ({ signal, dispose() {} }), (view) => scoreQuery(view, query));
+  return inventory.withView(snapshot, needsOf([query]), () => ({ signal, dispose() {} }), (view) => {
+    const scored = scoreQuery(view, query);
+    return 'notFound' in scored ? scored : scored.scores;
+  });
 }
 
 /** The ids the queries read; an empty host list reads the snapshot's own hosts, which need nothing. */
@@ -96,7 +111,7 @@ function needsOf(queries: readonly ScoreQuery[]): CallNeeds {
   return { hostIds, vmIds };
 }
 
-export function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] | VmNotFound {
+export function scoreQuery(view: CallView, query: ScoreQuery): QueryScores | VmNotFound {
   let os = query.kind === 'os' ? query.os : undefined;
   if (query.kind === 'vm') {
     const vm = view.vm(query.vmId);
@@ -104,17 +119,7 @@ export function scoreQuery(view: CallView, query: ScoreQuery): HostScore[] | VmN
     os = vm.os;
   }
   const scoredVmId = query.kind === 'vm' ? query.vmId : undefined;
-  return scoreCandidates(view.candidates(query.hostIds, scoredVmId), os!, query.hostIds === undefined);
-}
-
-export function inventoryMessage(info: InventoryInfo): InventoryInfoMessage {
-  return {
-    refreshed_at: { seconds: Math.floor(info.refreshedAt / 1000), nanos: (info.refreshedAt % 1000) * 1_000_000 },
-    stale: info.stale,
-    generation: info.generation,
-    host_count: info.hostCount,
-    vm_count: info.vmCount,
-  };
+  return { os: os!, scores: scoreCandidates(view.candidates(query.hostIds, scoredVmId), os!, query.hostIds === undefined) };
 }
 
 /** An AbortSignal that fires at the call's deadline or when the client cancels. */

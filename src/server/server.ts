@@ -8,7 +8,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { ServerSettings } from '../config';
 import type { Logger } from '../log';
-import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from './codec';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
@@ -40,9 +40,10 @@ export class ScorerServer {
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
-    // The same service with hand-written codecs for the hot messages (see codec.ts).
+    // The same service with hand-written codecs for the hot messages (see codec.ts), and
+    // malformed requests to the others flagged for INVALID_ARGUMENT rather than thrown (INTERNAL).
     const fast: grpc.ServiceDefinition = {
-      ...definition,
+      ...Object.fromEntries(Object.entries(definition).map(([name, method]) => [name, { ...method, requestDeserialize: flagMalformed(method.requestDeserialize) }])),
       ScoreHosts: {
         ...definition.ScoreHosts,
         requestDeserialize: decodeScoreHostsRequest,

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
-import { SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
+import { type SimCluster, SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
 
 export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly username?: string;
@@ -169,6 +169,7 @@ export class SimulatedEngine {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
       return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
+    if (path === '/clusters') return this.send(req, res, 200, list('cluster', [...this.inventory.clusters.values()].map(clusterJson)));
     if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
     if (path === '/vms') {
       if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', this.searchVms(search, max).map(vmJson)));
@@ -323,13 +324,30 @@ function hostJson(host: SimHost): Record<string, unknown> {
     id: host.id,
     name: host.name,
     address: host.name,
-    status: 'up',
+    status: host.status,
+    cluster: { href: `${API}/clusters/${host.clusterId}`, id: host.clusterId },
     memory: '405874409472',
     max_scheduling_memory: '390123456512',
     cpu: { topology: { cores: '16', sockets: '2', threads: '2' } },
     os: { type: 'RHEL', version: { full_version: '8.9 - 1.el8', major: '8', minor: '9' } },
     ksm: { enabled: 'true', merge_across_nodes: 'true' },
     link: ['nics', 'statistics', 'storage', 'tags', 'permissions'].map((rel) => ({ href: `${API}/hosts/${host.id}/${rel}`, rel })),
+  };
+}
+
+function clusterJson(cluster: SimCluster): Record<string, unknown> {
+  return {
+    href: `${API}/clusters/${cluster.id}`,
+    id: cluster.id,
+    name: cluster.name,
+    description: '',
+    ballooning_enabled: 'true',
+    cpu: { architecture: 'x86_64', type: 'Secure Intel Cascadelake Server Family' },
+    ksm: { enabled: String(cluster.ksmEnabled), merge_across_nodes: 'true' },
+    memory_policy: { over_commit: { percent: '100' }, transparent_hugepages: { enabled: 'true' } },
+    version: { major: '4', minor: '7' },
+    data_center: { href: `${API}/datacenters/00000001-0001-0001-0001-000000000311`, id: '00000001-0001-0001-0001-000000000311' },
+    link: ['affinitygroups', 'glustervolumes', 'networks', 'permissions'].map((rel) => ({ href: `${API}/clusters/${cluster.id}/${rel}`, rel })),
   };
 }
 

@@ -7,7 +7,19 @@
 export interface SimHost {
   readonly id: string;
   readonly name: string;
+  readonly clusterId: string;
+  /** The engine's host status names: "up", "maintenance", "non_responsive", ... */
+  status: string;
 }
+
+export interface SimCluster {
+  readonly id: string;
+  readonly name: string;
+  ksmEnabled: boolean;
+}
+
+/** Hosts per generated cluster; every third cluster has KSM off, as some sites run memory-bound clusters without it. */
+const HOSTS_PER_CLUSTER = 20;
 
 export interface SimGuestOs {
   readonly family: string;
@@ -98,6 +110,7 @@ export const EVENT = {
 } as const;
 
 export class SimInventory {
+  readonly clusters = new Map<string, SimCluster>();
   readonly hosts = new Map<string, SimHost>();
   readonly vms = new Map<string, SimVm>();
   /** Oldest first; only the newest `retainEvents` are kept, as an engine ages events out. */
@@ -111,6 +124,12 @@ export class SimInventory {
 
   constructor(options: SimInventoryOptions) {
     this.random = seededRandom(options.seed);
+    // Clusters from a sequence of their own, so the hosts and VMs of a seed stay what they were.
+    const clusterRandom = seededRandom(options.seed ^ 0x5eed_c105);
+    for (let i = 0; i < Math.max(1, Math.ceil(options.hosts / HOSTS_PER_CLUSTER)); i++) {
+      const cluster = { id: seededUuid(clusterRandom), name: i === 0 ? 'Default' : `cluster-${i + 1}`, ksmEnabled: i % 3 !== 2 };
+      this.clusters.set(cluster.id, cluster);
+    }
     const runningShare = options.runningShare ?? 0.7;
     const agentShare = options.agentShare ?? 0.75;
     for (let i = 0; i < options.hosts; i++) this.addHost();
@@ -131,8 +150,15 @@ export class SimInventory {
     }
   }
 
+  /** Hosts fill the clusters in order, HOSTS_PER_CLUSTER each; hosts added later go to the last one. */
   addHost(name?: string): SimHost {
-    const host = { id: seededUuid(this.random), name: name ?? `host-${String(this.hosts.size + 1).padStart(4, '0')}.example.com` };
+    const clusters = [...this.clusters.keys()];
+    const host = {
+      id: seededUuid(this.random),
+      name: name ?? `host-${String(this.hosts.size + 1).padStart(4, '0')}.example.com`,
+      clusterId: clusters[Math.min(Math.floor(this.hosts.size / HOSTS_PER_CLUSTER), clusters.length - 1)]!,
+      status: 'up',
+    };
     this.hosts.set(host.id, host);
     this.version++;
     return host;
@@ -208,6 +234,18 @@ export class SimInventory {
     for (const vm of this.vmsOn(id)) vm.hostId = undefined;
     this.log(EVENT.USER_REMOVE_VDS, `Host ${host.name} was removed`, undefined, id);
     this.hosts.delete(id);
+  }
+
+  /**
+   * A host status change (maintenance, non_responsive, up). The engine logs
+   * these under codes the scorer does not read, so the scorer sees them at
+   * its next full refresh; here it is a change without an event.
+   */
+  setHostStatus(id: string, status: string): void {
+    const host = this.hosts.get(id);
+    if (host === undefined) throw new Error(`simulator: no host ${id}`);
+    host.status = status;
+    this.version++;
   }
 
   /** What the guest agent reports: no event, as on a real engine. */

@@ -35,16 +35,30 @@ describe('HostInventory against the simulated engine', () => {
     await sim.stop();
   });
 
-  it('a full refresh is one GET /hosts plus the pages of GET /vms, joined on vm.host.id', async () => {
+  it('a full refresh is one GET /hosts, one GET /clusters and the pages of GET /vms, joined on vm.host.id', async () => {
     const snap = await make().refresh();
     const api = sim.apiRequests().map((r) => r.path);
     // 80 VMs, 25 a page: 4 pages
-    expect(api).toEqual(['/api/hosts', '/api/vms', '/api/vms', '/api/vms', '/api/vms']);
+    expect(api).toEqual(['/api/hosts', '/api/clusters', '/api/vms', '/api/vms', '/api/vms', '/api/vms']);
     expect(snap.hostCount).toBe(6);
     expect(snap.vmCount).toBe(80);
     for (const host of sim.inventory.hosts.values()) {
       expect(snap.hosts.get(host.id)?.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
+      expect(snap.hostDetails.get(host.id)).toEqual({ id: host.id, name: host.name, clusterId: host.clusterId, status: 'up' });
     }
+    expect([...snap.clusters.values()]).toEqual([...sim.inventory.clusters.values()].map(({ id, name, ksmEnabled }) => ({ id, name, ksmEnabled })));
+  });
+
+  it('keeps host status and cluster KSM as of the last full refresh', async () => {
+    const inv = make();
+    await inv.refresh();
+    const [first] = sim.inventory.hosts.values();
+    const [cluster] = sim.inventory.clusters.values();
+    sim.inventory.setHostStatus(first!.id, 'maintenance');
+    cluster!.ksmEnabled = false;
+    const snap = await inv.refresh();
+    expect(snap.hostDetails.get(first!.id)?.status).toBe('maintenance');
+    expect(snap.clusters.get(cluster!.id)?.ksmEnabled).toBe(false);
   });
 
   it('never runs two refreshes at once', async () => {

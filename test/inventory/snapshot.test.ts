@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { eventTargets } from '../../src/inventory/events';
 import { applyChanges, SnapshotBuilder } from '../../src/inventory/snapshot';
 import { VmIndex } from '../../src/inventory/vm-index';
-import type { EngineVm } from '../../src/ovirt/model';
+import type { EngineHost, EngineVm } from '../../src/ovirt/model';
 
 const H1 = '10000000-0000-4000-8000-000000000001';
 const H2 = '10000000-0000-4000-8000-000000000002';
@@ -13,12 +13,10 @@ const V3 = '20000000-0000-4000-8000-000000000003';
 const rhel = { type: 'rhel_8x64', version: '8.6' };
 const win = { type: 'windows_2022', version: '' };
 const vm = (id: string, hostId: string | undefined, os = rhel): EngineVm => ({ id, hostId, os });
+const host = (id: string, name: string): EngineHost => ({ id, name, clusterId: undefined, status: 'up' });
 
 const build = (pages: EngineVm[][]) => {
-  const b = new SnapshotBuilder([
-    { id: H1, name: 'h1' },
-    { id: H2, name: 'h2' },
-  ]);
+  const b = new SnapshotBuilder([host(H1, 'h1'), host(H2, 'h2')], []);
   for (const page of pages) b.addVms(page);
   return b.build({ generation: 1, refreshedAt: 1_000 });
 };
@@ -40,10 +38,7 @@ describe('SnapshotBuilder', () => {
   });
 
   it('a host listed twice is kept once and counted as a duplicate', () => {
-    const b = new SnapshotBuilder([
-      { id: H1, name: 'h1' },
-      { id: H1, name: 'h1' },
-    ]);
+    const b = new SnapshotBuilder([host(H1, 'h1'), host(H1, 'h1')], []);
     expect(b.build({ generation: 1, refreshedAt: 0 }).hostIds).toEqual([H1]);
     expect(b.duplicateHosts).toBe(1);
   });
@@ -71,7 +66,7 @@ describe('applyChanges', () => {
         vms: new Map([[V1, null]]),
         hosts: new Map([
           [H2, null],
-          ['10000000-0000-4000-8000-000000000003', { host: { id: '10000000-0000-4000-8000-000000000003', name: 'h3' }, vms: [vm(V3, '10000000-0000-4000-8000-000000000003', win)] }],
+          ['10000000-0000-4000-8000-000000000003', { host: host('10000000-0000-4000-8000-000000000003', 'h3'), vms: [vm(V3, '10000000-0000-4000-8000-000000000003', win)] }],
         ]),
       },
       2_000,

@@ -10,7 +10,7 @@ const H1 = '10000000-0000-4000-8000-000000000001';
 const V1 = '20000000-0000-4000-8000-000000000001';
 
 class FakeSource implements InventorySource {
-  hosts: EngineHost[] = [{ id: H1, name: 'h1' }];
+  hosts: EngineHost[] = [{ id: H1, name: 'h1', clusterId: undefined, status: 'up' }];
   vms: EngineVm[] = [{ id: V1, hostId: H1, os: { type: 'rhel_8x64', version: '' } }];
   events: EngineEvent[] = [];
   down = false;
@@ -20,6 +20,7 @@ class FakeSource implements InventorySource {
     if (this.down) throw new ScorerError('engine_unreachable', `engine unreachable on ${what}: ECONNREFUSED`, { endpoint: what });
   }
   async listHosts() { this.check('GET /hosts'); return this.hosts; }
+  async listClusters() { this.check('GET /clusters'); return []; }
   async forEachVmPage(onPage: (vms: EngineVm[]) => void) { this.check('GET /vms'); onPage(this.vms); return 1; }
   async getHost(id: string) { this.check('GET /hosts/{id}'); return this.hosts.find((h) => h.id === id); }
   async getVm(id: string) { this.check('GET /vms/{id}'); return this.vms.find((v) => v.id === id); }
@@ -50,7 +51,7 @@ describe('InventorySync', () => {
   it('starts with a full refresh, then polls events; a quiet poll confirms the data without a new generation', async () => {
     const { source, published, sync, tick } = setup();
     await sync.sync();
-    expect(source.calls).toEqual(['GET /events', 'GET /hosts', 'GET /vms']);
+    expect(source.calls).toEqual(['GET /events', 'GET /hosts', 'GET /clusters', 'GET /vms']);
     tick(5_000);
     source.calls.length = 0;
     await sync.sync();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { faultReason, listItems, osIdentity, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
+import { faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
 
 describe('osIdentity', () => {
   it.each([
@@ -59,6 +59,22 @@ describe('engine JSON', () => {
     expect(searchableHostName('host-1.example.com')).toBe(true);
     expect(() => parseHost({ id: H1, name: 'bad\u0000name' })).toThrow(/control characters/);
     expect(() => parseEvent({ id: ['['], code: '1' })).toThrow(/not an integer: an array/);
+  });
+
+  it('reads a host\'s cluster and status; an odd one is left out and the host kept, for scoring', () => {
+    expect(parseHost({ id: H1, name: 'h1', status: 'Non_Responsive', cluster: { id: V1.toUpperCase(), href: '/x' } })).toEqual({ id: H1, name: 'h1', clusterId: V1, status: 'non_responsive' });
+    expect(parseHost({ id: H1, name: 'h1' })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
+    expect(parseHost({ id: H1, name: 'h1', status: 'up; rm -rf', cluster: { id: 'Default' } })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
+    expect(parseHost({ id: H1, name: 'h1', status: 'x'.repeat(65) }).status).toBe('');
+  });
+
+  it('reads a cluster\'s ksm.enabled sent as a string or a boolean, absent as off', () => {
+    expect(parseCluster({ id: V1, name: 'Default', ksm: { enabled: 'true', merge_across_nodes: 'true' } })).toEqual({ id: V1, name: 'Default', ksmEnabled: true });
+    expect(parseCluster({ id: V1, name: 'c', ksm: { enabled: false } }).ksmEnabled).toBe(false);
+    expect(parseCluster({ id: V1, name: 'c' }).ksmEnabled).toBe(false);
+    expect(() => parseCluster({ id: V1, name: 'c', ksm: { enabled: 'yes' } })).toThrow(/cluster ksm.enabled that is not a boolean: "yes"/);
+    expect(() => parseCluster({ id: 'Default' })).toThrow(/cluster id that is not a UUID/);
+    expect(() => parseCluster({ id: V1, name: 'n'.repeat(300) })).toThrow(/cluster name longer than 256/);
   });
 
   it('rejects a VM or host without an id', () => {

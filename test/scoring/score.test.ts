@@ -73,13 +73,13 @@ describe('scoring against the seed oracle on random inventories', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-      const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ id: seededUuid(random), name: `h${i}` }));
+      const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ id: seededUuid(random), name: `h${i}`, clusterId: undefined, status: 'up' }));
       const vms: EngineVm[] = Array.from({ length: Math.floor(random() * 80) }, () => ({
         id: seededUuid(random),
         hostId: random() < 0.8 ? pick(hosts).id : undefined,
         os: os(pick(types), pick(versions)),
       }));
-      const builder = new SnapshotBuilder(hosts);
+      const builder = new SnapshotBuilder(hosts, []);
       builder.addVms(vms);
       const snapshot = builder.build({ generation: 1, refreshedAt: 0 });
       const view = new CallView(snapshot, undefined, undefined);

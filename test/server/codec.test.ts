@@ -39,11 +39,20 @@ const randomInventory = (random: () => number) => ({
   vm_count: Math.floor(random() * 200_000),
 });
 
+/** Unset, empty, ordinary, non-ASCII, or long enough to need a two-byte length. */
+function randomOs(random: () => number): { type: string; version: string } | null {
+  const pick = random();
+  if (pick < 0.2) return null;
+  if (pick < 0.3) return { type: '', version: '' };
+  if (pick < 0.8) return { type: 'rhel_8x64', version: random() < 0.5 ? '' : 'Red Hat Enterprise Linux 8.6' };
+  return { type: `système-${'x'.repeat(Math.floor(random() * 200))}`, version: 'é'.repeat(Math.floor(random() * 100)) };
+}
+
 describe('hand-written encoders decode with protobufjs to what protobufjs itself encodes', () => {
   it('ScoreHostsResponse, 300 random messages (0 to 600 hosts)', () => {
     const random = seededRandom(99);
     for (let i = 0; i < 300; i++) {
-      const msg = { scores: randomScores(random, Math.floor(random() * 600)), inventory: randomInventory(random) };
+      const msg = { scores: randomScores(random, Math.floor(random() * 600)), inventory: randomInventory(random), scored_os: randomOs(random) };
       const ours = encodeScoreHostsResponse(msg);
       const theirs = Response.encode(Response.fromObject(msg)).finish();
       expect(toObject(Response, ours)).toEqual(toObject(Response, theirs));
@@ -65,8 +74,8 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
     for (let i = 0; i < 100; i++) {
       const results = Array.from({ length: Math.floor(random() * 20) }, () =>
         random() < 0.3
-          ? { scores: [], error: { code: 1 + Math.floor(random() * 15), message: `requests[3].vm_id: not a UUID: "x${'é'.repeat(Math.floor(random() * 5))}"` } }
-          : { scores: randomScores(random, Math.floor(random() * 70)), error: null },
+          ? { scores: [], error: { code: 1 + Math.floor(random() * 15), message: `requests[3].vm_id: not a UUID: "x${'é'.repeat(Math.floor(random() * 5))}"` }, scored_os: null }
+          : { scores: randomScores(random, Math.floor(random() * 70)), error: null, scored_os: randomOs(random) },
       );
       const msg = { results, inventory: randomInventory(random) };
       const ours = encodeScoreHostsBatchResponse(msg);
