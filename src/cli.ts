@@ -1,53 +1,64 @@
 #!/usr/bin/env node
 /**
- * ksm-scorer serve   start the service (configuration from the environment)
- * ksm-scorer score   ask a running service and print a table, for people at a terminal
+ * The `ksm-scorer` command: `serve` starts the service; the other commands
+ * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit
+ * 2, failed calls 1.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { format, parseArgs } from 'node:util';
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { batchCommand, BATCH_USAGE } from './cli/batch';
+import { parseCommand, UsageError } from './cli/command';
+import { healthCommand, HEALTH_USAGE } from './cli/health';
+import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE } from './cli/listings';
+import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
-import type { ScoreHostsRequest } from './generated/ksmscorer/v1/ScoreHostsRequest';
-import type { ScoreHostsResponse__Output } from './generated/ksmscorer/v1/ScoreHostsResponse';
 import { createLogger, type Logger } from './log';
-import { loadScorerProto } from './server/proto';
 import { type RunningService, startService } from './service';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
-const SCORE_USAGE = `  ksm-scorer score (--vm-id ID | --os-type TYPE [--os-version VERSION]) [--host ID]...
-                   [--target HOST:PORT] [--top N] [--timeout SECONDS] [--json]
-      Asks a running service and prints the hosts, best first when no --host is given.
-      A VM given by --vm-id is scored as the OS it has;
-      without --os-version, the version is "", which matches VMs whose version is unknown.
-      --target defaults to $KSM_SCORER_TARGET or 127.0.0.1:50051.`;
+
+const COMMANDS: Record<string, { readonly usage: string; run(args: string[]): Promise<number> }> = {
+  serve: { usage: SERVE_USAGE, run: serve },
+  score: { usage: SCORE_USAGE, run: scoreCommand },
+  batch: { usage: BATCH_USAGE, run: batchCommand },
+  os: { usage: OS_USAGE, run: osCommand },
+  hosts: { usage: HOSTS_USAGE, run: hostsCommand },
+  vms: { usage: VMS_USAGE, run: vmsCommand },
+  health: { usage: HEALTH_USAGE, run: healthCommand },
+};
+
 const USAGE = `usage:
-${SERVE_USAGE}
-${SCORE_USAGE}
+${Object.values(COMMANDS)
+  .map((c) => c.usage)
+  .join('\n')}
   ksm-scorer --version | --help
   ksm-scorer COMMAND --help`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return serve(rest);
-    case 'score':
-      return score(rest);
-    case '-h':
-    case '--help':
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return 0;
-    case '--version':
-      process.stdout.write(`${packageVersion()}\n`);
-      return 0;
-    default: {
-      const problem = command === undefined ? 'missing command' : `unknown ${command.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(command)}`;
-      process.stderr.write(`ksm-scorer: ${problem}\n${USAGE}\n`);
-      return 2;
-    }
+  const [name, ...rest] = argv;
+  if (name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (name === '--version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  const command = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    const problem = name === undefined ? 'missing command' : `unknown ${name.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(name)}`;
+    process.stderr.write(`ksm-scorer: ${problem}\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`ksm-scorer ${name}: ${err.message}\nusage:\n${command.usage}\n`);
+    return 2;
   }
 }
 
@@ -57,15 +68,7 @@ function packageVersion(): string {
 }
 
 async function serve(args: string[]): Promise<number> {
-  try {
-    if (parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } }).values.help) {
-      process.stdout.write(`usage:\n${SERVE_USAGE}\n`);
-      return 0;
-    }
-  } catch (err) {
-    process.stderr.write(`ksm-scorer serve: ${(err as Error).message}\nusage:\n${SERVE_USAGE}\n`);
-    return 2;
-  }
+  if (parseCommand(args, { help: { type: 'boolean', short: 'h', default: false } }, SERVE_USAGE) === undefined) return 0;
   let started: { service: RunningService; logger: Logger };
   try {
     started = await startFromEnvironment();
@@ -102,95 +105,6 @@ async function startFromEnvironment(): Promise<{ service: RunningService; logger
   grpc.setLogger({ error: (...args: unknown[]) => logger.warn('grpc-js', { message: format(...args) }) });
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   return { service: await startService(config, logger), logger };
-}
-
-async function score(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        'vm-id': { type: 'string' },
-        'os-type': { type: 'string' },
-        'os-version': { type: 'string' },
-        host: { type: 'string', multiple: true, default: [] },
-        target: { type: 'string', default: process.env.KSM_SCORER_TARGET ?? '127.0.0.1:50051' },
-        top: { type: 'string', default: '20' },
-        timeout: { type: 'string', default: '10' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    process.stderr.write(`ksm-scorer score: ${(err as Error).message}\nusage:\n${SCORE_USAGE}\n`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(`usage:\n${SCORE_USAGE}\n`);
-    return 0;
-  }
-  const vmId = values['vm-id'];
-  const osType = values['os-type'];
-  if ((vmId === undefined) === (osType === undefined)) {
-    process.stderr.write(`ksm-scorer score: give exactly one of --vm-id or --os-type\nusage:\n${SCORE_USAGE}\n`);
-    return 2;
-  }
-  if (vmId !== undefined && values['os-version'] !== undefined) {
-    process.stderr.write(`ksm-scorer score: --os-version goes with --os-type; a VM given by --vm-id is scored as the OS it has\nusage:\n${SCORE_USAGE}\n`);
-    return 2;
-  }
-  const top = Number(values.top);
-  const timeout = Number(values.timeout);
-  if (!Number.isInteger(top) || top < 1 || !(timeout > 0)) {
-    process.stderr.write('ksm-scorer score: --top must be a positive integer and --timeout a positive number\n');
-    return 2;
-  }
-  const request: ScoreHostsRequest = vmId !== undefined
-    ? { vm_id: vmId, host_ids: values.host }
-    : { os: { type: osType, version: values['os-version'] ?? '' }, host_ids: values.host };
-
-  const proto = loadScorerProto();
-  const client = new proto.ksmscorer.v1.HostScorerService(values.target, grpc.credentials.createInsecure());
-  try {
-    const response = await new Promise<ScoreHostsResponse__Output>((resolve, reject) => {
-      client.ScoreHosts(request, { deadline: Date.now() + timeout * 1000 }, (err, res) => (err || !res ? reject(err) : resolve(res)));
-    });
-    process.stdout.write(values.json ? `${JSON.stringify(response, null, 2)}\n` : formatTable(response, request, top));
-    return 0;
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    process.stderr.write(`ksm-scorer score: ${grpc.status[e.code] ?? 'ERROR'}: ${e.details ?? e.message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
-}
-
-export function formatTable(res: ScoreHostsResponse__Output, req: ScoreHostsRequest, top: number): string {
-  const inv = res.inventory;
-  const refreshed = inv?.refreshed_at ? new Date(Number(inv.refreshed_at.seconds) * 1000).toISOString() : 'unknown';
-  const what = req.vm_id !== undefined ? `VM ${req.vm_id}` : `OS ${req.os?.type}${req.os?.version ? ` ${JSON.stringify(req.os.version)}` : ''}`;
-  const shown = req.host_ids && req.host_ids.length > 0 ? res.scores : res.scores.slice(0, top);
-  const rows = shown.map((s) => [
-    s.host_id,
-    s.found ? s.score.toFixed(2) : '-',
-    s.found ? String(s.vm_count) : 'not found',
-    s.found ? String(s.same_type_count) : '',
-    s.found ? String(s.same_version_count) : '',
-  ]);
-  const header = ['HOST', 'SCORE', 'VMS', 'SAME TYPE', 'SAME VERSION'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  const out = [
-    `Hosts for ${what}  (score 0..100, higher = more same-OS VMs)`,
-    line(header),
-    ...rows.map(line),
-  ];
-  if (shown.length < res.scores.length) out.push(`... ${res.scores.length - shown.length} more hosts (use --top)`);
-  out.push(
-    `inventory: generation ${inv?.generation ?? '?'}, ${inv?.host_count ?? '?'} hosts, ${inv?.vm_count ?? '?'} VMs, refreshed ${refreshed}${inv?.stale ? ' (STALE)' : ''}`,
-  );
-  return `${out.join('\n')}\n`;
 }
 
 if (require.main === module) {

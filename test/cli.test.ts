@@ -1,12 +1,12 @@
 /** The built `ksm-scorer` bin as an operator runs it: real processes, real signals. */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../src/simulator/engine';
 import { startSimulator } from './helpers';
-import { killAll, serveOnSimulator, spawnProc, waitForLog } from './processes';
+import { killAll, type Proc, serveOnSimulator, spawnProc, waitForLog } from './processes';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const run = (args: string[], env: Record<string, string> = {}) => spawnProc(process.execPath, [CLI, ...args], env);
@@ -33,11 +33,12 @@ describe('ksm-scorer CLI', () => {
     const help = run(['--help']);
     expect(await help.exited).toBe(0);
     expect(help.stdout).toMatch(/^usage:\n {2}ksm-scorer serve\n[^]* {2}ksm-scorer score [^]* {2}ksm-scorer --version \| --help\n/);
-    for (const command of ['serve', 'score']) {
+    for (const command of ['serve', 'score', 'batch', 'os', 'hosts', 'vms', 'health']) {
+      expect(help.stdout, command).toContain(`\n  ksm-scorer ${command}`);
       const p = run([command, '--help']);
       expect(await p.exited).toBe(0);
       expect(p.stdout).toMatch(new RegExp(`^usage:\\n {2}ksm-scorer ${command}`));
-      expect(p.stdout).not.toMatch(command === 'serve' ? /ksm-scorer score/ : /ksm-scorer serve/);
+      expect(p.stdout.match(/ksm-scorer \w+/g), 'only its own usage').toEqual([`ksm-scorer ${command}`]);
     }
   });
 
@@ -49,6 +50,14 @@ describe('ksm-scorer CLI', () => {
       [['serve', '--port', '1'], "ksm-scorer serve: Unknown option '--port'"],
       [['serve', 'now'], "ksm-scorer serve: Unexpected argument 'now'"],
       [['score', '--os-type', 'rhel_8x64', '--colour'], "ksm-scorer score: Unknown option '--colour'"],
+      [['score', '--os-type', 'rhel_8x64', '--top', '0'], 'ksm-scorer score: --top must be an integer from 1'],
+      [['os', 'extra'], "ksm-scorer os: Unexpected argument 'extra'"],
+      [['hosts', '--host', 'x'], "ksm-scorer hosts: Unknown option '--host'"],
+      [['vms', '--max', '1001'], 'ksm-scorer vms: --max must be an integer from 1 to 1000, got "1001"'],
+      [['health', '--timeout', '0'], 'ksm-scorer health: --timeout must be a positive number of seconds, got "0"'],
+      [['batch'], 'ksm-scorer batch: missing FILE (- reads stdin)'],
+      [['batch', 'a', 'b'], "ksm-scorer batch: Unexpected argument 'b'"],
+      [['batch', '/does/not/exist.jsonl'], 'ksm-scorer batch: cannot read /does/not/exist.jsonl (ENOENT)'],
     ] as const) {
       const p = run([...args]);
       expect(await p.exited, args.join(' ')).toBe(2);
@@ -65,8 +74,8 @@ describe('ksm-scorer CLI', () => {
     expect(await table.exited).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('Hosts for OS rhel_8x64 "Red Hat Enterprise Linux 8.6"  (score 0..100, higher = more same-OS VMs)');
-    expect(lines[1]).toMatch(/^HOST\s+SCORE\s+VMS\s+SAME TYPE\s+SAME VERSION$/);
-    expect(lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l))).toBe(true);
+    expect(lines[1]).toMatch(/^HOST\s+NAME\s+KSM\s+SCORE\s+VMS\s+SAME TYPE\s+SAME VERSION$/);
+    expect(lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+host-\d{4}\.example\.com\s+on\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l)), lines.join('\n')).toBe(true);
     expect(lines.at(-2)).toBe('... 7 more hosts (use --top)');
     expect(lines.at(-1)).toMatch(/^inventory: generation 1, 12 hosts, 400 VMs, refreshed /);
 
@@ -133,6 +142,10 @@ describe('ksm-scorer CLI', () => {
     expect(line).toContain(`the oVirt engine at ${url} could not be reached`);
     expect(server.stderr).not.toMatch(/last good inventory/);
 
+    const health = run(['health', '--target', `127.0.0.1:${port}`]);
+    expect(await health.exited).toBe(1);
+    expect(health.stdout).toBe('NOT_SERVING\n');
+
     const score = run(['score', '--target', `127.0.0.1:${port}`, '--os-type', 'other']);
     expect(await score.exited).toBe(1);
     expect(score.stderr).toBe('ksm-scorer score: UNAVAILABLE: no inventory has loaded yet: the oVirt engine could not be read (the service log says why); try again later\n');
@@ -158,5 +171,165 @@ describe('ksm-scorer CLI', () => {
       expect(p.stderr).toMatch(/"password":"<redacted>"/);
       expect(p.stderr).not.toContain(secret);
     });
+  });
+});
+
+describe('ksm-scorer client commands against a served simulator', () => {
+  let server: Proc;
+  let target: string;
+  let hosts: { id: string; name: string; cluster: string; ksm: string }[];
+  const client = (args: string[], stdin?: string) => {
+    const p = spawnProc(process.execPath, [CLI, ...args], { KSM_SCORER_TARGET: target }, undefined, stdin);
+    return p.exited.then((code) => ({ code, stdout: p.stdout, stderr: p.stderr }));
+  };
+
+  beforeAll(async () => {
+    // 45 hosts: clusters Default (20), cluster-2 (20) and cluster-3 (5, KSM off)
+    const served = await serveOnSimulator((args, env) => spawnProc(process.execPath, [CLI, ...args], env), 45, 600);
+    server = served.server;
+    target = `127.0.0.1:${served.port}`;
+    const listed = await client(['hosts']);
+    expect(listed.code).toBe(0);
+    hosts = listed.stdout
+      .trimEnd()
+      .split('\n')
+      .slice(1, -1)
+      .map((l) => l.split(/\s+/))
+      .map(([id, name, cluster, , , ksm]) => ({ id: id!, name: name!, cluster: cluster!, ksm: ksm! }));
+  });
+  afterAll(async () => {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  });
+
+  it('health prints SERVING, exit 0', async () => {
+    expect(await client(['health'])).toEqual({ code: 0, stdout: 'SERVING\n', stderr: '' });
+    expect((await client(['health', '--service', 'ksmscorer.v1.HostScorerService'])).stdout).toBe('SERVING\n');
+  });
+
+  it('hosts lists every host with its name, cluster, status, VMs and KSM', async () => {
+    expect(hosts).toHaveLength(45);
+    expect(hosts[0]).toMatchObject({ name: 'host-0001.example.com', cluster: 'Default', ksm: 'on' });
+    expect(hosts.filter((h) => h.ksm === 'off').map((h) => h.cluster)).toEqual(Array(5).fill('cluster-3'));
+    const json = JSON.parse((await client(['hosts', '--json'])).stdout) as { hosts: { status: string; vm_count: number }[] };
+    expect(json.hosts.every((h) => h.status === 'up')).toBe(true);
+    expect(json.hosts.reduce((n, h) => n + h.vm_count, 0)).toBeGreaterThan(0);
+  });
+
+  it('os lists the OS identities with their counts; --json as answered', async () => {
+    const { code, stdout } = await client(['os']);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^TYPE\s+VERSION\s+VMS\s+RUNNING\s+HOSTS$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^rhel_8x64\s+Red Hat Enterprise Linux 8\.6\s+\d+\s+\d+\s+\d+$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^other\s+-\s+\d+\s+\d+\s+\d+$/));
+    expect(lines.at(-1)).toMatch(/^inventory: generation \d+, 45 hosts, 600 VMs/);
+    const json = JSON.parse((await client(['os', '--json'])).stdout) as { operating_systems: { vm_count: number }[] };
+    expect(json.operating_systems.reduce((n, u) => n + u.vm_count, 0)).toBe(600);
+  });
+
+  it('vms lists the VMs of one host, to score one by --vm-id; the table names its host', async () => {
+    const host = hosts[2]!;
+    const { code, stdout } = await client(['vms', '--host', host.id, '--max', '3']);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^VM\s+HOST\s+TYPE\s+VERSION$/);
+    expect(lines.slice(1, 4).every((l) => l.split(/\s+/)[1] === host.id)).toBe(true);
+    expect(lines[4]).toMatch(new RegExp(`^3 of \\d+ VMs running on ${host.id} \\(use --max, up to 1000\\); score one: ksm-scorer score --vm-id VM$`));
+    const vmId = lines[1]!.split(/\s+/)[0]!;
+
+    const scored = await client(['score', '--vm-id', vmId, '--top', '3']);
+    expect(scored.code).toBe(0);
+    const table = scored.stdout.split('\n');
+    expect(table[0]).toMatch(new RegExp(`^Hosts for VM ${vmId}, scored as [a-z0-9_]+( ".+"|, no version)  \\(score 0\\.\\.100`));
+    const first = table[2]!.split(/\s+/);
+    expect(hosts.find((h) => h.id === first[0])?.name).toBe(first[1]);
+    const json = JSON.parse((await client(['score', '--vm-id', vmId, '--json'])).stdout) as { scored_os: { type: string }; scores: unknown[] };
+    expect(json.scores).toHaveLength(45);
+    expect(table[0]).toContain(json.scored_os.type);
+  });
+
+  it('score marks hosts whose cluster runs no KSM', async () => {
+    const offHosts = hosts.filter((h) => h.ksm === 'off');
+    const { code, stdout } = await client(['score', '--os-type', 'rhel_9x64', ...offHosts.flatMap((h) => ['--host', h.id])]);
+    expect(code).toBe(0);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines.slice(2, 7).every((l) => / off /.test(l))).toBe(true);
+    expect(lines).toContain("KSM off: the host's cluster does not run KSM, so same-OS placement saves no memory there");
+  });
+
+  it('score with an OS type (or version) no VM has still answers, and warns on stderr with the closest known ones', async () => {
+    const typo = await client(['score', '--os-type', 'rhel8', '--top', '1']);
+    expect(typo.code).toBe(0);
+    expect(typo.stdout).toMatch(/^Hosts for OS rhel8, no version/);
+    expect(typo.stderr).toBe(
+      'ksm-scorer score: warning: no VM in the inventory has OS type "rhel8", so every host scores 0; closest known types: rhel_8x64, rhel_7x64, rhel_9x64 (`ksm-scorer os` lists them all)\n',
+    );
+    const version = await client(['score', '--os-type', 'rhel_8x64', '--os-version', '8.6', '--top', '1']);
+    expect(version.code).toBe(0);
+    expect(version.stderr).toMatch(/^ksm-scorer score: warning: no rhel_8x64 VM in the inventory has version "8\.6"; closest known: "Red Hat Enterprise Linux 8\.6", /);
+    const known = await client(['score', '--os-type', 'rhel_8x64', '--top', '1']);
+    expect(known.stderr).toBe('');
+  });
+
+  it('batch: JSON lines of requests in (a file or stdin), one JSON line per request out, in order, across chunks', async () => {
+    const vms = JSON.parse((await client(['vms', '--max', '3', '--json'])).stdout) as { vms: { id: string }[] };
+    const dir = mkdtempSync(join(tmpdir(), 'ksm-batch-'));
+    const file = join(dir, 'requests.jsonl');
+    const lines = [
+      JSON.stringify({ vm_id: vms.vms[0]!.id }),
+      '',
+      JSON.stringify({ os: { type: 'rhel_9x64' }, hostIds: [hosts[0]!.id, hosts[1]!.id] }),
+      JSON.stringify({ vm_id: '00000000-0000-4000-8000-000000000001' }),
+      JSON.stringify({ vm_id: 'web-01' }),
+      JSON.stringify({ vm_id: vms.vms[1]!.id, host_ids: [hosts[3]!.id] }),
+    ];
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    try {
+      for (const args of [['batch', file, '--chunk', '2'], ['batch', '-']]) {
+        const { code, stdout, stderr } = await client(args, args[1] === '-' ? readFileSync(file, 'utf8') : undefined);
+        expect(code, stderr).toBe(0);
+        const out = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+        expect(out.map((o) => o.line)).toEqual([1, 3, 4, 5, 6]);
+        expect(out[0]!.scores).toHaveLength(45);
+        expect(out[0]!.scored_os.type).toBeTruthy();
+        expect(out[1]!.scores.map((s: { host_id: string }) => s.host_id)).toEqual([hosts[0]!.id, hosts[1]!.id]);
+        expect(out[1]!.scored_os).toEqual({ type: 'rhel_9x64', version: '' });
+        expect(out[2]!.error).toEqual({ code: 5, status: 'NOT_FOUND', message: 'vm_id: the oVirt engine has no VM 00000000-0000-4000-8000-000000000001' });
+        expect(out[3]!.error).toEqual({ code: 3, status: 'INVALID_ARGUMENT', message: 'vm_id: not a UUID: "web-01"' });
+        expect(out[4]!.scores).toHaveLength(1);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('batch refuses a line that is not a request before any call, naming the line', async () => {
+    for (const [input, message] of [
+      ['{"vm_id": "x"}\nnot json\n', '-:2: not JSON'],
+      ['[1, 2]\n', '-:1: not a JSON object'],
+      ['{"vmid": "x"}\n', '-:1: unknown field "vmid" (a ScoreHostsRequest has vm_id, os, host_ids)'],
+      ['{"os": {"type": "a", "flavour": "b"}}\n', '-:1: unknown field os.flavour (an OperatingSystem has type, version)'],
+      ['{"vm_id": "x", "os": {"type": "a"}}\n', '-:1: set either vm_id or os, not both'],
+      ['{"host_ids": "a"}\n', '-:1: host_ids must be a list of strings'],
+    ] as const) {
+      const { code, stdout, stderr } = await client(['batch', '-'], input);
+      expect(code, input).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.split('\n')[0]).toBe(`ksm-scorer batch: ${message}`);
+    }
+    expect(await client(['batch', '-'], '\n\n')).toEqual({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('a call that fails is exit 1 with the status; nothing listening at the target says so', async () => {
+    const free = createServer();
+    await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
+    const nowhere = `127.0.0.1:${(free.address() as AddressInfo).port}`;
+    await new Promise((resolve) => free.close(resolve));
+    for (const command of [['health'], ['hosts'], ['score', '--os-type', 'other']]) {
+      const { code, stderr } = await client([...command, '--target', nowhere, '--timeout', '3']);
+      expect(code, command.join(' ')).toBe(1);
+      expect(stderr).toMatch(new RegExp(`^ksm-scorer ${command[0]}: UNAVAILABLE: .*\\(is \`ksm-scorer serve\` running at ${nowhere.replace(/\./g, '\\.')}\\? set --target or \\$KSM_SCORER_TARGET\\)\\n$`));
+    }
   });
 });

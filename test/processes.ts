@@ -11,9 +11,10 @@ export interface Proc {
 const running: Proc[] = [];
 
 /** Runs `command` with the test's environment minus its OVIRT_* and KSM_SCORER_* settings, plus `env`. */
-export function spawnProc(command: string, args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
+export function spawnProc(command: string, args: string[], env: Record<string, string> = {}, cwd?: string, stdin?: string): Proc {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OVIRT_') && !k.startsWith('KSM_SCORER_')));
-  const child = spawn(command, args, { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd });
+  const child = spawn(command, args, { env: { ...clean, ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd });
+  if (stdin !== undefined) child.stdin!.end(stdin);
   const proc: Proc = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
   child.stdout!.on('data', (d: Buffer) => (proc.stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (proc.stderr += d.toString()));
