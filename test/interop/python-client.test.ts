@@ -23,7 +23,13 @@ const run = promisify(execFile);
 const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
 
 interface PythonAnswer {
-  ok?: { scores?: Record<string, unknown>[]; results?: { scores: Record<string, unknown>[]; error?: { code: number; message: string } | null }[]; inventory: Record<string, unknown> };
+  ok?: {
+    scores?: Record<string, unknown>[];
+    results?: { scores: Record<string, unknown>[]; error?: { code: number; message: string } | null; scored_os?: unknown }[];
+    scored_os?: unknown;
+    inventory: Record<string, unknown>;
+    [listing: string]: unknown;
+  };
   code?: string;
   details?: string;
 }
@@ -91,5 +97,31 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     expect(Date.parse(inv.refreshed_at as string)).toBe(Number(ts.seconds) * 1000 + ts.nanos / 1e6);
 
     expect(pyBad).toEqual({ code: 'INVALID_ARGUMENT', details: 'vm: set either vm_id or os' });
+
+    // scored_os, a field added after the first release, through both runtimes
+    expect(pyOs!.ok!.scored_os).toEqual(jsOs.scored_os);
+    expect(pyVm!.ok!.scored_os).toEqual(jsVm.scored_os);
+    expect(pyBatch!.ok!.results!.map((r) => r.scored_os ?? null)).toEqual(jsBatch.results.map((r) => r.scored_os));
+  });
+
+  it('decodes ListOperatingSystems, ListHosts and ListVms exactly as grpc-js does', async () => {
+    const host = [...sim.inventory.hosts.keys()][1]!;
+    const calls = [
+      { method: 'ListOperatingSystems', request: {} },
+      { method: 'ListHosts', request: {} },
+      { method: 'ListVms', request: { host_id: host, max_results: 5 } },
+      { method: 'ListVms', request: { host_id: UNKNOWN } },
+    ];
+    const [pyOs, pyHosts, pyVms, pyUnknown] = await python(calls);
+    const js = await Promise.all(calls.slice(0, 3).map((c) => unary<unknown, Record<string, unknown>>(scorer.client, c.method, c.request)));
+    const [jsOs, jsHosts, jsVms] = js.map(({ inventory: _, ...rest }) => rest);
+
+    expect(pyOs!.ok!.operating_systems).toEqual(jsOs!.operating_systems);
+    expect((pyOs!.ok!.operating_systems as unknown[]).length).toBeGreaterThan(5);
+    expect(pyHosts!.ok!.hosts).toEqual(jsHosts!.hosts);
+    expect(pyHosts!.ok!.hosts).toHaveLength(8);
+    expect(pyVms!.ok!.vms).toEqual(jsVms!.vms);
+    expect(pyVms!.ok!.total_count).toBe(jsVms!.total_count);
+    expect(pyUnknown).toEqual({ code: 'NOT_FOUND', details: `host_id: the inventory has no host ${UNKNOWN}` });
   });
 });

@@ -19,6 +19,9 @@ stub = scorer_pb2_grpc.HostScorerServiceStub(grpc.insecure_channel(address))
 calls = {
     "ScoreHosts": (stub.ScoreHosts, scorer_pb2.ScoreHostsRequest),
     "ScoreHostsBatch": (stub.ScoreHostsBatch, scorer_pb2.ScoreHostsBatchRequest),
+    "ListOperatingSystems": (stub.ListOperatingSystems, scorer_pb2.ListOperatingSystemsRequest),
+    "ListHosts": (stub.ListHosts, scorer_pb2.ListHostsRequest),
+    "ListVms": (stub.ListVms, scorer_pb2.ListVmsRequest),
 }
 out = []
 for item in json.loads(open(requests_json).read()):
