@@ -182,6 +182,46 @@ describe('a hostile engine', () => {
     expect(dropped[0]!.length).toBeLessThan(2_000);
   });
 
+  it('clusters and host statuses only describe hosts: bad ones are dropped or left blank, every host is still scored', async () => {
+    await start();
+    const good = await everyHost();
+    const [cluster] = sim.inventory.clusters.values();
+    sim.faults.respond = (p, _req, res) => {
+      if (p === '/clusters') {
+        const list = [
+          { id: 'Default', name: 'not-a-uuid', ksm: { enabled: 'true' } },
+          { id: cluster!.id, name: 'n'.repeat(100_000), ksm: { enabled: 'true' } },
+          { id: '0b7e3c36-6f8a-4a55-9a0c-2f0e4a8b9c1d', name: 'odd', ksm: { enabled: { deep: ['x'] } } },
+        ];
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ cluster: list }));
+        return true;
+      }
+      if (p === '/hosts') {
+        const list = [...sim.inventory.hosts.values()].map((h) => ({ id: h.id, name: h.name, status: `${'x'.repeat(10_000)}\u0000`, cluster: { id: ['x'] } }));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ host: list }));
+        return true;
+      }
+      return false;
+    };
+    await scorer!.service.inventory.refresh();
+    const res = await everyHost();
+    expect(res.scores.map((s) => [s.host_id, s.score])).toEqual(good.scores.map((s) => [s.host_id, s.score]));
+    const listed = await unary<unknown, { hosts: { cluster_id: string; cluster_name: string; status: string; ksm_enabled: boolean }[] }>(scorer!.client, 'ListHosts', {});
+    expect(listed.hosts).toHaveLength(8);
+    for (const h of listed.hosts) expect(h).toMatchObject({ cluster_id: '', cluster_name: '', status: '', ksm_enabled: false });
+    expect(logged(/dropped/).join('\n')).toMatch(/"invalid":3/);
+  });
+
+  it('a /clusters answer that fails (HTTP 500) fails that sync; the last good inventory is served', async () => {
+    await start();
+    const before = await everyHost();
+    await failNextRefresh('/clusters', (_req, res) => {
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'simulated' }));
+    });
+    expect(logged(/engine sync failed/).join('\n')).toMatch(/HTTP 500 to GET \/clusters/);
+    await expectLastGoodServed(before);
+  });
+
   it('access tokens that cannot be sent are failed logins, and it logs in again once the engine issues good ones', async () => {
     const bad = ['a\r\nInjected: 1', 'nul\u0000byte', 'caf\u00e9', 'x'.repeat(200_000)];
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
