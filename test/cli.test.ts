@@ -103,6 +103,12 @@ describe('ksm-scorer CLI', () => {
       // every other line is the JSON log, and none of it says the simulator started
       for (const line of lines.slice(0, -1)) expect(() => JSON.parse(line), line).not.toThrow();
       expect(p.stderr).not.toMatch(/SIMULATED/);
+
+      // The engine's XML-RPC listener is checked the same way.
+      const proxy = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_LISTEN: address });
+      expect(await proxy.exited).toBe(2);
+      expect(proxy.stderr.trimEnd().split('\n').at(-1)).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_OVIRT_PROXY_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      expect(proxy.stderr).not.toMatch(/SIMULATED/);
     } finally {
       taken.close();
     }

@@ -42,6 +42,9 @@ interface Rpc {
 const RPCS: readonly Rpc[] = [
   { path: SCORE_HOSTS, valid: encode('ksmscorer.v1.ScoreHostsRequest', { os: OS, host_ids: [ID] }), endless: false },
   { path: SCORE_HOSTS_BATCH, valid: encode('ksmscorer.v1.ScoreHostsBatchRequest', { requests: [{ os: OS }, { vm_id: ID, host_ids: [ID] }] }), endless: false },
+  { path: '/ksmscorer.v1.HostScorerService/ListOperatingSystems', valid: Buffer.alloc(0), endless: false },
+  { path: '/ksmscorer.v1.HostScorerService/ListHosts', valid: Buffer.alloc(0), endless: false },
+  { path: '/ksmscorer.v1.HostScorerService/ListVms', valid: encode('ksmscorer.v1.ListVmsRequest', { host_id: ID, max_results: 5 }), endless: false },
   { path: HEALTH_CHECK, valid: field(0x0a, Buffer.from('ksmscorer.v1.HostScorerService')), endless: false },
   { path: HEALTH_WATCH, valid: field(0x0a, Buffer.from('')), endless: true },
   // ServerReflectionRequest { file_containing_symbol (4) } and { list_services (7) }
