@@ -40,7 +40,7 @@ describe('ksm-scorer CLI', () => {
       expect(p.stdout).toMatch(new RegExp(`^usage:\\n {2}ksm-scorer ${command}`));
       expect(p.stdout.match(/ksm-scorer \w+/g), 'only its own usage').toEqual([`ksm-scorer ${command}`]);
     }
-  });
+  }, 60_000); // a dozen node processes one after another: slow on a loaded machine
 
   it('unknown options, stray arguments and a missing command are usage errors: exit 2, usage on stderr, nothing started', async () => {
     for (const [args, message] of [
@@ -65,7 +65,7 @@ describe('ksm-scorer CLI', () => {
       expect(p.stderr).toContain('usage:\n');
       expect(p.stdout).toBe('');
     }
-  });
+  }, 60_000); // a dozen node processes one after another: slow on a loaded machine
 
   it('serve runs on the embedded simulator, score prints a table, SIGTERM stops it cleanly', async () => {
     const { server, port } = await serveOnSimulator(run, 12, 400);

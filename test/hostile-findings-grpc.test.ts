@@ -117,10 +117,10 @@ describe('hostile findings (gRPC side)', () => {
 
   it('SIGTERM with ScoreHostsBatch calls at the documented maxima in flight exits within KSM_SCORER_SHUTDOWN_GRACE_SECONDS + 1 s', async () => {
     const { server, address } = await serve(500, 5_000, { KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '1' });
-    const batch = grpcFrame(Buffer.concat(Array.from({ length: 1_000 }, () => field(0x0a, OS_REQUEST))));
+    // 100 items x 500 hosts = 50,000 host scores: KSM_SCORER_MAX_BATCH_HOST_SCORES (it was 500,000, over a second a call).
+    const batch = grpcFrame(Buffer.concat(Array.from({ length: 100 }, () => field(0x0a, OS_REQUEST))));
     const s = session(address);
-    // Ten 15 KB calls on one connection: each scores 500,000 host scores (1,000 items with an empty
-    // host_ids on 500 hosts) and encodes a 28 MB answer in one synchronous run of over a second.
+    // Ten calls on one connection, each scored and encoded in one synchronous run.
     const calls = Array.from({ length: 10 }, () => rawCall(address, SCORE_HOSTS_BATCH, batch, { session: s, timeoutMs: 60_000 }));
     await sleep(500);
     const t0 = Date.now();
@@ -144,7 +144,11 @@ describe('hostile findings (gRPC side)', () => {
     const one = grpcFrame(field(0x22, Buffer.from('ksmscorer.v1.HostScorerService.ScoreHosts')));
     const chunk = Buffer.concat(Array.from({ length: 20_000 }, () => one)); // 1 MB
     const before = rssMb(server);
-    for (let i = 0; i < 64; i++) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+    // Backpressure is the fix: once answers wait unread the server stops reading, so the client's writes stall.
+    let stalled = false;
+    for (let i = 0; i < 64 && !stalled; i++) {
+      if (!req.write(chunk)) stalled = !(await Promise.race([new Promise((r) => req.once('drain', () => r(true))), sleep(3_000).then(() => false)]));
+    }
     await sleep(2_000);
     expect(server.child.exitCode).toBeNull();
     // No first-message timeout applies once the first message came; only the connection's age (30 min) ends it.

@@ -253,22 +253,56 @@ class In {
     return this.buf.toString('utf8', start, end);
   }
 
-  skip(wire: number): void {
+  /** Skips an unknown field of `wire` type (a group with `field`: up to its end tag), as protobuf runtimes do. */
+  skip(wire: number, field = 0, depth = 0): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
     else if (wire === 2) this.bytes();
     else if (wire === 5) this.pos += 4;
-    else throw new RangeError(`unsupported wire type ${wire}`);
+    else if (wire === 3) {
+      if (depth >= MAX_GROUP_DEPTH) throw new RangeError('groups nested too deep');
+      for (;;) {
+        const key = this.varint();
+        if ((key & 7) === 4) {
+          if (Math.floor(key / 8) !== field) throw new RangeError('mismatched end group');
+          break;
+        }
+        this.skip(key & 7, Math.floor(key / 8), depth + 1);
+      }
+    } else throw new RangeError(`unsupported wire type ${wire}`);
     if (this.pos > this.end) throw new RangeError('truncated field');
   }
 }
 
-function readRequest(input: In): ScoreHostsRequest__Output {
-  const req: { vm_id?: string; os?: { type: string; version: string } | null; host_ids: string[]; vm?: 'vm_id' | 'os' } = { host_ids: [] };
+const MAX_GROUP_DEPTH = 32;
+
+/**
+ * How much of a request is built into objects. Past a bound the rest is only
+ * counted (a 4 MiB message of empty items would otherwise become millions of
+ * objects before validation refuses it), and the count is reported.
+ */
+export interface DecodeLimits {
+  /** host_ids kept per request (one more than this, so validation sees the excess); the rest only counted. */
+  readonly maxHostsPerRequest: number;
+  readonly maxBatchRequests: number;
+  /** host_ids kept over a whole batch. */
+  readonly maxBatchHostScores: number;
+}
+
+const UNLIMITED: DecodeLimits = { maxHostsPerRequest: Infinity, maxBatchRequests: Infinity, maxBatchHostScores: Infinity };
+
+/** `keep`: how many host_ids to build; more are only counted (in `extraHostIds`). */
+function readRequest(input: In, keep: number): DecodedRequest<ScoreHostsRequest__Output> {
+  const req: { vm_id?: string; os?: { type: string; version: string } | null; host_ids: string[]; vm?: 'vm_id' | 'os'; extraHostIds?: number } = { host_ids: [] };
   while (input.pos < input.end) {
     const key = input.varint();
     const field = Math.floor(key / 8);
     const wire = key & 7;
+    if (field === 3 && wire === WIRE_LEN && req.host_ids.length >= keep) {
+      input.bytes();
+      req.extraHostIds = (req.extraHostIds ?? 0) + 1;
+      continue;
+    }
     if (field === 1 && wire === WIRE_LEN) {
       req.vm_id = input.string();
       delete req.os;
@@ -281,7 +315,7 @@ function readRequest(input: In): ScoreHostsRequest__Output {
         const k = os.varint();
         if (k === tag(1, WIRE_LEN)) value.type = os.string();
         else if (k === tag(2, WIRE_LEN)) value.version = os.string();
-        else os.skip(k & 7);
+        else os.skip(k & 7, Math.floor(k / 8));
       }
       req.os = value;
       delete req.vm_id;
@@ -289,40 +323,51 @@ function readRequest(input: In): ScoreHostsRequest__Output {
     } else if (field === 3 && wire === WIRE_LEN) {
       req.host_ids.push(input.string());
     } else {
-      input.skip(wire);
+      input.skip(wire, field);
     }
   }
-  return req as ScoreHostsRequest__Output;
+  return req as DecodedRequest<ScoreHostsRequest__Output>;
 }
 
-/** A request that did not decode: the handler answers INVALID_ARGUMENT with `malformed` as the reason. */
-export type DecodedRequest<T> = T & { readonly malformed?: string };
+/**
+ * A request as decoded: `malformed` when it did not decode (the handler answers INVALID_ARGUMENT
+ * with it as the reason); `extraHostIds` / `extraRequests`: how many were only counted, not built.
+ */
+export type DecodedRequest<T> = T & { readonly malformed?: string; readonly extraHostIds?: number; readonly extraRequests?: number };
 
-export function decodeScoreHostsRequest(buf: Buffer): DecodedRequest<ScoreHostsRequest__Output> {
+export function decodeScoreHostsRequest(buf: Buffer, limits: DecodeLimits = UNLIMITED): DecodedRequest<ScoreHostsRequest__Output> {
   try {
-    return readRequest(new In(buf, 0, buf.length));
+    return readRequest(new In(buf, 0, buf.length), limits.maxHostsPerRequest + 1);
   } catch (err) {
     return { host_ids: [], malformed: (err as Error).message };
   }
 }
 
-export function decodeScoreHostsBatchRequest(buf: Buffer): DecodedRequest<ScoreHostsBatchRequest__Output> {
+export function decodeScoreHostsBatchRequest(buf: Buffer, limits: DecodeLimits = UNLIMITED): DecodedRequest<ScoreHostsBatchRequest__Output> {
   const input = new In(buf, 0, buf.length);
-  const requests: ScoreHostsRequest__Output[] = [];
+  const requests: DecodedRequest<ScoreHostsRequest__Output>[] = [];
+  let extraRequests = 0;
+  let hostIdsLeft = limits.maxBatchHostScores + 1;
   try {
     while (input.pos < input.end) {
       const key = input.varint();
       if (key === tag(1, WIRE_LEN)) {
         const [start, end] = input.bytes();
-        requests.push(readRequest(new In(buf, start, end)));
+        if (requests.length > limits.maxBatchRequests) {
+          extraRequests++; // validated for its framing above, never built
+          continue;
+        }
+        const req = readRequest(new In(buf, start, end), Math.min(limits.maxHostsPerRequest + 1, Math.max(hostIdsLeft, 1)));
+        hostIdsLeft -= req.host_ids.length;
+        requests.push(req);
       } else {
-        input.skip(key & 7);
+        input.skip(key & 7, Math.floor(key / 8));
       }
     }
   } catch (err) {
     return { requests: [], malformed: (err as Error).message };
   }
-  return { requests };
+  return extraRequests > 0 ? { requests, extraRequests } : { requests };
 }
 
 /** A generated decoder that flags a malformed message, as the hand-written ones do, instead of throwing. */

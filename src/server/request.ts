@@ -24,8 +24,9 @@ const quote = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}..
 export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>, limits: RequestLimits, prefix = ''): ScoreQuery {
   if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
   const hostIdsRaw = req.host_ids ?? [];
-  if (hostIdsRaw.length > limits.maxHostsPerRequest) {
-    throw invalid(`${prefix}host_ids`, `${hostIdsRaw.length} ids, more than the maximum of ${limits.maxHostsPerRequest}`);
+  const hostIdCount = hostIdsRaw.length + (req.extraHostIds ?? 0); // the decoder counts, without building, past the limit
+  if (hostIdCount > limits.maxHostsPerRequest) {
+    throw invalid(`${prefix}host_ids`, `${hostIdCount} ids, more than the maximum of ${limits.maxHostsPerRequest}`);
   }
   const hostIds = new Array<string>(hostIdsRaw.length);
   for (let i = 0; i < hostIdsRaw.length; i++) {
@@ -53,8 +54,13 @@ export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>
 /** A batch: each item parsed on its own (a bad item becomes its error, the others are answered). */
 export function parseBatchRequest(batch: DecodedRequest<ScoreHostsBatchRequest__Output>, limits: LimitSettings): (ScoreQuery | ScorerError)[] {
   if (batch.malformed !== undefined) throw invalid('request', `not a valid ScoreHostsBatchRequest message (${batch.malformed})`);
-  const requests = batch.requests ?? [];
-  if (requests.length > limits.maxBatchRequests) throw invalid('requests', `${requests.length} items, more than the maximum of ${limits.maxBatchRequests}`);
+  const requests: readonly DecodedRequest<ScoreHostsRequest__Output>[] = batch.requests ?? [];
+  const items = requests.length + (batch.extraRequests ?? 0);
+  if (items > limits.maxBatchRequests) throw invalid('requests', `${items} items, more than the maximum of ${limits.maxBatchRequests}`);
+  // The named hosts alone may already be too many (the decoder stops building them there); empty lists are counted later.
+  let named = 0;
+  for (const req of requests) named += (req.host_ids?.length ?? 0) + (req.extraHostIds ?? 0);
+  if (named > limits.maxBatchHostScores) throw tooManyHostScores(named, limits);
   return requests.map((req, i): ScoreQuery | ScorerError => {
     try {
       return parseScoreRequest(req, limits, `requests[${i}].`);
@@ -68,13 +74,11 @@ export function parseBatchRequest(batch: DecodedRequest<ScoreHostsBatchRequest__
 export function checkBatchSize(items: readonly (ScoreQuery | ScorerError)[], hostCount: number, limits: LimitSettings): void {
   let hostScores = 0;
   for (const item of items) if (!(item instanceof ScorerError)) hostScores += item.hostIds?.length ?? hostCount;
-  if (hostScores > limits.maxBatchHostScores) {
-    throw invalid(
-      'requests',
-      `${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`,
-    );
-  }
+  if (hostScores > limits.maxBatchHostScores) throw tooManyHostScores(hostScores, limits);
 }
+
+const tooManyHostScores = (hostScores: number, limits: LimitSettings) =>
+  invalid('requests', `${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`);
 
 /** ListVms answers at most this many VMs, and this many when max_results is 0. */
 export const MAX_LISTED_VMS = 1_000;

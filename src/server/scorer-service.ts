@@ -57,15 +57,17 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
         const snapshot = inventory.servableSnapshot();
         checkBatchSize(items, snapshot.hostCount, limits);
         const queries = items.filter((item): item is ScoreQuery => !(item instanceof ScorerError));
-        const results = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) =>
-          items.map((item, i): ScoreHostsResult => {
+        const results = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) => {
+          // Queued behind other work while the client left (or a shutdown cut it): do not score for nobody.
+          if (call.cancelled) throw new ScorerError('cancelled', 'the call was cancelled before it was scored');
+          return items.map((item, i): ScoreHostsResult => {
             const scored = item instanceof ScorerError ? item : scoreQuery(view, item);
             if ('scores' in scored) return { scores: scored.scores, error: null, scored_os: scored.os };
             const err = scored instanceof ScorerError ? scored : new ScorerError('not_found', `requests[${i}].vm_id: ${scored.notFound}`);
             const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
             return { scores: [], error: { code, message }, scored_os: null };
-          }),
-        );
+          });
+        });
         callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHostsBatch'));

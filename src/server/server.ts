@@ -4,7 +4,6 @@
  * (NOT_SERVING, drain in-flight calls, force after the grace period).
  */
 import * as grpc from '@grpc/grpc-js';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { ServerSettings } from '../config';
 import type { Logger } from '../log';
@@ -13,6 +12,7 @@ import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
+import { addHealthService, addReflectionService } from './standard-services';
 
 export type TransportLimits = Omit<ServerSettings, 'listen' | 'shutdownGraceMs'>;
 
@@ -46,18 +46,18 @@ export class ScorerServer {
       ...Object.fromEntries(Object.entries(definition).map(([name, method]) => [name, { ...method, requestDeserialize: flagMalformed(method.requestDeserialize) }])),
       ScoreHosts: {
         ...definition.ScoreHosts,
-        requestDeserialize: decodeScoreHostsRequest,
+        requestDeserialize: (buf: Buffer) => decodeScoreHostsRequest(buf, deps.limits),
         responseSerialize: encodeScoreHostsResponse as (value: unknown) => Buffer,
       },
       ScoreHostsBatch: {
         ...definition.ScoreHostsBatch,
-        requestDeserialize: decodeScoreHostsBatchRequest,
+        requestDeserialize: (buf: Buffer) => decodeScoreHostsBatchRequest(buf, deps.limits),
         responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer,
       },
     };
     this.server.addService(fast, createScorerHandlers(deps));
-    this.health.addToServer(this.server);
-    new ReflectionService(loadPackageDefinition()).addToServer(this.server);
+    addHealthService(this.server, this.health, ['', SCORER_SERVICE_NAME]);
+    addReflectionService(this.server, loadPackageDefinition());
   }
 
   /** Listens on `address` (HOST:PORT; port 0 picks one) and returns the bound port. */

@@ -96,14 +96,26 @@ describe('transport limits', () => {
     await expectStillServing();
   });
 
-  it('connections beyond KSM_SCORER_MAX_CONNECTIONS are closed when accepted; the cap is not a lockout', async () => {
+  it('connections beyond KSM_SCORER_MAX_CONNECTIONS: the oldest quiet one makes room; when all are busy the new one is closed when accepted', async () => {
     await start({ KSM_SCORER_MAX_CONNECTIONS: '3' });
     const held = [await connect(), await connect(), await connect()];
-    const extra = await connect();
-    expect(await extra.waitClosed(10_000)).toBe(true);
-    expect(extra.frames).toEqual([]); // closed before any HTTP/2 was spoken
-    expect(held.map((c) => c.closed)).toEqual([false, false, false]);
-    for (const c of held) c.destroy();
+    // Busy: every connection sends a PING every 20 ms, so none is quiet for the 100 ms the listener looks.
+    const pings = setInterval(() => {
+      for (const c of held) if (!c.closed) c.write(frame(FRAME.PING, 0, 0, Buffer.alloc(8)));
+    }, 20);
+    try {
+      const extra = await connect({ handshake: false });
+      expect(await extra.waitClosed(10_000)).toBe(true);
+      expect(extra.frames).toEqual([]); // closed before any HTTP/2 was spoken
+      expect(held.map((c) => c.closed)).toEqual([false, false, false]);
+    } finally {
+      clearInterval(pings);
+    }
+    // Quiet now: a new connection replaces the oldest.
+    const next = await connect();
+    await waitUntil(() => held[0]!.closed);
+    expect([next.closed, held[1]!.closed, held[2]!.closed]).toEqual([false, false, false]);
+    for (const c of [...held, next]) c.destroy();
     await expectStillServing();
   });
 
