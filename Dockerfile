@@ -23,7 +23,8 @@ COPY --from=build /src/dist ./dist
 COPY proto ./proto
 RUN chmod 755 dist/cli.js && ln -s /opt/ksm-scorer/dist/cli.js /usr/local/bin/ksm-scorer
 USER node
-EXPOSE 50051
+# gRPC, and /metrics for Prometheus.
+EXPOSE 50051 9464
 # No HEALTHCHECK: the image has no gRPC health client. Kubernetes probes grpc.health.v1 natively
 # (deploy/kubernetes); elsewhere use grpc-health-probe or grpcurl (docs/deployment.md).
 ENTRYPOINT ["ksm-scorer", "serve"]

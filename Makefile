@@ -16,8 +16,9 @@ install: $(STAMP)
 build: install
 	$(NPM) run build
 
+# Readable logs at a terminal unless KSM_SCORER_LOG_FORMAT says otherwise (services keep JSON).
 run: build
-	$(NPM) start
+	KSM_SCORER_LOG_FORMAT=$${KSM_SCORER_LOG_FORMAT:-pretty} $(NPM) start
 
 # Debian packages the tests call (Python gRPC and protoc, systemd-analyze), installed when missing.
 test-deps:

@@ -14,7 +14,7 @@ import { healthCommand, HEALTH_USAGE } from './cli/health';
 import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE } from './cli/listings';
 import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
-import { createLogger, type Logger } from './log';
+import { createLogger, routeGrpcLogs } from './log';
 import { type RunningService, startService } from './service';
 
 const SERVE_USAGE = `  ksm-scorer serve
@@ -69,17 +69,31 @@ function packageVersion(): string {
 
 async function serve(args: string[]): Promise<number> {
   if (parseCommand(args, { help: { type: 'boolean', short: 'h', default: false } }, SERVE_USAGE) === undefined) return 0;
-  let started: { service: RunningService; logger: Logger };
+  // From here on every line written is one JSON object (or a pretty one, when asked).
+  let config;
   try {
-    started = await startFromEnvironment();
+    config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`ksm-scorer: ${err.message}\n`);
+      createLogger('info').error(`ksm-scorer: ${err.message}`, { problems: err.problems });
       return 2;
     }
     throw err;
   }
-  const { service, logger } = started;
+  const logger = createLogger(config.log.level, { format: config.log.format });
+  routeGrpcLogs(logger, config.log.level);
+  logger.info('starting ksm-scorer', { config: describeConfig(config) });
+  let service: RunningService;
+  try {
+    service = await startService(config, logger);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      logger.error(`ksm-scorer: ${err.message}`, { problems: err.problems });
+      return 2;
+    }
+    logger.error('ksm-scorer could not start', { err });
+    return 1;
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -95,16 +109,6 @@ async function serve(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-}
-
-/** Throws ConfigError on a bad setting or a listen address that cannot be bound. */
-async function startFromEnvironment(): Promise<{ service: RunningService; logger: Logger }> {
-  const config = loadConfig(process.env);
-  const logger = createLogger(config.log.level);
-  // grpc-js writes its own plain-text lines to stderr; the log is JSON lines.
-  grpc.setLogger({ error: (...args: unknown[]) => logger.warn('grpc-js', { message: format(...args) }) });
-  logger.info('starting ksm-scorer', { config: describeConfig(config) });
-  return { service: await startService(config, logger), logger };
 }
 
 if (require.main === module) {

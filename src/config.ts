@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import type { LogLevel } from './log';
+import type { LogFormat, LogLevel } from './log';
 
 /** One environment variable: how it is read and how it is documented. */
 export interface Setting<T> {
@@ -19,6 +19,8 @@ export interface Setting<T> {
   readonly description: string;
   /** Never logged, never echoed in a problem. */
   readonly secret?: boolean;
+  /** An empty value is a value (handed to parse), not "unset, use the default". */
+  readonly emptyIsValue?: boolean;
   readonly default: T;
   /** The value, or a problem that says what is accepted. */
   parse(raw: string): { value: T } | { problem: string };
@@ -120,7 +122,21 @@ function address<D extends string | undefined>(spec: { env: string; default: D; 
   };
 }
 
+/** HOST:PORT of a listener that is on by default; set empty (or `off`) to turn it off. */
+function optionalAddress(spec: { env: string; default: string; description: string }): Setting<string | undefined> {
+  return {
+    env: spec.env,
+    defaultText: spec.default,
+    rangeText: 'HOST:PORT, or empty or `off`: no listener',
+    description: spec.description,
+    default: spec.default,
+    emptyIsValue: true,
+    parse: (raw) => (raw === '' || raw === 'off' ? { value: undefined } : parseListenAddress(raw)),
+  };
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
 /**
  * The settings, grouped by the part of the service that uses them. Adding a
@@ -288,8 +304,17 @@ export const SETTINGS = {
     vms: count('VMs', { env: 'KSM_SCORER_SIM_VMS', default: 1_000, min: 0, max: 1_000_000, description: 'VMs of the embedded simulator' }),
     seed: count('', { env: 'KSM_SCORER_SIM_SEED', default: 1, min: 0, max: 2 ** 31 - 1, description: 'seed of the embedded simulator' }),
   },
+  /** Prometheus metrics. */
+  metrics: {
+    listen: optionalAddress({
+      env: 'KSM_SCORER_METRICS_LISTEN',
+      default: '0.0.0.0:9464',
+      description: 'HTTP listen address of `/metrics` (Prometheus text, or OpenMetrics when asked); empty or `off` turns metrics off, the gRPC metrics cost included',
+    }),
+  },
   log: {
-    level: oneOf({ env: 'KSM_SCORER_LOG_LEVEL', values: LOG_LEVELS, default: 'info', description: 'log level; logs are JSON lines on stderr' }),
+    level: oneOf({ env: 'KSM_SCORER_LOG_LEVEL', values: LOG_LEVELS, default: 'info', description: 'log level; logs are JSON lines on stderr (pino)' }),
+    format: oneOf({ env: 'KSM_SCORER_LOG_FORMAT', values: LOG_FORMATS, default: 'json', description: '`pretty`: coloured lines for people at a terminal (`make run` sets it); `json` for services' }),
   },
 } as const;
 
@@ -319,6 +344,8 @@ export type ServerSettings = ValuesOf<Settings['server']>;
 export type OvirtProxySettings = ValuesOf<Settings['ovirtProxy']>;
 export type LimitSettings = ValuesOf<Settings['limits']>;
 export type SimulatorSettings = ValuesOf<Settings['simulator']>;
+export type MetricsSettings = ValuesOf<Settings['metrics']>;
+export type LogSettings = ValuesOf<Settings['log']>;
 
 export interface Config {
   readonly engine: EngineSettings;
@@ -327,7 +354,8 @@ export interface Config {
   readonly ovirtProxy: OvirtProxySettings;
   readonly limits: LimitSettings;
   readonly simulator: SimulatorSettings;
-  readonly log: ValuesOf<Settings['log']>;
+  readonly metrics: MetricsSettings;
+  readonly log: LogSettings;
 }
 
 export class ConfigError extends Error {
@@ -343,7 +371,7 @@ function readGroup<G extends Record<string, Setting<unknown>>>(group: G, env: En
   const out: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(group)) {
     const raw = env[setting.env]?.trim();
-    if (raw === undefined || raw === '') {
+    if (raw === undefined || (raw === '' && !setting.emptyIsValue)) {
       out[key] = setting.default;
       continue;
     }
@@ -368,6 +396,7 @@ export function loadConfig(env: Env = process.env): Config {
   const inventory = readGroup(SETTINGS.inventory, env, problems);
   const limits = readGroup(SETTINGS.limits, env, problems);
   const simulator = readGroup(SETTINGS.simulator, env, problems);
+  const metrics = readGroup(SETTINGS.metrics, env, problems);
   const log = readGroup(SETTINGS.log, env, problems);
 
   // Relations between settings: each broken one would make a healthy service flap or stall.
@@ -397,6 +426,7 @@ export function loadConfig(env: Env = process.env): Config {
     ovirtProxy,
     limits,
     simulator,
+    metrics,
     log,
   });
 }
@@ -459,9 +489,10 @@ function readConnection(c: ValuesOf<Settings['connection']>, problems: string[])
 export function describeConfig(config: Config): Record<string, unknown> {
   const { connection, ...engine } = config.engine;
   const { simulator, ...rest } = config;
+  const shown = { ...rest, metrics: { listen: config.metrics.listen ?? 'off' } };
   return connection === undefined
-    ? { ...rest, engine: { ...engine, connection: 'embedded simulator' }, simulator }
-    : { ...rest, engine: { ...engine, connection: { ...connection, password: '<redacted>' } } };
+    ? { ...shown, engine: { ...engine, connection: 'embedded simulator' }, simulator }
+    : { ...shown, engine: { ...engine, connection: { ...connection, password: '<redacted>' } } };
 }
 
 /** The README's configuration table, generated from SETTINGS (`make readme-config` writes it). */

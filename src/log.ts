@@ -1,10 +1,15 @@
 /**
- * JSON-lines logger on stderr. Secrets never reach it: the only values that
- * are logged are ones the code passes explicitly, and config is logged through
- * describeConfig(), which leaves the password out.
+ * Logging: pino JSON lines on stderr behind the small Logger interface the
+ * code calls (`logger.info(msg, fields)`), and grpc-js's own output routed
+ * into it. Secrets are never passed to it; pino's redact is a second line of
+ * defence for fields that could carry one.
  */
+import { format } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+export type LogFormat = 'json' | 'pretty';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -13,32 +18,67 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const min = RANK[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (RANK[lvl] < min) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, errorReplacer) + '\n');
-  };
-  return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-  };
+/** Field paths that could carry a password, a token or an Authorization header, at any of the first three levels. */
+const SECRET_KEYS = ['password', 'token', 'access_token', 'refresh_token', 'id_token', 'authorization', 'Authorization', 'cookie', 'Cookie'];
+export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+
+export interface LoggerOptions {
+  readonly format?: LogFormat;
+  /** Where lines go (each a JSON object and a newline); default stderr. */
+  readonly write?: (line: string) => void;
 }
 
-/** Errors serialise as name, code and message (with their cause chain), never as stack dumps. */
-function errorReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Error) {
-    const out: Record<string, unknown> = { name: value.name, message: value.message };
-    for (const field of ['code', 'endpoint', 'status'] as const) {
-      const v = (value as Partial<Record<typeof field, unknown>>)[field];
-      if (v !== undefined) out[field] = v;
-    }
-    if (value.cause !== undefined) out.cause = value.cause;
-    return out;
+export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
+  const destination =
+    options.write !== undefined
+      ? { write: options.write }
+      : options.format === 'pretty'
+        ? // Loaded only when asked for: services never pay for it.
+          (require('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+        : pino.destination({ dest: 2, sync: true }); // sync: nothing lost when the process exits right after
+  const p = pino(
+    {
+      level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError },
+      redact: { paths: REDACTED_PATHS, censor: '<redacted>' },
+    },
+    destination,
+  );
+  const at =
+    (lvl: LogLevel) =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      if (fields === undefined) p[lvl](msg);
+      else p[lvl](fields, msg);
+    };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Errors serialise as name, code, message, endpoint and status (with their cause chain), never as stack dumps. */
+export function serializeError(value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  const out: Record<string, unknown> = { name: value.name, message: value.message };
+  for (const field of ['code', 'endpoint', 'status'] as const) {
+    const v = (value as Partial<Record<typeof field, unknown>>)[field];
+    if (v !== undefined) out[field] = v;
   }
-  return value;
+  if (value.cause !== undefined) out.cause = serializeError(value.cause);
+  return out;
+}
+
+/**
+ * grpc-js writes its own lines ("E No address added out of total 1 resolved
+ * errors") to stderr through console; this sends them to `logger` instead, at
+ * the verbosity of `level` unless GRPC_VERBOSITY (or GRPC_NODE_VERBOSITY) says otherwise.
+ * Process-wide: grpc-js has one logger.
+ */
+export function routeGrpcLogs(logger: Logger, level: LogLevel): void {
+  const line = (lvl: LogLevel) => (message?: unknown, ...rest: unknown[]) => logger[lvl](format(message, ...rest), { component: 'grpc-js' });
+  grpc.setLogger({ error: line('error'), info: line('info'), debug: line('debug') } as Partial<Console> as Console);
+  if (process.env.GRPC_VERBOSITY === undefined && process.env.GRPC_NODE_VERBOSITY === undefined) {
+    grpc.setLogVerbosity(level === 'debug' ? grpc.logVerbosity.DEBUG : level === 'info' ? grpc.logVerbosity.INFO : grpc.logVerbosity.ERROR);
+  }
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,17 +1,21 @@
 /**
  * Wires the parts together, in the direction data flows: engine client ->
  * inventory -> gRPC server (and the engine's XML-RPC scheduler proxy when
- * configured). With no OVIRT_URL the engine is the embedded simulator, and
- * the log says so.
+ * configured), each counting into one metrics registry that the /metrics
+ * listener serves. With no OVIRT_URL the engine is the embedded simulator,
+ * and the log says so.
  */
 import { type Config, ConfigError, type EngineConnection, type LimitSettings } from './config';
 import { HostInventory, type ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
+import { MetricsListener } from './metrics/http';
+import { Metrics } from './metrics/metrics';
 import { EngineClient } from './ovirt/client';
 import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
 import { bindProblem, listenProblem } from './server/listen-check';
 import { scoreVmOnHosts } from './server/scorer-service';
+import { GrpcServerMetrics } from './server/grpc-metrics';
 import { ScorerServer } from './server/server';
 import { SimulatedEngine } from './simulator/engine';
 
@@ -20,6 +24,10 @@ export interface RunningService {
   readonly port: number;
   /** The bound port of the oVirt scheduler proxy; undefined when it is off. */
   readonly ovirtProxyPort: number | undefined;
+  /** The bound port of /metrics; undefined when metrics are off. */
+  readonly metricsPort: number | undefined;
+  /** The service's registry: a new listener (XML-RPC, ...) declares its metrics here. */
+  readonly metrics: Metrics;
   readonly inventory: HostInventory;
   /** Set when the embedded simulator stands in for the engine. */
   readonly simulator: SimulatedEngine | undefined;
@@ -29,7 +37,7 @@ export interface RunningService {
 
 /** Throws ConfigError when a listen address cannot be bound, before anything has started. */
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
-  const addresses = { KSM_SCORER_LISTEN: config.server.listen, KSM_SCORER_OVIRT_PROXY_LISTEN: config.ovirtProxy.listen };
+  const addresses = { KSM_SCORER_LISTEN: config.server.listen, KSM_SCORER_OVIRT_PROXY_LISTEN: config.ovirtProxy.listen, KSM_SCORER_METRICS_LISTEN: config.metrics.listen };
   const listenTrouble: string[] = [];
   for (const [name, address] of Object.entries(addresses)) {
     const problem = address === undefined ? undefined : await listenProblem(name, address);
@@ -53,13 +61,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     connection = config.engine.connection;
   }
 
-  const client = new EngineClient({ ...config.engine, connection, logger });
-  const inventory = new HostInventory({ source: client, settings: config.inventory, logger });
+  // Off: nothing would read the counts, so the gRPC calls do not pay for them.
+  const metricsOn = config.metrics.listen !== undefined;
+  const metrics = new Metrics();
+  const client = new EngineClient({ ...config.engine, connection, logger, metrics });
+  const inventory = new HostInventory({ source: client, settings: config.inventory, logger, metrics });
   const server = new ScorerServer({
     inventory,
     limits: config.limits,
     transport: config.server,
     logger,
+    metrics: metricsOn ? new GrpcServerMetrics(metrics) : undefined,
   });
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.
   inventory.onStateChange((state) => server.setServing(state === 'fresh' || state === 'stale'));
@@ -71,25 +83,40 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           methods: createProxyMethods({ scoreVm: scoreVmLikeScoreHosts(inventory, config.limits), logger }),
           logger,
           maxBodyBytes: config.ovirtProxy.maxBodyBytes,
+          metrics,
         });
+  const metricsListener = metricsOn ? new MetricsListener(metrics, logger) : undefined;
 
   let port: number | undefined;
   let ovirtProxyPort: number | undefined;
+  let metricsPort: number | undefined;
+  let binding: keyof typeof addresses = 'KSM_SCORER_LISTEN';
   try {
     port = await server.listen(config.server.listen);
+    binding = 'KSM_SCORER_OVIRT_PROXY_LISTEN';
     if (proxy !== undefined) ovirtProxyPort = await proxy.listen(config.ovirtProxy.listen!);
+    binding = 'KSM_SCORER_METRICS_LISTEN';
+    if (metricsListener !== undefined) metricsPort = await metricsListener.listen(config.metrics.listen!);
   } catch (err) {
     // Taken since the check above: the same one line.
     if (port !== undefined) await server.shutdown(1_000);
+    await proxy?.close(0);
+    await metricsListener?.close();
     await client.close();
     await simulator?.stop();
-    throw new ConfigError([port === undefined ? bindProblem('KSM_SCORER_LISTEN', config.server.listen, err) : bindProblem('KSM_SCORER_OVIRT_PROXY_LISTEN', config.ovirtProxy.listen!, err)]);
+    throw new ConfigError([bindProblem(binding, addresses[binding]!, err)]);
   }
+  if (metricsOn) metrics.collectProcessMetrics();
   inventory.start();
-  logger.info('ksm-scorer listening', { address: config.server.listen.replace(/:\d+$/, `:${port}`), engine: connection.url });
+  const bound = (address: string, p: number) => address.replace(/:\d+$/, `:${p}`);
+  logger.info('ksm-scorer listening', {
+    address: bound(config.server.listen, port),
+    metrics: metricsPort === undefined ? 'off' : `http://${bound(config.metrics.listen!, metricsPort)}/metrics`,
+    engine: connection.url,
+  });
   if (ovirtProxyPort !== undefined) {
     logger.info('oVirt scheduler proxy listening', {
-      address: config.ovirtProxy.listen!.replace(/:\d+$/, `:${ovirtProxyPort}`),
+      address: bound(config.ovirtProxy.listen!, ovirtProxyPort),
       units: [UNIT_NAME],
       maxBodyBytes: config.ovirtProxy.maxBodyBytes,
     });
@@ -99,12 +126,15 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   return {
     port,
     ovirtProxyPort,
+    metricsPort,
+    metrics,
     inventory,
     simulator,
     stop() {
       stopping ??= (async () => {
         logger.info('shutting down: NOT_SERVING, draining calls', { graceMs: config.server.shutdownGraceMs });
         await Promise.all([server.shutdown(config.server.shutdownGraceMs), proxy?.close(config.server.shutdownGraceMs)]);
+        await metricsListener?.close();
         await inventory.stop();
         await client.close();
         await simulator?.stop();

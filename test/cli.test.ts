@@ -17,12 +17,15 @@ describe('ksm-scorer CLI', () => {
   });
   afterEach(killAll);
 
-  it('serve stops at start-up on bad configuration: one line naming the variables, exit code 2', async () => {
+  it('serve stops at start-up on bad configuration: one JSON line naming the variables, exit code 2', async () => {
     const p = run(['serve'], { KSM_SCORER_REFRESH_SECONDS: 'often', KSM_SCORER_LISTEN: 'everywhere' });
     expect(await p.exited).toBe(2);
     const lines = p.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^ksm-scorer: invalid configuration: .*KSM_SCORER_LISTEN: .*KSM_SCORER_REFRESH_SECONDS: must be a number/);
+    const line = JSON.parse(lines[0]!) as { level: string; msg: string; problems: string[] };
+    expect(line.level).toBe('error');
+    expect(line.msg).toMatch(/^ksm-scorer: invalid configuration: .*KSM_SCORER_LISTEN: .*KSM_SCORER_REFRESH_SECONDS: must be a number/);
+    expect(line.problems).toHaveLength(2);
   });
 
   it('--version prints the package version; --help and COMMAND --help print usage on stdout, exit 0', async () => {
@@ -99,16 +102,23 @@ describe('ksm-scorer CLI', () => {
       const p = run(['serve'], { KSM_SCORER_LISTEN: address });
       expect(await p.exited).toBe(2);
       const lines = p.stderr.trimEnd().split('\n');
-      expect(lines.at(-1)).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
-      // every other line is the JSON log, and none of it says the simulator started
-      for (const line of lines.slice(0, -1)) expect(() => JSON.parse(line), line).not.toThrow();
+      // every line is the JSON log, the last names the setting, and none of it says the simulator started
+      const last = (text: string) => JSON.parse(text.trimEnd().split('\n').at(-1)!) as { level: string; msg: string };
+      expect(last(p.stderr)).toMatchObject({ level: 'error', msg: `ksm-scorer: invalid configuration: KSM_SCORER_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)` });
+      for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
       expect(p.stderr).not.toMatch(/SIMULATED/);
 
       // The engine's XML-RPC listener is checked the same way.
       const proxy = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_LISTEN: address });
       expect(await proxy.exited).toBe(2);
-      expect(proxy.stderr.trimEnd().split('\n').at(-1)).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_OVIRT_PROXY_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      expect(last(proxy.stderr).msg).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_OVIRT_PROXY_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
       expect(proxy.stderr).not.toMatch(/SIMULATED/);
+
+      // And the metrics listener.
+      const metrics = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: address });
+      expect(await metrics.exited).toBe(2);
+      expect(last(metrics.stderr).msg).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_METRICS_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      expect(metrics.stderr).not.toMatch(/SIMULATED/);
     } finally {
       taken.close();
     }
@@ -142,7 +152,7 @@ describe('ksm-scorer CLI', () => {
     const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/ovirt-engine/api`;
     await new Promise((resolve) => closed.close(resolve));
     const server = run(['serve'], { OVIRT_URL: url, OVIRT_USERNAME: 'admin@internal', OVIRT_PASSWORD: 'x', KSM_SCORER_LISTEN: '127.0.0.1:0' });
-    const port = (await waitForLog(server, /"msg":"ksm-scorer listening","address":"127\.0\.0\.1:(\d+)"/))[1]!;
+    const port = (await waitForLog(server, /"address":"127\.0\.0\.1:(\d+)".*"msg":"ksm-scorer listening"/))[1]!;
     const [line] = await waitForLog(server, /.*"msg":"engine sync failed.*/);
     expect(line).toMatch(/"msg":"engine sync failed: no inventory has loaded yet; retrying with backoff"/);
     expect(line).toContain(`the oVirt engine at ${url} could not be reached`);
@@ -169,9 +179,10 @@ describe('ksm-scorer CLI', () => {
         OVIRT_USERNAME: sim.username,
         OVIRT_PASSWORD: secret,
         KSM_SCORER_LISTEN: '127.0.0.1:0',
+        KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
         KSM_SCORER_LOG_LEVEL: 'debug',
       });
-      await waitForLog(p, /"msg":"engine sync failed[^"]*".*"code":"engine_auth"/);
+      await waitForLog(p, /"code":"engine_auth".*"msg":"engine sync failed/);
       p.child.kill('SIGTERM');
       await p.exited;
       expect(p.stderr).toMatch(/"password":"<redacted>"/);

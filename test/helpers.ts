@@ -40,7 +40,7 @@ export function engineClient(
 }
 
 export function engineEnv(sim: SimulatedEngine): Record<string, string> {
-  return { OVIRT_URL: sim.url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0' };
+  return { OVIRT_URL: sim.url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0' };
 }
 
 export interface Scorer {

@@ -33,7 +33,7 @@ describe('hostile findings', () => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
     opts.prepare?.(sim);
     logs = [];
-    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', (l) => logs.push(l)), waitForInventory: opts.waitForInventory });
+    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }), waitForInventory: opts.waitForInventory });
   };
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();

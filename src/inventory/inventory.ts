@@ -2,10 +2,12 @@
  * HostInventory, the inventory's front: the sync loop keeps a snapshot fresh,
  * freshness decides whether it may be served, and read-through fetches what
  * a call needs beyond it. Handlers see only the ScoringInventory interface.
+ * Its gauges (size, generation, age, state) are read at scrape time.
  */
 import type { InventorySettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import { Metrics } from '../metrics/metrics';
 import type { CallView } from './call-view';
 import { Freshness, type InventoryInfo, type InventoryState } from './freshness';
 import { type CallNeeds, type OpenCallSignal, ReadThrough } from './read-through';
@@ -45,7 +47,11 @@ export interface HostInventoryOptions {
   readonly now?: () => number;
   /** 0..1, for the backoff jitter. Default Math.random. */
   readonly random?: () => number;
+  /** Where the inventory's metrics go; default a registry of its own. */
+  readonly metrics?: Metrics;
 }
+
+const STATES: readonly InventoryState[] = ['loading', 'fresh', 'stale', 'expired'];
 
 /** How often the state is re-evaluated as time passes (fresh -> stale -> expired without any sync). */
 const STATE_CHECK_MS = 1_000;
@@ -56,8 +62,10 @@ export class HostInventory implements ScoringInventory {
   private readonly readThrough: ReadThrough;
   private readonly stopController = new AbortController();
   private stateTimer: NodeJS.Timeout | undefined;
+  private readonly createdAt: number;
 
-  constructor({ source, settings, logger, now = Date.now, random = Math.random }: HostInventoryOptions) {
+  constructor({ source, settings, logger, now = Date.now, random = Math.random, metrics = new Metrics() }: HostInventoryOptions) {
+    this.createdAt = now();
     this.freshness = new Freshness(settings, logger, now);
     this.loop = new InventorySync(
       source,
@@ -67,8 +75,31 @@ export class HostInventory implements ScoringInventory {
       (err) => this.freshness.syncFailed(err.message),
       now,
       random,
+      metrics,
     );
-    this.readThrough = new ReadThrough(source, settings, logger, this.stopController.signal);
+    this.readThrough = new ReadThrough(source, settings, logger, this.stopController.signal, metrics);
+    this.declareGauges(metrics, now);
+  }
+
+  private declareGauges(metrics: Metrics, now: () => number): void {
+    const snapshot = () => this.freshness.snapshot();
+    const gauge = (name: string, help: string, value: () => number) =>
+      metrics.gauge(name, help, [], function collect() {
+        this.set(value());
+      });
+    gauge('ksm_scorer_inventory_hosts', 'Hosts in the inventory snapshot (0 while loading).', () => snapshot()?.hostCount ?? 0);
+    gauge('ksm_scorer_inventory_vms', 'VMs in the inventory snapshot (0 while loading).', () => snapshot()?.vmCount ?? 0);
+    gauge('ksm_scorer_inventory_generation', 'Generation of the snapshot: +1 at each change (0 while loading).', () => snapshot()?.generation ?? 0);
+    gauge(
+      'ksm_scorer_inventory_age_seconds',
+      'Seconds since the inventory was last brought up to date with the engine (since start while nothing has loaded).',
+      () => (now() - (snapshot()?.refreshedAt ?? this.createdAt)) / 1000,
+    );
+    const check = () => this.freshness.check();
+    metrics.gauge('ksm_scorer_inventory_state', 'The inventory state: 1 for the current one (loading, fresh, stale, expired), 0 for the others.', ['state'], function collect() {
+      const current = check();
+      for (const state of STATES) this.set({ state }, state === current ? 1 : 0);
+    });
   }
 
   /** Loads the inventory now and keeps it fresh until stop(). */

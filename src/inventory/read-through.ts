@@ -4,13 +4,14 @@
  * not have), within bounds: a per-call budget, a global rate and concurrency,
  * and a memory of what the engine did not have. Concurrent callers share one
  * read per id (lru-cache's fetch); a call adds one abort listener, however
- * many ids it waits for.
+ * many ids it waits for. Counts cache hits, misses, evictions and reads.
  */
 import { LRUCache } from 'lru-cache';
 import { abortable } from '../abortable';
 import type { InventorySettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import type { Counter, Metrics } from '../metrics/metrics';
 import { countOs } from '../scoring/os-counts';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
@@ -38,10 +39,16 @@ type Entry =
 
 const NOT_FOUND: Entry = Object.freeze({ found: false });
 
+type Kind = 'host' | 'vm';
+const kindOf = (key: string): Kind => (key.startsWith('h:') ? 'host' : 'vm');
+
 export class ReadThrough {
   private readonly cache: LRUCache<string, Entry, { generation: number }>;
   private readonly limiter: ConcurrencyLimit;
   private readonly rate: TokenBucket;
+  private readonly hits: Counter<'kind'>;
+  private readonly misses: Counter<'kind'>;
+  private readonly reads: Counter<'kind' | 'outcome'>;
 
   constructor(
     private readonly source: InventorySource,
@@ -49,14 +56,24 @@ export class ReadThrough {
     private readonly logger: Logger,
     /** Aborted when the inventory stops: every on-demand read ends with it. */
     private readonly stopSignal: AbortSignal,
+    metrics: Metrics,
     monotonicNow: () => number = () => performance.now(),
   ) {
     this.limiter = new ConcurrencyLimit(settings.onDemandConcurrency);
     this.rate = new TokenBucket(settings.onDemandPerSecond, monotonicNow);
+    const evictions = metrics.counter('ksm_scorer_cache_evictions_total', 'Entries the on-demand cache dropped to stay within KSM_SCORER_CACHE_HOSTS.');
     this.cache = new LRUCache<string, Entry, { generation: number }>({
       max: settings.onDemandCacheSize,
       fetchMethod: (key, _stale, { signal, options, context }) => this.read(key, context.generation, AbortSignal.any([signal, this.stopSignal]), options),
+      dispose: (_value, _key, reason) => reason === 'evict' && evictions.inc(),
     });
+    const size = () => this.cache.size;
+    metrics.gauge('ksm_scorer_cache_entries', 'Entries in the on-demand cache: hosts and VMs read beyond the snapshot, found or not.', [], function collect() {
+      this.set(size());
+    });
+    this.hits = metrics.counter('ksm_scorer_cache_hits_total', 'Ids beyond the snapshot found in the on-demand cache, by kind (host, vm).', ['kind']);
+    this.misses = metrics.counter('ksm_scorer_cache_misses_total', 'Ids in neither the snapshot nor the on-demand cache, by kind: each needs an engine read.', ['kind']);
+    this.reads = metrics.counter('ksm_scorer_on_demand_fetches_total', 'On-demand engine reads by kind (host, vm) and outcome (found, not_found, failed).', ['kind', 'outcome']);
   }
 
   /**
@@ -70,7 +87,10 @@ export class ReadThrough {
     let vms: Map<string, VmPlacement | undefined> | undefined;
     let missing: Set<string> | undefined;
     const need = (key: string) => {
-      (missing ??= new Set()).add(key);
+      missing ??= new Set();
+      if (missing.has(key)) return;
+      missing.add(key);
+      this.misses.inc({ kind: kindOf(key) });
       // Checked as it grows: 100,000 unknown ids cost no more than the budget does.
       if (missing.size > this.settings.onDemandPerCall) this.refuse(missing, `more than ${this.settings.onDemandPerCall}`, 'one call may read at most that many from the oVirt engine (KSM_SCORER_ON_DEMAND_PER_CALL)');
     };
@@ -105,8 +125,11 @@ export class ReadThrough {
   /** What was read before and still holds: a found entry of this generation, or a remembered not-found. */
   private known(key: string, generation: number): Entry | undefined {
     const entry = this.cache.get(key);
-    if (entry === undefined || !entry.found || entry.generation === generation) return entry;
-    this.cache.delete(key); // read in an older generation: read again
+    if (entry !== undefined && (!entry.found || entry.generation === generation)) {
+      this.hits.inc({ kind: kindOf(key) });
+      return entry;
+    }
+    if (entry !== undefined) this.cache.delete(key); // read in an older generation: read again
     return undefined;
   }
 
@@ -128,26 +151,35 @@ export class ReadThrough {
     }
   }
 
-  /** The fetchMethod: one engine read (a host is its GET and its VM search), through the limits. */
+  /** The fetchMethod: one engine read, counted by its outcome. */
   private async read(key: string, generation: number, signal: AbortSignal, options: { ttl?: number }): Promise<Entry> {
+    const kind = kindOf(key);
+    try {
+      const entry = await this.readEntry(key, generation, signal);
+      this.reads.inc({ kind, outcome: entry.found ? 'found' : 'not_found' });
+      // Found entries hold until the next generation; not-found ones for a while, whatever the generation.
+      if (!entry.found) options.ttl = this.settings.notFoundTtlMs;
+      this.logger.debug('read on demand', { kind, id: key.slice(2), found: entry.found });
+      return entry;
+    } catch (err) {
+      this.reads.inc({ kind, outcome: 'failed' });
+      throw err;
+    }
+  }
+
+  /** One engine read: a host is its GET and its VM search, each through the concurrency limit. */
+  private async readEntry(key: string, generation: number, signal: AbortSignal): Promise<Entry> {
     const id = key.slice(2);
-    let entry: Entry;
     if (key.startsWith('h:')) {
       const host = await this.limiter.run(() => this.source.getHost(id, signal), signal);
-      if (host === undefined) entry = NOT_FOUND;
-      else {
-        const vms = await this.limiter.run(() => this.source.listVmsOnHost(host, signal), signal);
-        entry = { found: true, generation, host: { counts: countOs(vms.map((vm) => vm.os)), vmIds: new Set(vms.map((vm) => vm.id)) } };
-      }
-    } else {
-      const vm = await this.limiter.run(() => this.source.getVm(id, signal), signal);
-      entry = vm === undefined ? NOT_FOUND : { found: true, generation, vm: { hostId: vm.hostId, os: vm.os } };
+      if (host === undefined) return NOT_FOUND;
+      const vms = await this.limiter.run(() => this.source.listVmsOnHost(host, signal), signal);
+      return { found: true, generation, host: { counts: countOs(vms.map((vm) => vm.os)), vmIds: new Set(vms.map((vm) => vm.id)) } };
     }
-    // Found entries hold until the next generation; not-found ones for a while, whatever the generation.
-    if (!entry.found) options.ttl = this.settings.notFoundTtlMs;
-    this.logger.debug('read on demand', { kind: key.startsWith('h:') ? 'host' : 'vm', id, found: entry.found });
-    return entry;
+    const vm = await this.limiter.run(() => this.source.getVm(id, signal), signal);
+    return vm === undefined ? NOT_FOUND : { found: true, generation, vm: { hostId: vm.hostId, os: vm.os } };
   }
+
 }
 
 /** At most `limit` tasks at once; the rest wait in order, or leave when their signal fires. */

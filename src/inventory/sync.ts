@@ -3,12 +3,14 @@
  * nothing overlaps): a full refresh at start and every refresh interval, and
  * between them an events poll that re-reads only what the events name.
  * Failures back off exponentially with jitter and leave the last good
- * snapshot in place. Each success hands a new snapshot to `publish`.
+ * snapshot in place. Each success hands a new snapshot to `publish`. Each
+ * sync is counted by kind and outcome, with its duration.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InventorySettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
 import { type Rejections, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
@@ -44,6 +46,11 @@ export const EVENTS_PAGE = 1_000;
 const MAX_TARGETED_READS = 500;
 const TARGETED_READ_CONCURRENCY = 8;
 const MIN_BACKOFF_MS = 1_000;
+/** A poll takes ms, a full refresh of 100,000 VMs about a minute. */
+const SYNC_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** full: hosts and every VM page (a poll that had to escalate counts as one); events: an events poll. */
+type SyncKind = 'full' | 'events';
 
 const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 
@@ -62,6 +69,10 @@ export class InventorySync {
   private streakStartedAt = 0;
   private readonly counters = { fullRefreshes: 0, eventPolls: 0, syncFailures: 0 };
   private readonly stopController = new AbortController();
+  /** What the sync in flight turned out to be. */
+  private kind: SyncKind = 'full';
+  private readonly syncs: Counter<'kind' | 'outcome'>;
+  private readonly syncSeconds: Histogram<'kind'>;
 
   constructor(
     private readonly source: InventorySource,
@@ -71,7 +82,15 @@ export class InventorySync {
     private readonly failed: (err: ScorerError) => void,
     private readonly now: () => number,
     private readonly random: () => number,
-  ) {}
+    metrics: Metrics = new Metrics(),
+  ) {
+    this.syncs = metrics.counter('ksm_scorer_syncs_total', 'Inventory syncs by kind (full, events) and outcome (success, failure).', ['kind', 'outcome']);
+    this.syncSeconds = metrics.histogram('ksm_scorer_sync_duration_seconds', 'Inventory sync time by kind, failed ones included.', ['kind'], SYNC_BUCKETS);
+    const streak = () => this.failureStreak;
+    metrics.gauge('ksm_scorer_sync_failure_streak', 'Inventory syncs failed in a row, now (0 once one succeeds).', [], function collect() {
+      this.set(streak());
+    });
+  }
 
   /** The time between two syncs: the events poll, or the full refresh without events. */
   get intervalMs(): number {
@@ -111,21 +130,35 @@ export class InventorySync {
 
   /** Runs syncs one at a time, whoever asks, and records how each ended. */
   private exclusive(fn: () => Promise<InventorySnapshot>): Promise<InventorySnapshot> {
-    const run = this.chain.then(fn).then(
-      (snapshot) => {
-        this.succeeded();
-        return snapshot;
-      },
-      (err: unknown) => {
-        this.recordFailure(ScorerError.from(err));
-        throw err;
-      },
-    );
+    let t0 = 0;
+    const run = this.chain
+      .then(() => {
+        t0 = performance.now();
+        return fn();
+      })
+      .then(
+        (snapshot) => {
+          this.succeeded();
+          this.observe('success', t0);
+          return snapshot;
+        },
+        (err: unknown) => {
+          this.recordFailure(ScorerError.from(err));
+          this.observe('failure', t0);
+          throw err;
+        },
+      );
     this.chain = run.then(
       () => undefined,
       () => undefined,
     );
     return run;
+  }
+
+  private observe(outcome: 'success' | 'failure', t0: number): void {
+    if (this.stopController.signal.aborted) return; // cut short by stop(): neither
+    this.syncs.inc({ kind: this.kind, outcome });
+    this.syncSeconds.observe({ kind: this.kind }, (performance.now() - t0) / 1000);
   }
 
   private succeeded(): void {
@@ -199,6 +232,7 @@ export class InventorySync {
   }
 
   private async fullRefresh(): Promise<InventorySnapshot> {
+    this.kind = 'full';
     const signal = this.stopController.signal;
     const started = this.now();
     const t0 = performance.now();
@@ -237,6 +271,7 @@ export class InventorySync {
   }
 
   private async pollEvents(from: number): Promise<InventorySnapshot> {
+    this.kind = 'events';
     const signal = this.stopController.signal;
     const started = this.now();
     const current = this.current!;

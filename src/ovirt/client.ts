@@ -3,7 +3,9 @@
  * token (password grant; on a token refusal it logs in again and retries
  * once), asks for gzip, pages the VM collection, bounds every answer (size
  * while streaming and while inflating, total time) and turns every transport
- * or protocol failure into a ScorerError naming the endpoint. It never logs or
+ * or protocol failure into a ScorerError naming the endpoint. It counts every
+ * request by endpoint template and result, and logs the first one (sent, and
+ * failed) so an engine that hangs is visible at once. It never logs or
  * returns the password or the token.
  */
 import { readFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { abortable } from '../abortable';
 import type { EngineConnection, EngineSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
 import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseHost, parseVm, preview, Rejections, searchableHostName } from './parse';
@@ -19,6 +22,8 @@ import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseHost,
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
   readonly logger: Logger;
+  /** Where the request metrics go; default a registry of its own. */
+  readonly metrics?: Metrics;
 };
 
 interface EngineResponse {
@@ -33,6 +38,11 @@ const LOGOUT_TIMEOUT_MS = 1_000;
 const MiB = 2 ** 20;
 /** Answers that are not lists (the login, faults) are small; nothing honest comes near this. */
 const SMALL_ANSWER = 64 * 1024;
+/** Engine requests take ms (a host) to minutes (a large page on a loaded engine). */
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/** What a request ended with: its HTTP status class, or why there was no answer. */
+export type RequestResult = '2xx' | '3xx' | '4xx' | '5xx' | 'timeout' | 'error' | 'cancelled';
 
 export class EngineClient {
   private readonly options: EngineClientOptions;
@@ -48,11 +58,21 @@ export class EngineClient {
   readonly rejections = new Rejections();
   private token: string | undefined;
   private login: Promise<string> | undefined;
+  private readonly requests: Counter<'endpoint' | 'status_class'>;
+  private readonly requestSeconds: Histogram<'endpoint'>;
+  private firstSent = false;
 
   constructor(options: EngineClientOptions) {
     this.options = options;
     this.logger = options.logger;
     this.decoder = new JsonDecoder(options.maxAnswerBytes);
+    const metrics = options.metrics ?? new Metrics();
+    this.requests = metrics.counter(
+      'ksm_scorer_engine_requests_total',
+      'Engine API requests by endpoint template and result: the HTTP status class, or timeout, error (no answer) or cancelled.',
+      ['endpoint', 'status_class'],
+    );
+    this.requestSeconds = metrics.histogram('ksm_scorer_engine_request_duration_seconds', 'Engine API request time, answer read and decoded, by endpoint template.', ['endpoint'], REQUEST_BUCKETS);
     const { connection, requestTimeoutMs } = options;
     this.api = new URL(connection.url);
     // .../ovirt-engine/api -> .../ovirt-engine/sso/oauth/token
@@ -148,8 +168,11 @@ export class EngineClient {
     this.token = undefined;
     if (token !== undefined) {
       try {
-        const res = await this.postForm(this.logoutUrl, { scope: 'ovirt-app-api', token }, AbortSignal.timeout(LOGOUT_TIMEOUT_MS));
-        await res.body.dump();
+        await this.track('POST /services/sso-logout', async () => {
+          const res = await this.postForm(this.logoutUrl, { scope: 'ovirt-app-api', token }, AbortSignal.timeout(LOGOUT_TIMEOUT_MS));
+          await res.body.dump();
+          return { status: res.statusCode };
+        });
       } catch (err) {
         this.logger.debug('engine logout failed', { err: ScorerError.from(err).message });
       }
@@ -182,7 +205,7 @@ export class EngineClient {
       const token = await this.currentToken(signal);
       let res: EngineResponse;
       try {
-        res = await this.send(fullPath, endpoint, token, signal, opts.list);
+        res = await this.track(endpoint, () => this.send(fullPath, endpoint, token, signal, opts.list));
       } catch (err) {
         // undici refuses a header it cannot send: the token is the only header that varies.
         if (attempt === 0 && err instanceof ScorerError && (err.cause as { code?: string } | undefined)?.code === 'UND_ERR_INVALID_ARG') {
@@ -253,6 +276,7 @@ export class EngineClient {
       if (deadline.aborted && !signal?.aborted && !this.closed.signal.aborted) {
         throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (OVIRT_REQUEST_DEADLINE_SECONDS)`, {
           endpoint,
+          cause: deadline.reason,
         });
       }
       throw transportError(err, this.options.connection.url, endpoint, signal, this.closed.signal);
@@ -286,10 +310,11 @@ export class EngineClient {
     let status: number;
     let body: unknown;
     try {
-      // Tied to close() too: a hanging login must not hold up a shutdown.
-      const res = await this.postForm(this.tokenUrl, form, AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]));
-      status = res.statusCode;
-      body = await decodeInline(await readBounded(res.body, SMALL_ANSWER), false, SMALL_ANSWER);
+      ({ status, body } = await this.track(endpoint, async () => {
+        // Tied to close() too: a hanging login must not hold up a shutdown.
+        const res = await this.postForm(this.tokenUrl, form, AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.closed.signal]));
+        return { status: res.statusCode, body: await decodeInline(await readBounded(res.body, SMALL_ANSWER), false, SMALL_ANSWER) };
+      }));
     } catch (err) {
       if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
       throw transportError(err, this.options.connection.url, endpoint, undefined, this.closed.signal);
@@ -313,6 +338,46 @@ export class EngineClient {
     this.logger.info('logged in to the engine', { user: connection.username });
     return token;
   }
+
+  /**
+   * Runs one engine request, counting it by endpoint and result. The first
+   * request of the client is logged when sent and when it fails, so an
+   * engine that hangs is not 30 s of silence; later failures at debug (the
+   * sync logs its failure streaks).
+   */
+  private async track<T extends { status: number }>(endpoint: string, request: () => Promise<T>): Promise<T> {
+    const first = !this.firstSent;
+    if (first) {
+      this.firstSent = true;
+      this.logger.info('first engine request sent', { endpoint, engine: this.api.origin, timeoutMs: this.options.requestTimeoutMs, deadlineMs: this.options.requestDeadlineMs });
+    }
+    const t0 = performance.now();
+    const done = (result: RequestResult) => {
+      this.requests.inc({ endpoint, status_class: result });
+      this.requestSeconds.observe({ endpoint }, (performance.now() - t0) / 1000);
+    };
+    try {
+      const res = await request();
+      done(`${Math.min(5, Math.max(2, Math.floor(res.status / 100)))}xx` as RequestResult);
+      return res;
+    } catch (err) {
+      const result = failureOf(err);
+      done(result);
+      const fields = { endpoint, result, ms: Math.round(performance.now() - t0), err };
+      if (first && result !== 'cancelled') this.logger.warn(result === 'timeout' ? 'first engine request timed out' : 'first engine request failed', fields);
+      else this.logger.debug('engine request failed', fields);
+      throw err;
+    }
+  }
+}
+
+/** Why a request got no answer: our own cancellation, a timeout (ours or undici's), or anything else. */
+function failureOf(err: unknown): RequestResult {
+  const e = ScorerError.from(err);
+  if (e.code === 'cancelled') return 'cancelled';
+  if (e.code === 'deadline_exceeded') return 'timeout';
+  const cause = e.cause as { name?: string; code?: string } | undefined;
+  return cause?.name === 'TimeoutError' || /TIMEOUT/.test(cause?.code ?? '') ? 'timeout' : 'error';
 }
 
 function tooLarge(endpoint: string, err: AnswerTooLarge): ScorerError {

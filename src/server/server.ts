@@ -1,7 +1,8 @@
 /**
  * The gRPC server: HostScorerService, grpc.health.v1.Health and server
  * reflection on one port, the transport limits, and an orderly shutdown
- * (NOT_SERVING, drain in-flight calls, force after the grace period).
+ * (NOT_SERVING, drain in-flight calls, force after the grace period). The
+ * metrics see every call of every service.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
@@ -10,11 +11,18 @@ import type { Logger } from '../log';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
+import type { GrpcServerMetrics } from './grpc-metrics';
 import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 import { addHealthService, addReflectionService } from './standard-services';
 
 export type TransportLimits = Omit<ServerSettings, 'listen' | 'shutdownGraceMs'>;
+
+export interface ScorerServerOptions extends ScorerServiceDeps {
+  readonly transport: TransportLimits;
+  /** Counts every call; undefined: metrics off, nothing added to the call path. */
+  readonly metrics?: GrpcServerMetrics;
+}
 
 export class ScorerServer {
   private readonly server: grpc.Server;
@@ -23,7 +31,7 @@ export class ScorerServer {
   private readonly logger: Logger;
   private shuttingDown = false;
 
-  constructor(deps: ScorerServiceDeps & { readonly transport: TransportLimits }) {
+  constructor({ metrics, ...deps }: ScorerServerOptions) {
     this.logger = deps.logger;
     const t = deps.transport;
     // Options grpc-js 1.14 reads on the server side (server.js, server-interceptors.js); it has no
@@ -34,7 +42,8 @@ export class ScorerServer {
       'grpc.max_connection_age_ms': t.maxConnectionAgeMs,
       'grpc.max_connection_age_grace_ms': t.maxConnectionAgeGraceMs,
       'grpc.max_receive_message_length': t.maxRequestBytes,
-      interceptors: [firstMessageTimeout(t.firstMessageTimeoutMs)],
+      // The metrics first (nearest grpc-js's own call), so they see the statuses the others send.
+      interceptors: [...(metrics === undefined ? [] : [metrics.interceptor]), firstMessageTimeout(t.firstMessageTimeoutMs)],
     });
     // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
@@ -55,7 +64,8 @@ export class ScorerServer {
         responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer,
       },
     };
-    this.server.addService(fast, createScorerHandlers(deps));
+    const handlers = createScorerHandlers(deps);
+    this.server.addService(fast, metrics === undefined ? handlers : metrics.instrument(fast, handlers));
     addHealthService(this.server, this.health, ['', SCORER_SERVICE_NAME]);
     addReflectionService(this.server, loadPackageDefinition());
   }

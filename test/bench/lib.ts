@@ -1,6 +1,6 @@
 /** Shared benchmark plumbing: child processes on loopback, percentiles, tables. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -82,6 +82,19 @@ export function rssMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
+/** CPU time a process has run so far, all its threads, in seconds (schedstat: ns, where /proc/PID/stat counts 10 ms ticks). */
+export function cpuSeconds(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns / 1e9;
+}
+
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -128,7 +141,7 @@ export async function startEngineProcess(hosts: number, vms: number, cpu?: numbe
 export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number, cli = CLI): Promise<{ child: Child; address: string }> {
   const child = spawnNode(
     [cli, 'serve'],
-    { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', ...env },
+    { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', ...env },
     cpu,
   );
   const listening = await waitFor(() => child.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
@@ -183,22 +196,58 @@ export interface H2loadResult {
   requests: { startMs: number; ms: number }[];
 }
 
-/**
- * h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies.
- * `xml`: an XML-RPC body over HTTP/1.1 (one call in flight per connection) instead of a gRPC frame.
- */
-export function h2load(address: string, path: string, frameFile: string, opts: { clients: number; streams: number; seconds: number; rps?: number; xml?: boolean }): H2loadResult {
-  const log = join(benchDir, `h2load-${Date.now()}.log`);
+export interface H2loadOptions {
+  clients: number;
+  streams: number;
+  seconds: number;
+  rps?: number;
+  /** An XML-RPC body over HTTP/1.1 (one call in flight per connection) instead of a gRPC frame. */
+  xml?: boolean;
+  /** 1 s of warm-up before the `seconds` measured (default); false: all of it counts. */
+  warmUp?: boolean;
+}
+
+/** h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies. */
+export function h2load(address: string, path: string, frameFile: string, opts: H2loadOptions): H2loadResult {
+  const run = h2loadCommand(address, path, frameFile, opts);
+  const out = spawnSync(run.command, run.args, { encoding: 'utf8', timeout: run.timeoutMs });
+  return h2loadResult(`${out.stdout}${out.stderr}`, run.log);
+}
+
+/** The same, without blocking: for loads that must run at the same time. */
+export function h2loadAsync(address: string, path: string, frameFile: string, opts: H2loadOptions): Promise<H2loadResult> {
+  const run = h2loadCommand(address, path, frameFile, opts);
+  return new Promise((resolve, reject) => {
+    const child = spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: run.timeoutMs });
+    let text = '';
+    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => {
+      try {
+        resolve(h2loadResult(text, run.log));
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+}
+
+let h2loadRuns = 0;
+function h2loadCommand(address: string, path: string, frameFile: string, opts: H2loadOptions): { command: string; args: string[]; log: string; timeoutMs: number } {
+  const log = join(benchDir, `h2load-${Date.now()}-${h2loadRuns++}.log`);
   const protocol = opts.xml ? ['--h1', '-H', 'content-type: text/xml'] : ['-H', 'content-type: application/grpc', '-H', 'te: trailers'];
   const args = [
-    '-D', String(opts.seconds), '--warm-up-time', '1', '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
+    '-D', String(opts.seconds), ...(opts.warmUp === false ? [] : ['--warm-up-time', '1']), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
     '-d', frameFile, ...protocol, `--log-file=${log}`,
     ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
     `http://${address}${path}`,
   ];
   const taskset = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
-  const out = spawnSync(taskset ? 'taskset' : 'h2load', taskset ? ['-c', '1', 'h2load', ...args] : args, { encoding: 'utf8', timeout: (opts.seconds + 30) * 1000 });
-  const text = `${out.stdout}${out.stderr}`;
+  return { command: taskset ? 'taskset' : 'h2load', args: taskset ? ['-c', '1', 'h2load', ...args] : args, log, timeoutMs: (opts.seconds + 30) * 1000 };
+}
+
+function h2loadResult(text: string, log: string): H2loadResult {
   const qps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1]);
   const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(text);
   if (!Number.isFinite(qps) || !m) throw new Error(`h2load output not understood:\n${text}`);

@@ -10,11 +10,11 @@ if ! command -v h2load >/dev/null 2>&1; then
 fi
 npx tsc -p tsconfig.bench.json
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), node $(node --version)"
-# BENCH_ONLY: a comma-separated subset of grpc, xmlrpc, refresh (default: all).
-only=",${BENCH_ONLY:-grpc,xmlrpc,refresh},"
-for part in grpc xmlrpc refresh; do
+# BENCH_ONLY: a comma-separated subset of grpc, metrics, xmlrpc, refresh (default: all).
+only=",${BENCH_ONLY:-grpc,metrics,xmlrpc,refresh},"
+for part in grpc metrics xmlrpc refresh; do
   if [[ "$only" == *",$part,"* ]]; then
     echo
-    node "build/test/bench/$part.js"
+    node "build/test/bench/${part/metrics/metrics-cost}.js"
   fi
 done

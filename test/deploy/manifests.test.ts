@@ -37,7 +37,7 @@ interface Container {
 }
 interface Volume { name: string; secret?: { secretName: string; items?: { key: string; path: string }[] }; configMap?: { name: string; items?: { key: string; path: string }[] } }
 interface Deployment {
-  spec: { template: { metadata: { labels: Record<string, string> }; spec: { terminationGracePeriodSeconds: number; securityContext?: { runAsNonRoot?: boolean }; containers: Container[]; volumes: Volume[] } } };
+  spec: { template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: { terminationGracePeriodSeconds: number; securityContext?: { runAsNonRoot?: boolean }; containers: Container[]; volumes: Volume[] } } };
 }
 interface Service { spec: { clusterIP?: string; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string | number }[] } }
 interface ConfigMap { metadata: { name: string }; data: Record<string, string> }
@@ -97,11 +97,16 @@ describe('deploy/kubernetes', () => {
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.server.shutdownGraceMs);
   });
 
-  it('serves on the port the service listens on, and the probes ask grpc.health.v1 there', () => {
+  it('serves on the port the service listens on (and /metrics on its own), and the probes ask grpc.health.v1 there', () => {
     const listen = loadDeployedConfig(containerEnv()).server.listen;
     expect(listen).toBe(loadConfig({}).server.listen);
     const port = portOf(listen);
-    expect(container.ports).toEqual([{ name: 'grpc', containerPort: port }]);
+    const metricsPort = portOf(loadConfig({}).metrics.listen!);
+    expect(container.ports).toEqual([
+      { name: 'grpc', containerPort: port },
+      { name: 'metrics', containerPort: metricsPort },
+    ]);
+    expect(deployment.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/port': String(metricsPort), 'prometheus.io/path': '/metrics' });
     expect(container.readinessProbe?.grpc).toEqual({ port, service: SCORER_SERVICE_NAME });
     expect(container.livenessProbe?.grpc).toEqual({ port, service: '' });
     expect(container.startupProbe?.grpc).toEqual({ port, service: '' });
@@ -143,9 +148,10 @@ describe('Dockerfile', () => {
     .filter((l) => l.trim() !== '' && !l.startsWith('#'));
   const instructions = (name: string) => lines.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
 
-  it('runs `ksm-scorer serve` in exec form as a non-root user and exposes the default port', () => {
+  it('runs `ksm-scorer serve` in exec form as a non-root user and exposes the default ports', () => {
     expect(instructions('ENTRYPOINT').map((e) => JSON.parse(e) as unknown)).toEqual([['ksm-scorer', 'serve']]);
-    expect(instructions('EXPOSE')).toEqual([String(portOf(loadConfig({}).server.listen))]);
+    const defaults = loadConfig({});
+    expect(instructions('EXPOSE')).toEqual([`${portOf(defaults.server.listen)} ${portOf(defaults.metrics.listen!)}`]);
     expect(instructions('USER')).toEqual(['node']);
   });
 

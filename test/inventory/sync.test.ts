@@ -38,7 +38,7 @@ const setup = () => {
   const sync = new InventorySync(
     source,
     { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000 },
-    createLogger('debug', (l) => logs.push(l)),
+    createLogger('debug', { write: (l) => logs.push(l) }),
     (s) => published.push(s),
     (e) => failures.push(e),
     () => clock,
@@ -70,7 +70,7 @@ describe('InventorySync', () => {
     expect(sync.stats()).toMatchObject({ syncFailures: 2, failureStreak: 2 });
     const warned = logs.filter((l) => l.includes('"level":"warn"'));
     expect(warned).toHaveLength(1);
-    expect(warned[0]).toMatch(/serving the last good inventory.*"endpoint":"GET \/events"/);
+    expect(JSON.parse(warned[0]!)).toMatchObject({ msg: expect.stringContaining('serving the last good inventory'), endpoint: 'GET /events' });
     source.down = false;
     await sync.refresh();
     expect(sync.stats().failureStreak).toBe(0);

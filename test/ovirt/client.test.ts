@@ -13,7 +13,7 @@ describe('EngineClient against the simulated engine', () => {
   let logs: string[];
 
   const makeClient = (overrides: { password?: string; pageSize?: number; url?: string; requestTimeoutMs?: number } = {}) =>
-    engineClient(sim, { ...overrides, logger: createLogger('debug', (line) => logs.push(line)) });
+    engineClient(sim, { ...overrides, logger: createLogger('debug', { write: (line) => logs.push(line) }) });
 
   beforeEach(async () => {
     logs = [];

@@ -32,7 +32,7 @@ describe('a hostile engine', () => {
   const start = async (env: Record<string, string> = {}, opts: { waitForInventory?: boolean } = {}) => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
     logs = [];
-    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', (l) => logs.push(l)), ...opts });
+    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }), ...opts });
   };
   afterEach(async () => {
     sim.faults = {};
@@ -228,7 +228,7 @@ describe('a hostile engine', () => {
     let handedOut = 0;
     sim.faults.badToken = () => bad[handedOut++];
     logs = [];
-    scorer = await startScorer(sim, FAST, { logger: createLogger('debug', (l) => logs.push(l)), waitForInventory: false });
+    scorer = await startScorer(sim, FAST, { logger: createLogger('debug', { write: (l) => logs.push(l) }), waitForInventory: false });
     await waitUntil(() => scorer!.service.inventory.snapshot() !== undefined, 15_000);
     expect(handedOut).toBeGreaterThanOrEqual(bad.length);
     expect(logs.join('\n')).toMatch(/access_token that cannot be sent/);

@@ -31,7 +31,7 @@ describe('engine trouble', () => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 31 });
     port = Number(new URL(sim.url).port);
     logs = [];
-    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', (l) => logs.push(l)) });
+    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }) });
   };
   afterEach(async () => {
     sim.faults = {};
