@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { LogFormat, LogLevel } from './log';
+import { loadTlsFiles, type TlsFiles } from './tls';
 
 /** One environment variable: how it is read and how it is documented. */
 export interface Setting<T> {
@@ -135,6 +136,23 @@ function optionalAddress(spec: { env: string; default: string; description: stri
   };
 }
 
+/** A listener's TLS files: `${prefix}_CERT`, `_KEY` and `_CLIENT_CA` (loadConfig checks them together). */
+function tlsFiles(prefix: string, listener: string) {
+  return {
+    tlsCert: text({
+      env: `${prefix}_CERT`,
+      defaultText: 'unset: plaintext',
+      description: `PEM certificate (chain) the ${listener} listener serves; with the key it turns TLS on. Re-read while running (\`KSM_SCORER_TLS_RELOAD_SECONDS\`)`,
+    }),
+    tlsKey: text({ env: `${prefix}_KEY`, defaultText: 'required with the certificate', description: `PEM private key of that certificate (unencrypted; keep the file readable by the service only)` }),
+    tlsClientCa: text({
+      env: `${prefix}_CLIENT_CA`,
+      defaultText: 'unset: any client',
+      description: `PEM bundle of CAs: set, the ${listener} listener is mutual TLS and refuses, in the handshake, a client without a certificate signed by one of them`,
+    }),
+  };
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
@@ -156,13 +174,15 @@ export const SETTINGS = {
     maxConcurrentStreams: count('streams', { env: 'KSM_SCORER_MAX_CONCURRENT_STREAMS', default: 100, min: 1, max: 100_000, description: 'most calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue calls beyond it' }),
     firstMessageTimeoutMs: seconds({ env: 'KSM_SCORER_FIRST_MESSAGE_TIMEOUT_SECONDS', default: 20, min: 0.1, max: 3_600, description: 'a call whose request has not arrived within this time (all of it and the end of the stream; the first message for a streaming request) gets `DEADLINE_EXCEEDED`' }),
     maxRequestBytes: mebibytes({ env: 'KSM_SCORER_MAX_REQUEST_MB', default: 4, min: 0.001, max: 1_024, description: 'largest request message, after decompression; a larger one gets `RESOURCE_EXHAUSTED`' }),
+    ...tlsFiles('KSM_SCORER_TLS', 'gRPC'),
   },
   /** The oVirt engine's external-scheduler protocol (XML-RPC over HTTP, src/scheduler-proxy), off unless an address is set. */
   ovirtProxy: {
     listen: address({
       env: 'KSM_SCORER_OVIRT_PROXY_LISTEN',
       default: undefined,
-      description: "listen address for the oVirt engine's external scheduler (XML-RPC, the engine's `ExternalSchedulerServiceURL`; its default is `localhost:18781`)",
+      description:
+        "listen address for the oVirt engine's external scheduler (XML-RPC, the engine's `ExternalSchedulerServiceURL`; its default is `localhost:18781`); use loopback (`localhost:18781`) with ksm-scorer on the engine machine, TLS anywhere else",
     }),
     maxBodyBytes: mebibytes({
       env: 'KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB',
@@ -170,6 +190,17 @@ export const SETTINGS = {
       min: 0.0625,
       max: 256,
       description: 'largest XML-RPC request body accepted (a call naming 60 hosts is about 4 KiB); a larger one gets a fault as soon as the limit is passed, without being read whole',
+    }),
+    ...tlsFiles('KSM_SCORER_OVIRT_PROXY_TLS', 'XML-RPC'),
+  },
+  /** The TLS files of every listener (src/tls.ts). */
+  tls: {
+    reloadMs: seconds({
+      env: 'KSM_SCORER_TLS_RELOAD_SECONDS',
+      default: 60,
+      min: 0.1,
+      max: 86_400,
+      description: 'how often the TLS files are read again; a changed, valid set is used for new connections, a broken one is logged and the previous set kept',
     }),
   },
   /** How to reach the engine; turned into an EngineConnection (or none: the simulator). */
@@ -340,8 +371,11 @@ export type InventorySettings = Omit<ValuesOf<Settings['inventory']>, 'staleAfte
   /** Resolved: 2 x the sync interval unless set. */
   readonly staleAfterMs: number;
 };
-export type ServerSettings = ValuesOf<Settings['server']>;
-export type OvirtProxySettings = ValuesOf<Settings['ovirtProxy']>;
+type TlsFileKeys = keyof ReturnType<typeof tlsFiles>;
+/** A listener's settings, with its TLS files resolved: undefined = plaintext. */
+type WithTls<G> = Omit<ValuesOf<G>, TlsFileKeys> & { readonly tls: TlsFiles | undefined };
+export type ServerSettings = WithTls<Settings['server']>;
+export type OvirtProxySettings = WithTls<Settings['ovirtProxy']>;
 export type LimitSettings = ValuesOf<Settings['limits']>;
 export type SimulatorSettings = ValuesOf<Settings['simulator']>;
 export type MetricsSettings = ValuesOf<Settings['metrics']>;
@@ -389,8 +423,9 @@ function readGroup<G extends Record<string, Setting<unknown>>>(group: G, env: En
 /** Reads and validates `env`; throws ConfigError listing every problem. */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
-  const server = readGroup(SETTINGS.server, env, problems);
-  const ovirtProxy = readGroup(SETTINGS.ovirtProxy, env, problems);
+  const { reloadMs } = readGroup(SETTINGS.tls, env, problems);
+  const server = readTls(readGroup(SETTINGS.server, env, problems), SETTINGS.server, reloadMs, problems);
+  const ovirtProxy = readTls(readGroup(SETTINGS.ovirtProxy, env, problems), SETTINGS.ovirtProxy, reloadMs, problems);
   const connection = readConnection(readGroup(SETTINGS.connection, env, problems), problems);
   const engine = readGroup(SETTINGS.engine, env, problems);
   const inventory = readGroup(SETTINGS.inventory, env, problems);
@@ -429,6 +464,31 @@ export function loadConfig(env: Env = process.env): Config {
     metrics,
     log,
   });
+}
+
+/** Resolves a listener's TLS settings into its files (or none), checked as the listener will load them. */
+function readTls<V extends Record<TlsFileKeys, string | undefined>>(
+  values: V,
+  group: ReturnType<typeof tlsFiles>,
+  reloadMs: number,
+  problems: string[],
+): Omit<V, TlsFileKeys> & { readonly tls: TlsFiles | undefined } {
+  const { tlsCert, tlsKey, tlsClientCa, ...rest } = values;
+  const file = (setting: Setting<unknown>, path: string) => ({ env: setting.env, path });
+  let tls: TlsFiles | undefined;
+  if (tlsCert === undefined || tlsKey === undefined) {
+    if (tlsCert !== undefined || tlsKey !== undefined) {
+      const [missing, given] = tlsCert === undefined ? [group.tlsCert, group.tlsKey] : [group.tlsKey, group.tlsCert];
+      problems.push(`${missing.env}: required with ${given.env}`);
+    } else if (tlsClientCa !== undefined) {
+      problems.push(`${group.tlsClientCa.env}: mutual TLS needs TLS: set ${group.tlsCert.env} and ${group.tlsKey.env} too`);
+    }
+  } else {
+    tls = { cert: file(group.tlsCert, tlsCert), key: file(group.tlsKey, tlsKey), clientCa: tlsClientCa === undefined ? undefined : file(group.tlsClientCa, tlsClientCa), reloadMs };
+    const loaded = loadTlsFiles(tls);
+    if (typeof loaded === 'string') problems.push(loaded);
+  }
+  return { ...rest, tls };
 }
 
 function readConnection(c: ValuesOf<Settings['connection']>, problems: string[]): EngineConnection | undefined {

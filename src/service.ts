@@ -5,7 +5,7 @@
  * listener serves. With no OVIRT_URL the engine is the embedded simulator,
  * and the log says so.
  */
-import { type Config, ConfigError, type EngineConnection, type LimitSettings } from './config';
+import { type Config, ConfigError, type EngineConnection, type LimitSettings, SETTINGS } from './config';
 import { HostInventory, type ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { MetricsListener } from './metrics/http';
@@ -18,6 +18,7 @@ import { scoreVmOnHosts } from './server/scorer-service';
 import { GrpcServerMetrics } from './server/grpc-metrics';
 import { ScorerServer } from './server/server';
 import { SimulatedEngine } from './simulator/engine';
+import { isLoopback } from './tls';
 
 export interface RunningService {
   /** The bound gRPC port. */
@@ -84,6 +85,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           logger,
           maxBodyBytes: config.ovirtProxy.maxBodyBytes,
           metrics,
+          tls: config.ovirtProxy.tls,
         });
   const metricsListener = metricsOn ? new MetricsListener(metrics, logger) : undefined;
 
@@ -114,12 +116,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metrics: metricsPort === undefined ? 'off' : `http://${bound(config.metrics.listen!, metricsPort)}/metrics`,
     engine: connection.url,
   });
+  warnIfPlaintext(logger, 'gRPC', config.server.listen, config.server.tls !== undefined, SETTINGS.server);
   if (ovirtProxyPort !== undefined) {
     logger.info('oVirt scheduler proxy listening', {
       address: bound(config.ovirtProxy.listen!, ovirtProxyPort),
       units: [UNIT_NAME],
       maxBodyBytes: config.ovirtProxy.maxBodyBytes,
     });
+    warnIfPlaintext(logger, 'XML-RPC', config.ovirtProxy.listen!, config.ovirtProxy.tls !== undefined, SETTINGS.ovirtProxy);
   }
 
   let stopping: Promise<void> | undefined;
@@ -143,6 +147,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       return stopping;
     },
   };
+}
+
+/** Plaintext beyond loopback: anyone on the path reads placement answers and cannot tell a fake scorer. */
+function warnIfPlaintext(logger: Logger, listener: string, address: string, tls: boolean, group: Record<'tlsCert' | 'tlsKey' | 'tlsClientCa', { readonly env: string }>): void {
+  if (tls || isLoopback(address)) return;
+  logger.warn(`the ${listener} listener serves plaintext on a non-loopback address: set ${group.tlsCert.env} and ${group.tlsKey.env} for TLS (and ${group.tlsClientCa.env} for mutual TLS)`, {
+    address,
+  });
 }
 
 /** What the engine's scheduler proxy asks, answered along the same path as gRPC ScoreHosts. */

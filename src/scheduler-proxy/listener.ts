@@ -5,10 +5,12 @@
  * Calls are counted by method and outcome.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
+import { TlsCredentials, type TlsFiles } from '../tls';
 import type { ProxyMethods } from './handlers';
 import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
 
@@ -24,6 +26,8 @@ export interface ProxyListenerOptions {
   readonly readerLimits?: ReaderLimits;
   /** Where the call metrics go; default a registry of its own. */
   readonly metrics?: Metrics;
+  /** undefined: plain HTTP. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -40,6 +44,7 @@ const LINGER_MS = 2_000;
 
 export class SchedulerProxyListener {
   private readonly server: http.Server;
+  private readonly credentials: TlsCredentials | undefined;
   private readonly bodyTimeoutMs: number;
   private readonly callTimeoutMs: number;
   private readonly readerLimits: ReaderLimits;
@@ -62,16 +67,26 @@ export class SchedulerProxyListener {
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
     this.callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
     this.readerLimits = options.readerLimits ?? DEFAULT_READER_LIMITS;
-    this.server = http.createServer({
+    const httpOptions: http.ServerOptions = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       // A backstop behind the body timer below, checked every second.
       requestTimeout: HEADERS_TIMEOUT_MS + this.bodyTimeoutMs + LINGER_MS,
       connectionsCheckingInterval: 1_000,
       keepAliveTimeout: 5_000,
-    });
+    };
+    if (options.tls === undefined) {
+      this.server = http.createServer(httpOptions);
+    } else {
+      this.credentials = new TlsCredentials(options.tls, options.logger, 'XML-RPC');
+      const server = https.createServer({ ...httpOptions, ...this.credentials.serverOptions(), handshakeTimeout: HEADERS_TIMEOUT_MS });
+      this.credentials.watch(server);
+      this.server = server;
+    }
     // At the cap, a new connection (the engine's) takes the place of the oldest one with no call in flight,
     // so idle or silent connections cannot lock the engine out; only when every one is busy is it refused.
-    this.server.on('connection', (socket: Socket) => {
+    // With TLS the connections counted are those past the TLS handshake (which must end within
+    // HEADERS_TIMEOUT_MS): the sockets requests arrive on.
+    this.server.on(this.credentials === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
       if (this.connections.size >= MAX_CONNECTIONS) {
         const idle = [...this.connections].find((s) => !this.busy.has(s));
         if (idle === undefined) return void socket.destroy();
@@ -105,6 +120,7 @@ export class SchedulerProxyListener {
       this.server.listen(port, host, () => {
         this.server.off('error', onError);
         this.server.on('error', (err) => this.options.logger.error('scheduler proxy listener error', { err }));
+        if (this.credentials !== undefined) this.options.logger.info('scheduler proxy serves TLS (https)', this.credentials.describe());
         resolve((this.server.address() as { port: number }).port);
       });
     });
@@ -112,6 +128,7 @@ export class SchedulerProxyListener {
 
   /** Stops accepting, lets calls in flight finish for up to `graceMs`, then cuts what is left. */
   close(graceMs: number): Promise<void> {
+    this.credentials?.close();
     if (!this.server.listening) return Promise.resolve();
     return new Promise((resolve) => {
       const force = setTimeout(() => this.server.closeAllConnections(), graceMs);

@@ -18,6 +18,7 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
+import { makePki } from '../tls/pki';
 
 const run = promisify(execFile);
 const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
@@ -51,10 +52,10 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const python = async (calls: { method: string; request: unknown }[]): Promise<PythonAnswer[]> => {
+  const python = async (calls: { method: string; request: unknown }[], address = scorer.address, tlsFiles: string[] = []): Promise<PythonAnswer[]> => {
     const file = join(dir, `calls-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(calls));
-    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), scorer.address, dir, file], { timeout: 30_000 });
+    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), address, dir, file, ...tlsFiles], { timeout: 30_000 });
     return JSON.parse(stdout) as PythonAnswer[];
   };
 
@@ -123,5 +124,20 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     expect(pyVms!.ok!.vms).toEqual(jsVms!.vms);
     expect(pyVms!.ok!.total_count).toBe(jsVms!.total_count);
     expect(pyUnknown).toEqual({ code: 'NOT_FOUND', details: `host_id: the inventory has no host ${UNKNOWN}` });
+  });
+
+  it('connects over mutual TLS (certificates made by openssl at test time); without a client certificate it is refused', async () => {
+    const pki = makePki();
+    const secure = await startScorer(sim, { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key, KSM_SCORER_TLS_CLIENT_CA: pki.ca });
+    try {
+      const call = [{ method: 'ScoreHosts', request: { os: { type: 'rhel_8x64', version: '' } } }];
+      const [answer] = await python(call, secure.address, [pki.ca, pki.client.cert, pki.client.key]);
+      expect(answer!.ok!.scores).toHaveLength(8);
+      const [refused] = await python(call, secure.address, [pki.ca]);
+      expect(refused!.code).toBe('UNAVAILABLE');
+    } finally {
+      await secure.close();
+      pki.remove();
+    }
   });
 });
