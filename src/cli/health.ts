@@ -12,7 +12,7 @@ export async function healthCommand(args: string[]): Promise<number> {
   const parsed = parseCommand(args, OPTIONS, HEALTH_USAGE);
   if (parsed === undefined) return 0;
   return withConnection('health', parsed.values, async (conn) => {
-    const health = healthClient(conn.target);
+    const health = healthClient(conn);
     try {
       const { status } = await conn.call<{ status: string }>(health, 'Check', { service: parsed.values.service });
       process.stdout.write(`${status}\n`);
