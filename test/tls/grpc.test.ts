@@ -44,7 +44,7 @@ describe('gRPC over TLS', () => {
 
   const start = async (served: KeyPair, env: Record<string, string> = {}) => {
     scorer = await startScorer(sim, { KSM_SCORER_TLS_CERT: served.cert, KSM_SCORER_TLS_KEY: served.key, KSM_SCORER_TLS_RELOAD_SECONDS: '0.1', ...env }, {
-      logger: createLogger('debug', (line) => logs.push(line)),
+      logger: createLogger('debug', { write: (line) => void logs.push(line) }),
     });
     return scorer.service.port;
   };

@@ -49,7 +49,7 @@ describe('the XML-RPC listener over https', () => {
     scorer = await startScorer(
       sim,
       { KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_TLS_CERT: served.cert, KSM_SCORER_OVIRT_PROXY_TLS_KEY: served.key, KSM_SCORER_TLS_RELOAD_SECONDS: '0.1' },
-      { logger: createLogger('debug', (line) => logs.push(line)) },
+      { logger: createLogger('debug', { write: (line) => void logs.push(line) }) },
     );
     const port = scorer.service.ovirtProxyPort!;
     const discover = apacheCall('discover', []);
