@@ -342,6 +342,7 @@ export const SETTINGS = {
       default: '0.0.0.0:9464',
       description: 'HTTP listen address of `/metrics` (Prometheus text, or OpenMetrics when asked); empty or `off` turns metrics off, the gRPC metrics cost included',
     }),
+    ...tlsFiles('KSM_SCORER_METRICS_TLS', 'metrics'),
   },
   log: {
     level: oneOf({ env: 'KSM_SCORER_LOG_LEVEL', values: LOG_LEVELS, default: 'info', description: 'log level; logs are JSON lines on stderr (pino)' }),
@@ -378,7 +379,7 @@ export type ServerSettings = WithTls<Settings['server']>;
 export type OvirtProxySettings = WithTls<Settings['ovirtProxy']>;
 export type LimitSettings = ValuesOf<Settings['limits']>;
 export type SimulatorSettings = ValuesOf<Settings['simulator']>;
-export type MetricsSettings = ValuesOf<Settings['metrics']>;
+export type MetricsSettings = WithTls<Settings['metrics']>;
 export type LogSettings = ValuesOf<Settings['log']>;
 
 export interface Config {
@@ -431,7 +432,7 @@ export function loadConfig(env: Env = process.env): Config {
   const inventory = readGroup(SETTINGS.inventory, env, problems);
   const limits = readGroup(SETTINGS.limits, env, problems);
   const simulator = readGroup(SETTINGS.simulator, env, problems);
-  const metrics = readGroup(SETTINGS.metrics, env, problems);
+  const metrics = readTls(readGroup(SETTINGS.metrics, env, problems), SETTINGS.metrics, reloadMs, problems);
   const log = readGroup(SETTINGS.log, env, problems);
 
   // Relations between settings: each broken one would make a healthy service flap or stall.
@@ -549,7 +550,7 @@ function readConnection(c: ValuesOf<Settings['connection']>, problems: string[])
 export function describeConfig(config: Config): Record<string, unknown> {
   const { connection, ...engine } = config.engine;
   const { simulator, ...rest } = config;
-  const shown = { ...rest, metrics: { listen: config.metrics.listen ?? 'off' } };
+  const shown = { ...rest, metrics: { ...config.metrics, listen: config.metrics.listen ?? 'off' } };
   return connection === undefined
     ? { ...shown, engine: { ...engine, connection: 'embedded simulator' }, simulator }
     : { ...shown, engine: { ...engine, connection: { ...connection, password: '<redacted>' } } };

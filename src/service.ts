@@ -87,7 +87,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           metrics,
           tls: config.ovirtProxy.tls,
         });
-  const metricsListener = metricsOn ? new MetricsListener(metrics, logger) : undefined;
+  const metricsListener = metricsOn ? new MetricsListener(metrics, logger, { tls: config.metrics.tls }) : undefined;
 
   let port: number | undefined;
   let ovirtProxyPort: number | undefined;
@@ -113,10 +113,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const bound = (address: string, p: number) => address.replace(/:\d+$/, `:${p}`);
   logger.info('ksm-scorer listening', {
     address: bound(config.server.listen, port),
-    metrics: metricsPort === undefined ? 'off' : `http://${bound(config.metrics.listen!, metricsPort)}/metrics`,
+    metrics: metricsPort === undefined ? 'off' : `${config.metrics.tls === undefined ? 'http' : 'https'}://${bound(config.metrics.listen!, metricsPort)}/metrics`,
     engine: connection.url,
   });
   warnIfPlaintext(logger, 'gRPC', config.server.listen, config.server.tls !== undefined, SETTINGS.server);
+  if (metricsPort !== undefined) warnIfPlaintext(logger, 'metrics', config.metrics.listen!, config.metrics.tls !== undefined, SETTINGS.metrics);
   if (ovirtProxyPort !== undefined) {
     logger.info('oVirt scheduler proxy listening', {
       address: bound(config.ovirtProxy.listen!, ovirtProxyPort),

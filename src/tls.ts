@@ -4,6 +4,8 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from './log';
@@ -181,4 +183,22 @@ export class TlsCredentials {
 
 function sameBuffer(a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b);
+}
+
+/**
+ * An HTTP listener's server: plain http, or https serving `files` (rotated) when they are set.
+ * `credentials` is to be closed with the server.
+ */
+export function httpServer(
+  options: http.ServerOptions & { readonly handshakeTimeoutMs: number },
+  files: TlsFiles | undefined,
+  logger: Logger,
+  listener: string,
+): { server: http.Server; credentials: TlsCredentials | undefined } {
+  const { handshakeTimeoutMs, ...httpOptions } = options;
+  if (files === undefined) return { server: http.createServer(httpOptions), credentials: undefined };
+  const credentials = new TlsCredentials(files, logger, listener);
+  const server = https.createServer({ ...httpOptions, ...credentials.serverOptions(), handshakeTimeout: handshakeTimeoutMs });
+  credentials.watch(server);
+  return { server, credentials };
 }

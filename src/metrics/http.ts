@@ -1,26 +1,31 @@
 /**
  * The HTTP listener Prometheus scrapes: GET /metrics and nothing else, with
  * every wait bounded (headers, whole request, idle keep-alive) and a cap on
- * connections, so a slow or hostile client cannot hold it open.
+ * connections, so a slow or hostile client cannot hold it open; https (and
+ * mutual TLS) with rotated files when its TLS settings are set.
  */
-import { createServer, type Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
+import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
 import type { Metrics } from './metrics';
 
 export interface MetricsListenerOptions {
   /** How long a client may take to send its request headers (and the whole request). */
   readonly requestTimeoutMs?: number;
+  /** undefined: plain HTTP. */
+  readonly tls?: TlsFiles | undefined;
 }
 
 const MAX_CONNECTIONS = 64;
 
 export class MetricsListener {
   private readonly server: Server;
+  private readonly credentials: TlsCredentials | undefined;
 
   constructor(metrics: Metrics, logger: Logger, options: MetricsListenerOptions = {}) {
     const timeout = options.requestTimeoutMs ?? 10_000;
-    this.server = createServer({ headersTimeout: timeout, requestTimeout: timeout, keepAliveTimeout: 5_000, maxHeaderSize: 16_384 }, (req, res) => {
+    const handler: RequestListener = (req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
@@ -37,7 +42,10 @@ export class MetricsListener {
           res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics could not be rendered\n');
         },
       );
-    });
+    };
+    const httpOptions = { headersTimeout: timeout, requestTimeout: timeout, keepAliveTimeout: 5_000, maxHeaderSize: 16_384, handshakeTimeoutMs: timeout };
+    ({ server: this.server, credentials: this.credentials } = httpServer(httpOptions, options.tls, logger, 'metrics'));
+    this.server.on('request', handler);
     this.server.maxConnections = MAX_CONNECTIONS;
     this.server.timeout = timeout; // idle sockets too
   }
@@ -55,6 +63,7 @@ export class MetricsListener {
   }
 
   close(): Promise<void> {
+    this.credentials?.close();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

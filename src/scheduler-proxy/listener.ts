@@ -5,12 +5,11 @@
  * Calls are counted by method and outcome.
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
 import type { Socket } from 'node:net';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
-import { TlsCredentials, type TlsFiles } from '../tls';
+import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
 import type { ProxyMethods } from './handlers';
 import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
 
@@ -67,21 +66,19 @@ export class SchedulerProxyListener {
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
     this.callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
     this.readerLimits = options.readerLimits ?? DEFAULT_READER_LIMITS;
-    const httpOptions: http.ServerOptions = {
-      headersTimeout: HEADERS_TIMEOUT_MS,
-      // A backstop behind the body timer below, checked every second.
-      requestTimeout: HEADERS_TIMEOUT_MS + this.bodyTimeoutMs + LINGER_MS,
-      connectionsCheckingInterval: 1_000,
-      keepAliveTimeout: 5_000,
-    };
-    if (options.tls === undefined) {
-      this.server = http.createServer(httpOptions);
-    } else {
-      this.credentials = new TlsCredentials(options.tls, options.logger, 'XML-RPC');
-      const server = https.createServer({ ...httpOptions, ...this.credentials.serverOptions(), handshakeTimeout: HEADERS_TIMEOUT_MS });
-      this.credentials.watch(server);
-      this.server = server;
-    }
+    ({ server: this.server, credentials: this.credentials } = httpServer(
+      {
+        headersTimeout: HEADERS_TIMEOUT_MS,
+        // A backstop behind the body timer below, checked every second.
+        requestTimeout: HEADERS_TIMEOUT_MS + this.bodyTimeoutMs + LINGER_MS,
+        connectionsCheckingInterval: 1_000,
+        keepAliveTimeout: 5_000,
+        handshakeTimeoutMs: HEADERS_TIMEOUT_MS,
+      },
+      options.tls,
+      options.logger,
+      'XML-RPC',
+    ));
     // At the cap, a new connection (the engine's) takes the place of the oldest one with no call in flight,
     // so idle or silent connections cannot lock the engine out; only when every one is busy is it refused.
     // With TLS the connections counted are those past the TLS handshake (which must end within

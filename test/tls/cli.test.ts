@@ -21,7 +21,7 @@ describe('ksm-scorer and TLS', () => {
   afterEach(killAll);
   afterAll(() => pki.remove());
 
-  it('serve checks the TLS files at start: unreadable, a key for another certificate, expired -> one line naming the variable, exit 2', async () => {
+  it('serve checks the TLS files at start: unreadable, a key for another certificate, expired -> one JSON line naming the variable, exit 2', async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ KSM_SCORER_TLS_CERT: join(pki.dir, 'missing.pem'), KSM_SCORER_TLS_KEY: pki.server.key }, /KSM_SCORER_TLS_CERT: cannot read .*missing\.pem \(ENOENT\)$/],
       [{ KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.dir }, /KSM_SCORER_TLS_KEY: cannot read .* \(EISDIR\)$/],
@@ -36,8 +36,11 @@ describe('ksm-scorer and TLS', () => {
       expect(await p.exited, JSON.stringify(env)).toBe(2);
       const lines = p.stderr.trimEnd().split('\n');
       expect(lines, p.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(/^ksm-scorer: invalid configuration: /);
-      expect(lines[0]).toMatch(message);
+      const line = JSON.parse(lines[0]!) as { level: string; msg: string; problems: string[] };
+      expect(line.level).toBe('error');
+      expect(line.msg).toMatch(/^ksm-scorer: invalid configuration: /);
+      expect(line.problems).toHaveLength(1);
+      expect(line.problems[0]).toMatch(message);
     }
   });
 
