@@ -4,6 +4,7 @@
  * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit
  * 2, failed calls 1.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from 'node:util';
@@ -15,7 +16,6 @@ import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE }
 import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { createLogger, routeGrpcLogs } from './log';
-import { type RunningService, startService } from './service';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
@@ -67,6 +67,11 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** What serve runs until a signal: the single process, or the primary of worker processes. */
+interface Service {
+  stop(): Promise<void>;
+}
+
 async function serve(args: string[]): Promise<number> {
   if (parseCommand(args, { help: { type: 'boolean', short: 'h', default: false } }, SERVE_USAGE) === undefined) return 0;
   // From here on every line written is one JSON object (or a pretty one, when asked).
@@ -80,12 +85,19 @@ async function serve(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log.level, { format: config.log.format });
+  const worker = config.server.workers > 1 && cluster.isWorker;
+  const logger = createLogger(config.log.level, { format: config.log.format, ...(worker ? { context: { worker: cluster.worker!.id } } : {}) });
   routeGrpcLogs(logger, config.log.level);
+  // A worker process is this same command, forked by the primary (node:cluster): it runs until the
+  // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
+  if (worker) return (await import('./cluster/worker.js')).runWorker(config, logger);
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
-  let service: RunningService;
+  let service: Service;
   try {
-    service = await startService(config, logger);
+    service =
+      config.server.workers > 1
+        ? await import('./cluster/primary.js').then((m) => m.startPrimary(config, logger))
+        : await import('./service.js').then((m) => m.startService(config, logger));
   } catch (err) {
     if (err instanceof ConfigError) {
       logger.error(`ksm-scorer: ${err.message}`, { problems: err.problems });

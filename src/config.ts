@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { LogFormat, LogLevel } from './log';
 import { loadTlsFiles, type TlsFiles } from './tls';
 
@@ -153,6 +154,20 @@ function tlsFiles(prefix: string, listener: string) {
   };
 }
 
+/** A process count: an integer, or `auto`: os.availableParallelism(), the CPUs this process may run on. */
+function processes(spec: { env: string; default: number; max: number; description: string }): Setting<number> {
+  const integer = count('', { ...spec, min: 1 });
+  return {
+    ...integer,
+    rangeText: `${integer.rangeText}, auto`,
+    parse(raw) {
+      if (raw === 'auto') return { value: Math.min(spec.max, availableParallelism()) };
+      const parsed = integer.parse(raw);
+      return 'problem' in parsed ? { problem: `must be an integer from 1 to ${spec.max}, or auto, got ${shown(raw)}` } : parsed;
+    },
+  };
+}
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
@@ -165,8 +180,15 @@ export const SETTINGS = {
   server: {
     listen: address({ env: 'KSM_SCORER_LISTEN', default: '0.0.0.0:50051', description: 'gRPC listen address (port 0 picks a free port, logged)' }),
     shutdownGraceMs: seconds({ env: 'KSM_SCORER_SHUTDOWN_GRACE_SECONDS', default: 10, min: 0, max: 3_600, description: 'how long SIGTERM/SIGINT waits for in-flight calls before cancelling them' }),
+    workers: processes({
+      env: 'KSM_SCORER_WORKERS',
+      default: 1,
+      max: 256,
+      description:
+        'processes serving gRPC on the shared port; `auto`: one per CPU available. Above 1, a primary process syncs the inventory once and sends each generation to the workers; one client connection stays on one worker',
+    }),
     // Transport limits (issue 7): each bounds what one client can hold; see README "Limits and hardening".
-    maxConnections: count('connections', { env: 'KSM_SCORER_MAX_CONNECTIONS', default: 1_000, min: 1, max: 1_000_000, description: 'most client connections open at once; one more is closed as soon as it is accepted' }),
+    maxConnections: count('connections', { env: 'KSM_SCORER_MAX_CONNECTIONS', default: 1_000, min: 1, max: 1_000_000, description: 'most client connections open at once; one more is closed as soon as it is accepted. With workers, each worker takes this divided by their number' }),
     handshakeTimeoutMs: seconds({ env: 'KSM_SCORER_HANDSHAKE_TIMEOUT_SECONDS', default: 10, min: 0.1, max: 3_600, description: 'a connection that has not sent the HTTP/2 preface within this time is closed' }),
     maxConnectionIdleMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_IDLE_SECONDS', default: 300, min: 0.1, max: 86_400, description: 'a connection without a call for this long is closed (GOAWAY; clients reconnect by themselves)' }),
     maxConnectionAgeMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_AGE_SECONDS', default: 1_800, min: 1, max: 7 * 86_400, description: 'a connection is asked to close (GOAWAY) after this long, +/-10%, so clients spread over new replicas' }),
@@ -299,7 +321,8 @@ export const SETTINGS = {
       default: 20,
       min: 1,
       max: 10_000,
-      description: 'most on-demand reads started per second, for all calls together (a host read is 2 engine requests, a VM read 1); calls beyond it get `RESOURCE_EXHAUSTED`',
+      description:
+        'most on-demand reads started per second, for all calls together (a host read is 2 engine requests, a VM read 1); calls beyond it get `RESOURCE_EXHAUSTED`. With workers, each worker gets this divided by their number (at least 1)',
     }),
     onDemandPerCall: count('reads', {
       env: 'KSM_SCORER_ON_DEMAND_PER_CALL',

@@ -26,6 +26,8 @@ export interface LoggerOptions {
   readonly format?: LogFormat;
   /** Where lines go (each a JSON object and a newline); default stderr. */
   readonly write?: (line: string) => void;
+  /** Fields every line carries (a worker process's id). */
+  readonly context?: Record<string, unknown>;
 }
 
 export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
@@ -36,7 +38,7 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
         ? // Loaded only when asked for: services never pay for it.
           (require('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
         : pino.destination({ dest: 2, sync: true }); // sync: nothing lost when the process exits right after
-  const p = pino(
+  const root = pino(
     {
       level,
       timestamp: pino.stdTimeFunctions.isoTime,
@@ -46,6 +48,7 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
     },
     destination,
   );
+  const p = options.context === undefined ? root : root.child(options.context);
   const at =
     (lvl: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, loadConfig, settingsMarkdown } from '../src/config';
@@ -106,6 +106,15 @@ describe('loadConfig', () => {
     });
     expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_LISTEN: '18781' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_LISTEN: must be HOST:PORT/);
     expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB:/);
+  });
+
+  it('KSM_SCORER_WORKERS: an integer from 1, or auto for the CPUs this process may use; 1 (one process) by default', () => {
+    expect(loadConfig({}).server.workers).toBe(1);
+    expect(loadConfig({ KSM_SCORER_WORKERS: '3' }).server.workers).toBe(3);
+    expect(loadConfig({ KSM_SCORER_WORKERS: 'auto' }).server.workers).toBe(Math.min(256, availableParallelism()));
+    for (const bad of ['0', '-1', '1.5', 'all', '257', '2 workers']) {
+      expect(problemsOf({ KSM_SCORER_WORKERS: bad }), bad).toEqual([`KSM_SCORER_WORKERS: must be an integer from 1 to 256, or auto, got ${JSON.stringify(bad)}`]);
+    }
   });
 
   it('the README configuration table is the one generated from the settings table', () => {

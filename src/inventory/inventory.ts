@@ -1,43 +1,21 @@
 /**
- * HostInventory, the inventory's front: the sync loop keeps a snapshot fresh,
- * freshness decides whether it may be served, and read-through fetches what
- * a call needs beyond it. Handlers see only the ScoringInventory interface.
- * Its gauges (size, generation, age, state) are read at scrape time.
+ * HostInventory, the inventory of a process that reads the engine itself: the
+ * sync loop keeps a snapshot fresh and publishes each generation to the
+ * served inventory (freshness and on-demand reads), which handlers see only
+ * as ScoringInventory.
  */
 import type { InventorySettings } from '../config';
-import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
-import type { CallView } from './call-view';
-import { Freshness, type InventoryInfo, type InventoryState } from './freshness';
-import { type CallNeeds, type OpenCallSignal, ReadThrough } from './read-through';
+import { ServedInventory } from './served';
 import type { InventorySnapshot } from './snapshot';
-import { type HostListing, hostListing, type OsUsage, operatingSystems, type VmListing, vmListing } from './listings';
-import { type InventorySource, InventorySync, type SyncStats } from './sync';
+import { type InventorySource, InventorySync, type SnapshotUpdate, type SyncStats } from './sync';
 
 export type { CallNeeds, OpenCallSignal } from './read-through';
 export type { HostListing, OsUsage, VmListing } from './listings';
 export type { InventoryInfo, InventoryState } from './freshness';
-export type { InventorySource, SyncStats } from './sync';
-
-/** What the handlers need of the inventory, and nothing else. */
-export interface ScoringInventory {
-  /** The snapshot a call may be answered from; throws not_ready when there is none fit to serve. */
-  servableSnapshot(): InventorySnapshot;
-  info(snapshot: InventorySnapshot): InventoryInfo;
-  /**
-   * Runs `use` on a view holding everything `needs` names: now, when the
-   * snapshot holds it (no promise, no engine), else after reading what is
-   * missing from the engine within the on-demand limits.
-   */
-  withView<T>(snapshot: InventorySnapshot, needs: CallNeeds, openSignal: OpenCallSignal, use: (view: CallView) => T): T | Promise<T>;
-  /** Every OS identity of the snapshot's VMs, with counts, by type then version. */
-  operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[];
-  /** Every host of the snapshot, in the engine's order. */
-  hosts(snapshot: InventorySnapshot): readonly HostListing[];
-  /** The first `max` VMs, all or those on `hostId`, and how many match; undefined: no such host in the snapshot. */
-  vms(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: readonly VmListing[]; total: number } | undefined;
-}
+export type { ScoringInventory } from './served';
+export type { InventorySource, SnapshotUpdate, SyncStats } from './sync';
 
 export interface HostInventoryOptions {
   readonly source: InventorySource;
@@ -49,109 +27,47 @@ export interface HostInventoryOptions {
   readonly random?: () => number;
   /** Where the inventory's metrics go; default a registry of its own. */
   readonly metrics?: Metrics;
+  /** Told of every generation after it is served here, and how it was made (a primary sends it on to its workers). */
+  readonly onPublish?: (snapshot: InventorySnapshot, update: SnapshotUpdate) => void;
+  /** Told of every failed sync (a primary sends it on to its workers). */
+  readonly onSyncFailed?: (reason: string) => void;
 }
 
-const STATES: readonly InventoryState[] = ['loading', 'fresh', 'stale', 'expired'];
-
-/** How often the state is re-evaluated as time passes (fresh -> stale -> expired without any sync). */
-const STATE_CHECK_MS = 1_000;
-
-export class HostInventory implements ScoringInventory {
-  private readonly freshness: Freshness;
+export class HostInventory extends ServedInventory {
   private readonly loop: InventorySync;
-  private readonly readThrough: ReadThrough;
-  private readonly stopController = new AbortController();
-  private stateTimer: NodeJS.Timeout | undefined;
-  private readonly createdAt: number;
 
-  constructor({ source, settings, logger, now = Date.now, random = Math.random, metrics = new Metrics() }: HostInventoryOptions) {
-    this.createdAt = now();
-    this.freshness = new Freshness(settings, logger, now);
+  constructor(options: HostInventoryOptions) {
+    const metrics = options.metrics ?? new Metrics();
+    super({ ...options, metrics });
+    const { source, settings, logger, now = Date.now, random = Math.random, onPublish, onSyncFailed } = options;
     this.loop = new InventorySync(
       source,
       settings,
       logger,
-      (snapshot) => this.freshness.publish(snapshot),
-      (err) => this.freshness.syncFailed(err.message),
+      (snapshot, update) => {
+        this.publish(snapshot);
+        onPublish?.(snapshot, update);
+      },
+      (err) => {
+        this.syncFailed(err.message);
+        onSyncFailed?.(err.message);
+      },
       now,
       random,
       metrics,
     );
-    this.readThrough = new ReadThrough(source, settings, logger, this.stopController.signal, metrics);
-    this.declareGauges(metrics, now);
-  }
-
-  private declareGauges(metrics: Metrics, now: () => number): void {
-    const snapshot = () => this.freshness.snapshot();
-    const gauge = (name: string, help: string, value: () => number) =>
-      metrics.gauge(name, help, [], function collect() {
-        this.set(value());
-      });
-    gauge('ksm_scorer_inventory_hosts', 'Hosts in the inventory snapshot (0 while loading).', () => snapshot()?.hostCount ?? 0);
-    gauge('ksm_scorer_inventory_vms', 'VMs in the inventory snapshot (0 while loading).', () => snapshot()?.vmCount ?? 0);
-    gauge('ksm_scorer_inventory_generation', 'Generation of the snapshot: +1 at each change (0 while loading).', () => snapshot()?.generation ?? 0);
-    gauge(
-      'ksm_scorer_inventory_age_seconds',
-      'Seconds since the inventory was last brought up to date with the engine (since start while nothing has loaded).',
-      () => (now() - (snapshot()?.refreshedAt ?? this.createdAt)) / 1000,
-    );
-    const check = () => this.freshness.check();
-    metrics.gauge('ksm_scorer_inventory_state', 'The inventory state: 1 for the current one (loading, fresh, stale, expired), 0 for the others.', ['state'], function collect() {
-      const current = check();
-      for (const state of STATES) this.set({ state }, state === current ? 1 : 0);
-    });
   }
 
   /** Loads the inventory now and keeps it fresh until stop(). */
-  start(): void {
-    if (this.stateTimer !== undefined) return;
-    this.stateTimer = setInterval(() => this.freshness.check(), STATE_CHECK_MS);
-    this.stateTimer.unref();
+  override start(): void {
+    super.start();
     this.loop.start();
   }
 
   /** Stops syncing and cancels every engine request in flight (syncs and on-demand reads). */
-  async stop(): Promise<void> {
-    clearInterval(this.stateTimer);
-    this.stopController.abort(new ScorerError('cancelled', 'inventory stopped'));
+  override async stop(): Promise<void> {
+    await super.stop();
     await this.loop.stop();
-  }
-
-  snapshot(): InventorySnapshot | undefined {
-    return this.freshness.snapshot();
-  }
-
-  /** Called whenever the state changes (after a sync, or as time passes). */
-  onStateChange(listener: (state: InventoryState) => void): void {
-    this.freshness.onStateChange(listener);
-  }
-
-  checkState(): InventoryState {
-    return this.freshness.check();
-  }
-
-  servableSnapshot(): InventorySnapshot {
-    return this.freshness.servable();
-  }
-
-  info(snapshot: InventorySnapshot): InventoryInfo {
-    return this.freshness.info(snapshot);
-  }
-
-  withView<T>(snapshot: InventorySnapshot, needs: CallNeeds, openSignal: OpenCallSignal, use: (view: CallView) => T): T | Promise<T> {
-    return this.readThrough.withView(snapshot, needs, openSignal, use);
-  }
-
-  operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[] {
-    return operatingSystems(snapshot);
-  }
-
-  hosts(snapshot: InventorySnapshot): readonly HostListing[] {
-    return hostListing(snapshot);
-  }
-
-  vms(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: readonly VmListing[]; total: number } | undefined {
-    return vmListing(snapshot, hostId, max);
   }
 
   stats(): SyncStats {

@@ -17,6 +17,9 @@ import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
 import type { InventorySource } from './sync';
 
+/** The engine reads this needs; in a worker process they go to the primary. */
+export type OnDemandSource = Pick<InventorySource, 'getHost' | 'getVm' | 'listVmsOnHost'>;
+
 /** What one call (or batch) will read. */
 export interface CallNeeds {
   /** May repeat ids. */
@@ -51,7 +54,7 @@ export class ReadThrough {
   private readonly reads: Counter<'kind' | 'outcome'>;
 
   constructor(
-    private readonly source: InventorySource,
+    private readonly source: OnDemandSource,
     private readonly settings: ReadThroughSettings,
     private readonly logger: Logger,
     /** Aborted when the inventory stops: every on-demand read ends with it. */
@@ -183,7 +186,7 @@ export class ReadThrough {
 }
 
 /** At most `limit` tasks at once; the rest wait in order, or leave when their signal fires. */
-class ConcurrencyLimit {
+export class ConcurrencyLimit {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
 

@@ -3,8 +3,9 @@
  * nothing overlaps): a full refresh at start and every refresh interval, and
  * between them an events poll that re-reads only what the events name.
  * Failures back off exponentially with jitter and leave the last good
- * snapshot in place. Each success hands a new snapshot to `publish`. Each
- * sync is counted by kind and outcome, with its duration.
+ * snapshot in place. Each success hands a new snapshot to `publish`, with
+ * how it was made from the last one. Each sync is counted by kind and
+ * outcome, with its duration.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InventorySettings } from '../config';
@@ -29,6 +30,16 @@ export interface InventorySource {
   /** Items the source dropped from its answers (invalid ids, ...), logged once per sync. */
   readonly rejections?: Rejections;
 }
+
+/** How a published snapshot was made from the one before: what another process needs to follow along. */
+export type SnapshotUpdate =
+  | { readonly kind: 'full' }
+  | { readonly kind: 'changes'; readonly changes: InventoryChanges }
+  /** The same data, confirmed at a new refreshedAt. */
+  | { readonly kind: 'refreshed' };
+
+const FULL: SnapshotUpdate = Object.freeze({ kind: 'full' });
+const REFRESHED: SnapshotUpdate = Object.freeze({ kind: 'refreshed' });
 
 export type SyncSettings = Pick<InventorySettings, 'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs'>;
 
@@ -78,7 +89,7 @@ export class InventorySync {
     private readonly source: InventorySource,
     private readonly settings: SyncSettings,
     private readonly logger: Logger,
-    private readonly publish: (snapshot: InventorySnapshot) => void,
+    private readonly publish: (snapshot: InventorySnapshot, update: SnapshotUpdate) => void,
     private readonly failed: (err: ScorerError) => void,
     private readonly now: () => number,
     private readonly random: () => number,
@@ -251,7 +262,7 @@ export class InventorySync {
       this.lastFullAt = started;
       this.counters.fullRefreshes++;
       this.logDropped(builder.duplicateHosts);
-      this.accept(snapshot);
+      this.accept(snapshot, FULL);
       this.logger.info('inventory refreshed', {
         generation: snapshot.generation,
         hosts: snapshot.hostCount,
@@ -298,7 +309,7 @@ export class InventorySync {
         this.logger.warn('the engine event log went backwards: full refresh', { from, newest });
         return this.fullRefresh();
       }
-      return this.accept(Object.freeze({ ...current, refreshedAt: started }));
+      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED);
     }
     const targets = eventTargets(events, from);
     if (targets.vmIds.size + targets.hostIds.size > MAX_TARGETED_READS) {
@@ -307,12 +318,12 @@ export class InventorySync {
     }
     const changes = await this.readChanges(targets.vmIds, targets.hostIds, signal);
     if (changes === 'full refresh') return this.fullRefresh();
-    const next =
-      changes.vms.size + changes.hosts.size === 0 ? Object.freeze({ ...current, refreshedAt: started }) : applyChanges(current, changes, started);
+    const update: SnapshotUpdate = changes.vms.size + changes.hosts.size === 0 ? REFRESHED : { kind: 'changes', changes };
+    const next = update.kind === 'changes' ? applyChanges(current, changes, started) : Object.freeze({ ...current, refreshedAt: started });
     this.lastEventId = targets.lastId;
     this.logDropped(0);
     this.logger.debug('events applied', { events: events.length, vms: changes.vms.size, hosts: changes.hosts.size, generation: next.generation });
-    return this.accept(next);
+    return this.accept(next, update);
   }
 
   /** Re-reads what events named; 'full refresh' when a host's VMs cannot be searched for by its name. */
@@ -346,11 +357,11 @@ export class InventorySync {
     });
   }
 
-  private accept(snapshot: InventorySnapshot): InventorySnapshot {
+  private accept(snapshot: InventorySnapshot, update: SnapshotUpdate): InventorySnapshot {
     this.generation = snapshot.generation;
     this.current = snapshot;
     this.lastSuccessAt = snapshot.refreshedAt;
-    this.publish(snapshot);
+    this.publish(snapshot, update);
     return snapshot;
   }
 }

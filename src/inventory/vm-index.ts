@@ -19,8 +19,16 @@ export class VmIndex {
     readonly size: number,
   ) {}
 
-  static of(base: ReadonlyMap<string, VmPlacement>): VmIndex {
-    return new VmIndex(base, new Map(), base.size);
+  /** `changes`: what changed since `base` was read (a copy in another process has both layers, so it iterates in the same order). */
+  static of(base: ReadonlyMap<string, VmPlacement>, changes: ReadonlyMap<string, VmPlacement | null> = new Map()): VmIndex {
+    let size = base.size;
+    for (const [id, placement] of changes) size += (placement === null ? 0 : 1) - (base.has(id) ? 1 : 0);
+    return new VmIndex(base, changes, size);
+  }
+
+  /** The two layers, to copy the index to another process. */
+  layers(): { readonly base: ReadonlyMap<string, VmPlacement>; readonly changes: ReadonlyMap<string, VmPlacement | null> } {
+    return { base: this.base, changes: this.changes };
   }
 
   get(id: string): VmPlacement | undefined {

@@ -16,7 +16,7 @@ import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './p
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 import { addHealthService, addReflectionService } from './standard-services';
 
-export type TransportLimits = Omit<ServerSettings, 'listen' | 'shutdownGraceMs'>;
+export type TransportLimits = Omit<ServerSettings, 'listen' | 'shutdownGraceMs' | 'workers'>;
 
 export interface ScorerServerOptions extends ScorerServiceDeps {
   readonly transport: TransportLimits;

@@ -71,6 +71,8 @@ const VM_ACTIONS = [
 export class SimulatedEngine {
   readonly inventory: SimInventory;
   readonly requests: RecordedRequest[] = [];
+  /** Paths of API requests as they arrive, before any latency or fault: a test knows a request is in flight. */
+  readonly arrived: string[] = [];
   readonly username: string;
   /** Change it to play a password change on the engine side. */
   password: string;
@@ -144,6 +146,7 @@ export class SimulatedEngine {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
     }
+    this.arrived.push(url.pathname.replace(/^\/ovirt-engine/, ''));
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     while (this.faults.hang && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
     if (!this.listening) return void res.destroy();

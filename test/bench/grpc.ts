@@ -15,6 +15,7 @@ import {
   benchDir,
   type Child,
   checkGrpc,
+  engineRequests,
   engineVms,
   fmt,
   frame,
@@ -182,13 +183,6 @@ export async function grpcBench(): Promise<string> {
     await scorer.stop();
     await sim.stop();
   }
-}
-
-async function engineRequests(sim: Child): Promise<number> {
-  const lines = sim.stdout.split('\n').length;
-  sim.proc.kill('SIGUSR2');
-  const line = await waitFor(() => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined), 'engine request count');
-  return (JSON.parse(line) as { requests: number }).requests;
 }
 
 if (require.main === module) {

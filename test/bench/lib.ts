@@ -136,6 +136,14 @@ export async function startEngineProcess(hosts: number, vms: number, cpu?: numbe
   return { child, ...info };
 }
 
+/** How many requests the engine process has answered so far (sim-process.ts prints it on SIGUSR2). */
+export async function engineRequests(sim: Child): Promise<number> {
+  const lines = sim.stdout.split('\n').length;
+  sim.proc.kill('SIGUSR2');
+  const line = await waitFor(() => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined), 'engine request count');
+  return (JSON.parse(line) as { requests: number }).requests;
+}
+
 /** `ksm-scorer serve` against `engine` on 127.0.0.1:0; resolves with its address once it listens. */
 /** `cli`: another build's cli.js, to compare builds in one run (test/bench/compare.ts). */
 export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number, cli = CLI): Promise<{ child: Child; address: string }> {
@@ -205,9 +213,11 @@ export interface H2loadOptions {
   xml?: boolean;
   /** 1 s of warm-up before the `seconds` measured (default); false: all of it counts. */
   warmUp?: boolean;
+  /** false: h2load runs on any core (the worker-scaling bench), not pinned to CPU 1. */
+  pin?: boolean;
 }
 
-/** h2load (pinned to CPU 1 where taskset works) sending `frameFile`; the per-request log gives the latencies. */
+/** h2load (pinned to CPU 1 where taskset works, unless `pin` is false) sending `frameFile`; the per-request log gives the latencies. */
 export function h2load(address: string, path: string, frameFile: string, opts: H2loadOptions): H2loadResult {
   const run = h2loadCommand(address, path, frameFile, opts);
   const out = spawnSync(run.command, run.args, { encoding: 'utf8', timeout: run.timeoutMs });
@@ -243,7 +253,7 @@ function h2loadCommand(address: string, path: string, frameFile: string, opts: H
     ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
     `http://${address}${path}`,
   ];
-  const taskset = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+  const taskset = opts.pin !== false && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
   return { command: taskset ? 'taskset' : 'h2load', args: taskset ? ['-c', '1', 'h2load', ...args] : args, log, timeoutMs: (opts.seconds + 30) * 1000 };
 }
 

@@ -1,7 +1,7 @@
 /** The sync loop against a fake InventorySource: what it publishes and logs, without HTTP. */
 import { describe, expect, it } from 'vitest';
 import type { InventorySnapshot } from '../../src/inventory/snapshot';
-import { type InventorySource, InventorySync } from '../../src/inventory/sync';
+import { type InventorySource, InventorySync, type SnapshotUpdate } from '../../src/inventory/sync';
 import { createLogger } from '../../src/log';
 import type { EngineEvent, EngineHost, EngineVm } from '../../src/ovirt/model';
 import { ScorerError } from '../../src/errors';
@@ -32,6 +32,7 @@ class FakeSource implements InventorySource {
 const setup = () => {
   const source = new FakeSource();
   const published: InventorySnapshot[] = [];
+  const updates: SnapshotUpdate[] = [];
   const failures: ScorerError[] = [];
   const logs: string[] = [];
   let clock = 1_000_000;
@@ -39,12 +40,15 @@ const setup = () => {
     source,
     { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000 },
     createLogger('debug', { write: (l) => logs.push(l) }),
-    (s) => published.push(s),
+    (s, u) => {
+      published.push(s);
+      updates.push(u);
+    },
     (e) => failures.push(e),
     () => clock,
     () => 0.5,
   );
-  return { source, published, failures, logs, sync, tick: (ms: number) => (clock += ms) };
+  return { source, published, updates, failures, logs, sync, tick: (ms: number) => (clock += ms) };
 };
 
 describe('InventorySync', () => {
@@ -58,6 +62,19 @@ describe('InventorySync', () => {
     expect(source.calls).toEqual(['GET /events', 'GET /events']); // no new events, and the log did not go backwards
     expect(published.map((s) => s.generation)).toEqual([1, 1]);
     expect(published[1]!.refreshedAt).toBe(published[0]!.refreshedAt + 5_000);
+  });
+
+  it('says how each snapshot was made, for replicas in other processes: full, refreshed, or the changes applied', async () => {
+    const { source, updates, sync, tick } = setup();
+    await sync.sync();
+    tick(5_000);
+    await sync.sync();
+    source.vms = [{ id: V1, hostId: undefined, os: { type: 'rhel_8x64', version: '' } }];
+    source.events = [{ id: 7, code: 33, vmId: V1, hostId: undefined }]; // USER_STOP_VM
+    tick(5_000);
+    await sync.sync();
+    expect(updates.map((u) => u.kind)).toEqual(['full', 'refreshed', 'changes']);
+    expect(updates[2]).toEqual({ kind: 'changes', changes: { vms: new Map([[V1, source.vms[0]]]), hosts: new Map() } });
   });
 
   it('a failed sync, however it was asked for, is recorded and logged once per streak with its endpoint; recovery is logged', async () => {

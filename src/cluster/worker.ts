@@ -1,0 +1,113 @@
+/**
+ * A worker process (KSM_SCORER_WORKERS > 1): serves gRPC (and the scheduler
+ * proxy, when configured) on the shared ports from the generations the
+ * primary sends, and reads on demand through the
+ * primary. It never talks to the engine, ignores terminal signals (the
+ * primary drains it) and exits with the primary (node:cluster does that on
+ * disconnect).
+ */
+import type { Config } from '../config';
+import { Endpoints } from '../endpoints';
+import { ScorerError } from '../errors';
+import { followGeneration, type GenerationMessage } from '../inventory/replica';
+import { ServedInventory } from '../inventory/served';
+import type { InventorySnapshot } from '../inventory/snapshot';
+import type { Logger } from '../log';
+import { Metrics } from '../metrics/metrics';
+import { isOurs, type ToPrimary, type ToWorker } from './messages';
+import { PrimaryReads } from './on-demand';
+
+/** Runs until the primary drains this worker; resolves with the exit code. */
+export function runWorker(config: Config, logger: Logger): Promise<number> {
+  const send = (message: ToPrimary) => {
+    if (process.connected) process.send!(message, undefined, {}, () => undefined);
+  };
+  // Limits meant for the whole service: each worker gets its share.
+  const share = (limit: number) => Math.max(1, Math.floor(limit / config.server.workers));
+  const reads = new PrimaryReads(send);
+  // This worker's counts (gRPC calls, on-demand reads, XML-RPC). Metrics hook: the primary serves
+  // /metrics from its own registry; merging each worker's registry into it (prom-client's
+  // AggregatorRegistry.aggregate over getMetricsAsJSON(), asked over this IPC channel) is left
+  // to do, so these counts are not scraped yet.
+  const metrics = new Metrics();
+  const inventory = new CountingInventory({
+    source: reads,
+    settings: { ...config.inventory, onDemandPerSecond: share(config.inventory.onDemandPerSecond) },
+    logger,
+    metrics,
+  });
+  const endpoints = new Endpoints(inventory, { ...config, server: { ...config.server, maxConnections: share(config.server.maxConnections) } }, logger, metrics);
+  inventory.onStateChange((state) => endpoints.setServing(state === 'fresh' || state === 'stale'));
+  inventory.start();
+
+  // Ctrl-C and systemd signal the whole process group: the primary decides, and drains the workers.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => undefined);
+
+  const follow = (generation: GenerationMessage) => {
+    const next = followGeneration(inventory.snapshot(), generation);
+    if (next !== undefined) return inventory.publish(next);
+    // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
+    logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
+    send({ ksm: 'hello' });
+  };
+
+  return new Promise<number>((resolve) => {
+    let listening = false;
+    const listen = async () => {
+      listening = true;
+      try {
+        const ports = await endpoints.listen();
+        send({ ksm: 'listening', ports });
+        logger.info('worker listening', { ...ports, generation: inventory.snapshot()?.generation });
+      } catch (err) {
+        logger.error('worker cannot listen', { address: config.server.listen, ovirtProxyAddress: config.ovirtProxy.listen, err: err as Error });
+        resolve(1);
+      }
+    };
+    let draining = false;
+    const drain = async () => {
+      if (draining) return;
+      draining = true;
+      await endpoints.shutdown(config.server.shutdownGraceMs);
+      reads.failAll(new ScorerError('cancelled', 'worker stopped'));
+      await inventory.stop();
+      logger.info('worker stopped', { calls: inventory.calls });
+      resolve(0);
+    };
+
+    process.on('message', (message: unknown) => {
+      if (!isOurs<ToWorker>(message)) return;
+      switch (message.ksm) {
+        case 'welcome':
+          if (message.generation !== undefined) follow(message.generation);
+          if (message.loadFailure !== undefined) inventory.syncFailed(message.loadFailure);
+          // Only now: a worker started next to running ones takes connections once it has their generation.
+          if (!listening && !draining) void listen();
+          break;
+        case 'generation':
+          follow(message.generation);
+          break;
+        case 'sync-failed':
+          inventory.syncFailed(message.reason);
+          break;
+        case 'read-result':
+          reads.settle(message.id, message.value, message.error);
+          break;
+        case 'drain':
+          void drain();
+          break;
+      }
+    });
+    send({ ksm: 'hello' });
+  });
+}
+
+/** Counts the calls that reached the inventory, logged at exit: which worker answered how much. */
+class CountingInventory extends ServedInventory {
+  calls = 0;
+
+  override servableSnapshot(): InventorySnapshot {
+    this.calls++;
+    return super.servableSnapshot();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Copies of the inventory in other processes: each generation as a compact,
+ * structured-clone-friendly message (a whole snapshot after a full refresh,
+ * the engine changes after an events poll, a new time after a quiet poll),
+ * and the pure step that turns the last snapshot and a message into the next.
+ */
+import type { EngineCluster, EngineHost, OsIdentity } from '../ovirt/model';
+import { bump, emptyCounts, type HostOsCounts, type MutableHostOsCounts } from '../scoring/os-counts';
+import { applyChanges, type InventoryChanges, type InventorySnapshot } from './snapshot';
+import type { SnapshotUpdate } from './sync';
+import { VmIndex, type VmPlacement } from './vm-index';
+
+/** VMs and their placements: ids once each, host and OS as indexes into the snapshot's tables. */
+export interface EncodedVms {
+  readonly ids: readonly string[];
+  /** Index into EncodedSnapshot.hostIds, or NO_HOST for a VM that is not running. */
+  readonly host: Uint32Array;
+  /** Index into the OS table, or REMOVED (in the changes layer: the VM is gone). */
+  readonly os: Uint32Array;
+}
+
+/**
+ * A whole snapshot in a few arrays: strings once each (ids, OS names), every
+ * relation as indexes in typed arrays. About 45 bytes a VM, most of it the id.
+ * The VM index keeps its two layers (the last full refresh's, the changes
+ * since), so the copy iterates in the same order and changes the same way.
+ */
+export interface EncodedSnapshot {
+  readonly generation: number;
+  readonly refreshedAt: number;
+  /** Distinct OS identities: OS i is (osNames[2i], osNames[2i + 1]). */
+  readonly osNames: readonly string[];
+  /** The snapshot's hostIds, then any host id only a VM placement still names (a host removed by an event). */
+  readonly hostIds: readonly string[];
+  readonly hostCount: number;
+  /** Host i's counts are the pairs countStart[i] to countStart[i + 1] - 1 of (countOs, countVms). */
+  readonly countStart: Uint32Array;
+  readonly countOs: Uint32Array;
+  readonly countVms: Uint32Array;
+  readonly hostDetails: readonly EngineHost[];
+  readonly clusters: readonly EngineCluster[];
+  readonly vmBase: EncodedVms;
+  readonly vmChanges: EncodedVms;
+}
+
+/** One generation, as the primary sends it. */
+export type GenerationMessage =
+  | { readonly kind: 'full'; readonly snapshot: EncodedSnapshot }
+  | { readonly kind: 'changes'; readonly generation: number; readonly refreshedAt: number; readonly changes: InventoryChanges }
+  | { readonly kind: 'refreshed'; readonly generation: number; readonly refreshedAt: number };
+
+const NO_HOST = 0xffff_ffff;
+const REMOVED = 0xffff_ffff;
+
+/** The message that lets a replica holding the previous generation build `snapshot`. */
+export function generationMessage(snapshot: InventorySnapshot, update: SnapshotUpdate): GenerationMessage {
+  const { generation, refreshedAt } = snapshot;
+  if (update.kind === 'changes') return { kind: 'changes', generation, refreshedAt, changes: update.changes };
+  if (update.kind === 'refreshed') return { kind: 'refreshed', generation, refreshedAt };
+  return { kind: 'full', snapshot: encodeSnapshot(snapshot) };
+}
+
+/**
+ * The snapshot `message` makes from `current`, or undefined when it does not
+ * follow from it (a generation was missed): the replica then needs a full one.
+ */
+export function followGeneration(current: InventorySnapshot | undefined, message: GenerationMessage): InventorySnapshot | undefined {
+  if (message.kind === 'full') return decodeSnapshot(message.snapshot);
+  if (message.kind === 'refreshed') {
+    return current?.generation === message.generation ? Object.freeze({ ...current, refreshedAt: message.refreshedAt }) : undefined;
+  }
+  // The same step as the primary's, from the same snapshot: the same generation, the same data.
+  return current?.generation === message.generation - 1 ? applyChanges(current, message.changes, message.refreshedAt) : undefined;
+}
+
+export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
+  const osNames: string[] = [];
+  const osIndex = new Map<string, Map<string, number>>();
+  const osOf = (os: OsIdentity): number => {
+    let versions = osIndex.get(os.type);
+    if (versions === undefined) osIndex.set(os.type, (versions = new Map()));
+    let i = versions.get(os.version);
+    if (i === undefined) {
+      versions.set(os.version, (i = osNames.length / 2));
+      osNames.push(os.type, os.version);
+    }
+    return i;
+  };
+
+  const hostIds = [...snapshot.hostIds];
+  const hostIndex = new Map(hostIds.map((id, i) => [id, i]));
+  const hostOf = (id: string | undefined): number => {
+    if (id === undefined) return NO_HOST;
+    let i = hostIndex.get(id);
+    if (i === undefined) hostIndex.set(id, (i = hostIds.push(id) - 1));
+    return i;
+  };
+
+  const countStart = new Uint32Array(snapshot.hostIds.length + 1);
+  const countOs: number[] = [];
+  const countVms: number[] = [];
+  snapshot.hostIds.forEach((id, i) => {
+    countStart[i] = countOs.length;
+    for (const [type, counts] of snapshot.hosts.get(id)!.byType) {
+      for (const [version, n] of counts.byVersion) {
+        countOs.push(osOf({ type, version }));
+        countVms.push(n);
+      }
+    }
+  });
+  countStart[snapshot.hostIds.length] = countOs.length;
+
+  const encodeVms = (layer: ReadonlyMap<string, VmPlacement | null>): EncodedVms => {
+    const host = new Uint32Array(layer.size);
+    const os = new Uint32Array(layer.size);
+    let i = 0;
+    for (const placement of layer.values()) {
+      host[i] = placement === null ? NO_HOST : hostOf(placement.hostId);
+      os[i++] = placement === null ? REMOVED : osOf(placement.os);
+    }
+    return { ids: [...layer.keys()], host, os };
+  };
+  const { base, changes } = snapshot.vms.layers();
+
+  return {
+    generation: snapshot.generation,
+    refreshedAt: snapshot.refreshedAt,
+    osNames,
+    hostCount: snapshot.hostIds.length,
+    countStart,
+    countOs: Uint32Array.from(countOs),
+    countVms: Uint32Array.from(countVms),
+    hostDetails: [...snapshot.hostDetails.values()],
+    clusters: [...snapshot.clusters.values()],
+    vmBase: encodeVms(base),
+    vmChanges: encodeVms(changes),
+    hostIds, // with the ids the VM layers added
+  };
+}
+
+/** Rebuilds the snapshot, sharing objects as SnapshotBuilder does: one per OS, one placement per (host, OS). */
+export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
+  const oses: OsIdentity[] = [];
+  for (let i = 0; i < e.osNames.length; i += 2) oses.push(Object.freeze({ type: e.osNames[i]!, version: e.osNames[i + 1]! }));
+
+  const hostIds = e.hostIds.slice(0, e.hostCount);
+  const hosts = new Map<string, HostOsCounts>();
+  hostIds.forEach((id, i) => {
+    const counts: MutableHostOsCounts = emptyCounts();
+    for (let p = e.countStart[i]!; p < e.countStart[i + 1]!; p++) bump(counts, oses[e.countOs[p]!]!, e.countVms[p]!);
+    hosts.set(id, counts);
+  });
+
+  const shared = new Map<number, VmPlacement>();
+  const placement = (host: number, os: number): VmPlacement => {
+    const key = (host === NO_HOST ? e.hostIds.length : host) * oses.length + os;
+    let p = shared.get(key);
+    if (p === undefined) shared.set(key, (p = Object.freeze({ hostId: host === NO_HOST ? undefined : e.hostIds[host], os: oses[os]! })));
+    return p;
+  };
+  const base = new Map<string, VmPlacement>();
+  e.vmBase.ids.forEach((id, i) => base.set(id, placement(e.vmBase.host[i]!, e.vmBase.os[i]!)));
+  const changes = new Map<string, VmPlacement | null>();
+  e.vmChanges.ids.forEach((id, i) => changes.set(id, e.vmChanges.os[i] === REMOVED ? null : placement(e.vmChanges.host[i]!, e.vmChanges.os[i]!)));
+  const vms = VmIndex.of(base, changes);
+
+  return Object.freeze({
+    generation: e.generation,
+    refreshedAt: e.refreshedAt,
+    hostCount: hostIds.length,
+    vmCount: vms.size,
+    hostIds: Object.freeze(hostIds),
+    hosts,
+    hostDetails: new Map(e.hostDetails.map((h) => [h.id, h])),
+    clusters: new Map(e.clusters.map((c) => [c.id, c])),
+    vms,
+  });
+}
