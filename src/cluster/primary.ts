@@ -56,6 +56,8 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
   /** Workers that hold the current generation: each next one goes to them. */
   const following = new Set<Worker>();
   let current: InventorySnapshot | undefined;
+  /** Why nothing has loaded yet, for workers that start meanwhile. */
+  let loadFailure: string | undefined;
   const inventory = new HostInventory({
     source: client,
     settings: config.inventory,
@@ -71,8 +73,6 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
       for (const worker of following) send(worker, { ksm: 'sync-failed', reason });
     },
   });
-  /** Why nothing has loaded yet, for workers that start meanwhile. */
-  let loadFailure: string | undefined;
   const reads = new WorkerReads(client, config.inventory.onDemandConcurrency, send);
 
   cluster.setupPrimary({ serialization: 'advanced' });
@@ -177,16 +177,16 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     throw err;
   }
 
-  let stopping$: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
   return {
     ...bound,
     stop() {
-      stopping$ ??= (async () => {
+      stopped ??= (async () => {
         logger.info('shutting down: draining the workers', { graceMs: config.server.shutdownGraceMs, workers: Object.keys(cluster.workers ?? {}).length });
         await stopAll();
         logger.info('stopped');
       })();
-      return stopping$;
+      return stopped;
     },
   };
 }
