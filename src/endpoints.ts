@@ -8,7 +8,7 @@
 import { type Config, ConfigError, type LimitSettings, SETTINGS } from './config';
 import type { ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
-import { MetricsListener } from './metrics/http';
+import { MetricsListener, type MetricsListenerOptions } from './metrics/http';
 import type { Metrics } from './metrics/metrics';
 import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
@@ -98,10 +98,11 @@ export async function serveMetrics(
   config: Config,
   metrics: Metrics,
   logger: Logger,
+  others?: MetricsListenerOptions['others'],
 ): Promise<{ readonly port: number | undefined; readonly url: string; close(): Promise<void> }> {
   const address = config.metrics.listen;
   if (address === undefined) return { port: undefined, url: 'off', close: async () => undefined };
-  const listener = new MetricsListener(metrics, logger, { tls: config.metrics.tls });
+  const listener = new MetricsListener(metrics, logger, { tls: config.metrics.tls, ...(others === undefined ? {} : { others }) });
   let port: number;
   try {
     port = await listener.listen(address);

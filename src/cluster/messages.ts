@@ -1,13 +1,13 @@
 /**
  * The messages between the primary process and its workers (node:cluster IPC
  * with advanced serialization, so Maps and typed arrays pass as they are).
- * Each carries `ksm`, so other users of the channel (prom-client's
- * AggregatorRegistry) pass by.
+ * Each carries `ksm`, so other users of the channel pass by.
  */
 import type { BoundPorts } from '../endpoints';
 import type { ScorerErrorCode } from '../errors';
 import type { GenerationMessage } from '../inventory/replica';
 import type { EngineHost } from '../ovirt/model';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** An on-demand engine read a worker asks of the primary (the OnDemandSource methods). */
 export type OnDemandRead = { readonly op: 'getHost' | 'getVm'; readonly id: string } | { readonly op: 'listVmsOnHost'; readonly host: EngineHost };
@@ -27,14 +27,17 @@ export type ToWorker =
   | { readonly ksm: 'sync-failed'; readonly reason: string }
   | { readonly ksm: 'read-result'; readonly id: number; readonly value?: unknown; readonly error?: WireError }
   /** Go NOT_SERVING, finish the calls in flight within the grace period, exit. */
-  | { readonly ksm: 'drain' };
+  | { readonly ksm: 'drain' }
+  /** Send this worker's metric values, for the scrape the primary serves. */
+  | { readonly ksm: 'metrics-ask'; readonly id: number };
 
 export type ToPrimary =
   /** Ready for messages: send the current generation, then every next one. */
   | { readonly ksm: 'hello' }
   | { readonly ksm: 'listening'; readonly ports: BoundPorts }
   | { readonly ksm: 'read'; readonly id: number; readonly read: OnDemandRead }
-  | { readonly ksm: 'read-cancel'; readonly id: number };
+  | { readonly ksm: 'read-cancel'; readonly id: number }
+  | { readonly ksm: 'metrics'; readonly id: number; readonly values: MetricObjectWithValues<MetricValue<string>>[] };
 
 /** A message of this protocol (anything else on the channel is someone else's). */
 export function isOurs<T extends { ksm: string }>(message: unknown): message is T {

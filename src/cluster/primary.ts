@@ -5,12 +5,10 @@
  * them, makes their on-demand reads, restarts a worker that dies and drains
  * them all on shutdown.
  *
- * Metrics: the primary serves /metrics from its own registry (engine
- * requests, syncs, the inventory's gauges, its process). Hook, left to do: each
- * worker counts its calls in a registry of its own (src/cluster/worker.ts);
- * merging those into the scrape the primary serves (prom-client's
- * AggregatorRegistry.aggregate over each worker's getMetricsAsJSON(), asked
- * with a message of this protocol).
+ * Metrics: the primary serves /metrics: its own registry (engine requests,
+ * syncs, the inventory's gauges, its process) merged at each scrape with every
+ * worker's (calls, on-demand reads, their processes), asked over IPC
+ * (prom-client's AggregatorRegistry.aggregate).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config';
@@ -25,6 +23,8 @@ import { EngineClient } from '../ovirt/client';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
 import { WorkerReads } from './on-demand';
 
+type WorkerMetrics = Extract<ToPrimary, { ksm: 'metrics' }>['values'];
+
 export interface RunningPrimary extends BoundPorts {
   /** Drains every worker (NOT_SERVING, grace period), then stops syncing and logs out. */
   stop(): Promise<void>;
@@ -33,6 +33,8 @@ export interface RunningPrimary extends BoundPorts {
 /** A worker that lived less than this before dying counts as a crash loop: restarts back off. */
 const HEALTHY_LIFETIME_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
+/** How long a scrape waits for a worker's metric values. */
+const METRICS_ASK_TIMEOUT_MS = 1_000;
 /** After the grace period, how long a draining worker may take to exit before it is killed. */
 const EXIT_MARGIN_MS = 5_000;
 
@@ -43,7 +45,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
   const metrics = new Metrics();
   let scrape;
   try {
-    scrape = await serveMetrics(config, metrics, logger);
+    scrape = await serveMetrics(config, metrics, logger, () => askWorkersForMetrics());
   } catch (err) {
     await simulator?.stop();
     throw err;
@@ -115,8 +117,33 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
       case 'read-cancel':
         reads.cancel(worker, message.id);
         break;
+      case 'metrics':
+        metricAnswers.get(message.id)?.(message.values);
+        break;
     }
   };
+
+  /** Each live worker's metric values; a worker that does not answer within a second is left out of this scrape. */
+  const metricAnswers = new Map<number, (values: WorkerMetrics) => void>();
+  let nextAsk = 0;
+  const askWorkersForMetrics = (): Promise<WorkerMetrics[]> =>
+    Promise.all(
+      Object.values(cluster.workers ?? {}).map(
+        (worker) =>
+          new Promise<WorkerMetrics | undefined>((resolve) => {
+            if (worker === undefined || !worker.isConnected()) return resolve(undefined);
+            const id = nextAsk++;
+            const timer = setTimeout(() => answered(undefined), METRICS_ASK_TIMEOUT_MS);
+            const answered = (values: WorkerMetrics | undefined) => {
+              clearTimeout(timer);
+              metricAnswers.delete(id);
+              resolve(values);
+            };
+            metricAnswers.set(id, answered);
+            send(worker, { ksm: 'metrics-ask', id });
+          }),
+      ),
+    ).then((all) => all.filter((v): v is WorkerMetrics => v !== undefined));
 
   const fork = () => {
     const worker = cluster.fork();

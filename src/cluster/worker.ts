@@ -25,11 +25,10 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // Limits meant for the whole service: each worker gets its share.
   const share = (limit: number) => Math.max(1, Math.floor(limit / config.server.workers));
   const reads = new PrimaryReads(send);
-  // This worker's counts (gRPC calls, on-demand reads, XML-RPC). Metrics hook: the primary serves
-  // /metrics from its own registry; merging each worker's registry into it (prom-client's
-  // AggregatorRegistry.aggregate over getMetricsAsJSON(), asked over this IPC channel) is left
-  // to do, so these counts are not scraped yet.
+  // This worker's counts (gRPC calls, on-demand reads, XML-RPC, its process): the primary asks for them
+  // at each scrape and merges them into the /metrics it serves.
   const metrics = new Metrics();
+  metrics.collectProcessMetrics();
   const inventory = new CountingInventory({
     source: reads,
     settings: { ...config.inventory, onDemandPerSecond: share(config.inventory.onDemandPerSecond) },
@@ -95,6 +94,9 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
           break;
         case 'drain':
           void drain();
+          break;
+        case 'metrics-ask':
+          void metrics.values().then((values) => send({ ksm: 'metrics', id: message.id, values }));
           break;
       }
     });

@@ -66,10 +66,17 @@ export class ServedInventory implements ScoringInventory {
 
   private declareGauges(metrics: Metrics, now: () => number): void {
     const snapshot = () => this.freshness.snapshot();
+    // Every process of a worker-mode service holds the same generation: merged by max, not summed.
     const gauge = (name: string, help: string, value: () => number) =>
-      metrics.gauge(name, help, [], function collect() {
-        this.set(value());
-      });
+      metrics.gauge(
+        name,
+        help,
+        [],
+        function collect() {
+          this.set(value());
+        },
+        'max',
+      );
     gauge('ksm_scorer_inventory_hosts', 'Hosts in the inventory snapshot (0 while loading).', () => snapshot()?.hostCount ?? 0);
     gauge('ksm_scorer_inventory_vms', 'VMs in the inventory snapshot (0 while loading).', () => snapshot()?.vmCount ?? 0);
     gauge('ksm_scorer_inventory_generation', 'Generation of the snapshot: +1 at each change (0 while loading).', () => snapshot()?.generation ?? 0);
@@ -79,10 +86,16 @@ export class ServedInventory implements ScoringInventory {
       () => (now() - (snapshot()?.refreshedAt ?? this.createdAt)) / 1000,
     );
     const check = () => this.freshness.check();
-    metrics.gauge('ksm_scorer_inventory_state', 'The inventory state: 1 for the current one (loading, fresh, stale, expired), 0 for the others.', ['state'], function collect() {
-      const current = check();
-      for (const state of STATES) this.set({ state }, state === current ? 1 : 0);
-    });
+    metrics.gauge(
+      'ksm_scorer_inventory_state',
+      'The inventory state: 1 for the current one (loading, fresh, stale, expired), 0 for the others.',
+      ['state'],
+      function collect() {
+        const current = check();
+        for (const state of STATES) this.set({ state }, state === current ? 1 : 0);
+      },
+      'max',
+    );
   }
 
   /** Starts re-evaluating the state as time passes. */

@@ -15,6 +15,8 @@ export interface MetricsListenerOptions {
   readonly requestTimeoutMs?: number;
   /** undefined: plain HTTP. */
   readonly tls?: TlsFiles | undefined;
+  /** Other processes' values to merge into each scrape (worker mode: the workers'). */
+  readonly others?: Parameters<Metrics['render']>[1];
 }
 
 const MAX_CONNECTIONS = 64;
@@ -35,7 +37,7 @@ export class MetricsListener {
         res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
         return;
       }
-      metrics.render(req.headers.accept).then(
+      metrics.render(req.headers.accept, options.others).then(
         ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body),
         (err: unknown) => {
           logger.error('metrics could not be rendered', { err });

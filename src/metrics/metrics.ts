@@ -4,7 +4,7 @@
  * helpers each part uses to declare its metrics in it, and the rendering in
  * the Prometheus text or the OpenMetrics format.
  */
-import { collectDefaultMetrics, Counter, Gauge, type GaugeConfiguration, Histogram, type Metric, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, type GaugeConfiguration, Histogram, type Metric, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
 import { HotCounter, HotHistogram } from './hot';
 
 export type { Counter, Gauge, Histogram } from 'prom-client';
@@ -23,9 +23,17 @@ export class Metrics {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge; `collect` sets its value at scrape time, for what is cheaper read than tracked. */
-  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: GaugeConfiguration<L>['collect']): Gauge<L> {
-    return new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect === undefined ? {} : { collect }) });
+  /**
+   * A gauge; `collect` sets its value at scrape time, for what is cheaper read than tracked.
+   * `aggregator`: how worker processes' values combine (default sum; max for a value every process shares).
+   */
+  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: GaugeConfiguration<L>['collect'], aggregator?: 'max'): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect === undefined ? {} : { collect }), ...(aggregator === undefined ? {} : { aggregator }) });
+  }
+
+  /** Every metric with its values, to be merged with other processes' (worker mode). */
+  values(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.registry.getMetricsAsJSON();
   }
 
   histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Histogram<L> {
@@ -51,27 +59,33 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Every metric, in OpenMetrics when `accept` asks for it, else in the Prometheus text format. */
-  render(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+  /**
+   * Every metric, in OpenMetrics when `accept` asks for it, else in the Prometheus text format.
+   * `others`: the values of other processes (worker mode), merged in by each metric's aggregator.
+   */
+  render(accept: string | undefined, others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>): Promise<{ contentType: string; body: string }> {
     const contentType = /application\/openmetrics-text/i.test(accept ?? '') ? OPENMETRICS : PROMETHEUS;
-    const next = this.rendering.then(() => this.renderAs(contentType));
+    const next = this.rendering.then(async () => {
+      const registry = others === undefined ? this.registry : (AggregatorRegistry.aggregate([await this.values(), ...(await others())]) as Registry);
+      return renderAs(registry, contentType);
+    });
     this.rendering = next.catch(() => undefined);
     return next;
   }
+}
 
-  private async renderAs(contentType: typeof PROMETHEUS | typeof OPENMETRICS): Promise<{ contentType: string; body: string }> {
-    if (contentType === PROMETHEUS) return { contentType, body: await this.registry.metrics() };
-    // prom-client's OpenMetrics rendering strips `_total` from the counters' own names, for good
-    // (prometheus/client_js PR #829): a view registry renders them, then the names are put back.
-    const metrics = this.registry.getMetricsAsArray() as unknown as (Metric & { name: string })[];
-    const names = metrics.map((m) => m.name);
-    const view = new Registry<typeof OPENMETRICS>();
-    view.setContentType(OPENMETRICS);
-    for (const m of metrics) view.registerMetric(m);
-    try {
-      return { contentType, body: await view.metrics() };
-    } finally {
-      metrics.forEach((m, i) => (m.name = names[i]!));
-    }
+async function renderAs(registry: Registry, contentType: typeof PROMETHEUS | typeof OPENMETRICS): Promise<{ contentType: string; body: string }> {
+  if (contentType === PROMETHEUS) return { contentType, body: await registry.metrics() };
+  // prom-client's OpenMetrics rendering strips `_total` from the counters' own names, for good
+  // (prometheus/client_js PR #829): a view registry renders them, then the names are put back.
+  const metrics = registry.getMetricsAsArray() as unknown as (Metric & { name: string })[];
+  const names = metrics.map((m) => m.name);
+  const view = new Registry<typeof OPENMETRICS>();
+  view.setContentType(OPENMETRICS);
+  for (const m of metrics) view.registerMetric(m);
+  try {
+    return { contentType, body: await view.metrics() };
+  } finally {
+    metrics.forEach((m, i) => (m.name = names[i]!));
   }
 }

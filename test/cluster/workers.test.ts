@@ -18,6 +18,7 @@ import { engineEnv, expectGrpcError, startSimulator, unary, waitUntil } from '..
 import { killAll, type Proc, spawnProc, waitForLog } from '../processes';
 import { call, engineCostCall, plain } from '../scheduler-proxy/wire';
 import { makePki } from '../tls/pki';
+import { valueOf } from '../metrics/scrape';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 const UNKNOWN_HOST = '00000000-0000-4000-8000-00000000beef';
@@ -112,6 +113,25 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     expect(stopped).toHaveLength(2);
     // Both workers answered calls: the connections were spread over them.
     for (const w of stopped) expect(w.calls).toBeGreaterThan(0);
+  });
+
+  it('the /metrics the primary serves merges every worker: calls counted once each, shared gauges not summed', async () => {
+    const sim = await simulator();
+    const p = serve(sim, 2);
+    const port = await ready(p);
+    const metricsUrl = String(logged(p, 'ksm-scorer listening')[0]!.metrics);
+    const conns = Array.from({ length: 6 }, () => connect(port));
+    const answers = await Promise.all([...conns, ...conns].map((c) => score(c, byOs)));
+    const res = await fetch(metricsUrl);
+    const text = await res.text();
+    // 6 connections x 2 calls, spread over two workers; each worker counts its own, the scrape adds them up.
+    expect(valueOf(text, 'grpc_server_handled_total', { grpc_method: 'ScoreHosts', grpc_code: 'OK' })).toBe(12);
+    // Every process holds the same generation: max, not 3 x it.
+    const generation = Math.max(...answers.map((r) => Number(r.inventory!.generation)));
+    expect(valueOf(text, 'ksm_scorer_inventory_generation')).toBe(generation);
+    expect(valueOf(text, 'ksm_scorer_inventory_hosts')).toBe(6);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
   });
 
   it('a killed worker is replaced: the new one gets the current generation before it listens, then serves', async () => {
