@@ -1,6 +1,6 @@
 /**
  * This build against a baseline build (another commit's dist/cli.js, given
- * as argv[2]) in one run, on the same engine: ScoreHosts QPS at 8, 64 and 512
+ * as argv[2]; argv[3] may name another build to compare instead of this one) in one run, on the same engine: ScoreHosts QPS at 8, 64 and 512
  * hosts, each server loaded in turn, repeated; medians with spread and the
  * ratio this / baseline. `make bench-compare BASELINE=<commit>` runs it.
  */
@@ -11,10 +11,10 @@ import { benchDir, checkGrpc, fmt, frame, h2load, median, rawCall, SCORE_HOSTS_P
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
-async function main(baselineCli: string): Promise<void> {
+async function main(baselineCli: string, currentCli: string | undefined): Promise<void> {
   const { Request, Response } = scorerTypes();
   const engine = await startEngineProcess(1_000, 20_000, 1);
-  const current = await startScorerProcess(engine, {}, 0);
+  const current = await startScorerProcess(engine, {}, 0, currentCli);
   const baseline = await startScorerProcess(engine, {}, 0, baselineCli);
   try {
     for (const s of [current, baseline]) await waitFor(() => s.child.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
@@ -50,7 +50,8 @@ async function main(baselineCli: string): Promise<void> {
   }
 }
 
-main(process.argv[2]!).catch((err: unknown) => {
+// argv: the baseline's cli.js, and optionally another build's to stand for "this build".
+main(process.argv[2]!, process.argv[3]).catch((err: unknown) => {
   console.error(err);
   process.exit(1);
 });
