@@ -111,7 +111,10 @@ describe('hostile findings (gRPC side)', () => {
     const body = grpcFrame(Buffer.alloc(4 * MiB).fill(Buffer.from([0x0a, 0x00])));
     const before = rssMb(server);
     const { result, peakMb } = await peakRss(server, () => Promise.all(Array.from({ length: 8 }, () => rawCall(address, SCORE_HOSTS_BATCH, body, { session: s, timeoutMs: 60_000 }))));
-    for (const r of result) expect(r).toMatchObject({ grpcStatus: grpc.status.INVALID_ARGUMENT, grpcMessage: expect.stringContaining('requests') });
+    // Each is refused: INVALID_ARGUMENT naming `requests`, or (Node 22 and later, whose HTTP/2 session
+    // memory bound is reached by 32 MiB arriving at once on one connection) a stream reset with no gRPC status.
+    for (const r of result) if (r.grpcStatus !== undefined) expect(r).toMatchObject({ grpcStatus: grpc.status.INVALID_ARGUMENT, grpcMessage: expect.stringContaining('requests') });
+    expect(result.some((r) => r.grpcStatus === grpc.status.INVALID_ARGUMENT)).toBe(true);
     expect(peakMb - before, 'peak MB above the start for 32 MiB of requests').toBeLessThan(500);
   }, 90_000);
 

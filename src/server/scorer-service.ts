@@ -136,7 +136,13 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): ReturnType<Op
       Math.max(0, at - Date.now()),
     );
   }
-  const onCancel = () => controller.abort(new ScorerError('cancelled', 'the client cancelled the call'));
+  // A client cancels its call when its deadline passes, and that can arrive before our own timer fires: then it is the deadline.
+  const onCancel = () =>
+    controller.abort(
+      Number.isFinite(at) && Date.now() >= at - 50
+        ? new ScorerError('deadline_exceeded', 'the call deadline passed while waiting for the oVirt engine')
+        : new ScorerError('cancelled', 'the client cancelled the call'),
+    );
   call.once('cancelled', onCancel);
   return {
     signal: controller.signal,
