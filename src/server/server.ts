@@ -30,6 +30,9 @@ export class ScorerServer {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SCORER_SERVICE_NAME]: 'NOT_SERVING' });
   private readonly logger: Logger;
   private shuttingDown = false;
+  /** Scoring calls whose handler has not answered yet, and who to tell when none is left. */
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
 
   constructor({ metrics, ...deps }: ScorerServerOptions) {
     this.logger = deps.logger;
@@ -64,7 +67,7 @@ export class ScorerServer {
         responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer,
       },
     };
-    const handlers = createScorerHandlers(deps);
+    const handlers = this.tracked(createScorerHandlers(deps) as unknown as Record<string, grpc.handleUnaryCall<unknown, unknown>>) as unknown as ReturnType<typeof createScorerHandlers>;
     this.server.addService(fast, metrics === undefined ? handlers : metrics.instrument(fast, handlers));
     addHealthService(this.server, this.health, ['', SCORER_SERVICE_NAME]);
     addReflectionService(this.server, loadPackageDefinition());
@@ -82,6 +85,32 @@ export class ScorerServer {
     this.health.setStatus(SCORER_SERVICE_NAME, status);
   }
 
+  /**
+   * The handlers, counting the calls in flight: the drain waits for them to answer, not only for
+   * grpc-js's sessions to close (on Node 24 those can close while a handler still waits on the engine).
+   */
+  private tracked(handlers: Record<string, grpc.handleUnaryCall<unknown, unknown>>): Record<string, grpc.handleUnaryCall<unknown, unknown>> {
+    return Object.fromEntries(
+      Object.entries(handlers).map(([name, handler]) => [
+        name,
+        (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+          this.inFlight++;
+          let done = false;
+          const finish = () => {
+            if (done) return;
+            done = true;
+            if (--this.inFlight === 0) this.idle?.();
+          };
+          call.once('cancelled', finish);
+          return handler(call, (err, value) => {
+            finish();
+            callback(err, value);
+          });
+        },
+      ]),
+    );
+  }
+
   /** NOT_SERVING first so balancers stop sending, then drain; after `graceMs` cut what is left. */
   shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
@@ -93,9 +122,13 @@ export class ScorerServer {
         this.server.forceShutdown();
         resolve();
       }, graceMs);
-      this.server.tryShutdown(() => {
+      const drained = () => {
         clearTimeout(force);
         resolve();
+      };
+      this.server.tryShutdown(() => {
+        if (this.inFlight === 0) return drained();
+        this.idle = drained;
       });
     });
   }
