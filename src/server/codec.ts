@@ -3,7 +3,9 @@
  * protobufjs (fromObject, Writer, utf8) taking about a third of the CPU of a
  * 512-host ScoreHosts; these write the same wire format into one buffer sized
  * up front. Tests check them against protobufjs on random messages.
- * Fields at their default value are left out, as proto3 allows.
+ * Fields at their default value are left out, as proto3 allows. The score
+ * tables (score-tables.ts, table-answers.ts) use the same writers, and their
+ * answers write themselves (PreparedMessage).
  */
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { OperatingSystem } from '../generated/ksmscorer/v1/OperatingSystem';
@@ -25,10 +27,10 @@ export interface ScoreHostsBatchResponseData {
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const tag = (field: number, wire: number) => (field << 3) | wire;
+export const WIRE_LEN = 2;
+export const tag = (field: number, wire: number) => (field << 3) | wire;
 
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   if (n < 0) return 10; // negative int32/int64: ten bytes, two's complement
   let size = 1;
   while (n >= 128) {
@@ -38,7 +40,7 @@ function varintSize(n: number): number {
   return size;
 }
 
-class Out {
+export class Out {
   pos = 0;
   constructor(readonly buf: Buffer) {}
 
@@ -94,7 +96,7 @@ class Out {
 }
 
 /** Most bytes a HostScore can take: tag and length, id (UTF-8 is at most 3 bytes a UTF-16 unit), double, three varints, bool. */
-const hostScoreBound = (s: HostScore) => 2 + 1 + 5 + 3 * s.host_id.length + 9 + 3 * 6 + 2;
+export const hostScoreBound = (s: HostScore) => 2 + 1 + 5 + 3 * s.host_id.length + 9 + 3 * 6 + 2;
 
 function writeHostScore(out: Out, s: HostScore): void {
   if (s.host_id.length > 0) {
@@ -113,14 +115,17 @@ function writeHostScore(out: Out, s: HostScore): void {
   if (s.found) (out.varint(tag(6, WIRE_VARINT)), out.varint(1));
 }
 
-/** Repeated HostScore field, one pass: each body is written after a reserved length byte that is patched afterwards. */
+/** One entry of a repeated HostScore field: tag, length, body (the length byte is reserved and patched: no closure per host). */
+export function writeScoreEntry(out: Out, field: number, s: HostScore): void {
+  out.varint(tag(field, WIRE_LEN));
+  const at = out.pos++;
+  writeHostScore(out, s);
+  out.patchLength(at);
+}
+
+/** Repeated HostScore field, one pass. */
 function writeScores(out: Out, field: number, scores: readonly HostScore[]): void {
-  for (const s of scores) {
-    out.varint(tag(field, WIRE_LEN));
-    const at = out.pos++; // the length, patched after the body (no closure per host)
-    writeHostScore(out, s);
-    out.patchLength(at);
-  }
+  for (const s of scores) writeScoreEntry(out, field, s);
 }
 
 function scoresBound(scores: readonly HostScore[]): number {
@@ -129,7 +134,7 @@ function scoresBound(scores: readonly HostScore[]): number {
   return bound;
 }
 
-function inventoryBody(info: InventoryInfo): { value: InventoryInfo; size: number; tsSize: number } {
+export function inventoryBody(info: InventoryInfo): { value: InventoryInfo; size: number; tsSize: number } {
   const seconds = Number(info.refreshed_at?.seconds ?? 0);
   const nanos = info.refreshed_at?.nanos ?? 0;
   const tsSize = (seconds !== 0 ? 1 + varintSize(seconds) : 0) + (nanos !== 0 ? 1 + varintSize(nanos) : 0);
@@ -142,7 +147,7 @@ function inventoryBody(info: InventoryInfo): { value: InventoryInfo; size: numbe
   return { value: info, size, tsSize };
 }
 
-function writeInventory(out: Out, field: number, inv: ReturnType<typeof inventoryBody>): void {
+export function writeInventory(out: Out, field: number, inv: ReturnType<typeof inventoryBody>): void {
   const info = inv.value;
   out.varint(tag(field, WIRE_LEN));
   out.varint(inv.size);
@@ -162,9 +167,9 @@ function writeInventory(out: Out, field: number, inv: ReturnType<typeof inventor
 }
 
 /** Most bytes an OperatingSystem field can take: tag and length, two strings with theirs. */
-const osBound = (os: OperatingSystem | null | undefined) => (os ? 2 + 5 + 2 * (1 + 5) + 3 * ((os.type ?? '').length + (os.version ?? '').length) : 0);
+export const osBound = (os: OperatingSystem | null | undefined) => (os ? 2 + 5 + 2 * (1 + 5) + 3 * ((os.type ?? '').length + (os.version ?? '').length) : 0);
 
-function writeOs(out: Out, field: number, os: OperatingSystem | null | undefined): void {
+export function writeOs(out: Out, field: number, os: OperatingSystem | null | undefined): void {
   if (!os) return;
   out.varint(tag(field, WIRE_LEN));
   out.nested(() => {
@@ -173,7 +178,39 @@ function writeOs(out: Out, field: number, os: OperatingSystem | null | undefined
   });
 }
 
-export function encodeScoreHostsResponse(res: ScoreHostsResponseData): Buffer {
+/** Most bytes an Error field can take: tag and length, code, message. */
+export const errorBound = (message: string) => 2 + 5 + 1 + 5 + 3 * message.length + 6;
+
+export function writeError(out: Out, field: number, code: number, message: string): void {
+  out.varint(tag(field, WIRE_LEN));
+  out.nested(() => {
+    if (code !== 0) (out.varint(tag(1, WIRE_VARINT)), out.varint(code));
+    if (message !== '') (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(message));
+  });
+}
+
+/** Bytes of their own for what `write` writes (at most `bound` of them). */
+export function encodeWith(bound: number, write: (out: Out) => void): Buffer {
+  const out = new Out(Buffer.allocUnsafe(bound));
+  write(out);
+  return out.buf.subarray(0, out.pos);
+}
+
+/**
+ * A message that writes its own bytes when grpc-js serializes it. What
+ * encode() returns may be written over by the next encode(): grpc-js copies a
+ * serializer's result into its frame at once (serializeMessage, grpc-js 1.14),
+ * so replies need no buffer of their own each.
+ */
+export interface PreparedMessage {
+  encode(): Buffer;
+}
+
+const isPrepared = (res: object): res is PreparedMessage => typeof (res as Partial<PreparedMessage>).encode === 'function';
+
+/** A response, or one that writes itself (the score tables' answers). */
+export function encodeScoreHostsResponse(res: ScoreHostsResponseData | PreparedMessage): Buffer {
+  if (isPrepared(res)) return res.encode();
   const inv = inventoryBody(res.inventory);
   const out = new Out(Buffer.allocUnsafe(scoresBound(res.scores) + 1 + varintSize(inv.size) + inv.size + osBound(res.scored_os)));
   writeScores(out, 1, res.scores);
@@ -182,26 +219,20 @@ export function encodeScoreHostsResponse(res: ScoreHostsResponseData): Buffer {
   return out.buf.subarray(0, out.pos);
 }
 
-export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData): Buffer {
+export function encodeScoreHostsBatchResponse(res: ScoreHostsBatchResponseData | PreparedMessage): Buffer {
+  if (isPrepared(res)) return res.encode();
   const inv = inventoryBody(res.inventory);
   let bound = 1 + varintSize(inv.size) + inv.size;
   for (const r of res.results) {
     bound += 1 + 5 + scoresBound((r.scores ?? []) as HostScore[]) + osBound(r.scored_os);
-    if (r.error) bound += 2 + 5 + 1 + 5 + 3 * (r.error.message ?? '').length + 6;
+    if (r.error) bound += errorBound(r.error.message ?? '');
   }
   const out = new Out(Buffer.allocUnsafe(bound));
   for (const r of res.results) {
     out.varint(tag(1, WIRE_LEN));
     out.nested(() => {
       writeScores(out, 1, (r.scores ?? []) as HostScore[]);
-      if (r.error) {
-        const { code, message } = { code: r.error.code ?? 0, message: r.error.message ?? '' };
-        out.varint(tag(2, WIRE_LEN));
-        out.nested(() => {
-          if (code !== 0) (out.varint(tag(1, WIRE_VARINT)), out.varint(code));
-          if (message !== '') (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(message));
-        });
-      }
+      if (r.error) writeError(out, 2, r.error.code ?? 0, r.error.message ?? '');
       writeOs(out, 3, r.scored_os);
     });
   }
@@ -227,6 +258,12 @@ class In {
   }
 
   varint(): number {
+    // Tags and the lengths of ids are one byte.
+    const first = this.buf[this.pos];
+    if (first !== undefined && first < 128 && this.pos < this.end) {
+      this.pos++;
+      return first;
+    }
     let result = 0;
     let shift = 1;
     for (let i = 0; i < 10; i++) {
@@ -276,36 +313,74 @@ class In {
 
 const MAX_GROUP_DEPTH = 32;
 
+/** The key of a host_ids entry: field 3, length-delimited. */
+const HOST_ID_KEY = tag(3, WIRE_LEN);
+
 /**
- * How much of a request is built into objects. Past a bound the rest is only
- * counted (a 4 MiB message of empty items would otherwise become millions of
- * objects before validation refuses it), and the count is reported.
+ * A ScoreHostsRequest as read off the wire, in proto-loader's shape, except
+ * that host_ids stay where they are in the request's bytes until asked for:
+ * the score tables look ids up by their bytes, so a known id never becomes a
+ * string, and nothing is kept per id.
  */
-export interface DecodeLimits {
-  /** host_ids kept per request (one more than this, so validation sees the excess); the rest only counted. */
-  readonly maxHostsPerRequest: number;
-  readonly maxBatchRequests: number;
-  /** host_ids kept over a whole batch. */
-  readonly maxBatchHostScores: number;
+export class WireScoreRequest implements ScoreHostsRequest__Output {
+  vm: 'vm_id' | 'os' | undefined = undefined;
+  vm_id: string | undefined = undefined;
+  os: { type: string; version: string } | undefined = undefined;
+  /** Why the bytes did not decode; undefined: they did (and every walk over them succeeds). */
+  malformed: string | undefined = undefined;
+  hostIdCount = 0;
+  /** Where the first host id's bytes start and the last one's end: two requests whose bytes there are equal name the same ids. */
+  firstIdStart = 0;
+  lastIdEnd = 0;
+  private strings: string[] | undefined;
+  private dataView: DataView | undefined;
+
+  constructor(
+    readonly bytes: Buffer,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  /** The request's bytes as a DataView, at the same offsets. */
+  get view(): DataView {
+    return (this.dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength));
+  }
+
+  /** Calls `each` with each host id's bytes, `bytes[start, end)`, and its index, in order. */
+  forEachHostId(each: (start: number, end: number, i: number) => void): void {
+    const input = new In(this.bytes, this.start, this.end);
+    for (let i = 0; input.pos < input.end; ) {
+      const key = input.varint();
+      if (key === HOST_ID_KEY) {
+        const len = input.varint();
+        each(input.pos, input.pos + len, i++);
+        input.pos += len;
+      } else {
+        input.skip(key & 7, Math.floor(key / 8));
+      }
+    }
+  }
+
+  /** The host ids as text (UTF-8, as proto-loader decodes them). */
+  get host_ids(): string[] {
+    if (this.strings === undefined) {
+      const strings = new Array<string>(this.hostIdCount);
+      if (this.malformed === undefined) this.forEachHostId((start, end, i) => (strings[i] = this.bytes.toString('utf8', start, end)));
+      this.strings = strings;
+    }
+    return this.strings;
+  }
 }
 
-const UNLIMITED: DecodeLimits = { maxHostsPerRequest: Infinity, maxBatchRequests: Infinity, maxBatchHostScores: Infinity };
-
-/** `keep`: how many host_ids to build; more are only counted (in `extraHostIds`). */
-function readRequest(input: In, keep: number): DecodedRequest<ScoreHostsRequest__Output> {
-  const req: { vm_id?: string; os?: { type: string; version: string } | null; host_ids: string[]; vm?: 'vm_id' | 'os'; extraHostIds?: number } = { host_ids: [] };
+function readRequest(input: In): WireScoreRequest {
+  const req = new WireScoreRequest(input.buf, input.pos, input.end);
   while (input.pos < input.end) {
     const key = input.varint();
     const field = Math.floor(key / 8);
     const wire = key & 7;
-    if (field === 3 && wire === WIRE_LEN && req.host_ids.length >= keep) {
-      input.bytes();
-      req.extraHostIds = (req.extraHostIds ?? 0) + 1;
-      continue;
-    }
     if (field === 1 && wire === WIRE_LEN) {
       req.vm_id = input.string();
-      delete req.os;
+      req.os = undefined;
       req.vm = 'vm_id';
     } else if (field === 2 && wire === WIRE_LEN) {
       const [start, end] = input.bytes();
@@ -318,15 +393,20 @@ function readRequest(input: In, keep: number): DecodedRequest<ScoreHostsRequest_
         else os.skip(k & 7, Math.floor(k / 8));
       }
       req.os = value;
-      delete req.vm_id;
+      req.vm_id = undefined;
       req.vm = 'os';
-    } else if (field === 3 && wire === WIRE_LEN) {
-      req.host_ids.push(input.string());
+    } else if (key === HOST_ID_KEY) {
+      const len = input.varint();
+      const start = input.pos;
+      if (start + len > input.end) throw new RangeError('truncated field');
+      input.pos += len;
+      if (req.hostIdCount++ === 0) req.firstIdStart = start;
+      req.lastIdEnd = input.pos;
     } else {
       input.skip(wire, field);
     }
   }
-  return req as DecodedRequest<ScoreHostsRequest__Output>;
+  return req;
 }
 
 /**
@@ -335,31 +415,48 @@ function readRequest(input: In, keep: number): DecodedRequest<ScoreHostsRequest_
  */
 export type DecodedRequest<T> = T & { readonly malformed?: string; readonly extraHostIds?: number; readonly extraRequests?: number };
 
-export function decodeScoreHostsRequest(buf: Buffer, limits: DecodeLimits = UNLIMITED): DecodedRequest<ScoreHostsRequest__Output> {
+function malformed(buf: Buffer, err: unknown): WireScoreRequest {
+  const req = new WireScoreRequest(buf, 0, 0);
+  req.malformed = (err as Error).message;
+  return req;
+}
+
+export function decodeScoreHostsRequest(buf: Buffer): WireScoreRequest {
   try {
-    return readRequest(new In(buf, 0, buf.length), limits.maxHostsPerRequest + 1);
+    return readRequest(new In(buf, 0, buf.length));
   } catch (err) {
-    return { host_ids: [], malformed: (err as Error).message };
+    return malformed(buf, err);
   }
 }
 
-export function decodeScoreHostsBatchRequest(buf: Buffer, limits: DecodeLimits = UNLIMITED): DecodedRequest<ScoreHostsBatchRequest__Output> {
+/** A ScoreHostsBatchRequest as read off the wire: its items are WireScoreRequests. */
+export interface WireBatchRequest extends ScoreHostsBatchRequest__Output {
+  readonly requests: WireScoreRequest[];
+  readonly malformed?: string;
+  /** Items past `maxBatchRequests` + 1: checked for their framing and counted, never built. */
+  readonly extraRequests?: number;
+}
+
+/**
+ * How many items of a batch are built into objects: past it the rest is only
+ * counted (a 4 MiB message of empty items would otherwise become millions of
+ * objects before validation refuses it). Host ids are never built (WireScoreRequest).
+ */
+export interface DecodeLimits {
+  readonly maxBatchRequests: number;
+}
+
+export function decodeScoreHostsBatchRequest(buf: Buffer, limits: DecodeLimits = { maxBatchRequests: Infinity }): WireBatchRequest {
   const input = new In(buf, 0, buf.length);
-  const requests: DecodedRequest<ScoreHostsRequest__Output>[] = [];
+  const requests: WireScoreRequest[] = [];
   let extraRequests = 0;
-  let hostIdsLeft = limits.maxBatchHostScores + 1;
   try {
     while (input.pos < input.end) {
       const key = input.varint();
       if (key === tag(1, WIRE_LEN)) {
         const [start, end] = input.bytes();
-        if (requests.length > limits.maxBatchRequests) {
-          extraRequests++; // validated for its framing above, never built
-          continue;
-        }
-        const req = readRequest(new In(buf, start, end), Math.min(limits.maxHostsPerRequest + 1, Math.max(hostIdsLeft, 1)));
-        hostIdsLeft -= req.host_ids.length;
-        requests.push(req);
+        if (requests.length > limits.maxBatchRequests) extraRequests++;
+        else requests.push(readRequest(new In(buf, start, end)));
       } else {
         input.skip(key & 7, Math.floor(key / 8));
       }

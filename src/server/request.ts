@@ -1,19 +1,29 @@
 /**
  * Validation of ScoreHostsRequest and ScoreHostsBatchRequest into ScoreQuery
- * values, and of ListVmsRequest. Every message names the field (with its path inside a batch) and
+ * or IndexedQuery values, and of ListVmsRequest. Every message names the field (with its path inside a batch) and
  * says what is wrong with it.
  */
 import type { LimitSettings } from '../config';
 import { ScorerError } from '../errors';
-import type { ScoreHostsBatchRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsBatchRequest';
 import type { ListVmsRequest__Output } from '../generated/ksmscorer/v1/ListVmsRequest';
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
-import type { DecodedRequest } from './codec';
+import { type DecodedRequest, type WireBatchRequest, WireScoreRequest } from './codec';
+import type { HostIdIndex } from './host-id-index';
 import { uuid, MAX_OS_FIELD_LENGTH as MAX_OS_FIELD, type OsIdentity } from '../ovirt/model';
 
-export type ScoreQuery =
-  | { readonly kind: 'vm'; readonly vmId: string; readonly hostIds: readonly string[] | undefined }
-  | { readonly kind: 'os'; readonly os: OsIdentity; readonly hostIds: readonly string[] | undefined };
+/** What a query scores for: a VM's OS (and not the VM itself on its own host), or an OS as given. */
+export type ScoreTarget = { readonly kind: 'vm'; readonly vmId: string } | { readonly kind: 'os'; readonly os: OsIdentity };
+
+/** A query with its host ids as strings. */
+export type ScoreQuery = ScoreTarget & { readonly hostIds: readonly string[] | undefined };
+
+/** A query with its host ids looked up in a host id index (host-id-index.ts): known ones are never made strings. */
+export type IndexedQuery = ScoreTarget & {
+  /** Each requested host's position in the snapshot's host list, or -1 for the next of `otherIds`; undefined: no host ids (every host, ranked). */
+  readonly positions: readonly number[] | undefined;
+  /** The ids the index does not hold, in request order, valid and in lower case: hosts the snapshot lacks, or ids sent in another case. */
+  readonly otherIds: readonly string[];
+};
 
 export type RequestLimits = Pick<LimitSettings, 'maxHostsPerRequest'>;
 
@@ -22,58 +32,121 @@ const quote = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}..
 
 /** `prefix` locates the request inside a batch, e.g. "requests[3]." */
 export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>, limits: RequestLimits, prefix = ''): ScoreQuery {
-  if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
+  // Counted before any id is made a string: a decoder may have counted more than it built.
+  checkScoreRequest(req, hostIdCount(req), limits, prefix);
   const hostIdsRaw = req.host_ids ?? [];
-  const hostIdCount = hostIdsRaw.length + (req.extraHostIds ?? 0); // the decoder counts, without building, past the limit
+  const hostIds = new Array<string>(hostIdsRaw.length);
+  for (let i = 0; i < hostIdsRaw.length; i++) hostIds[i] = hostUuid(hostIdsRaw[i]!, i, prefix);
+  return { ...parseTarget(req, prefix), hostIds: hostIds.length === 0 ? undefined : hostIds };
+}
+
+/**
+ * The same validation as parseScoreRequest, with ids looked up by their
+ * bytes first: a hit is a known id in canonical form, so only misses are
+ * decoded and checked.
+ */
+export function parseIndexedRequest(req: WireScoreRequest, index: HostIdIndex, limits: RequestLimits, prefix = ''): IndexedQuery {
+  checkScoreRequest(req, req.hostIdCount, limits, prefix);
+  return { ...lookUpHostIds(req, index, prefix), ...parseTarget(req, prefix) };
+}
+
+/**
+ * A batch's items, parsed as parseIndexedRequest does; an item naming the
+ * same host ids as the one before, byte for byte (a batch of VMs for one
+ * cluster), reuses its lookups.
+ */
+export function parseIndexedBatch(requests: readonly WireScoreRequest[], index: HostIdIndex, limits: RequestLimits): (IndexedQuery | ScorerError)[] {
+  let last: { req: WireScoreRequest; hosts: IndexedHosts } | undefined;
+  return parseBatchItems(requests, (req, prefix) => {
+    checkScoreRequest(req, req.hostIdCount, limits, prefix);
+    const hosts = last !== undefined && sameHostIds(last.req, req) ? last.hosts : lookUpHostIds(req, index, prefix);
+    last = { req, hosts };
+    return { ...hosts, ...parseTarget(req, prefix) };
+  });
+}
+
+type IndexedHosts = Pick<IndexedQuery, 'positions' | 'otherIds'>;
+
+function lookUpHostIds(req: WireScoreRequest, index: HostIdIndex, prefix: string): IndexedHosts {
+  if (req.hostIdCount === 0) return { positions: undefined, otherIds: [] };
+  // A plain array: a typed one this size would be an off-heap buffer per call.
+  const positions = new Array<number>(req.hostIdCount);
+  const otherIds: string[] = [];
+  const { bytes, view } = req;
+  req.forEachHostId((start, end, i) => {
+    const p = index.find(view, start, end);
+    if (p < 0) otherIds.push(hostUuid(bytes.toString('utf8', start, end), i, prefix));
+    positions[i] = p;
+  });
+  return { positions, otherIds };
+}
+
+/** The same host ids: from the first id to the end of the last, the same bytes (parsed alike from there on). */
+function sameHostIds(a: WireScoreRequest, b: WireScoreRequest): boolean {
+  const span = a.lastIdEnd - a.firstIdStart;
+  return a.hostIdCount > 0 && a.hostIdCount === b.hostIdCount && span === b.lastIdEnd - b.firstIdStart && a.bytes.compare(b.bytes, b.firstIdStart, b.lastIdEnd, a.firstIdStart, a.lastIdEnd) === 0;
+}
+
+const hostIdCount = (req: DecodedRequest<ScoreHostsRequest__Output>) =>
+  req instanceof WireScoreRequest ? req.hostIdCount : (req.host_ids?.length ?? 0) + (req.extraHostIds ?? 0);
+
+function checkScoreRequest(req: { readonly malformed?: string | undefined }, hostIdCount: number, limits: RequestLimits, prefix: string): void {
+  if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
   if (hostIdCount > limits.maxHostsPerRequest) {
     throw invalid(`${prefix}host_ids`, `${hostIdCount} ids, more than the maximum of ${limits.maxHostsPerRequest}`);
   }
-  const hostIds = new Array<string>(hostIdsRaw.length);
-  for (let i = 0; i < hostIdsRaw.length; i++) {
-    const id = uuid(hostIdsRaw[i]!);
-    if (id === undefined) throw invalid(`${prefix}host_ids[${i}]`, `not a UUID: ${quote(hostIdsRaw[i]!)}`);
-    hostIds[i] = id;
-  }
-  const hosts = hostIds.length === 0 ? undefined : hostIds;
+}
 
+function hostUuid(raw: string, i: number, prefix: string): string {
+  const id = uuid(raw);
+  if (id === undefined) throw invalid(`${prefix}host_ids[${i}]`, `not a UUID: ${quote(raw)}`);
+  return id;
+}
+
+function parseTarget(req: ScoreHostsRequest__Output, prefix: string): ScoreTarget {
   if (req.vm === 'vm_id') {
     const vmId = uuid(req.vm_id ?? '');
     if (vmId === undefined) throw invalid(`${prefix}vm_id`, `not a UUID: ${quote(req.vm_id ?? '')}`);
-    return { kind: 'vm', vmId, hostIds: hosts };
+    return { kind: 'vm', vmId };
   }
   if (req.vm === 'os' && req.os) {
     const { type, version } = req.os;
     if (type === '') throw invalid(`${prefix}os.type`, 'must not be empty (an osinfo name such as "rhel_9x64")');
     if (type.length > MAX_OS_FIELD) throw invalid(`${prefix}os.type`, `longer than ${MAX_OS_FIELD} characters`);
     if (version.length > MAX_OS_FIELD) throw invalid(`${prefix}os.version`, `longer than ${MAX_OS_FIELD} characters`);
-    return { kind: 'os', os: { type, version }, hostIds: hosts };
+    return { kind: 'os', os: { type, version } };
   }
   throw invalid(`${prefix}vm`, 'set either vm_id or os');
 }
 
-/** A batch: each item parsed on its own (a bad item becomes its error, the others are answered). */
-export function parseBatchRequest(batch: DecodedRequest<ScoreHostsBatchRequest__Output>, limits: LimitSettings): (ScoreQuery | ScorerError)[] {
+/** A batch as a whole: well formed, not too many items, and not too many named hosts already (empty lists are counted later). */
+export function checkBatchRequest(batch: WireBatchRequest, limits: LimitSettings): void {
   if (batch.malformed !== undefined) throw invalid('request', `not a valid ScoreHostsBatchRequest message (${batch.malformed})`);
-  const requests: readonly DecodedRequest<ScoreHostsRequest__Output>[] = batch.requests ?? [];
-  const items = requests.length + (batch.extraRequests ?? 0);
+  const items = batch.requests.length + (batch.extraRequests ?? 0);
   if (items > limits.maxBatchRequests) throw invalid('requests', `${items} items, more than the maximum of ${limits.maxBatchRequests}`);
-  // The named hosts alone may already be too many (the decoder stops building them there); empty lists are counted later.
   let named = 0;
-  for (const req of requests) named += (req.host_ids?.length ?? 0) + (req.extraHostIds ?? 0);
+  for (const req of batch.requests) named += req.hostIdCount;
   if (named > limits.maxBatchHostScores) throw tooManyHostScores(named, limits);
-  return requests.map((req, i): ScoreQuery | ScorerError => {
+}
+
+/** A batch's items, each parsed on its own by `parse`: a bad item becomes its error, the others are answered. */
+export function parseBatchItems<R, Q>(requests: readonly R[], parse: (req: R, prefix: string) => Q): (Q | ScorerError)[] {
+  return requests.map((req, i): Q | ScorerError => {
     try {
-      return parseScoreRequest(req, limits, `requests[${i}].`);
+      return parse(req, `requests[${i}].`);
     } catch (err) {
       return ScorerError.from(err);
     }
   });
 }
 
-/** A batch is scored in one go: bounds the host scores it asks for (an empty `host_ids` is every one of `hostCount` hosts). */
-export function checkBatchSize(items: readonly (ScoreQuery | ScorerError)[], hostCount: number, limits: LimitSettings): void {
+/**
+ * A batch is scored in one go: bounds the host scores it asks for. `named`:
+ * each item's number of host ids; undefined (an empty `host_ids`) is every one of `hostCount` hosts.
+ */
+export function checkBatchSize(named: readonly (number | undefined)[], hostCount: number, limits: LimitSettings): void {
   let hostScores = 0;
-  for (const item of items) if (!(item instanceof ScorerError)) hostScores += item.hostIds?.length ?? hostCount;
+  for (const n of named) hostScores += n ?? hostCount;
   if (hostScores > limits.maxBatchHostScores) throw tooManyHostScores(hostScores, limits);
 }
 

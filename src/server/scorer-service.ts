@@ -1,21 +1,25 @@
 /**
  * HostScorerService's scoring handlers: validate, take a servable snapshot,
  * score on the inventory's view of it, answer. Nothing here touches the engine or
- * knows how data is stored or fetched: that is the inventory's withView.
+ * knows how data is stored or fetched: that is the inventory's withView. Answers
+ * are copied from the score tables (score-tables.ts, table-answers.ts).
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { LimitSettings } from '../config';
 import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
-import type { ScoreHostsResult } from '../generated/ksmscorer/v1/ScoreHostsResult';
 import type { CallView } from '../inventory/call-view';
 import type { CallNeeds, OpenCallSignal, ScoringInventory } from '../inventory/inventory';
+import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import type { OsIdentity } from '../ovirt/model';
 import { type HostScore, scoreCandidates } from '../scoring/score';
+import type { PreparedMessage, WireBatchRequest, WireScoreRequest } from './codec';
 import { inventoryMessage } from './inventory-info';
 import { createListingHandlers } from './listing-service';
-import { checkBatchSize, parseBatchRequest, parseScoreRequest, type ScoreQuery } from './request';
+import { checkBatchRequest, checkBatchSize, type IndexedQuery, parseIndexedBatch, parseIndexedRequest, parseScoreRequest, type ScoreQuery } from './request';
+import { ScoreTables } from './score-tables';
+import { BatchReply, errorField, noSuchVm, ScoreHostsReply, ScoresAnswer, type VmNotFound } from './table-answers';
 import { toServiceError, toStatus } from './status';
 
 export interface ScorerServiceDeps {
@@ -24,10 +28,7 @@ export interface ScorerServiceDeps {
   readonly logger: Logger;
 }
 
-/** The VM a query names is not known to the engine: a result, not an exception. */
-export interface VmNotFound {
-  readonly notFound: string;
-}
+export type { VmNotFound } from './table-answers';
 
 /** A query's answer: the hosts' scores and the OS they were scored for. */
 export interface QueryScores {
@@ -38,14 +39,18 @@ export interface QueryScores {
 /** Every RPC of HostScorerService: scoring here, the inventory listings in listing-service.ts. */
 export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerServiceHandlers {
   const { inventory, limits, logger } = deps;
+  const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger);
   return {
     async ScoreHosts(call, callback) {
       try {
-        const query = parseScoreRequest(call.request, limits);
-        const snapshot = inventory.servableSnapshot();
-        const scored = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => scoreQuery(view, query));
-        if ('notFound' in scored) throw new ScorerError('not_found', `vm_id: ${scored.notFound}`);
-        callback(null, { scores: scored.scores, inventory: inventoryMessage(inventory.info(snapshot)), scored_os: scored.os });
+        const req = call.request as WireScoreRequest;
+        // A bad request is told so before an inventory that is not ready, as it always was.
+        const snapshot = servable(inventory, () => parseScoreRequest(req, limits));
+        const tables = scoreTables.of(snapshot);
+        const query = parseIndexedRequest(req, tables.index, limits);
+        const answer = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => ScoresAnswer.plan(view, tables, query));
+        if ('notFound' in answer) throw new ScorerError('not_found', `vm_id: ${answer.notFound}`);
+        callback(null, prepared(new ScoreHostsReply(answer, inventoryMessage(inventory.info(snapshot)))));
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHosts'));
       }
@@ -53,22 +58,25 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
 
     async ScoreHostsBatch(call, callback) {
       try {
-        const items = parseBatchRequest(call.request, limits);
+        const batch = call.request as WireBatchRequest;
+        checkBatchRequest(batch, limits);
         const snapshot = inventory.servableSnapshot();
-        checkBatchSize(items, snapshot.hostCount, limits);
-        const queries = items.filter((item): item is ScoreQuery => !(item instanceof ScorerError));
-        const results = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) => {
+        const tables = scoreTables.of(snapshot);
+        const items = parseIndexedBatch(batch.requests, tables.index, limits);
+        checkBatchSize(items.map((item) => (item instanceof ScorerError ? 0 : item.positions?.length)), snapshot.hostCount, limits);
+        const queries = items.filter((item): item is IndexedQuery => !(item instanceof ScorerError));
+        const answers = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) => {
           // Queued behind other work while the client left (or a shutdown cut it): do not score for nobody.
           if (call.cancelled) throw new ScorerError('cancelled', 'the call was cancelled before it was scored');
-          return items.map((item, i): ScoreHostsResult => {
-            const scored = item instanceof ScorerError ? item : scoreQuery(view, item);
-            if ('scores' in scored) return { scores: scored.scores, error: null, scored_os: scored.os };
+          return items.map((item, i): ScoresAnswer | Buffer => {
+            const scored = item instanceof ScorerError ? item : ScoresAnswer.plan(view, tables, item);
+            if (scored instanceof ScoresAnswer) return scored;
             const err = scored instanceof ScorerError ? scored : new ScorerError('not_found', `requests[${i}].vm_id: ${scored.notFound}`);
             const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
-            return { scores: [], error: { code, message }, scored_os: null };
+            return errorField(code, message);
           });
         });
-        callback(null, { results, inventory: inventoryMessage(inventory.info(snapshot)) });
+        callback(null, prepared(new BatchReply(answers, inventoryMessage(inventory.info(snapshot)))));
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHostsBatch'));
       }
@@ -77,6 +85,19 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
     ...createListingHandlers(deps),
   };
 }
+
+/** The snapshot to answer from; when there is none, `validate` runs first, so a bad request hears about itself. */
+function servable(inventory: ScoringInventory, validate: () => void): InventorySnapshot {
+  try {
+    return inventory.servableSnapshot();
+  } catch (err) {
+    validate();
+    throw err;
+  }
+}
+
+/** A reply that writes itself when serialized (codec.ts, PreparedMessage), where grpc-js's types expect a message object. */
+const prepared = <T>(reply: PreparedMessage): T => reply as unknown as T;
 
 /**
  * ScoreHosts for one VM by id and named hosts, for front ends other than
@@ -91,33 +112,36 @@ export async function scoreVmOnHosts(
 ): Promise<HostScore[] | VmNotFound> {
   const query = parseScoreRequest({ vm: 'vm_id', vm_id: vmId, host_ids: [...hostIds] }, limits);
   const snapshot = inventory.servableSnapshot();
-  return inventory.withView(snapshot, needsOf([query]), () => ({ signal, dispose() {} }), (view) => {
+  return inventory.withView(snapshot, { hostIds: query.hostIds ?? [], vmIds: query.kind === 'vm' ? [query.vmId] : [] }, () => ({ signal, dispose() {} }), (view) => {
     const scored = scoreQuery(view, query);
     return 'notFound' in scored ? scored : scored.scores;
   });
 }
 
-/** The ids the queries read; an empty host list reads the snapshot's own hosts, which need nothing. */
-function needsOf(queries: readonly ScoreQuery[]): CallNeeds {
+/** The ids the queries read beyond the index (only those can be missing from the snapshot); repeats are skipped by the reader. */
+function needsOf(queries: readonly IndexedQuery[]): CallNeeds {
   if (queries.length === 1) {
-    // One query: its ids as they are (repeats are skipped by the reader), no Set to build.
     const q = queries[0]!;
-    return { hostIds: q.hostIds ?? [], vmIds: q.kind === 'vm' ? [q.vmId] : [] };
+    return { hostIds: q.otherIds, vmIds: q.kind === 'vm' ? [q.vmId] : [] };
   }
-  const hostIds = new Set<string>();
-  const vmIds = new Set<string>();
+  const hostIds: string[] = [];
+  const vmIds: string[] = [];
+  let previous: readonly string[] | undefined;
   for (const q of queries) {
-    if (q.kind === 'vm') vmIds.add(q.vmId);
-    if (q.hostIds !== undefined) for (const id of q.hostIds) hostIds.add(id);
+    if (q.kind === 'vm') vmIds.push(q.vmId);
+    // A run of items naming the same hosts shares one array: read it once.
+    if (q.otherIds !== previous) for (const id of q.otherIds) hostIds.push(id);
+    previous = q.otherIds;
   }
   return { hostIds, vmIds };
 }
 
+/** Scores as objects, from the view: for front ends other than gRPC, and the reference the score tables are tested against. */
 export function scoreQuery(view: CallView, query: ScoreQuery): QueryScores | VmNotFound {
   let os = query.kind === 'os' ? query.os : undefined;
   if (query.kind === 'vm') {
     const vm = view.vm(query.vmId);
-    if (vm === undefined) return { notFound: `the oVirt engine has no VM ${query.vmId}` };
+    if (vm === undefined) return noSuchVm(query.vmId);
     os = vm.os;
   }
   const scoredVmId = query.kind === 'vm' ? query.vmId : undefined;

@@ -24,6 +24,21 @@ export interface ScorerServerOptions extends ScorerServiceDeps {
   readonly metrics?: GrpcServerMetrics;
 }
 
+/** The grpc-js server options of the transport limits (the benchmark's limit server takes them too, to tell their cost). */
+export function grpcServerOptions(t: TransportLimits, metrics?: GrpcServerMetrics): grpc.ServerOptions {
+  // Options grpc-js 1.14 reads on the server side (server.js, server-interceptors.js); it has no
+  // keepalive enforcement (no grpc.http2.min_ping_interval_without_data_ms on servers).
+  return {
+    'grpc.max_concurrent_streams': t.maxConcurrentStreams,
+    'grpc.max_connection_idle_ms': t.maxConnectionIdleMs,
+    'grpc.max_connection_age_ms': t.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': t.maxConnectionAgeGraceMs,
+    'grpc.max_receive_message_length': t.maxRequestBytes,
+    // The metrics first (nearest grpc-js's own call), so they see the statuses the others send.
+    interceptors: [...(metrics === undefined ? [] : [metrics.interceptor]), firstMessageTimeout(t.firstMessageTimeoutMs)],
+  };
+}
+
 export class ScorerServer {
   private readonly server: grpc.Server;
   private readonly listener: ConnectionListener;
@@ -37,17 +52,7 @@ export class ScorerServer {
   constructor({ metrics, ...deps }: ScorerServerOptions) {
     this.logger = deps.logger;
     const t = deps.transport;
-    // Options grpc-js 1.14 reads on the server side (server.js, server-interceptors.js); it has no
-    // keepalive enforcement (no grpc.http2.min_ping_interval_without_data_ms on servers).
-    this.server = new grpc.Server({
-      'grpc.max_concurrent_streams': t.maxConcurrentStreams,
-      'grpc.max_connection_idle_ms': t.maxConnectionIdleMs,
-      'grpc.max_connection_age_ms': t.maxConnectionAgeMs,
-      'grpc.max_connection_age_grace_ms': t.maxConnectionAgeGraceMs,
-      'grpc.max_receive_message_length': t.maxRequestBytes,
-      // The metrics first (nearest grpc-js's own call), so they see the statuses the others send.
-      interceptors: [...(metrics === undefined ? [] : [metrics.interceptor]), firstMessageTimeout(t.firstMessageTimeoutMs)],
-    });
+    this.server = new grpc.Server(grpcServerOptions(t, metrics));
     // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
     const proto = loadScorerProto();
@@ -58,7 +63,7 @@ export class ScorerServer {
       ...Object.fromEntries(Object.entries(definition).map(([name, method]) => [name, { ...method, requestDeserialize: flagMalformed(method.requestDeserialize) }])),
       ScoreHosts: {
         ...definition.ScoreHosts,
-        requestDeserialize: (buf: Buffer) => decodeScoreHostsRequest(buf, deps.limits),
+        requestDeserialize: decodeScoreHostsRequest,
         responseSerialize: encodeScoreHostsResponse as (value: unknown) => Buffer,
       },
       ScoreHostsBatch: {

@@ -85,6 +85,23 @@ describe('HostScorerService over gRPC', () => {
     expect(byVm.same_version_count).toBe(byOs.same_version_count - 1);
   });
 
+  it('answers each of many calls in flight at once whole (replies are written into a shared buffer as grpc-js serializes them)', async () => {
+    const vmIds = [...sim.inventory.vms.keys()].slice(0, 40);
+    const requests: ScoreHostsRequest[] = [
+      ...vmIds.map((vm_id, i) => ({ vm_id, host_ids: i % 2 === 0 ? hostIds : [...hostIds].reverse().slice(0, 1 + (i % 10)) })),
+      ...['rhel_8x64', 'rhel_9x64', 'windows_2022', 'other'].flatMap((type) => [{ os: { type, version: '' } }, { os: { type, version: '' }, host_ids: hostIds.slice(2) }]),
+      ...vmIds.slice(0, 10).map((vm_id) => ({ vm_id })),
+    ];
+    const alone: ScoreHostsResponse__Output[] = [];
+    for (const req of requests) alone.push(await score(scorer, req));
+    const together = await Promise.all(requests.flatMap((req) => [score(scorer, req), score(scorer, req)]));
+    together.forEach((res, i) => {
+      const expected = alone[i >> 1]!;
+      expect(res.scores).toEqual(expected.scores);
+      expect(res.scored_os).toEqual(expected.scored_os);
+    });
+  });
+
   it('makes no engine request for a call answered from the cache', async () => {
     const vmId = [...sim.inventory.vms.keys()][10]!;
     await score(scorer, { vm_id: vmId, host_ids: hostIds });

@@ -1,0 +1,238 @@
+/**
+ * ScoreHosts and ScoreHostsBatch answers as bytes, made from the score
+ * tables: table entries (or the ranked body) and entries made for this call
+ * alone, copied once into the response. The host holding the scored VM, and
+ * hosts the snapshot lacks, are scored for the call.
+ */
+import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
+import type { CallView } from '../inventory/call-view';
+import type { OsIdentity } from '../ovirt/model';
+import { type HostScore, scoreHost } from '../scoring/score';
+import { encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './codec';
+import type { IndexedQuery } from './request';
+import { encodeScoreEntry, INVENTORY_ROOM, type OsTable, type SnapshotTables } from './score-tables';
+
+/** The VM a query names is not known to the engine: a result, not an exception. */
+export interface VmNotFound {
+  readonly notFound: string;
+}
+
+export const noSuchVm = (vmId: string): VmNotFound => ({ notFound: `the oVirt engine has no VM ${vmId}` });
+
+/** Ranges shorter than this are copied byte by byte: cheaper than Buffer#copy's view and call. */
+const SHORT_COPY = 64;
+
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, pos: number): number {
+  if (end - start > SHORT_COPY) return pos + src.copy(dst, pos, start, end);
+  for (let k = start; k < end; k++) dst[pos++] = src[k]!;
+  return pos;
+}
+
+/**
+ * One query's `scores` entries, ready to copy: table entries, and those made
+ * for this call alone (the VM's own host, hosts the snapshot lacks). Planned
+ * first (every entry exists and the size is known), written once into the response.
+ */
+export class ScoresAnswer {
+  constructor(
+    readonly table: OsTable,
+    /** Bytes of every entry together. */
+    readonly size: number,
+    private readonly positions: readonly number[] | undefined,
+    /** The VM's own host's position, or -1. */
+    private readonly scoredAt: number,
+    /** That host's entry, scored without the VM. */
+    private readonly own: Buffer | undefined,
+    /** Entries of the hosts the index lacks, in request order. */
+    private readonly others: readonly Buffer[],
+    /** Ranked answers with the own host: how many entries of the ranking (its old one included) come before its new one. */
+    private readonly before: number,
+  ) {}
+
+  /**
+   * Plans the scores of `query` on `view`: what scoreQuery and
+   * scoreCandidates give, as bytes. VmNotFound when the VM is not known.
+   */
+  static plan(view: CallView, tables: SnapshotTables, query: IndexedQuery): ScoresAnswer | VmNotFound {
+    let os: OsIdentity;
+    let scoredVmId: string | undefined;
+    let scoredAt = -1;
+    if (query.kind === 'vm') {
+      // As CallView decides: the snapshot's placement says which of its hosts counts the VM.
+      const placed = view.snapshot.vms.get(query.vmId);
+      const vm = placed ?? view.vm(query.vmId);
+      if (vm === undefined) return noSuchVm(query.vmId);
+      os = vm.os;
+      scoredVmId = query.vmId;
+      if (placed?.hostId !== undefined) scoredAt = tables.index.position(placed.hostId);
+    } else {
+      os = query.os;
+    }
+    const table = tables.table(os);
+    const ownScore = () => scoreHost({ hostId: tables.hostIds[scoredAt]!, counts: tables.hosts.get(tables.hostIds[scoredAt]!), containsScoredVm: true }, os);
+    const { positions, otherIds } = query;
+    if (positions === undefined) {
+      const { body, at, rankOf } = table.ranked();
+      if (scoredAt < 0) return new ScoresAnswer(table, body.length, undefined, -1, undefined, [], 0);
+      const score = ownScore();
+      const own = encodeScoreEntry(score);
+      const old = rankOf[scoredAt]!;
+      return new ScoresAnswer(table, body.length - (at[old + 1]! - at[old]!) + own.length, undefined, scoredAt, own, [], entriesBefore(table, tables.hostIds, score));
+    }
+    let own: Buffer | undefined;
+    const others: Buffer[] = [];
+    let size = 0;
+    let other = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      if (p >= 0 && p !== scoredAt) {
+        if (table.end[p] === 0) table.entry(p);
+        size += table.end[p]! - table.start[p]!;
+      } else if (p >= 0) {
+        own ??= encodeScoreEntry(ownScore());
+        size += own.length;
+      } else {
+        const entry = encodeScoreEntry(scoreHost(view.candidates([otherIds[other++]!], scoredVmId)[0]!, os));
+        others.push(entry);
+        size += entry.length;
+      }
+    }
+    return new ScoresAnswer(table, size, positions, scoredAt, own, others, -1);
+  }
+
+  /** A ranked answer with nothing moved: the ranked body's buffer, with room after it. */
+  wholeRanked(): Buffer | undefined {
+    return this.positions === undefined && this.own === undefined ? this.table.ranked().withRoom : undefined;
+  }
+
+  /** Writes the entries into `dst` at `pos`; returns the position after them. */
+  write(dst: Buffer, pos: number): number {
+    const { table, positions, scoredAt, own } = this;
+    if (positions === undefined) {
+      const { body, at, rankOf } = table.ranked();
+      if (own === undefined) return copyBytes(body, 0, body.length, dst, pos);
+      // The ranking without the own host's old entry, with its new one after `before` entries (the old one among them when it ranked higher).
+      const old = rankOf[scoredAt]!;
+      const cut = this.before;
+      if (old < cut) {
+        pos = copyBytes(body, 0, at[old]!, dst, pos);
+        pos = copyBytes(body, at[old + 1]!, at[cut]!, dst, pos);
+        pos = copyBytes(own, 0, own.length, dst, pos);
+        return copyBytes(body, at[cut]!, body.length, dst, pos);
+      }
+      pos = copyBytes(body, 0, at[cut]!, dst, pos);
+      pos = copyBytes(own, 0, own.length, dst, pos);
+      pos = copyBytes(body, at[cut]!, at[old]!, dst, pos);
+      return copyBytes(body, at[old + 1]!, body.length, dst, pos);
+    }
+    // Neighbouring table entries in one chunk (filled in the order a list asked for them) copy as one range.
+    let runSrc: Buffer | undefined;
+    let runStart = 0;
+    let runEnd = 0;
+    let other = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      if (p >= 0 && p !== scoredAt) {
+        const src = table.chunks[table.chunk[p]!]!;
+        const start = table.start[p]!;
+        if (src === runSrc && start === runEnd) {
+          runEnd = table.end[p]!;
+          continue;
+        }
+        if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
+        runSrc = src;
+        runStart = start;
+        runEnd = table.end[p]!;
+        continue;
+      }
+      if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
+      runSrc = undefined;
+      const entry = p >= 0 ? own! : this.others[other++]!;
+      pos = copyBytes(entry, 0, entry.length, dst, pos);
+    }
+    return runSrc === undefined ? pos : copyBytes(runSrc, runStart, runEnd, dst, pos);
+  }
+}
+
+/**
+ * How many entries of the ranking come before an entry scored `own`: the
+ * ranking is a total order (score descending, then host id), so they are a prefix.
+ */
+function entriesBefore(table: OsTable, hostIds: readonly string[], own: HostScore): number {
+  const { order } = table.ranked();
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = order[mid]!;
+    const score = table.scores[p]!;
+    if (score > own.score || (score === own.score && hostIds[p]! < own.host_id)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Replies up to this size are written into one buffer, reused (see PreparedMessage); larger ones get their own. */
+const SHARED_MAX = 1 << 20;
+let shared = Buffer.allocUnsafeSlow(64 * 1024);
+
+function outOf(size: number): Out {
+  if (size > SHARED_MAX) return new Out(Buffer.allocUnsafe(size));
+  if (size > shared.length) shared = Buffer.allocUnsafeSlow(Math.min(SHARED_MAX, 2 * size));
+  return new Out(shared);
+}
+
+/** ScoreHostsResponse: scores (1), inventory (2), scored_os (3), written when serialized. */
+export class ScoreHostsReply implements PreparedMessage {
+  constructor(
+    private readonly answer: ScoresAnswer,
+    private readonly info: InventoryInfo,
+  ) {}
+
+  encode(): Buffer {
+    const { answer } = this;
+    const inv = inventoryBody(this.info);
+    const osField = answer.table.scoredOsField;
+    const tail = 1 + varintSize(inv.size) + inv.size;
+    const whole = answer.wholeRanked();
+    let out: Out;
+    if (whole !== undefined && tail <= INVENTORY_ROOM) {
+      // A whole ranked body as it is: the rest goes in the room after it, so the body is not copied.
+      out = new Out(whole);
+      out.pos = answer.size;
+    } else {
+      out = outOf(answer.size + tail + osField.length);
+      out.pos = answer.write(out.buf, 0);
+    }
+    writeInventory(out, 2, inv);
+    out.pos += osField.copy(out.buf, out.pos);
+    return out.buf.subarray(0, out.pos);
+  }
+}
+
+/** A batch item's `error` field (2 in ScoreHostsResult). */
+export const errorField = (code: number, message: string): Buffer => encodeWith(errorBound(message), (out) => writeError(out, 2, code, message));
+
+/** ScoreHostsBatchResponse: one ScoreHostsResult (scores and scored_os, or an error field) per item (1), inventory (2), written when serialized. */
+export class BatchReply implements PreparedMessage {
+  constructor(
+    private readonly items: readonly (ScoresAnswer | Buffer)[],
+    private readonly info: InventoryInfo,
+  ) {}
+
+  encode(): Buffer {
+    const inv = inventoryBody(this.info);
+    const bodySize = (item: ScoresAnswer | Buffer) => (item instanceof ScoresAnswer ? item.size + item.table.scoredOsField.length : item.length);
+    let size = 1 + varintSize(inv.size) + inv.size;
+    for (const item of this.items) size += 1 + varintSize(bodySize(item)) + bodySize(item);
+    const out = outOf(size);
+    for (const item of this.items) {
+      out.buf[out.pos++] = tag(1, WIRE_LEN);
+      out.varint(bodySize(item));
+      const tail = item instanceof ScoresAnswer ? ((out.pos = item.write(out.buf, out.pos)), item.table.scoredOsField) : item;
+      out.pos += tail.copy(out.buf, out.pos);
+    }
+    writeInventory(out, 2, inv);
+    return out.buf.subarray(0, out.pos);
+  }
+}
