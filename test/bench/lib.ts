@@ -51,7 +51,9 @@ export function spawnNode(args: string[], env: Record<string, string>, cpu?: num
     }
   });
   proc.stdout!.on('data', (d: Buffer) => (child.stdout += d.toString()));
-  process.once('exit', () => proc.kill('SIGKILL'));
+  const kill = () => proc.kill('SIGKILL');
+  process.once('exit', kill);
+  proc.once('exit', () => process.off('exit', kill));
   return child;
 }
 
@@ -241,6 +243,19 @@ export function h2loadAsync(address: string, path: string, frameFile: string, op
       }
     });
   });
+}
+
+/**
+ * Several h2load runs at once (each its own process, its own frame): their
+ * results, and the CPU seconds process `pid` used between the end of the
+ * warm-up (1 s) and the end of the runs.
+ */
+export async function h2loadTogether(runs: readonly { address: string; path: string; frameFile: string }[], opts: H2loadOptions, pid: number): Promise<{ results: H2loadResult[]; cpuSeconds: number }> {
+  let from = NaN;
+  const warmedUp = setTimeout(() => (from = cpuSeconds(pid)), 1_000);
+  const results = await Promise.all(runs.map((run) => h2loadAsync(run.address, run.path, run.frameFile, opts)));
+  clearTimeout(warmedUp);
+  return { results, cpuSeconds: cpuSeconds(pid) - from };
 }
 
 let h2loadRuns = 0;

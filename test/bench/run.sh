@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: builds the benchmarks and prints their summary tables.
-# BENCH_ONLY=grpc|refresh|workers runs one part. Every server is on 127.0.0.1; every load is bounded in time and count.
+# BENCH_ONLY (below) runs some parts. Every server is on 127.0.0.1; every load is bounded in time and count.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if ! command -v h2load >/dev/null 2>&1; then
@@ -10,9 +10,10 @@ if ! command -v h2load >/dev/null 2>&1; then
 fi
 npx tsc -p tsconfig.bench.json
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), node $(node --version)"
-# BENCH_ONLY: a comma-separated subset of grpc, metrics, xmlrpc, refresh, workers (default: all).
-only=",${BENCH_ONLY:-grpc,metrics,xmlrpc,refresh,workers},"
-for part in grpc metrics xmlrpc refresh workers; do
+# BENCH_ONLY: a comma-separated subset of per-core, grpc, metrics, xmlrpc, refresh, workers (default: all); per-core is
+# ScoreHosts throughput and latency against the limit servers, grpc the engine load against the seed's approach.
+only=",${BENCH_ONLY:-per-core,grpc,metrics,xmlrpc,refresh,workers},"
+for part in per-core grpc metrics xmlrpc refresh workers; do
   if [[ "$only" == *",$part,"* ]]; then
     echo
     node "build/test/bench/${part/metrics/metrics-cost}.js"
