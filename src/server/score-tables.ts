@@ -159,11 +159,12 @@ export class OsTable {
   byteSize: number;
   /** The `scored_os` field (3 in ScoreHostsResponse and ScoreHostsResult alike). */
   readonly scoredOsField: Buffer;
-  /** Where host p's entry lies: chunks[chunk[p]][start[p], end[p]); end 0: not encoded yet. */
+  /**
+   * Where host p's entry lies, side by side (one cache line for all three):
+   * chunks[where[3p]] from where[3p + 1] to where[3p + 2]; an end of 0: not encoded yet.
+   */
+  readonly where: Int32Array;
   readonly chunks: Buffer[] = [];
-  readonly chunk: Int32Array;
-  readonly start: Int32Array;
-  readonly end: Int32Array;
   readonly scores: Float64Array;
   private used = 0;
   private readonly chunkSize: number;
@@ -175,18 +176,16 @@ export class OsTable {
     readonly key: string,
   ) {
     const n = owner.hostIds.length;
-    this.chunk = new Int32Array(n);
-    this.start = new Int32Array(n);
-    this.end = new Int32Array(n);
+    this.where = new Int32Array(3 * n);
     this.scores = new Float64Array(n);
     this.chunkSize = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 64 * n));
     this.scoredOsField = encodeWith(osBound(os), (out) => writeOs(out, 3, os));
     this.byteSize = 20 * n + this.scoredOsField.length + 2 * key.length + 200;
   }
 
-  /** Host `p`'s entry, encoded now if it was not yet; read it at chunks[chunk[p]][start[p], end[p]). */
+  /** Host `p`'s entry, encoded now if it was not yet (see `where`). */
   entry(p: number): void {
-    if (this.end[p] !== 0) return;
+    if (this.where[3 * p + 2] !== 0) return;
     const hostId = this.owner.hostIds[p]!;
     const score = scoreHost({ hostId, counts: this.owner.hosts.get(hostId), containsScoredVm: false }, this.os);
     const bound = ENTRY_OVERHEAD + hostScoreBound(score);
@@ -200,9 +199,9 @@ export class OsTable {
     const out = new Out(this.chunks[c]!);
     out.pos = this.used;
     writeScoreEntry(out, 1, score);
-    this.chunk[p] = c;
-    this.start[p] = this.used;
-    this.end[p] = this.used = out.pos;
+    this.where[3 * p] = c;
+    this.where[3 * p + 1] = this.used;
+    this.where[3 * p + 2] = this.used = out.pos;
     this.scores[p] = score.score;
     this.entries++;
   }
@@ -215,7 +214,7 @@ export class OsTable {
     let size = 0;
     for (let p = 0; p < n; p++) {
       this.entry(p);
-      size += this.end[p]! - this.start[p]!;
+      size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
     }
     const scores = this.scores;
     const order = Int32Array.from({ length: n }, (_, p) => p).sort(
@@ -229,7 +228,7 @@ export class OsTable {
       const p = order[r]!;
       at[r] = pos;
       rankOf[p] = r;
-      pos += this.chunks[this.chunk[p]!]!.copy(body, pos, this.start[p], this.end[p]);
+      pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
     }
     at[n] = pos;
     this.rankedEntries = { body: body.subarray(0, size), withRoom: body, at, order, rankOf };

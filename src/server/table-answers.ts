@@ -86,8 +86,9 @@ export class ScoresAnswer {
     for (let i = 0; i < positions.length; i++) {
       const p = positions[i]!;
       if (p >= 0 && p !== scoredAt) {
-        if (table.end[p] === 0) table.entry(p);
-        size += table.end[p]! - table.start[p]!;
+        const { where } = table;
+        if (where[3 * p + 2] === 0) table.entry(p);
+        size += where[3 * p + 2]! - where[3 * p + 1]!;
       } else if (p >= 0) {
         own ??= encodeScoreEntry(ownScore());
         size += own.length;
@@ -133,16 +134,17 @@ export class ScoresAnswer {
     for (let i = 0; i < positions.length; i++) {
       const p = positions[i]!;
       if (p >= 0 && p !== scoredAt) {
-        const src = table.chunks[table.chunk[p]!]!;
-        const start = table.start[p]!;
+        const { where } = table;
+        const src = table.chunks[where[3 * p]!]!;
+        const start = where[3 * p + 1]!;
         if (src === runSrc && start === runEnd) {
-          runEnd = table.end[p]!;
+          runEnd = where[3 * p + 2]!;
           continue;
         }
         if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
         runSrc = src;
         runStart = start;
-        runEnd = table.end[p]!;
+        runEnd = where[3 * p + 2]!;
         continue;
       }
       if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
