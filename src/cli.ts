@@ -123,12 +123,20 @@ async function serve(args: string[]): Promise<number> {
   });
 }
 
+/**
+ * Exits once stdout and stderr have drained: into a pipe that is read slowly
+ * (`| jq`), writes past its 64 KiB are queued, and process.exit would cut them off.
+ */
+function exitAfterOutput(code: number): void {
+  let pending = 2;
+  const done = () => --pending === 0 && process.exit(code);
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`ksm-scorer: ${(err as Error)?.message ?? String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  main(process.argv.slice(2)).then(exitAfterOutput, (err: unknown) => {
+    process.stderr.write(`ksm-scorer: ${(err as Error)?.message ?? String(err)}\n`);
+    exitAfterOutput(1);
+  });
 }

@@ -321,6 +321,16 @@ describe('ksm-scorer client commands against a served simulator', () => {
     }
   });
 
+  it('output larger than a pipe holds reaches a slow reader whole (the process does not exit before stdout drains)', async () => {
+    // 300 whole-inventory answers, about 1.4 MB of JSON lines, into a pipe (64 KiB) read only after a second, as `| jq` might.
+    const input = `${Array(300).fill(JSON.stringify({ os: { type: 'rhel_9x64' } })).join('\n')}\n`;
+    const p = spawnProc('sh', ['-c', `"${process.execPath}" "${CLI}" batch - | (sleep 1; cat)`], { KSM_SCORER_TARGET: target }, undefined, input);
+    expect(await p.exited, p.stderr).toBe(0);
+    const lines = p.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(300);
+    expect(lines.every((l) => (JSON.parse(l) as { scores: unknown[] }).scores.length === 45)).toBe(true);
+  });
+
   it('batch refuses a line that is not a request before any call, naming the line', async () => {
     for (const [input, message] of [
       ['{"vm_id": "x"}\nnot json\n', '-:2: not JSON'],
