@@ -357,7 +357,7 @@ export const SETTINGS = {
       min: 0,
       max: 65_536,
       description:
-        'memory for score tables: each host scored and encoded once per inventory generation and OS identity asked for (about 150 bytes a host per OS identity); past it the least recently used OS identity goes; `0` keeps none (every call scores what it needs)',
+        'memory for score tables: each host scored and encoded once per inventory generation and OS identity asked for (about 150 bytes a host per OS identity), with whole answers for host lists sent again; an eighth of it remembers recent host lists by their bytes; past it the least recently used go; `0` keeps none (every call scores what it needs)',
     }),
   },
   /** The embedded simulated engine, used when OVIRT_URL is unset. */

@@ -9,6 +9,7 @@ import type { ListVmsRequest__Output } from '../generated/ksmscorer/v1/ListVmsRe
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';
 import { type DecodedRequest, type WireBatchRequest, WireScoreRequest } from './codec';
 import type { HostIdIndex } from './host-id-index';
+import type { HostLists, IndexedHosts } from './host-lists';
 import { uuid, MAX_OS_FIELD_LENGTH as MAX_OS_FIELD, type OsIdentity } from '../ovirt/model';
 
 /** What a query scores for: a VM's OS (and not the VM itself on its own host), or an OS as given. */
@@ -18,12 +19,7 @@ export type ScoreTarget = { readonly kind: 'vm'; readonly vmId: string } | { rea
 export type ScoreQuery = ScoreTarget & { readonly hostIds: readonly string[] | undefined };
 
 /** A query with its host ids looked up in a host id index (host-id-index.ts): known ones are never made strings. */
-export type IndexedQuery = ScoreTarget & {
-  /** Each requested host's position in the snapshot's host list, or -1 for the next of `otherIds`; undefined: no host ids (every host, ranked). */
-  readonly positions: readonly number[] | undefined;
-  /** The ids the index does not hold, in request order, valid and in lower case: hosts the snapshot lacks, or ids sent in another case. */
-  readonly otherIds: readonly string[];
-};
+export type IndexedQuery = ScoreTarget & IndexedHosts;
 
 export type RequestLimits = Pick<LimitSettings, 'maxHostsPerRequest'>;
 
@@ -40,14 +36,20 @@ export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>
   return { ...parseTarget(req, prefix), hostIds: hostIds.length === 0 ? undefined : hostIds };
 }
 
+/** Where a request's host ids are looked up: the snapshot's host id index, and the lists sent recently (host-lists.ts). */
+export interface HostLookup {
+  readonly index: HostIdIndex;
+  readonly lists: HostLists;
+}
+
 /**
  * The same validation as parseScoreRequest, with ids looked up by their
  * bytes first: a hit is a known id in canonical form, so only misses are
- * decoded and checked.
+ * decoded and checked; a list sent before is not looked up again.
  */
-export function parseIndexedRequest(req: WireScoreRequest, index: HostIdIndex, limits: RequestLimits, prefix = ''): IndexedQuery {
+export function parseIndexedRequest(req: WireScoreRequest, lookup: HostLookup, limits: RequestLimits, prefix = ''): IndexedQuery {
   checkScoreRequest(req, req.hostIdCount, limits, prefix);
-  return { ...lookUpHostIds(req, index, prefix), ...parseTarget(req, prefix) };
+  return indexedQuery(lookUpHostIds(req, lookup, prefix), parseTarget(req, prefix));
 }
 
 /**
@@ -55,20 +57,26 @@ export function parseIndexedRequest(req: WireScoreRequest, index: HostIdIndex, l
  * same host ids as the one before, byte for byte (a batch of VMs for one
  * cluster), reuses its lookups.
  */
-export function parseIndexedBatch(requests: readonly WireScoreRequest[], index: HostIdIndex, limits: RequestLimits): (IndexedQuery | ScorerError)[] {
+export function parseIndexedBatch(requests: readonly WireScoreRequest[], lookup: HostLookup, limits: RequestLimits): (IndexedQuery | ScorerError)[] {
   let last: { req: WireScoreRequest; hosts: IndexedHosts } | undefined;
   return parseBatchItems(requests, (req, prefix) => {
     checkScoreRequest(req, req.hostIdCount, limits, prefix);
-    const hosts = last !== undefined && sameHostIds(last.req, req) ? last.hosts : lookUpHostIds(req, index, prefix);
+    const hosts = last !== undefined && sameHostIds(last.req, req) ? last.hosts : lookUpHostIds(req, lookup, prefix);
     last = { req, hosts };
-    return { ...hosts, ...parseTarget(req, prefix) };
+    return indexedQuery(hosts, parseTarget(req, prefix));
   });
 }
 
-type IndexedHosts = Pick<IndexedQuery, 'positions' | 'otherIds'>;
+const NO_HOSTS: IndexedHosts = { positions: undefined, otherIds: [] };
 
-function lookUpHostIds(req: WireScoreRequest, index: HostIdIndex, prefix: string): IndexedHosts {
-  if (req.hostIdCount === 0) return { positions: undefined, otherIds: [] };
+/** Host ids are checked before the target (as the whole-message path does). Written out field by field, not spread: a batch makes one per item, and spreading a remembered list would copy its bytes' field too. */
+const indexedQuery = ({ positions, otherIds, list }: IndexedHosts, target: ScoreTarget): IndexedQuery =>
+  target.kind === 'vm' ? { kind: 'vm', vmId: target.vmId, positions, otherIds, list } : { kind: 'os', os: target.os, positions, otherIds, list };
+
+function lookUpHostIds(req: WireScoreRequest, { index, lists }: HostLookup, prefix: string): IndexedHosts {
+  if (req.hostIdCount === 0) return NO_HOSTS;
+  const known = lists.get(req);
+  if (known !== undefined) return known;
   // A plain array: a typed one this size would be an off-heap buffer per call.
   const positions = new Array<number>(req.hostIdCount);
   const otherIds: string[] = [];
@@ -78,7 +86,8 @@ function lookUpHostIds(req: WireScoreRequest, index: HostIdIndex, prefix: string
     if (p < 0) otherIds.push(hostUuid(bytes.toString('utf8', start, end), i, prefix));
     positions[i] = p;
   });
-  return { positions, otherIds };
+  // Every id passed: the same bytes will give the same lookups as long as the index lasts.
+  return lists.remember(req, { positions, otherIds });
 }
 
 /** The same host ids: from the first id to the end of the last, the same bytes (parsed alike from there on). */

@@ -12,6 +12,7 @@ import type { HostOsCounts } from '../scoring/os-counts';
 import { type HostScore, scoreHost } from '../scoring/score';
 import { encodeWith, hostScoreBound, osBound, Out, writeOs, writeScoreEntry } from './codec';
 import { HostIdIndex } from './host-id-index';
+import { type HostList, HostLists } from './host-lists';
 
 /** Room after a ranked body for the inventory field a ScoreHostsResponse ends with (at most 46 bytes), before scored_os. */
 export const INVENTORY_ROOM = 64;
@@ -20,6 +21,10 @@ const ENTRY_OVERHEAD = 6;
 /** Table memory is allocated in chunks (entries never span two), sized to the host count within these bounds. */
 const MIN_CHUNK = 1_024;
 const MAX_CHUNK = 64 * 1_024;
+/** Whole answers kept per table for remembered host lists (OsTable.listBody); past it they are dropped together. */
+const MAX_LIST_BODIES = 64;
+/** The share of the memory limit that remembers host lists (host-lists.ts); the tables have the rest. */
+const LISTS_SHARE = 1 / 8;
 
 export interface ScoreTableStats {
   /** Tables kept, and the bytes they hold (bounded by the limit). */
@@ -30,6 +35,8 @@ export interface ScoreTableStats {
   readonly entries: number;
   /** The host id index of the current host list (not counted in `bytes`: one per host list, a few dozen bytes a host). */
   readonly indexBytes: number;
+  /** Host lists remembered (within an eighth of the limit, not counted in `bytes`). */
+  readonly listBytes: number;
   /** Tables dropped to stay within the limit, since start. */
   readonly evicted: number;
 }
@@ -55,10 +62,12 @@ export class ScoreTables {
   of(snapshot: InventorySnapshot): SnapshotTables {
     const current = this.current;
     if (current !== undefined && current.hosts === snapshot.hosts && current.hostIds === snapshot.hostIds) return current;
-    // VM events change counts, rarely hosts: the index is kept while the host list is the same.
-    const index = current !== undefined && current.index.covers(snapshot.hostIds) ? current.index : new HostIdIndex(snapshot.hostIds);
+    // VM events change counts, rarely hosts: the index, and the lists looked up in it, are kept while the host list is the same.
+    const same = current !== undefined && current.index.covers(snapshot.hostIds);
+    const index = same ? current.index : new HostIdIndex(snapshot.hostIds);
+    const lists = same ? current.lists : new HostLists(Math.floor(this.limitBytes * LISTS_SHARE));
     if (current !== undefined) this.logger.debug('score tables replaced', { generation: snapshot.generation, ...this.stats() });
-    this.current = new SnapshotTables(snapshot, index, this.limitBytes, () => {
+    this.current = new SnapshotTables(snapshot, index, lists, this.limitBytes - Math.floor(this.limitBytes * LISTS_SHARE), () => {
       if (this.evicted++ === 0) this.logger.info('score tables reached their memory limit; the least recently used are dropped (KSM_SCORER_SCORE_CACHE_MB)', { limitBytes: this.limitBytes });
     });
     return this.current;
@@ -72,6 +81,7 @@ export class ScoreTables {
       limitBytes: this.limitBytes,
       entries: c?.entries ?? 0,
       indexBytes: c?.index.byteSize ?? 0,
+      listBytes: c?.lists.byteSize ?? 0,
       evicted: this.evicted,
     };
   }
@@ -88,6 +98,7 @@ export class SnapshotTables {
   constructor(
     snapshot: InventorySnapshot,
     readonly index: HostIdIndex,
+    readonly lists: HostLists,
     private readonly limitBytes: number,
     private readonly onEvict: () => void,
   ) {
@@ -130,6 +141,11 @@ export class SnapshotTables {
     }
   }
 
+  /** A kept table let go of `bytes`. */
+  shrank(table: OsTable, bytes: number): void {
+    if (table.kept) this.bytes -= bytes;
+  }
+
   private drop(table: OsTable): void {
     table.kept = false;
     this.byOs.delete(table.key);
@@ -169,6 +185,9 @@ export class OsTable {
   private used = 0;
   private readonly chunkSize: number;
   private rankedEntries: RankedEntries | undefined;
+  /** Whole answers for remembered host lists, by list (see listBody), and their bytes. */
+  private readonly listBodies = new Map<HostList, Buffer>();
+  private listBytes = 0;
 
   constructor(
     readonly os: OsIdentity,
@@ -234,6 +253,39 @@ export class OsTable {
     this.rankedEntries = { body: body.subarray(0, size), withRoom: body, at, order, rankOf };
     this.grow(body.length + 12 * n + 4);
     return this.rankedEntries;
+  }
+
+  /**
+   * The entries of a remembered host list, in its order, as one buffer: a
+   * scheduler sends its cluster's list again and again, so an answer for it
+   * is one copy. Only for lists of hosts this table has (no other ids).
+   */
+  listBody(list: HostList): Buffer {
+    let body = this.listBodies.get(list);
+    if (body !== undefined) return body;
+    const { positions } = list;
+    let size = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      this.entry(p);
+      size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
+    }
+    body = Buffer.allocUnsafeSlow(size);
+    let pos = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i]!;
+      pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
+    }
+    if (this.listBodies.size >= MAX_LIST_BODIES) {
+      this.listBodies.clear();
+      this.byteSize -= this.listBytes;
+      this.owner.shrank(this, this.listBytes);
+      this.listBytes = 0;
+    }
+    this.listBodies.set(list, body);
+    this.listBytes += body.length + 64;
+    this.grow(body.length + 64);
+    return body;
   }
 
   private grow(bytes: number): void {

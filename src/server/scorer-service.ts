@@ -47,7 +47,7 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
         // A bad request is told so before an inventory that is not ready, as it always was.
         const snapshot = servable(inventory, () => parseScoreRequest(req, limits));
         const tables = scoreTables.of(snapshot);
-        const query = parseIndexedRequest(req, tables.index, limits);
+        const query = parseIndexedRequest(req, tables, limits);
         const answer = await inventory.withView(snapshot, needsOf([query]), () => callSignal(call), (view) => ScoresAnswer.plan(view, tables, query));
         if ('notFound' in answer) throw new ScorerError('not_found', `vm_id: ${answer.notFound}`);
         callback(null, prepared(new ScoreHostsReply(answer, inventoryMessage(inventory.info(snapshot)))));
@@ -62,7 +62,7 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
         checkBatchRequest(batch, limits);
         const snapshot = inventory.servableSnapshot();
         const tables = scoreTables.of(snapshot);
-        const items = parseIndexedBatch(batch.requests, tables.index, limits);
+        const items = parseIndexedBatch(batch.requests, tables, limits);
         checkBatchSize(items.map((item) => (item instanceof ScorerError ? 0 : item.positions?.length)), snapshot.hostCount, limits);
         const queries = items.filter((item): item is IndexedQuery => !(item instanceof ScorerError));
         const answers = await inventory.withView(snapshot, needsOf(queries), () => callSignal(call), (view) => {

@@ -47,6 +47,8 @@ export class ScoresAnswer {
     private readonly others: readonly Buffer[],
     /** Ranked answers with the own host: how many entries of the ranking (its old one included) come before its new one. */
     private readonly before: number,
+    /** A remembered host list's entries as one buffer (OsTable.listBody), when no entry of it is particular to this call. */
+    private readonly listBody?: Buffer,
   ) {}
 
   /**
@@ -70,7 +72,12 @@ export class ScoresAnswer {
     }
     const table = tables.table(os);
     const ownScore = () => scoreHost({ hostId: tables.hostIds[scoredAt]!, counts: tables.hosts.get(tables.hostIds[scoredAt]!), containsScoredVm: true }, os);
-    const { positions, otherIds } = query;
+    const { positions, otherIds, list } = query;
+    // A list sent before, of hosts the snapshot has, without the VM's own host: its answer whole, from the table.
+    if (list !== undefined && otherIds.length === 0 && (scoredAt < 0 || !list.positions.includes(scoredAt))) {
+      const body = table.listBody(list);
+      return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, body);
+    }
     if (positions === undefined) {
       const { body, at, rankOf } = table.ranked();
       if (scoredAt < 0) return new ScoresAnswer(table, body.length, undefined, -1, undefined, [], 0);
@@ -108,7 +115,8 @@ export class ScoresAnswer {
 
   /** Writes the entries into `dst` at `pos`; returns the position after them. */
   write(dst: Buffer, pos: number): number {
-    const { table, positions, scoredAt, own } = this;
+    const { table, positions, scoredAt, own, listBody } = this;
+    if (listBody !== undefined) return copyBytes(listBody, 0, listBody.length, dst, pos);
     if (positions === undefined) {
       const { body, at, rankOf } = table.ranked();
       if (own === undefined) return copyBytes(body, 0, body.length, dst, pos);

@@ -23,9 +23,9 @@ import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHosts
 import { HostIdIndex } from '../../src/server/host-id-index';
 import { inventoryMessage } from '../../src/server/inventory-info';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
-import { checkBatchRequest, checkBatchSize, parseBatchItems, parseScoreRequest, type ScoreQuery } from '../../src/server/request';
+import { checkBatchRequest, checkBatchSize, parseBatchItems, parseIndexedRequest, parseScoreRequest, type ScoreQuery } from '../../src/server/request';
 import { createScorerHandlers, scoreQuery } from '../../src/server/scorer-service';
-import { ScoreTables } from '../../src/server/score-tables';
+import { type OsTable, ScoreTables } from '../../src/server/score-tables';
 import { toStatus } from '../../src/server/status';
 import { seededRandom, seededUuid } from '../../src/simulator/inventory';
 
@@ -211,20 +211,26 @@ function randomWorld(random: Random): World {
   };
 }
 
-/** A random request: mostly valid, some upper-case, repeated or unknown ids, now and then a bad one. */
-function randomRequest(random: Random, world: World): Record<string, unknown> {
+/**
+ * A random request: mostly valid, some upper-case, repeated or unknown ids, now and then a bad one;
+ * half the time a host list sent before (`sent`), as a scheduler sends its cluster's list again and again.
+ */
+function randomRequest(random: Random, world: World, sent: unknown[][]): Record<string, unknown> {
   const req: Record<string, unknown> = {};
   const r = random();
   if (r < 0.5) req.vm_id = world.vmIds.length > 0 && random() < 0.9 ? pick(random, world.vmIds) : seededUuid(random);
   else if (r < 0.95) req.os = random() < 0.9 ? randomOs(random) : { type: random() < 0.5 ? '' : 'x'.repeat(300), version: '' };
   if (req.vm_id !== undefined && random() < 0.1) req.vm_id = upper(req.vm_id as string);
   if (req.vm_id !== undefined && random() < 0.02) req.vm_id = 'not-a-uuid';
-  if (random() >= 0.2 && world.hostIds.length > 0) {
+  if (random() < 0.5 && sent.length > 0) {
+    req.host_ids = pick(random, sent);
+  } else if (random() >= 0.2 && world.hostIds.length > 0) {
     req.host_ids = Array.from({ length: 1 + Math.floor(random() * 30) }, () => {
       const id = pick(random, world.hostIds);
       const c = random();
       return c < 0.1 ? upper(id) : c < 0.12 ? 'é-not-a-uuid' : c < 0.15 ? seededUuid(random) : id;
     });
+    sent.push(req.host_ids as unknown[]);
   }
   return req;
 }
@@ -235,7 +241,7 @@ describe('score tables: byte-identical answers to scoring each host', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-        fc.constantFrom(0, 3_000, 64 * 2 ** 20),
+        fc.constantFrom(0, 3_000, 20_000, 64 * 2 ** 20),
         fc.boolean(),
         async (seed, scoreCacheBytes, async) => {
           const random = seededRandom(seed);
@@ -249,16 +255,20 @@ describe('score tables: byte-identical answers to scoring each host', () => {
           };
           const inv = new FixedInventory(world.snapshots[0]!, world.extras, false, true, async);
           const handlers = createScorerHandlers({ inventory: inv, limits, logger: silentLogger });
+          const sent: unknown[][] = [];
+          const bodies: Buffer[] = [];
           for (const snapshot of world.snapshots) {
             inv.snapshot = snapshot;
             for (let i = 0; i < 12; i++) {
               inv.stale = random() < 0.3;
               inv.ready = random() < 0.95;
-              const single = Buffer.from(Request.encode(randomRequest(random, world)).finish());
+              // Now and then a request sent before, byte for byte.
+              const single = random() < 0.25 && bodies.length > 0 ? pick(random, bodies) : Buffer.from(Request.encode(randomRequest(random, world, sent)).finish());
+              bodies.push(single);
               const fast = await viaHandler(handlers, 'ScoreHosts', single);
               expect(fast).toEqual(await referenceScoreHosts(inv, limits, single));
               if (i % 3 === 0) {
-                const requests = Array.from({ length: Math.floor(random() * 8) }, () => randomRequest(random, world));
+                const requests = Array.from({ length: Math.floor(random() * 8) }, () => randomRequest(random, world, sent));
                 const batch = Buffer.from(BatchRequest.encode({ requests }).finish());
                 expect(await viaHandler(handlers, 'ScoreHostsBatch', batch)).toEqual(await referenceBatch(inv, limits, batch));
               }
@@ -308,6 +318,35 @@ describe('score tables', () => {
     expect(second).not.toBe(first);
     expect(second.index).toBe(first.index);
     expect(tables.stats()).toMatchObject({ tables: 0, bytes: 0 });
+  });
+
+  it('keep whole answers for host lists sent again within their limit, counted as they come and go', () => {
+    const snapshot = snapshotOf(300, 3_000, 4);
+    const limits = { ...loadConfig({}).limits };
+    // Roomy: answers pile up past the most a table keeps and are let go together; tight: tables are dropped too.
+    for (const limit of [8_000_000, 400_000]) {
+      const random = seededRandom(5);
+      const tables = new ScoreTables(limit, silentLogger);
+      const t = tables.of(snapshot);
+      const used = new Set<OsTable>();
+      for (let i = 0; i < 400; i++) {
+        const hostIds = Array.from({ length: 1 + Math.floor(random() * 60) }, () => pick(random, snapshot.hostIds));
+        const query = parseIndexedRequest(decodeScoreHostsRequest(Buffer.from(Request.encode({ os: { type: 'x' }, host_ids: hostIds }).finish())), t, limits);
+        expect(query.list, 'remembered').toBeDefined();
+        // Sent again: the same list, found by its bytes.
+        expect(parseIndexedRequest(decodeScoreHostsRequest(Buffer.from(Request.encode({ vm_id: seededUuid(random), host_ids: hostIds }).finish())), t, limits).list).toBe(query.list);
+        const table = t.table({ type: pick(random, TYPES.slice(0, 2)), version: '' });
+        used.add(table);
+        expect(table.listBody(query.list!)).toBe(table.listBody(query.list!));
+        // What the limit counts is what the kept tables hold.
+        expect(t.bytes).toBe([...used].filter((u) => u.kept).reduce((n, u) => n + u.byteSize, 0));
+      }
+      const stats = tables.stats();
+      expect(stats.bytes).toBeLessThanOrEqual((limit * 7) / 8);
+      if (limit > 1e6) expect(stats.bytes).toBeLessThan(2 * (300 * 80 + 64 * 60 * 80));
+      expect(stats.listBytes).toBeGreaterThan(0);
+      expect(stats.listBytes).toBeLessThanOrEqual(limit / 8);
+    }
   });
 
   it('a limit of 0 keeps nothing, and answers all the same', () => {
