@@ -39,6 +39,7 @@ export class Endpoints {
       limits: config.limits,
       transport: config.server,
       logger,
+      registry: metrics,
       // Off: nothing would read the counts, so the gRPC calls do not pay for them.
       metrics: config.metrics.listen === undefined ? undefined : new GrpcServerMetrics(metrics),
     });

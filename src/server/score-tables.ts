@@ -56,6 +56,8 @@ export class ScoreTables {
   constructor(
     private readonly limitBytes: number,
     private readonly logger: Logger,
+    /** Told of each table dropped to stay within the limit. */
+    private readonly onEvict: () => void = () => {},
   ) {}
 
   /** The tables of `snapshot`'s hosts and counts: an events poll that changed nothing keeps both, and the tables with them. */
@@ -68,6 +70,7 @@ export class ScoreTables {
     const lists = same ? current.lists : new HostLists(Math.floor(this.limitBytes * LISTS_SHARE));
     if (current !== undefined) this.logger.debug('score tables replaced', { generation: snapshot.generation, ...this.stats() });
     this.current = new SnapshotTables(snapshot, index, lists, this.limitBytes - Math.floor(this.limitBytes * LISTS_SHARE), () => {
+      this.onEvict();
       if (this.evicted++ === 0) this.logger.info('score tables reached their memory limit; the least recently used are dropped (KSM_SCORER_SCORE_CACHE_MB)', { limitBytes: this.limitBytes });
     });
     return this.current;

@@ -12,6 +12,7 @@ import type { CallView } from '../inventory/call-view';
 import type { CallNeeds, OpenCallSignal, ScoringInventory } from '../inventory/inventory';
 import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
+import type { Metrics } from '../metrics/metrics';
 import type { OsIdentity } from '../ovirt/model';
 import { type HostScore, scoreCandidates } from '../scoring/score';
 import type { PreparedMessage, WireBatchRequest, WireScoreRequest } from './codec';
@@ -26,6 +27,8 @@ export interface ScorerServiceDeps {
   readonly inventory: ScoringInventory;
   readonly limits: LimitSettings;
   readonly logger: Logger;
+  /** Where the score tables report their memory; undefined: metrics off. */
+  readonly registry?: Metrics;
 }
 
 export type { VmNotFound } from './table-answers';
@@ -38,8 +41,10 @@ export interface QueryScores {
 
 /** Every RPC of HostScorerService: scoring here, the inventory listings in listing-service.ts. */
 export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerServiceHandlers {
-  const { inventory, limits, logger } = deps;
-  const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger);
+  const { inventory, limits, logger, registry } = deps;
+  const evicted = registry?.counter('ksm_scorer_score_tables_evicted_total', 'Score tables dropped to stay within KSM_SCORER_SCORE_CACHE_MB (least recently used OS identity first).');
+  const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger, () => evicted?.inc());
+  if (registry !== undefined) reportScoreTables(registry, scoreTables);
   return {
     async ScoreHosts(call, callback) {
       try {
@@ -84,6 +89,19 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
 
     ...createListingHandlers(deps),
   };
+}
+
+/** The score tables' memory, read at scrape time. */
+function reportScoreTables(registry: Metrics, tables: ScoreTables): void {
+  registry.gauge('ksm_scorer_score_table_bytes', 'Memory the score tables hold, by part: tables (entries and whole answers), host_lists (lists remembered by their bytes), index (host id index); the first two within KSM_SCORER_SCORE_CACHE_MB.', ['part'], function collect() {
+    const s = tables.stats();
+    this.set({ part: 'tables' }, s.bytes);
+    this.set({ part: 'host_lists' }, s.listBytes);
+    this.set({ part: 'index' }, s.indexBytes);
+  });
+  registry.gauge('ksm_scorer_score_tables', 'Score tables kept: one per OS identity asked for on the current inventory.', [], function collect() {
+    this.set(tables.stats().tables);
+  });
 }
 
 /** The snapshot to answer from; when there is none, `validate` runs first, so a bad request hears about itself. */

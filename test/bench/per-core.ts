@@ -224,7 +224,7 @@ async function tableMemory(engine: EngineProcess): Promise<(string | number)[]> 
   const s = tables.stats();
   const mb = (b: number) => fmt(b / 2 ** 20, 1);
   const measured = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
-  return [`${snapshot.hostCount} / ${snapshot.vmCount}`, oses.length, s.tables, mb(s.bytes), mb(measured), fmt(s.bytes / Math.max(1, s.tables * snapshot.hostCount), 0), fmt(s.indexBytes / 1024, 0), mb(s.limitBytes)];
+  return [`${snapshot.hostCount} / ${snapshot.vmCount}`, oses.length, s.tables, mb(s.bytes), mb(measured), fmt(s.bytes / Math.max(1, s.tables * snapshot.hostCount), 0), fmt(s.indexBytes / 1024, 0), `${mb(s.limitBytes)} (host lists: ${mb(s.limitBytes / 8)})`];
 }
 
 export async function perCoreBench(): Promise<string> {

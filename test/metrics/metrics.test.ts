@@ -185,6 +185,21 @@ describe('/metrics of a running service', () => {
     expect(valueOf(t, 'ksm_scorer_cache_evictions_total')).toBe(0);
   });
 
+  it('score tables: memory by part and tables kept, growing as OS identities and host lists are asked for', async () => {
+    const hostIds = [...sim.inventory.hosts.keys()];
+    const before = await text();
+    const bytes = (t: string, part: string) => valueOf(t, 'ksm_scorer_score_table_bytes', { part }) ?? 0;
+    const tables = valueOf(before, 'ksm_scorer_score_tables')!;
+    await score({ os: { type: 'metrics_test_os' }, host_ids: hostIds.slice(0, 3) });
+    await score({ os: { type: 'metrics_test_os' }, host_ids: hostIds.slice(0, 3) }); // sent again: answered from the table's copy
+    const t = await text();
+    expect(valueOf(t, 'ksm_scorer_score_tables')).toBe(tables + 1);
+    expect(bytes(t, 'tables')).toBeGreaterThan(bytes(before, 'tables'));
+    expect(bytes(t, 'host_lists')).toBeGreaterThan(bytes(before, 'host_lists'));
+    expect(bytes(t, 'index')).toBeGreaterThan(0);
+    expect(valueOf(t, 'ksm_scorer_score_tables_evicted_total')).toBe(0);
+  });
+
   it('no label carries an id, and every series has a HELP and a TYPE', async () => {
     const t = await text();
     const ids = [...sim.inventory.hosts.keys(), ...sim.inventory.vms.keys(), UNKNOWN_HOST, UNKNOWN_VM];
