@@ -170,6 +170,12 @@ export interface RankedEntries {
   readonly rankOf: Int32Array;
 }
 
+/** A remembered host list's entries, in its order, and where each begins (one more at the end: the length). */
+export interface ListBody {
+  readonly body: Buffer;
+  readonly at: Int32Array;
+}
+
 /** Every host of one host list scored for one OS identity, each entry encoded when first asked for. */
 export class OsTable {
   kept = true;
@@ -189,7 +195,7 @@ export class OsTable {
   private readonly chunkSize: number;
   private rankedEntries: RankedEntries | undefined;
   /** Whole answers for remembered host lists, by list (see listBody), and their bytes. */
-  private readonly listBodies = new Map<HostList, Buffer>();
+  private readonly listBodies = new Map<HostList, ListBody>();
   private listBytes = 0;
 
   constructor(
@@ -263,9 +269,9 @@ export class OsTable {
    * scheduler sends its cluster's list again and again, so an answer for it
    * is one copy. Only for lists of hosts this table has (no other ids).
    */
-  listBody(list: HostList): Buffer {
-    let body = this.listBodies.get(list);
-    if (body !== undefined) return body;
+  listBody(list: HostList): ListBody {
+    const kept = this.listBodies.get(list);
+    if (kept !== undefined) return kept;
     const { positions } = list;
     let size = 0;
     for (let i = 0; i < positions.length; i++) {
@@ -273,22 +279,26 @@ export class OsTable {
       this.entry(p);
       size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
     }
-    body = Buffer.allocUnsafeSlow(size);
+    const body = Buffer.allocUnsafeSlow(size);
+    const at = new Int32Array(positions.length + 1);
     let pos = 0;
     for (let i = 0; i < positions.length; i++) {
       const p = positions[i]!;
+      at[i] = pos;
       pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
     }
+    at[positions.length] = pos;
     if (this.listBodies.size >= MAX_LIST_BODIES) {
       this.listBodies.clear();
       this.byteSize -= this.listBytes;
       this.owner.shrank(this, this.listBytes);
       this.listBytes = 0;
     }
-    this.listBodies.set(list, body);
-    this.listBytes += body.length + 64;
-    this.grow(body.length + 64);
-    return body;
+    const listBody = { body, at };
+    this.listBodies.set(list, listBody);
+    this.listBytes += body.length + at.byteLength + 64;
+    this.grow(body.length + at.byteLength + 64);
+    return listBody;
   }
 
   private grow(bytes: number): void {

@@ -10,7 +10,7 @@ import type { OsIdentity } from '../ovirt/model';
 import { type HostScore, scoreHost } from '../scoring/score';
 import { encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './codec';
 import type { IndexedQuery } from './request';
-import { encodeScoreEntry, INVENTORY_ROOM, type OsTable, type SnapshotTables } from './score-tables';
+import { encodeScoreEntry, INVENTORY_ROOM, type ListBody, type OsTable, type SnapshotTables } from './score-tables';
 
 /** The VM a query names is not known to the engine: a result, not an exception. */
 export interface VmNotFound {
@@ -47,8 +47,9 @@ export class ScoresAnswer {
     private readonly others: readonly Buffer[],
     /** Ranked answers with the own host: how many entries of the ranking (its old one included) come before its new one. */
     private readonly before: number,
-    /** A remembered host list's entries as one buffer (OsTable.listBody), when no entry of it is particular to this call. */
-    private readonly listBody?: Buffer,
+    /** A remembered host list's entries as one buffer (OsTable.listBody); `own` replaces the entries at `ownAt`. */
+    private readonly listBody?: ListBody,
+    private readonly ownAt?: readonly number[],
   ) {}
 
   /**
@@ -73,10 +74,16 @@ export class ScoresAnswer {
     const table = tables.table(os);
     const ownScore = () => scoreHost({ hostId: tables.hostIds[scoredAt]!, counts: tables.hosts.get(tables.hostIds[scoredAt]!), containsScoredVm: true }, os);
     const { positions, otherIds, list } = query;
-    // A list sent before, of hosts the snapshot has, without the VM's own host: its answer whole, from the table.
-    if (list !== undefined && otherIds.length === 0 && (scoredAt < 0 || !list.positions.includes(scoredAt))) {
-      const body = table.listBody(list);
-      return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, body);
+    // A list sent before, of hosts the snapshot has: its answer whole from the table, the VM's own host (if named) spliced in.
+    if (list !== undefined && otherIds.length === 0) {
+      const listBody = table.listBody(list);
+      const { body, at } = listBody;
+      const ownAt: number[] = [];
+      if (scoredAt >= 0) for (let i = 0; i < list.positions.length; i++) if (list.positions[i] === scoredAt) ownAt.push(i);
+      if (ownAt.length === 0) return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, listBody);
+      const own = encodeScoreEntry(ownScore());
+      const size = body.length + ownAt.length * own.length - ownAt.reduce((n, i) => n + at[i + 1]! - at[i]!, 0);
+      return new ScoresAnswer(table, size, list.positions, scoredAt, own, [], -1, listBody, ownAt);
     }
     if (positions === undefined) {
       const { body, at, rankOf } = table.ranked();
@@ -116,7 +123,16 @@ export class ScoresAnswer {
   /** Writes the entries into `dst` at `pos`; returns the position after them. */
   write(dst: Buffer, pos: number): number {
     const { table, positions, scoredAt, own, listBody } = this;
-    if (listBody !== undefined) return copyBytes(listBody, 0, listBody.length, dst, pos);
+    if (listBody !== undefined) {
+      const { body, at } = listBody;
+      let from = 0;
+      for (const i of this.ownAt ?? []) {
+        pos = copyBytes(body, from, at[i]!, dst, pos);
+        pos = copyBytes(own!, 0, own!.length, dst, pos);
+        from = at[i + 1]!;
+      }
+      return copyBytes(body, from, body.length, dst, pos);
+    }
     if (positions === undefined) {
       const { body, at, rankOf } = table.ranked();
       if (own === undefined) return copyBytes(body, 0, body.length, dst, pos);
