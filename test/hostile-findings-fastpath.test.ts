@@ -1,0 +1,71 @@
+/**
+ * Defects found by a hostile run against the ScoreHosts / ScoreHostsBatch fast path (score tables,
+ * host lists remembered by their bytes), from outside on loopback: each test fails on the code it was written against.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SimulatedEngine } from '../src/simulator/engine';
+import { type Scorer, startScorer, startSimulator } from './helpers';
+import { grpcFrame, rawCall, SCORE_HOSTS, SCORE_HOSTS_BATCH } from './raw-grpc';
+
+const INVALID_ARGUMENT = 3;
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+/** A length-delimited protobuf field: tag byte, varint length, bytes. */
+const field = (tag: number, bytes: Buffer) => Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
+const hostId = (id: string) => field(0x1a, Buffer.from(id));
+const OS_FIELD = field(0x12, field(0x0a, Buffer.from('rhel_8x64')));
+
+/** Two valid ids; the first ends in "0000", which also parses as two unknown varint fields (field 6 = 0x30, value 0x30). */
+const X = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaa0000';
+const Y = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+/** host_ids [X, Y]. */
+const VALID = Buffer.concat([OS_FIELD, hostId(X), hostId(Y)]);
+/**
+ * host_ids ["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaa" (32 chars: not a UUID), Y], with the
+ * bytes "0000" (two unknown fields) between: from the first id's first byte to the
+ * last id's last byte, the very bytes of VALID, only the first id's length prefix differs.
+ */
+const INVALID = Buffer.concat([OS_FIELD, hostId(X.slice(0, 32)), Buffer.from(X.slice(32)), hostId(Y)]);
+
+describe('hostile findings: score tables fast path', () => {
+  let sim: SimulatedEngine | undefined;
+  let scorer: Scorer | undefined;
+  afterEach(async () => {
+    await scorer?.close();
+    await sim?.stop();
+    scorer = undefined;
+    sim = undefined;
+  });
+
+  it('a host id list that is not valid is rejected even after a valid list with the same bytes from first id to last was remembered', async () => {
+    sim = await startSimulator();
+    scorer = await startScorer(sim);
+    // Sent first, the invalid list is rejected, naming the field.
+    const before = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(INVALID), { timeoutMs: 5_000 });
+    expect(before.grpcStatus).toBe(INVALID_ARGUMENT);
+    expect(before.grpcMessage).toContain('host_ids[0]');
+    const valid = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(VALID), { timeoutMs: 5_000 });
+    expect(valid.grpcStatus).toBe(0);
+    // The remembered list's key and byte compare start at the first id's content, so its length prefix is never compared.
+    const after = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(INVALID), { timeoutMs: 5_000 });
+    expect(after.grpcStatus).toBe(INVALID_ARGUMENT);
+    expect(after.grpcMessage).toContain('host_ids[0]');
+  });
+
+  it('a batch item with an invalid host id list is an error even when the item before has the same bytes from first id to last', async () => {
+    sim = await startSimulator();
+    // No lists remembered at all: the batch's own reuse of the previous item's lookups is enough.
+    scorer = await startScorer(sim, { KSM_SCORER_SCORE_CACHE_MB: '0' });
+    const alone = await rawCall(scorer.address, SCORE_HOSTS_BATCH, grpcFrame(field(0x0a, INVALID)), { timeoutMs: 5_000 });
+    expect(alone.grpcStatus).toBe(0);
+    expect(alone.body.includes(Buffer.from('requests[0].host_ids[0]'))).toBe(true);
+    const both = await rawCall(scorer.address, SCORE_HOSTS_BATCH, grpcFrame(Buffer.concat([field(0x0a, VALID), field(0x0a, INVALID)])), { timeoutMs: 5_000 });
+    expect(both.grpcStatus).toBe(0);
+    expect(both.body.includes(Buffer.from('requests[1].host_ids[0]'))).toBe(true);
+  });
+});
