@@ -2,9 +2,11 @@
  * Defects found by a hostile run against the ScoreHosts / ScoreHostsBatch fast path (score tables,
  * host lists remembered by their bytes), from outside on loopback: each test fails on the code it was written against.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../src/simulator/engine';
-import { type Scorer, startScorer, startSimulator } from './helpers';
+import { type Scorer, startScorer, startSimulator, unary } from './helpers';
 import { grpcFrame, rawCall, SCORE_HOSTS, SCORE_HOSTS_BATCH } from './raw-grpc';
 
 const INVALID_ARGUMENT = 3;
@@ -68,4 +70,40 @@ describe('hostile findings: score tables fast path', () => {
     expect(both.grpcStatus).toBe(0);
     expect(both.body.includes(Buffer.from('requests[1].host_ids[0]'))).toBe(true);
   });
+
+  it('remembered host lists hold no more memory than ksm_scorer_score_table_bytes reports, within KSM_SCORER_SCORE_CACHE_MB', async () => {
+    sim = await startSimulator({ hosts: 200, vms: 400, seed: 4 });
+    // The default 64 MB: an eighth, 8 MB, for remembered host lists.
+    scorer = await startScorer(sim, { KSM_SCORER_SCORE_CACHE_MB: '64' });
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const held = () => {
+      gc();
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const reported = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${scorer!.service.metricsPort}/metrics`)).text();
+      let sum = 0;
+      for (const m of text.matchAll(/^ksm_scorer_score_table_bytes\{part="[a-z_]+"\} (\d+)$/gm)) sum += Number(m[1]);
+      return sum;
+    };
+    const hosts = [...sim.inventory.hosts.keys()];
+    const os = { type: 'rhel_9x64', version: '' };
+    // Warm up: the table, the index, the client's and server's own buffers.
+    for (let i = 0; i < 20; i++) await unary(scorer.client, 'ScoreHostsBatch', { requests: [{ os, host_ids: [hosts[0], hosts[1]] }] });
+    const before = held();
+    const beforeReported = await reported();
+    // Many distinct short lists (two ids each), as any client may send: twice as many as the lists' share holds by its own count.
+    for (let a = 0; a < 200; a++) {
+      const requests = hosts.slice(0, 200).map((h) => ({ os, host_ids: [hosts[a], h] }));
+      await unary(scorer.client, 'ScoreHostsBatch', { requests });
+    }
+    const growth = held() - before;
+    const growthReported = (await reported()) - beforeReported;
+    expect(growthReported).toBeGreaterThan(7 * 2 ** 20);
+    // Generous: half as much again as is reported, and a megabyte of slack for the process's own noise.
+    expect(growth).toBeLessThan(1.5 * growthReported + 2 ** 20);
+  }, 60_000);
 });
