@@ -34,6 +34,25 @@ const VALID = Buffer.concat([OS_FIELD, hostId(X), hostId(Y)]);
  */
 const INVALID = Buffer.concat([OS_FIELD, hostId(X.slice(0, 32)), Buffer.from(X.slice(32)), hostId(Y)]);
 
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Heap and buffers held after full collections: what the process keeps. */
+function heldBytes(): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** The sum of ksm_scorer_score_table_bytes over its parts, as /metrics reports it. */
+async function reportedBytes(scorer: Scorer): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${scorer.service.metricsPort}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^ksm_scorer_score_table_bytes\{part="[a-z_]+"\} (\d+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
 describe('hostile findings: score tables fast path', () => {
   let sim: SimulatedEngine | undefined;
   let scorer: Scorer | undefined;
@@ -75,35 +94,40 @@ describe('hostile findings: score tables fast path', () => {
     sim = await startSimulator({ hosts: 200, vms: 400, seed: 4 });
     // The default 64 MB: an eighth, 8 MB, for remembered host lists.
     scorer = await startScorer(sim, { KSM_SCORER_SCORE_CACHE_MB: '64' });
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const held = () => {
-      gc();
-      gc();
-      const m = process.memoryUsage();
-      return m.heapUsed + m.arrayBuffers;
-    };
-    const reported = async () => {
-      const text = await (await fetch(`http://127.0.0.1:${scorer!.service.metricsPort}/metrics`)).text();
-      let sum = 0;
-      for (const m of text.matchAll(/^ksm_scorer_score_table_bytes\{part="[a-z_]+"\} (\d+)$/gm)) sum += Number(m[1]);
-      return sum;
-    };
     const hosts = [...sim.inventory.hosts.keys()];
     const os = { type: 'rhel_9x64', version: '' };
     // Warm up: the table, the index, the client's and server's own buffers.
     for (let i = 0; i < 20; i++) await unary(scorer.client, 'ScoreHostsBatch', { requests: [{ os, host_ids: [hosts[0], hosts[1]] }] });
-    const before = held();
-    const beforeReported = await reported();
+    const before = heldBytes();
+    const beforeReported = await reportedBytes(scorer);
     // Many distinct short lists (two ids each), as any client may send: twice as many as the lists' share holds by its own count.
     for (let a = 0; a < 200; a++) {
       const requests = hosts.slice(0, 200).map((h) => ({ os, host_ids: [hosts[a], h] }));
       await unary(scorer.client, 'ScoreHostsBatch', { requests });
     }
-    const growth = held() - before;
-    const growthReported = (await reported()) - beforeReported;
+    const growth = heldBytes() - before;
+    const growthReported = (await reportedBytes(scorer)) - beforeReported;
     expect(growthReported).toBeGreaterThan(7 * 2 ** 20);
     // Generous: half as much again as is reported, and a megabyte of slack for the process's own noise.
+    expect(growth).toBeLessThan(1.5 * growthReported + 2 ** 20);
+  }, 60_000);
+
+  it('score tables for many OS identities hold no more memory than ksm_scorer_score_table_bytes reports, within KSM_SCORER_SCORE_CACHE_MB', async () => {
+    // Few hosts: each table is small, so what each costs beyond its entries shows.
+    sim = await startSimulator({ hosts: 2, vms: 40, seed: 4 });
+    // 16 MB: seven eighths, 14 MB, for tables.
+    scorer = await startScorer(sim, { KSM_SCORER_SCORE_CACHE_MB: '16' });
+    for (let i = 0; i < 20; i++) await unary(scorer.client, 'ScoreHostsBatch', { requests: [{ os: { type: 'rhel_9x64', version: '' } }] });
+    const before = heldBytes();
+    const beforeReported = await reportedBytes(scorer);
+    // Distinct OS identities (any client may name any), more than the limit keeps by its own count.
+    for (let b = 0; b < 80; b++) {
+      const requests = Array.from({ length: 200 }, (_, i) => ({ os: { type: `os-${b}-${i}`, version: '' } }));
+      await unary(scorer.client, 'ScoreHostsBatch', { requests });
+    }
+    const growth = heldBytes() - before;
+    const growthReported = (await reportedBytes(scorer)) - beforeReported;
+    expect(growthReported).toBeGreaterThan(12 * 2 ** 20);
     expect(growth).toBeLessThan(1.5 * growthReported + 2 ** 20);
   }, 60_000);
 });
