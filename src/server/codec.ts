@@ -329,8 +329,11 @@ export class WireScoreRequest implements ScoreHostsRequest__Output {
   /** Why the bytes did not decode; undefined: they did (and every walk over them succeeds). */
   malformed: string | undefined = undefined;
   hostIdCount = 0;
-  /** Where the first host id's bytes start and the last one's end: two requests whose bytes there are equal name the same ids. */
-  firstIdStart = 0;
+  /**
+   * Where the first host_ids field begins (its key, so its length is compared too) and the last
+   * one's bytes end: two requests whose bytes there are equal name the same ids, parsed alike.
+   */
+  hostIdsStart = 0;
   lastIdEnd = 0;
   private strings: string[] | undefined;
   private dataView: DataView | undefined;
@@ -375,6 +378,7 @@ export class WireScoreRequest implements ScoreHostsRequest__Output {
 function readRequest(input: In): WireScoreRequest {
   const req = new WireScoreRequest(input.buf, input.pos, input.end);
   while (input.pos < input.end) {
+    const keyStart = input.pos;
     const key = input.varint();
     const field = Math.floor(key / 8);
     const wire = key & 7;
@@ -400,7 +404,7 @@ function readRequest(input: In): WireScoreRequest {
       const start = input.pos;
       if (start + len > input.end) throw new RangeError('truncated field');
       input.pos += len;
-      if (req.hostIdCount++ === 0) req.firstIdStart = start;
+      if (req.hostIdCount++ === 0) req.hostIdsStart = keyStart;
       req.lastIdEnd = input.pos;
     } else {
       input.skip(wire, field);

@@ -24,25 +24,28 @@ export interface HostList extends IndexedHosts {
   readonly bytes: Buffer;
 }
 
-/** Where a request's host id fields lie: from the first id to the end of the last, with nothing else between (codec.ts). */
+/** Where a request's host ids lie: from the first host_ids field's key (so its length is compared) to the end of the last id (codec.ts). */
 export interface HostIdSpan {
   readonly bytes: Buffer;
   readonly hostIdCount: number;
-  readonly firstIdStart: number;
+  readonly hostIdsStart: number;
   readonly lastIdEnd: number;
 }
 
 /** Key bytes taken from each end of a span: two ids. */
 const KEY_EDGE = 38;
-/** Bytes a remembered list costs beyond its span: the positions array and the entry. */
-const overhead = (count: number) => 8 * count + 200;
+/**
+ * Bytes a remembered list costs beyond its span, as measured with many short lists: the positions
+ * array, the key string, the Buffer and list objects, lru-cache's entry (about 500 bytes in all).
+ */
+export const listOverhead = (count: number) => 8 * count + 2 * KEY_EDGE + 520;
 
 export class HostLists {
   private readonly lists: LRUCache<string, HostList> | undefined;
 
   /** `limitBytes`: 0 remembers none. */
   constructor(limitBytes: number) {
-    this.lists = limitBytes > 0 ? new LRUCache({ maxSize: limitBytes, sizeCalculation: (l: HostList) => l.bytes.length + overhead(l.positions.length) }) : undefined;
+    this.lists = limitBytes > 0 ? new LRUCache({ maxSize: limitBytes, sizeCalculation: (l: HostList) => l.bytes.length + listOverhead(l.positions.length) }) : undefined;
   }
 
   /** The list these ids were sent as before, if remembered. */
@@ -50,15 +53,17 @@ export class HostLists {
     if (this.lists === undefined || span.hostIdCount === 0) return undefined;
     const list = this.lists.get(keyOf(span));
     // The key sees the count, the length and both ends; the bytes between are compared here.
-    return list !== undefined && list.bytes.compare(span.bytes, span.firstIdStart, span.lastIdEnd) === 0 ? list : undefined;
+    return list !== undefined && list.bytes.compare(span.bytes, span.hostIdsStart, span.lastIdEnd) === 0 ? list : undefined;
   }
 
   /** Remembers `hosts`, looked up from `span` (whose ids all passed validation); returns them as the remembered list, or as they are. */
   remember(span: HostIdSpan, hosts: IndexedHosts): IndexedHosts {
     if (this.lists === undefined || hosts.positions === undefined) return hosts;
-    const bytes = Buffer.from(span.bytes.subarray(span.firstIdStart, span.lastIdEnd));
+    // Its own memory: a slice of Buffer's shared pool would keep the whole 8 KiB pool alive.
+    const bytes = Buffer.allocUnsafeSlow(span.lastIdEnd - span.hostIdsStart);
+    span.bytes.copy(bytes, 0, span.hostIdsStart, span.lastIdEnd);
     // Too big for the limit: lru-cache refuses it, and the lookups are used once, as they are.
-    if (bytes.length + overhead(hosts.positions.length) > this.lists.maxSize) return hosts;
+    if (bytes.length + listOverhead(hosts.positions.length) > this.lists.maxSize) return hosts;
     const list: { -readonly [K in keyof HostList]: HostList[K] } = { positions: hosts.positions, otherIds: hosts.otherIds, bytes };
     list.list = list;
     this.lists.set(keyOf(span), list);
@@ -70,8 +75,8 @@ export class HostLists {
   }
 }
 
-function keyOf({ bytes, hostIdCount, firstIdStart, lastIdEnd }: HostIdSpan): string {
-  const head = Math.min(lastIdEnd, firstIdStart + KEY_EDGE);
+function keyOf({ bytes, hostIdCount, hostIdsStart, lastIdEnd }: HostIdSpan): string {
+  const head = Math.min(lastIdEnd, hostIdsStart + KEY_EDGE);
   const tail = Math.max(head, lastIdEnd - KEY_EDGE);
-  return `${hostIdCount}:${lastIdEnd - firstIdStart}:${bytes.toString('latin1', firstIdStart, head)}${bytes.toString('latin1', tail, lastIdEnd)}`;
+  return `${hostIdCount}:${lastIdEnd - hostIdsStart}:${bytes.toString('latin1', hostIdsStart, head)}${bytes.toString('latin1', tail, lastIdEnd)}`;
 }

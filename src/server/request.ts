@@ -90,10 +90,10 @@ function lookUpHostIds(req: WireScoreRequest, { index, lists }: HostLookup, pref
   return lists.remember(req, { positions, otherIds });
 }
 
-/** The same host ids: from the first id to the end of the last, the same bytes (parsed alike from there on). */
+/** The same host ids: from the first host_ids field's key to the end of the last id, the same bytes (parsed alike from there on). */
 function sameHostIds(a: WireScoreRequest, b: WireScoreRequest): boolean {
-  const span = a.lastIdEnd - a.firstIdStart;
-  return a.hostIdCount > 0 && a.hostIdCount === b.hostIdCount && span === b.lastIdEnd - b.firstIdStart && a.bytes.compare(b.bytes, b.firstIdStart, b.lastIdEnd, a.firstIdStart, a.lastIdEnd) === 0;
+  const span = a.lastIdEnd - a.hostIdsStart;
+  return a.hostIdCount > 0 && a.hostIdCount === b.hostIdCount && span === b.lastIdEnd - b.hostIdsStart && a.bytes.compare(b.bytes, b.hostIdsStart, b.lastIdEnd, a.hostIdsStart, a.lastIdEnd) === 0;
 }
 
 const hostIdCount = (req: DecodedRequest<ScoreHostsRequest__Output>) =>

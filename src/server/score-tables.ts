@@ -12,7 +12,7 @@ import type { HostOsCounts } from '../scoring/os-counts';
 import { type HostScore, scoreHost } from '../scoring/score';
 import { encodeWith, hostScoreBound, osBound, Out, writeOs, writeScoreEntry } from './codec';
 import { HostIdIndex } from './host-id-index';
-import { type HostList, HostLists } from './host-lists';
+import { type HostList, HostLists, listOverhead } from './host-lists';
 
 /** Room after a ranked body for the inventory field a ScoreHostsResponse ends with (at most 46 bytes), before scored_os. */
 export const INVENTORY_ROOM = 64;
@@ -208,7 +208,9 @@ export class OsTable {
     this.scores = new Float64Array(n);
     this.chunkSize = Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 64 * n));
     this.scoredOsField = encodeWith(osBound(os), (out) => writeOs(out, 3, os));
-    this.byteSize = 20 * n + this.scoredOsField.length + 2 * key.length + 200;
+    // Per host: where (12 bytes) and scores (8); per table, as measured with many small ones: the
+    // objects, typed arrays' headers, the maps and the byOs entry, about 1.4 kB.
+    this.byteSize = 20 * n + this.scoredOsField.length + 2 * key.length + 1_400;
   }
 
   /** Host `p`'s entry, encoded now if it was not yet (see `where`). */
@@ -296,8 +298,10 @@ export class OsTable {
     }
     const listBody = { body, at };
     this.listBodies.set(list, listBody);
-    this.listBytes += body.length + at.byteLength + 64;
-    this.grow(body.length + at.byteLength + 64);
+    // The list itself too: this table keeps it alive after HostLists has let it go.
+    const bytes = body.length + at.byteLength + 200 + list.bytes.length + listOverhead(positions.length);
+    this.listBytes += bytes;
+    this.grow(bytes);
     return listBody;
   }
 
