@@ -1,8 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /**
  * The `ksm-scorer` command: `serve` starts the service; the other commands
  * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit
- * 2, failed calls 1.
+ * 2, failed calls 1. Node runs it with NODE_FLAGS (node-flags.ts).
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE }
 import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { createLogger, routeGrpcLogs } from './log';
+import { NODE_FLAGS } from './node-flags';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
@@ -92,6 +93,8 @@ async function serve(args: string[]): Promise<number> {
   // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
   if (worker) return (await import('./cluster/worker.js')).runWorker(config, logger);
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
+  const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
+  if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
   let service: Service;
   try {
     service =

@@ -1,10 +1,11 @@
 /** The built `ksm-scorer` bin as an operator runs it: real processes, real signals. */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../src/simulator/engine';
+import { NODE_FLAGS } from '../src/node-flags';
 import { startSimulator } from './helpers';
 import { killAll, type Proc, serveOnSimulator, spawnProc, waitForLog } from './processes';
 
@@ -92,6 +93,22 @@ describe('ksm-scorer CLI', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(server.stderr).toMatch(/"msg":"stopped"/);
+  });
+
+  it('the bin runs node with the flags serve wants (src/node-flags.ts); started without them, serve says so', async () => {
+    // As installed: the file executed through its shebang (npm makes bins executable).
+    chmodSync(CLI, 0o755);
+    const bin = spawnProc(CLI, ['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
+    await waitForLog(bin, /"msg":"ksm-scorer listening"/);
+    const argv = readFileSync(`/proc/${bin.child.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv.slice(0, 2)).toEqual(['node', ...NODE_FLAGS]);
+    expect(bin.stderr).not.toContain('without the flags');
+    bin.child.kill('SIGTERM');
+    expect(await bin.exited).toBe(0);
+
+    const bare = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
+    const warned = JSON.parse((await waitForLog(bare, /^.*"msg":"node runs without the flags[^\n]*$/m))[0]) as { level: string; missing: string[] };
+    expect(warned).toMatchObject({ level: 'warn', missing: NODE_FLAGS });
   });
 
   it('a listen port already in use: one line naming KSM_SCORER_LISTEN, exit 2, before the simulator starts', async () => {

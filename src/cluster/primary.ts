@@ -19,6 +19,7 @@ import { generationMessage } from '../inventory/replica';
 import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
+import { NODE_FLAGS } from '../node-flags';
 import { EngineClient } from '../ovirt/client';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
 import { WorkerReads } from './on-demand';
@@ -77,7 +78,8 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
   });
   const reads = new WorkerReads(client, config.inventory.onDemandConcurrency, send);
 
-  cluster.setupPrimary({ serialization: 'advanced' });
+  // Workers run with the flags serve wants, whatever node the primary was started with.
+  cluster.setupPrimary({ serialization: 'advanced', execArgv: [...process.execArgv, ...NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
   let ports: BoundPorts | undefined;
   let stopping = false;
   let crashes = 0;

@@ -1,4 +1,5 @@
 /** Shared benchmark plumbing: child processes on loopback, percentiles, tables. */
+import { NODE_FLAGS } from '../../src/node-flags';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,8 +150,9 @@ export async function engineRequests(sim: Child): Promise<number> {
 /** `ksm-scorer serve` against `engine` on 127.0.0.1:0; resolves with its address once it listens. */
 /** `cli`: another build's cli.js, to compare builds in one run (test/bench/compare.ts). */
 export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number, cli = CLI): Promise<{ child: Child; address: string }> {
+  // With the flags the bin's shebang passes (src/node-flags.ts), as operators run it.
   const child = spawnNode(
-    [cli, 'serve'],
+    [...NODE_FLAGS, cli, 'serve'],
     { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', ...env },
     cpu,
   );
