@@ -95,6 +95,12 @@ async function serve(args: string[]): Promise<number> {
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
+  // Signals are ours from here on: one that comes while the service starts (it may already be
+  // listening) stops it once started, instead of killing it mid-call.
+  let received: NodeJS.Signals | undefined;
+  let onSignal = (signal: NodeJS.Signals) => void (received ??= signal);
+  process.on('SIGTERM', (signal) => onSignal(signal));
+  process.on('SIGINT', (signal) => onSignal(signal));
   let service: Service;
   try {
     service =
@@ -111,7 +117,7 @@ async function serve(args: string[]): Promise<number> {
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    onSignal = (signal: NodeJS.Signals) => {
       if (stopping) {
         logger.warn('second signal: exiting without waiting for the drain', { signal });
         resolve(1);
@@ -121,8 +127,7 @@ async function serve(args: string[]): Promise<number> {
       logger.info('signal received', { signal });
       service.stop().then(() => resolve(0), () => resolve(1));
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    if (received !== undefined) onSignal(received);
   });
 }
 

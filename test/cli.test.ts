@@ -111,6 +111,14 @@ describe('ksm-scorer CLI', () => {
     expect(warned).toMatchObject({ level: 'warn', missing: NODE_FLAGS });
   });
 
+  it('SIGTERM while serve is still starting stops it cleanly once started (exit 0), instead of killing it', async () => {
+    const p = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
+    await waitForLog(p, /"msg":"starting ksm-scorer"/);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.stderr).toMatch(/"msg":"signal received"/);
+  });
+
   it('a listen port already in use: one line naming KSM_SCORER_LISTEN, exit 2, before the simulator starts', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
