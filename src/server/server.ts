@@ -108,8 +108,9 @@ export class ScorerServer {
           };
           call.once('cancelled', finish);
           return handler(call, (err, value) => {
-            finish();
+            // Answered first: the drain this may end must not let the process exit before the answer is on its way.
             callback(err, value);
+            finish();
           });
         },
       ]),
