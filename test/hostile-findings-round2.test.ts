@@ -1,0 +1,74 @@
+/** Hostile findings, round 2: signals at start-up and from a terminal, as operators send them (to the whole process group). */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = join(__dirname, '..');
+const CLI = join(ROOT, 'dist', 'cli.js');
+
+interface Group {
+  child: ChildProcess;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+const groups: Group[] = [];
+
+/** Like a shell job: its own process group, so a "Ctrl-C" reaches every process in it, as a terminal does. */
+function spawnGroup(command: string, args: string[], env: Record<string, string>): Group {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OVIRT_') && !k.startsWith('KSM_SCORER_')));
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...clean, npm_config_update_notifier: 'false', KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '5', KSM_SCORER_SIM_VMS: '20', ...env },
+  });
+  const group: Group = { child, stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  child.stdout!.on('data', (d: Buffer) => (group.stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (group.stderr += d.toString()));
+  groups.push(group);
+  return group;
+}
+
+async function waitFor(group: Group, pattern: RegExp, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pattern.test(group.stderr)) {
+    if (Date.now() > end) throw new Error(`no output matching ${pattern} in:\n${group.stderr}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The terminal's Ctrl-C: SIGINT to every process of the foreground group. */
+const ctrlC = (group: Group) => process.kill(-group.child.pid!, 'SIGINT');
+
+afterEach(async () => {
+  for (const g of groups.splice(0)) {
+    try {
+      process.kill(-g.child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+    await g.exited;
+  }
+});
+
+describe('hostile round 2: signals', () => {
+  it('Ctrl-C on `npm start` drains once (npm forwards the SIGINT the service also got from the terminal: not a "second signal")', async () => {
+    const npm = spawnGroup('npm', ['start', '--silent'], {});
+    await waitFor(npm, /"msg":"inventory refreshed"/);
+    ctrlC(npm);
+    const code = await npm.exited;
+    expect(npm.stderr).toContain('"msg":"stopped"');
+    expect(npm.stderr).not.toContain('second signal');
+    expect(code).toBe(0);
+  }, 30_000);
+
+  it('Ctrl-C while worker processes start stops the service after start-up (exit 0), not "could not start" (exit 1)', async () => {
+    const serve = spawnGroup(process.execPath, ['--no-memory-reducer', CLI, 'serve'], { KSM_SCORER_WORKERS: '2' });
+    // A worker is forked; its own SIGINT handler comes only once its modules have loaded.
+    await waitFor(serve, /"msg":"worker started"/);
+    ctrlC(serve);
+    const code = await serve.exited;
+    expect(serve.stderr).not.toContain('could not start');
+    expect(code).toBe(0);
+  }, 30_000);
+});
