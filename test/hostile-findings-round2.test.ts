@@ -1,5 +1,5 @@
 /** Hostile findings, round 2: signals at start-up and from a terminal, as operators send them (to the whole process group). */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,5 +96,36 @@ describe('hostile round 2: client output into a closed pipe', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }, 30_000);
+});
+
+/** Whether this machine lets us start a process as PID 1 of a new PID namespace (root, or user namespaces allowed). */
+function canUnshare(): boolean {
+  try {
+    execFileSync('unshare', ['-fp', '--kill-child', 'true'], { stdio: 'ignore', timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('hostile round 2: serve as PID 1 (the Dockerfile ENTRYPOINT, no init)', () => {
+  // PID 1 of a namespace ignores every signal it has no handler for: a SIGTERM before serve's handlers are installed is lost.
+  it.skipIf(!canUnshare())('a SIGTERM that comes while node loads serve still stops it', async () => {
+    const outer = spawnGroup('unshare', ['-fp', '--kill-child', process.execPath, '--no-memory-reducer', CLI, 'serve'], {});
+    let pid1: number | undefined;
+    for (let i = 0; i < 500 && pid1 === undefined; i++) {
+      try {
+        pid1 = Number(execFileSync('pgrep', ['-P', String(outer.child.pid)]).toString().trim().split('\n')[0]);
+      } catch {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    expect(pid1).toBeGreaterThan(0);
+    // As `docker stop` right after `docker run`: before any log line, while node still loads modules.
+    process.kill(pid1!, 'SIGTERM');
+    await waitFor(outer, /"msg":"ksm-scorer listening"/);
+    const stopped = await Promise.race([outer.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 8_000))]);
+    expect(stopped, `serve still runs 8 s after a SIGTERM sent at start:\n${outer.stderr}`).toBe(true);
   }, 30_000);
 });
