@@ -15,6 +15,9 @@ RUN npm run build
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+# tini as PID 1: PID 1 ignores any signal it has no handler for, and node installs ksm-scorer's only
+# once it has loaded, so a `docker stop` right after start would be lost without it.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/ksm-scorer
 COPY package.json package-lock.json ./
 # No install scripts: no production dependency needs one (all plain JavaScript).
@@ -27,4 +30,4 @@ USER node
 EXPOSE 50051 9464
 # No HEALTHCHECK: the image has no gRPC health client. Kubernetes probes grpc.health.v1 natively
 # (deploy/kubernetes); elsewhere use grpc-health-probe or grpcurl (docs/deployment.md).
-ENTRYPOINT ["ksm-scorer", "serve"]
+ENTRYPOINT ["tini", "--", "ksm-scorer", "serve"]

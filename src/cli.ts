@@ -4,6 +4,8 @@
  * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit
  * 2, failed calls 1. Node runs it with NODE_FLAGS (node-flags.ts).
  */
+// First: signals that come while the rest loads are kept for serve.
+import { onStopSignal } from './stop-signals';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,6 +70,9 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** A second stop signal sooner than this after the first is the same request again (see serve). */
+const REPEATED_SIGNAL_MS = 1_000;
+
 /** What serve runs until a signal: the single process, or the primary of worker processes. */
 interface Service {
   stop(): Promise<void>;
@@ -95,12 +100,11 @@ async function serve(args: string[]): Promise<number> {
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
-  // Signals are ours from here on: one that comes while the service starts (it may already be
-  // listening) stops it once started, instead of killing it mid-call.
+  // A signal that comes while the service starts (it may already be listening) stops it once
+  // started, instead of killing it mid-call.
   let received: NodeJS.Signals | undefined;
   let onSignal = (signal: NodeJS.Signals) => void (received ??= signal);
-  process.on('SIGTERM', (signal) => onSignal(signal));
-  process.on('SIGINT', (signal) => onSignal(signal));
+  onStopSignal((signal) => onSignal(signal));
   let service: Service;
   try {
     service =
@@ -116,14 +120,17 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let stoppingSince: number | undefined;
     onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (stoppingSince !== undefined) {
+        // A terminal's Ctrl-C reaches the whole process group, and `npm start` forwards the one it
+        // got as well: the same request twice within moments, not an operator insisting.
+        if (performance.now() - stoppingSince < REPEATED_SIGNAL_MS) return;
         logger.warn('second signal: exiting without waiting for the drain', { signal });
         resolve(1);
         return;
       }
-      stopping = true;
+      stoppingSince = performance.now();
       logger.info('signal received', { signal });
       service.stop().then(() => resolve(0), () => resolve(1));
     };
@@ -143,6 +150,12 @@ function exitAfterOutput(code: number): void {
 }
 
 if (require.main === module) {
+  // The reader went away (`| head`): what is left to write is not wanted. Exit quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
+  process.stderr.on('error', () => undefined);
   main(process.argv.slice(2)).then(exitAfterOutput, (err: unknown) => {
     process.stderr.write(`ksm-scorer: ${(err as Error)?.message ?? String(err)}\n`);
     exitAfterOutput(1);

@@ -158,7 +158,11 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
       following.delete(worker);
       reads.forget(worker);
       if (stopping) return;
-      if (ports === undefined) {
+      // Before its first line of JavaScript a worker has no handler yet: Ctrl-C or a stop sent to the
+      // whole process group ends it. That is the operator's stop, which reaches this process too,
+      // not a worker that cannot start: it is replaced, and the stop is taken once started.
+      const stopSignal = signal === 'SIGINT' || signal === 'SIGTERM';
+      if (ports === undefined && !stopSignal) {
         failedToStart(new Error(`worker ${worker.id} exited before listening (code ${code ?? signal}); its log line says why`));
         return;
       }

@@ -7,6 +7,7 @@
  * disconnect).
  */
 import type { Config } from '../config';
+import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
 import { ScorerError } from '../errors';
 import { followGeneration, type GenerationMessage } from '../inventory/replica';
@@ -39,8 +40,9 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   inventory.onStateChange((state) => endpoints.setServing(state === 'fresh' || state === 'stale'));
   inventory.start();
 
-  // Ctrl-C and systemd signal the whole process group: the primary decides, and drains the workers.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => undefined);
+  // Ctrl-C and systemd signal the whole process group: the primary decides, and drains the workers
+  // (the signals are held from the worker's first moment, stop-signals.ts).
+  onStopSignal(() => undefined);
 
   const follow = (generation: GenerationMessage) => {
     const next = followGeneration(inventory.snapshot(), generation);
