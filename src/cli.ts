@@ -100,11 +100,6 @@ async function serve(args: string[]): Promise<number> {
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
-  // A signal that comes while the service starts (it may already be listening) stops it once
-  // started, instead of killing it mid-call.
-  let received: NodeJS.Signals | undefined;
-  let onSignal = (signal: NodeJS.Signals) => void (received ??= signal);
-  onStopSignal((signal) => onSignal(signal));
   let service: Service;
   try {
     service =
@@ -121,7 +116,9 @@ async function serve(args: string[]): Promise<number> {
   }
   return new Promise<number>((resolve) => {
     let stoppingSince: number | undefined;
-    onSignal = (signal: NodeJS.Signals) => {
+    // Signals that came while the service started (it may already have been listening) are heard
+    // now: stop-signals.ts kept them, so the service stops once started instead of dying mid-call.
+    onStopSignal((signal) => {
       if (stoppingSince !== undefined) {
         // A terminal's Ctrl-C reaches the whole process group, and `npm start` forwards the one it
         // got as well: the same request twice within moments, not an operator insisting.
@@ -133,8 +130,7 @@ async function serve(args: string[]): Promise<number> {
       stoppingSince = performance.now();
       logger.info('signal received', { signal });
       service.stop().then(() => resolve(0), () => resolve(1));
-    };
-    if (received !== undefined) onSignal(received);
+    });
   });
 }
 

@@ -9,15 +9,21 @@ type StopListener = (signal: NodeJS.Signals) => void;
 
 let listener: StopListener | undefined;
 const waiting: NodeJS.Signals[] = [];
+let holding = false;
 
-if (process.argv[2] === 'serve') {
+function hold(): void {
+  if (holding) return;
+  holding = true;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => (listener === undefined ? waiting.push(signal) : listener(signal)));
   }
 }
 
+if (process.argv[2] === 'serve') hold();
+
 /** From now on `onSignal` hears the stop signals, first those that came before. */
 export function onStopSignal(onSignal: StopListener): void {
+  hold();
   listener = onSignal;
   for (const signal of waiting.splice(0)) onSignal(signal);
 }

@@ -241,27 +241,15 @@ export class OsTable {
     if (this.rankedEntries !== undefined) return this.rankedEntries;
     const { hostIds } = this.owner;
     const n = hostIds.length;
-    let size = 0;
-    for (let p = 0; p < n; p++) {
-      this.entry(p);
-      size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
-    }
+    for (let p = 0; p < n; p++) this.entry(p);
     const scores = this.scores;
     const order = Int32Array.from({ length: n }, (_, p) => p).sort(
       (a, b) => scores[b]! - scores[a]! || (hostIds[a]! < hostIds[b]! ? -1 : hostIds[a]! > hostIds[b]! ? 1 : 0),
     );
-    const body = Buffer.allocUnsafeSlow(size + INVENTORY_ROOM + this.scoredOsField.length);
-    const at = new Int32Array(n + 1);
     const rankOf = new Int32Array(n);
-    let pos = 0;
-    for (let r = 0; r < n; r++) {
-      const p = order[r]!;
-      at[r] = pos;
-      rankOf[p] = r;
-      pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
-    }
-    at[n] = pos;
-    this.rankedEntries = { body: body.subarray(0, size), withRoom: body, at, order, rankOf };
+    for (let r = 0; r < n; r++) rankOf[order[r]!] = r;
+    const { body, at } = this.concat(order, INVENTORY_ROOM + this.scoredOsField.length);
+    this.rankedEntries = { body: body.subarray(0, at[n]), withRoom: body, at, order, rankOf };
     this.grow(body.length + 12 * n + 4);
     return this.rankedEntries;
   }
@@ -275,21 +263,7 @@ export class OsTable {
     const kept = this.listBodies.get(list);
     if (kept !== undefined) return kept;
     const { positions } = list;
-    let size = 0;
-    for (let i = 0; i < positions.length; i++) {
-      const p = positions[i]!;
-      this.entry(p);
-      size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
-    }
-    const body = Buffer.allocUnsafeSlow(size);
-    const at = new Int32Array(positions.length + 1);
-    let pos = 0;
-    for (let i = 0; i < positions.length; i++) {
-      const p = positions[i]!;
-      at[i] = pos;
-      pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
-    }
-    at[positions.length] = pos;
+    const { body, at } = this.concat(positions, 0);
     if (this.listBodies.size >= MAX_LIST_BODIES) {
       this.listBodies.clear();
       this.byteSize -= this.listBytes;
@@ -303,6 +277,26 @@ export class OsTable {
     this.listBytes += bytes;
     this.grow(bytes);
     return listBody;
+  }
+
+  /** The entries of hosts `order` (positions), in that order, in one buffer with `room` bytes spare after them, and where each begins (one more: their end). */
+  private concat(order: ArrayLike<number>, room: number): ListBody {
+    let size = 0;
+    for (let i = 0; i < order.length; i++) {
+      const p = order[i]!;
+      this.entry(p);
+      size += this.where[3 * p + 2]! - this.where[3 * p + 1]!;
+    }
+    const body = Buffer.allocUnsafeSlow(size + room);
+    const at = new Int32Array(order.length + 1);
+    let pos = 0;
+    for (let i = 0; i < order.length; i++) {
+      const p = order[i]!;
+      at[i] = pos;
+      pos += this.chunks[this.where[3 * p]!]!.copy(body, pos, this.where[3 * p + 1], this.where[3 * p + 2]);
+    }
+    at[order.length] = pos;
+    return { body, at };
   }
 
   private grow(bytes: number): void {

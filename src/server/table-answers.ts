@@ -78,9 +78,9 @@ export class ScoresAnswer {
     if (list !== undefined && otherIds.length === 0) {
       const listBody = table.listBody(list);
       const { body, at } = listBody;
+      if (scoredAt < 0 || !list.positions.includes(scoredAt)) return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, listBody);
       const ownAt: number[] = [];
-      if (scoredAt >= 0) for (let i = 0; i < list.positions.length; i++) if (list.positions[i] === scoredAt) ownAt.push(i);
-      if (ownAt.length === 0) return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, listBody);
+      for (let i = 0; i < list.positions.length; i++) if (list.positions[i] === scoredAt) ownAt.push(i);
       const own = encodeScoreEntry(ownScore());
       const size = body.length + ownAt.length * own.length - ownAt.reduce((n, i) => n + at[i + 1]! - at[i]!, 0);
       return new ScoresAnswer(table, size, list.positions, scoredAt, own, [], -1, listBody, ownAt);
