@@ -117,6 +117,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('KSM_SCORER_SCORE_CACHE_MB: MiB from 0 (keep none) to 65536; anything else is refused by name, the value echoed short', () => {
+    expect(loadConfig({}).limits.scoreCacheBytes).toBe(64 * 2 ** 20);
+    expect(loadConfig({ KSM_SCORER_SCORE_CACHE_MB: '0' }).limits.scoreCacheBytes).toBe(0);
+    expect(loadConfig({ KSM_SCORER_SCORE_CACHE_MB: '0.5' }).limits.scoreCacheBytes).toBe(2 ** 19);
+    for (const bad of ['-1', '65537', '0x10', '1e3', '64MB', 'NaN', '9'.repeat(100_000)]) {
+      expect(() => loadConfig({ KSM_SCORER_SCORE_CACHE_MB: bad }), bad.slice(0, 20)).toThrow(/^invalid configuration: KSM_SCORER_SCORE_CACHE_MB: must be a number from 0 to 65536 \(MiB\), got ".{1,90}"$/);
+    }
+  });
+
   it('the README configuration table is the one generated from the settings table', () => {
     const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
     const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);
