@@ -26,7 +26,7 @@ export const VM_FIELDS: Projection = {
 };
 
 /** The fields of a host that parseHost reads. */
-export const HOST_FIELDS: Projection = { id: true, name: true, status: true, cluster: { id: true } };
+export const HOST_FIELDS: Projection = { id: true, name: true, status: true, cluster: { id: true }, ksm: { enabled: true } };
 
 /** The fields of a cluster that parseCluster reads. */
 export const CLUSTER_FIELDS: Projection = { id: true, name: true, ksm: { enabled: true } };

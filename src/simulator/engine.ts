@@ -79,6 +79,11 @@ export class SimulatedEngine {
   /** Added before every API answer, to play a slow engine. */
   latencyMs = 0;
   faults: EngineFaults = {};
+  /**
+   * Hosts this account may not see, as a filtered (non-admin) view plays it:
+   * left out of /hosts, 404 on /hosts/{id}, yet the VMs running on them still name them.
+   */
+  readonly hiddenHosts = new Set<string>();
   private readonly tokens = new Set<string>();
   private readonly answerCache: Map<string, { version: number; json: Buffer; gzip: Buffer }> | undefined;
   private readonly server: Server;
@@ -170,7 +175,7 @@ export class SimulatedEngine {
     if (path === '/hosts') return this.send(req, res, 200, list('host', this.searchHosts(search, max).map(hostJson)));
     if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
-      return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
+      return host && !this.hiddenHosts.has(host.id) ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
     if (path === '/clusters') return this.send(req, res, 200, list('cluster', [...this.inventory.clusters.values()].map(clusterJson)));
     if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
@@ -247,7 +252,7 @@ export class SimulatedEngine {
   private searchHosts(search: string, max: number | undefined): SimHost[] {
     const ids = [...search.matchAll(/(?:^|\s)id\s*=\s*([0-9a-f-]+)/g)].map((m) => m[1]!);
     const hosts = ids.length > 0 ? ids.flatMap((id) => this.inventory.hosts.get(id) ?? []) : [...this.inventory.hosts.values()];
-    return page(hosts, search, max);
+    return page(hosts.filter((h) => !this.hiddenHosts.has(h.id)), search, max);
   }
 
   private unauthorized(req: IncomingMessage, res: ServerResponse): void {
@@ -333,7 +338,7 @@ function hostJson(host: SimHost): Record<string, unknown> {
     max_scheduling_memory: '390123456512',
     cpu: { topology: { cores: '16', sockets: '2', threads: '2' } },
     os: { type: 'RHEL', version: { full_version: '8.9 - 1.el8', major: '8', minor: '9' } },
-    ksm: { enabled: 'true', merge_across_nodes: 'true' },
+    ksm: { enabled: String(host.ksmEnabled), merge_across_nodes: 'true' },
     link: ['nics', 'statistics', 'storage', 'tags', 'permissions'].map((rel) => ({ href: `${API}/hosts/${host.id}/${rel}`, rel })),
   };
 }
