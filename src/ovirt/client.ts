@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
+import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseEventId, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
 
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
@@ -143,7 +143,11 @@ export class EngineClient {
   async newestEventId(signal?: AbortSignal): Promise<number> {
     return this.get('/events', { max: '1' }, signal, {
       list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: 1 },
-      parse: (body) => listItems(body, 'event').map(parseEvent)[0]?.id ?? 0,
+      // Only its id is needed: an event whose other fields are unreadable still says where to poll from.
+      parse: (body) => {
+        const newest = listItems(body, 'event')[0];
+        return newest === undefined ? 0 : parseEventId(newest);
+      },
     });
   }
 

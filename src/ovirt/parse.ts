@@ -243,21 +243,26 @@ export function parseCluster(obj: unknown): EngineCluster {
   return { id, name: bounded(text(obj.name), 'a cluster name', 'cluster', id), ksmEnabled: ksm === true || ksm === 'true' };
 }
 
-export function parseEvent(obj: unknown): EngineEvent {
+/** An event's id alone: where polling goes on from, whatever else of the event is unreadable. */
+export function parseEventId(obj: unknown): number {
   if (!isObject(obj)) throw notAnObject('event', obj);
-  let id: number;
   try {
-    id = parseInteger(obj.id, 'an event id');
+    return parseInteger(obj.id, 'an event id');
   } catch (err) {
     throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', preview(obj.id), (err as Error).message);
   }
+}
+
+export function parseEvent(obj: unknown): EngineEvent {
+  const id = parseEventId(obj);
+  const event = obj as Json;
   let code = -1;
   try {
-    if (obj.code !== undefined) code = parseInteger(obj.code, 'an event code');
+    if (event.code !== undefined) code = parseInteger(event.code, 'an event code');
   } catch (err) {
     throw new BadRecord('event', 'bad_field', String(id), (err as Error).message);
   }
-  return { id, code, vmId: optionalId(obj, ['vm', 'id'], 'event', String(id)), hostId: optionalId(obj, ['host', 'id'], 'event', String(id)) };
+  return { id, code, vmId: optionalId(event, ['vm', 'id'], 'event', String(id)), hostId: optionalId(event, ['host', 'id'], 'event', String(id)) };
 }
 
 /** The reason in an engine fault body, for error messages and logs: its known fields only, each bounded and printable. */

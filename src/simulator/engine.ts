@@ -359,7 +359,8 @@ function clusterJson(cluster: SimCluster): Record<string, unknown> {
   };
 }
 
-function vmJson(vm: SimVm): Record<string, unknown> {
+/** A VM as the engine writes it (exported for tests that hand-craft pages). */
+export function vmJson(vm: SimVm): Record<string, unknown> {
   const href = `${API}/vms/${vm.id}`;
   const json: Record<string, unknown> = {
     href,
