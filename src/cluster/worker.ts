@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
 import { ScorerError } from '../errors';
-import { followGeneration, type GenerationMessage } from '../inventory/replica';
+import { decodeSnapshotInSlices, followGeneration, type GenerationMessage } from '../inventory/replica';
 import { ServedInventory } from '../inventory/served';
 import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
@@ -44,12 +44,20 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // (the signals are held from the worker's first moment, stop-signals.ts).
   onStopSignal(() => undefined);
 
+  // Generations apply in order; a whole snapshot is rebuilt a slice at a time, calls answered meanwhile from the one before.
+  let applying: Promise<void> = Promise.resolve();
   const follow = (generation: GenerationMessage) => {
-    const next = followGeneration(inventory.snapshot(), generation);
-    if (next !== undefined) return inventory.publish(next);
-    // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
-    logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
-    send({ ksm: 'hello' });
+    applying = applying.then(async () => {
+      const next = generation.kind === 'full' ? await decodeSnapshotInSlices(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
+      if (next !== undefined) return inventory.publish(next);
+      // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
+      logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
+      send({ ksm: 'hello' });
+    }).catch((err: unknown) => {
+      logger.error('generation could not be applied: asking the primary for a full copy', { err: err as Error });
+      send({ ksm: 'hello' });
+    });
+    return applying;
   };
 
   return new Promise<number>((resolve) => {
@@ -80,16 +88,17 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
       if (!isOurs<ToWorker>(message)) return;
       switch (message.ksm) {
         case 'welcome':
-          if (message.generation !== undefined) follow(message.generation);
-          if (message.loadFailure !== undefined) inventory.syncFailed(message.loadFailure);
-          // Only now: a worker started next to running ones takes connections once it has their generation.
-          if (!listening && !draining) void listen();
+          void (message.generation === undefined ? applying : follow(message.generation)).then(() => {
+            if (message.loadFailure !== undefined) inventory.syncFailed(message.loadFailure);
+            // Only now: a worker started next to running ones takes connections once it has their generation.
+            if (!listening && !draining) void listen();
+          });
           break;
         case 'generation':
           follow(message.generation);
           break;
         case 'sync-failed':
-          inventory.syncFailed(message.reason);
+          void applying.then(() => inventory.syncFailed(message.reason));
           break;
         case 'read-result':
           reads.settle(message.id, message.value, message.error);

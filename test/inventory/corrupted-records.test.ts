@@ -25,7 +25,7 @@ const CORRUPTIONS: readonly ((r: Json) => unknown)[] = [
   (r) => ({ ...r, id: { nested: r.id } }),
   () => 'a string where a record belongs',
   () => null,
-  (r) => (r.host !== undefined ? { ...r, host: { id: 'Default' } } : { ...r, name: 'n\u0000' }),
+  (r) => (r.os !== undefined ? { ...r, host: { id: 'Default' } } : { ...r, name: 'n\u0000' }), // a VM's host reference, a host's name
   (r) => (r.os !== undefined ? { ...r, os: { type: 'x'.repeat(300) } } : { ...r, name: 'x'.repeat(300) }),
 ];
 
