@@ -6,6 +6,7 @@
  * primary drains it) and exits with the primary (node:cluster does that on
  * disconnect).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
@@ -44,11 +45,24 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // (the signals are held from the worker's first moment, stop-signals.ts).
   onStopSignal(() => undefined);
 
+  /** A whole generation, rebuilt in slices; how long it took and how long it held the event loop up, at debug. */
+  const rebuild = async (snapshot: Parameters<typeof decodeSnapshotInSlices>[0]) => {
+    const t0 = performance.now();
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    try {
+      return await decodeSnapshotInSlices(snapshot);
+    } finally {
+      loopDelay.disable();
+      const ms = (n: number) => Math.max(0, Math.round((n / 1e6 - 1) * 100) / 100);
+      logger.debug('generation applied', { generation: snapshot.generation, ms: Math.round(performance.now() - t0), loopDelayMaxMs: ms(loopDelay.max) });
+    }
+  };
   // Generations apply in order; a whole snapshot is rebuilt a slice at a time, calls answered meanwhile from the one before.
   let applying: Promise<void> = Promise.resolve();
   const follow = (generation: GenerationMessage) => {
     applying = applying.then(async () => {
-      const next = generation.kind === 'full' ? await decodeSnapshotInSlices(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
+      const next = generation.kind === 'full' ? await rebuild(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
       if (next !== undefined) return inventory.publish(next);
       // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
       logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
