@@ -423,8 +423,23 @@ export class InventorySync {
     return this.accept(next, update);
   }
 
-  /** Re-reads what events named; 'full refresh' when a host's VMs cannot be searched for by its name. */
+  /**
+   * Re-reads what events named; 'full refresh' when a host's VMs cannot be
+   * searched for by its name, or when a record read is one the inventory
+   * cannot use (a full refresh leaves it out, and the polls after it start past
+   * the event that named it).
+   */
   private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
+    try {
+      return await this.readChangesOnce(vmIds, hostIds, signal);
+    } catch (err) {
+      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
+      this.logger.info('a record the events named cannot be read: full refresh', { err: err.message });
+      return 'full refresh';
+    }
+  }
+
+  private async readChangesOnce(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
     const vms = new Map<string, EngineVm | null>();
     const hosts = new Map<string, { host: EngineHost; vms: readonly EngineVm[] } | null>();
     let unsearchable = false;

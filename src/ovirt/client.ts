@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseEventId, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
+import { BadRecord, faultReason, listItems, parseCluster, parseEach, parseEvent, parseEventId, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
 
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
@@ -237,6 +237,8 @@ export class EngineClient {
       try {
         return opts.parse(res.body);
       } catch (err) {
+        // A single record that is the whole answer (one VM, one host): counted like one left out of a list.
+        if (err instanceof BadRecord) this.rejections.reject(err.kind, err.reason, err.recordId, err.message);
         if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
         // A stack overflow on an absurdly nested answer, and the like: still the engine's answer that is bad.
         throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, { endpoint, status: res.status, cause: err });

@@ -61,6 +61,8 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
   const applied = (generation: unknown) => scorer.logs.filter((l) => l.msg === 'generation applied' && l.generation === generation);
   try {
     await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
+    // Worker mode: calls are answered once every worker has rebuilt the first generation.
+    if (workers > 1) await waitFor(() => (applied(refreshes()[0]!.generation).length >= workers ? true : undefined), 'workers applied the first generation', 120_000);
 
     const { Request, Response } = scorerTypes();
     const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
@@ -145,7 +147,9 @@ export async function refreshBench(): Promise<string> {
       const runs: Row[] = [];
       for (let run = 1; run <= RUNS; run++) {
         process.stderr.write(`refresh bench: ${hosts} hosts / ${vms} VMs, KSM_SCORER_WORKERS=${workers}, run ${run} of ${RUNS} ...\n`);
-        runs.push(await measure(hosts, vms, workers));
+        const r = await measure(hosts, vms, workers);
+        runs.push(r);
+        process.stderr.write(`  p99 during ${fmt(percentile(r.during, 99))} ms, between ${fmt(percentile(r.between, 99))} ms, ratio ${fmt(percentile(r.during, 99) / percentile(r.between, 99))}, loop delay max ${fmt(r.loopMax)} ms\n`);
       }
       rows.push(runs);
     }

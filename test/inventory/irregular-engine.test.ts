@@ -197,6 +197,25 @@ describe('an irregular engine', () => {
     expect(await health()).toBe('SERVING');
   });
 
+  it('a VM an event names that reads back unusable is counted, and a full refresh (not a failed poll, again and again) follows', async () => {
+    sim = await startSimulator({ hosts: 6, vms: 100, seed: 21 });
+    await start();
+    const vm = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined)!;
+    sim.faults.respond = (p, _req, res: ServerResponse) => {
+      if (p !== `/vms/${vm.id}`) return false;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...vmJson(vm), host: { id: 'Default' } }));
+      return true;
+    };
+    const fulls = scorer!.service.inventory.stats().fullRefreshes;
+    sim.inventory.migrateVm(vm.id, [...sim.inventory.hosts.keys()].find((id) => id !== vm.hostId)!);
+    await waitUntil(() => scorer!.service.inventory.stats().fullRefreshes > fulls, 10_000);
+    expect(scorer!.service.inventory.stats().syncFailures).toBe(0);
+    expect(logged(/record the events named cannot be read: full refresh/)).toHaveLength(1);
+    expect(await metrics()).toMatch(/^ksm_scorer_engine_records_rejected_total\{kind="vm",reason="bad_reference"\} 1$/m);
+    expect(await served(RHEL)).toEqual(recomputed(RHEL));
+    expect((await score({ os: RHEL })).inventory?.stale).toBe(false);
+  });
+
   it('a /vms answer whose every record is invalid is not published: the last good inventory serves, ageing into stale, and the refusal is counted', async () => {
     sim = await startSimulator({ hosts: 6, vms: 100, seed: 17 });
     await start();
