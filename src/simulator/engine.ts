@@ -22,6 +22,11 @@ export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly cacheAnswers?: boolean;
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
+  /**
+   * Requests remembered for tests (`requests`, `arrived`), default 10,000; older ones are forgotten,
+   * so a simulator serving for days (`serve` without OVIRT_URL) stays bounded.
+   */
+  readonly maxRecorded?: number;
 }
 
 /** Trouble the simulated engine can be told to make, for fault-injection tests. */
@@ -58,6 +63,7 @@ export interface RecordedRequest {
 }
 
 const API = '/ovirt-engine/api';
+
 const VM_LINKS = [
   'affinitylabels', 'applications', 'backups', 'cdroms', 'checkpoints', 'diskattachments', 'graphicsconsoles',
   'hostdevices', 'katelloerrata', 'mediateddevices', 'nics', 'numanodes', 'permissions', 'reporteddevices',
@@ -91,8 +97,11 @@ export class SimulatedEngine {
   private readonly scheme: 'http' | 'https';
   private baseUrl: string | undefined;
 
+  private readonly maxRecorded: number;
+
   constructor(options: SimulatedEngineOptions) {
     this.inventory = new SimInventory(options);
+    this.maxRecorded = options.maxRecorded ?? 10_000;
     this.answerCache = options.cacheAnswers ? new Map() : undefined;
     this.username = options.username ?? 'admin@internal';
     this.password = options.password ?? 'simulator';
@@ -151,7 +160,7 @@ export class SimulatedEngine {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
     }
-    this.arrived.push(url.pathname.replace(/^\/ovirt-engine/, ''));
+    remember(this.arrived, this.maxRecorded, url.pathname.replace(/^\/ovirt-engine/, ''));
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     while (this.faults.hang && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
     if (!this.listening) return void res.destroy();
@@ -290,7 +299,7 @@ export class SimulatedEngine {
 
   private record(req: IncomingMessage, status: number, gzipped: boolean): void {
     const url = new URL(req.url ?? '/', 'http://simulator');
-    this.requests.push({
+    remember(this.requests, this.maxRecorded, {
       method: req.method ?? 'GET',
       path: url.pathname.replace(/^\/ovirt-engine/, ''),
       query: url.searchParams,
@@ -299,6 +308,12 @@ export class SimulatedEngine {
       gzipped,
     });
   }
+}
+
+/** Appends, dropping the oldest half once `max` is reached (amortised O(1) a request). */
+function remember<T>(list: T[], max: number, item: T): void {
+  if (list.length >= max) list.splice(0, Math.ceil(max / 2));
+  list.push(item);
 }
 
 function page<T>(items: readonly T[], search: string, max: number | undefined): T[] {
