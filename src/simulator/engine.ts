@@ -341,7 +341,8 @@ function eventJson(e: SimEvent): Record<string, unknown> {
   };
 }
 
-function hostJson(host: SimHost): Record<string, unknown> {
+/** A host as the engine writes it (exported for tests that hand-craft answers). */
+export function hostJson(host: SimHost): Record<string, unknown> {
   return {
     href: `${API}/hosts/${host.id}`,
     id: host.id,

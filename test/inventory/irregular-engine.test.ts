@@ -18,7 +18,7 @@ import type { OsIdentity } from '../../src/ovirt/model';
 import { osIdentity } from '../../src/ovirt/parse';
 import { countOs } from '../../src/scoring/os-counts';
 import { scoreHost } from '../../src/scoring/score';
-import { type SimulatedEngine, vmJson } from '../../src/simulator/engine';
+import { hostJson, type SimulatedEngine, vmJson } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary, waitUntil } from '../helpers';
 
 const FAST = {
@@ -154,11 +154,31 @@ describe('an irregular engine', () => {
       return true;
     };
     await start();
+    expect(await health()).toBe('SERVING');
     expect(await served(RHEL)).toEqual(recomputed(RHEL));
     const hosts = await unary<unknown, { hosts: { cluster_id: string; cluster_name: string }[] }>(scorer!.client, 'ListHosts', {});
     expect(hosts.hosts).toHaveLength(6);
     for (const h of hosts.hosts) expect(h).toMatchObject({ cluster_id: '', cluster_name: '' });
     expect(await metrics()).not.toMatch(/ksm_scorer_engine_records_rejected_total\{kind="host"/);
+  });
+
+  it('elements that 4.5 adds to hosts and VMs (and ones no version has) are ignored: the inventory loads as from 4.4', async () => {
+    sim = await startSimulator({ hosts: 6, vms: 100, seed: 22 });
+    sim.faults.respond = (p, _req, res: ServerResponse) => {
+      // As a 4.5 engine writes them: strings for booleans and integers, empty collections as {}.
+      const host = () => [...sim.inventory.hosts.values()].map((h) => ({ ...hostJson(h), vgpu_placement: 'consolidated', cpu_units: {}, network_operation_in_progress: 'false', reinstallation_required: 'false', cpu: { topology: { cores: '16', sockets: '2', threads: '2' }, type: 'Intel' } }));
+      const vm = () =>
+        sim.inventory.vmsByName().map((v) => ({ ...vmJson(v), tpm_enabled: 'false', auto_pinning_policy: 'disabled', cpu_pinning_policy: 'none', bios: { type: 'q35_ovmf' }, mediated_devices: {}, virtio_scsi_multi_queues: '0', storage_error_resume_behaviour: 'auto_resume' }));
+      const body = p === '/hosts' ? { host: host() } : p === '/vms' ? { vm: vm() } : undefined;
+      if (body === undefined) return false;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      return true;
+    };
+    await start({ OVIRT_PAGE_SIZE: '1000' });
+    expect(await health()).toBe('SERVING');
+    expect(await served(RHEL)).toEqual(recomputed(RHEL));
+    expect(logged(/engine records left out/)).toHaveLength(0);
+    expect(await metrics()).not.toMatch(/^ksm_scorer_engine_records_rejected_total\{/m);
   });
 
   it('events naming VMs and hosts the engine does not have change nothing and fail nothing', async () => {
@@ -176,7 +196,9 @@ describe('an irregular engine', () => {
     await waitUntil(() => logged(/events applied/).some((l) => JSON.parse(l).events === 3), 10_000);
     const after = await score({ os: RHEL });
     expect(after.scores).toEqual(before.scores);
+    expect(await served(RHEL)).toEqual(recomputed(RHEL));
     expect(after.inventory?.stale).toBe(false);
+    expect(await health()).toBe('SERVING');
     expect(scorer!.service.inventory.stats().syncFailures).toBe(0);
     expect(await metrics()).toMatch(/^ksm_scorer_engine_requests_total\{endpoint="GET \/vms\/\{id\}",status_class="4xx"\} 1$/m);
     expect(await metrics()).toMatch(/^ksm_scorer_engine_requests_total\{endpoint="GET \/hosts\/\{id\}",status_class="4xx"\} 2$/m);
@@ -273,6 +295,7 @@ describe('an irregular engine', () => {
     await expect(scorer!.service.inventory.refresh()).rejects.toThrow(/listed 100 VMs where the inventory has 200 \(50% fewer\).*\(1 so far\)/);
     await expect(scorer!.service.inventory.refresh()).rejects.toThrow(/\(2 so far\)/);
     expect((await score({ os: RHEL })).scores).toEqual(before.scores);
+    expect(await health()).toBe('SERVING');
     const snap = await scorer!.service.inventory.refresh();
     expect(snap.vmCount).toBe(100);
     expect(await served(RHEL)).toEqual(recomputed(RHEL));
@@ -299,6 +322,7 @@ describe('an irregular engine', () => {
     const snap = await scorer!.service.inventory.refresh();
     expect(snap.vmCount).toBe(120);
     expect(snap.vms.get(moving.id)?.hostId).toBe(to);
+    expect(await health()).toBe('SERVING');
     expect(await served(RHEL)).toEqual(recomputed(RHEL));
     expect(JSON.parse(logged(/listed twice/)[0]!)).toMatchObject({ leftOut: 0, reasons: { 'vm/duplicate': 1 } });
     expect(await metrics()).toMatch(/^ksm_scorer_engine_records_rejected_total\{kind="vm",reason="duplicate"\} 1$/m);
