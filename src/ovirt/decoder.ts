@@ -44,10 +44,16 @@ export interface ListShape {
 /** Answers up to this size (inflated) are decoded inline: a worker round trip would cost more. */
 const INLINE_LIMIT = 64 * 1024;
 
+/** The decode thread's nice value (0 normal, 19 lowest). */
+const DECODE_NICE = 10;
+
 // Plain JS so it runs from dist/ and under the test runner alike; generic, so it stays this small.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { gunzipSync } = require('node:zlib');
+// Below the threads that answer calls: a 2 MB page parsed here must not take a core from them.
+// (On Linux the nice value is per thread: this one only; raising it needs no privilege.)
+try { require('node:os').setPriority(${DECODE_NICE}); } catch {}
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 function project(value, spec) {
   if (!isObject(value)) return typeof value === 'object' ? null : value;
