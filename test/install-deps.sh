@@ -10,7 +10,9 @@
 # Another apt or dpkg process (unattended-upgrades, a second checkout's `make test`) may hold the
 # dpkg lock: apt waits for it up to APT_LOCK_TIMEOUT seconds (default 300) instead of failing at once.
 set -euo pipefail
-need=()
+# INSTALL_DEPS_ALSO: packages to install even when present (test/deploy/install-deps.test.ts uses it
+# to show the wait for the dpkg lock with a package that is already there).
+read -r -a need <<<"${INSTALL_DEPS_ALSO:-}"
 /usr/bin/python3 -c 'import grpc, google.protobuf, grpc_tools.protoc' 2>/dev/null || need+=(python3-grpcio python3-protobuf python3-grpc-tools)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tini >/dev/null || need+=(tini)
@@ -20,12 +22,18 @@ if [ ${#need[@]} -eq 0 ] && [ -z "${want_systemd:-}" ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 lock_timeout="${APT_LOCK_TIMEOUT:-300}"
 apt=($SUDO apt-get -o "DPkg::Lock::Timeout=$lock_timeout")
-# apt-get update takes the lists lock, which DPkg::Lock::Timeout does not cover: retry it, bounded.
-for attempt in $(seq 1 $((lock_timeout / 10 + 1))); do
-  if out=$("${apt[@]}" update -qq 2>&1); then break; fi
-  if ! grep -qi 'lock' <<<"$out" || [ "$attempt" -gt "$((lock_timeout / 10))" ]; then echo "$out" >&2; exit 1; fi
-  echo "apt-get update: another apt process holds the lock; waiting (attempt $attempt)..."
-  sleep 10
+# apt-get update takes the lists lock, which DPkg::Lock::Timeout does not cover: retried until the same bound.
+deadline=$((SECONDS + lock_timeout))
+until out=$("${apt[@]}" update -qq 2>&1); do
+  if ! grep -qi 'lock' <<<"$out"; then echo "$out" >&2; exit 1; fi
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "$out" >&2
+    echo "install-deps: another apt process held the lock for more than ${lock_timeout} s (APT_LOCK_TIMEOUT); giving up" >&2
+    exit 1
+  fi
+  [ -n "${told:-}" ] || echo "apt-get update: another apt process holds the lock; waiting up to ${lock_timeout} s..."
+  told=1
+  sleep 2
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} (Debian packages) for the Python client, TLS, PID 1 and promtool tests..."
