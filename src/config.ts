@@ -3,7 +3,7 @@
  * default, bounds, meaning), and the one place that reads the environment:
  * each value is validated, then the relations between them, all problems are
  * reported together, and the result is frozen and handed to each part whole.
- * The README's configuration table is generated from SETTINGS.
+ * The configuration tables (docs/configuration.md, and the README's first settings) are generated from SETTINGS.
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
