@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { COUNTER_NAMED_GAUGES } from '../../src/metrics/metrics';
-import { scrape } from '../metrics/scrape';
-import { killAll, spawnProc, waitForLog } from '../processes';
+import { killAll, type Proc, spawnProc, waitForLog } from '../processes';
+import { scrape, valueOf } from '../metrics/scrape';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -37,6 +37,10 @@ async function promtool(args: string[], stdin?: string): Promise<{ code: number;
 
 /** `serve` on the simulator with the XML-RPC listener on, so every metric family is declared; its metrics port. */
 async function serveForMetrics(env: Record<string, string> = {}): Promise<number> {
+  return (await serveWithMetrics(env)).port;
+}
+
+async function serveWithMetrics(env: Record<string, string> = {}): Promise<{ port: number; server: Proc }> {
   const server = spawnProc(process.execPath, ['--no-memory-reducer', CLI, 'serve'], {
     KSM_SCORER_LISTEN: '127.0.0.1:0',
     KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
@@ -46,7 +50,7 @@ async function serveForMetrics(env: Record<string, string> = {}): Promise<number
   });
   const port = Number((await waitForLog(server, /"metrics":"http:\/\/127\.0\.0\.1:(\d+)\/metrics".*"msg":"ksm-scorer listening"/, 30_000))[1]);
   await waitForLog(server, /"msg":"inventory refreshed"/, 30_000);
-  return port;
+  return { port, server };
 }
 
 /** Metric families of an exposition, histograms also under their _bucket, _sum and _count names. */
@@ -85,12 +89,28 @@ describe('/metrics passes promtool check metrics', () => {
     const { text } = await scrape(await serveForMetrics({ KSM_SCORER_WORKERS: '2' }));
     expect(await promtool(['check', 'metrics'], text)).toEqual({ code: 0, out: '' });
   }, 60_000);
+
+  it('with workers, the primary counts them running and restarted: a killed worker shows as a restart', async () => {
+    const { port, server } = await serveWithMetrics({ KSM_SCORER_WORKERS: '2' });
+    const first = await scrape(port);
+    expect(valueOf(first.text, 'ksm_scorer_workers')).toBe(2);
+    expect(valueOf(first.text, 'ksm_scorer_worker_restarts_total')).toBe(0);
+    const pid = Number((await waitForLog(server, /"workerPid":(\d+).*"msg":"worker started"/))[1]);
+    process.kill(pid, 'SIGKILL');
+    await waitForLog(server, /"msg":"worker exited: starting another"/);
+    // The replacement starts after a backoff (the killed worker died young): wait for it, bounded.
+    for (let i = 0; i < 200 && server.stderr.match(/"msg":"worker started"/g)!.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    const after = await scrape(port);
+    expect(valueOf(after.text, 'ksm_scorer_worker_restarts_total')).toBe(1);
+    expect(valueOf(after.text, 'ksm_scorer_workers')).toBe(2);
+  }, 60_000);
 });
 
 describe('deploy/prometheus alert rules and deploy/grafana dashboard', () => {
   let live: Set<string>;
   beforeAll(async () => {
-    live = families((await scrape(await serveForMetrics())).text);
+    // One process, and workers (whose primary adds its worker metrics).
+    live = new Set([...families((await scrape(await serveForMetrics())).text), ...families((await scrape(await serveForMetrics({ KSM_SCORER_WORKERS: '2' }))).text)]);
   }, 60_000);
   afterAll(killAll);
 
@@ -142,7 +162,7 @@ describe('deploy/prometheus alert rules and deploy/grafana dashboard', () => {
       }
     }
     // The panels the issue asks for: calls and latency, inventory, engine, on-demand reads, score tables.
-    for (const name of ['grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'ksm_scorer_inventory_age_seconds', 'ksm_scorer_inventory_hosts', 'ksm_scorer_inventory_generation', 'ksm_scorer_engine_requests_total', 'ksm_scorer_on_demand_fetches_total', 'ksm_scorer_score_table_bytes']) {
+    for (const name of ['grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'ksm_scorer_inventory_age_seconds', 'ksm_scorer_inventory_hosts', 'ksm_scorer_inventory_generation', 'ksm_scorer_engine_requests_total', 'ksm_scorer_on_demand_fetches_total', 'ksm_scorer_score_table_bytes', 'ksm_scorer_workers']) {
       expect(read.has(name), name).toBe(true);
     }
   });
