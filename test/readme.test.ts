@@ -10,9 +10,9 @@
  * runs on an oVirt engine machine. The sample output is compared with what the command prints now.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListVmsResponse__Output } from '../src/generated/ksmscorer/v1/ListVmsResponse';
@@ -81,6 +81,18 @@ describe('the README commands', () => {
     const words = Number(execFileSync('wc', ['-w', join(ROOT, 'README.md')], { encoding: 'utf8' }).trim().split(/\s+/)[0]);
     expect(words).toBeGreaterThan(500);
     expect(words).toBeLessThan(1500);
+  });
+
+  it('links only to files that exist, in the README and docs/ (text moved to docs/ must not leave dead links)', () => {
+    const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const dead: string[] = [];
+    for (const file of files) {
+      for (const [, target] of readFileSync(join(ROOT, file), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        if (!existsSync(join(ROOT, dirname(file), target!))) dead.push(`${file} -> ${target}`);
+      }
+    }
+    expect(dead).toEqual([]);
   });
 
   it('says which Debian packages `make test` installs: those test/install-deps.sh names', () => {
