@@ -38,7 +38,9 @@ ${Object.values(COMMANDS)
   .map((c) => c.usage)
   .join('\n')}
   ksm-scorer --version | --help
-  ksm-scorer COMMAND --help`;
+  ksm-scorer COMMAND --help
+The client commands' connection options (--target, --timeout, --tls, --ca, --cert, --key) may
+also come before COMMAND: ksm-scorer --target HOST:PORT score ...`;
 
 /** Options every client command takes, also accepted before the command (`ksm-scorer --target H:P score ...`). */
 const LEADING_OPTIONS: Record<string, 'value' | 'flag'> = { '--target': 'value', '--timeout': 'value', '--ca': 'value', '--cert': 'value', '--key': 'value', '--tls': 'flag' };
@@ -55,7 +57,7 @@ function splitCommand(argv: string[]): { name: string | undefined; rest: string[
     if (kind === 'value' && !arg.includes('=') && i + 1 < argv.length) leading.push(argv[++i]!);
   }
   const name = argv[i];
-  if (leading.length > 0 && (name === undefined || name.startsWith('-'))) {
+  if (leading.length > 0 && (name === undefined || (name.startsWith('-') && name !== '--help' && name !== '-h'))) {
     // `ksm-scorer --target H:P` alone: say what is missing, not that --target is unknown.
     return { name: undefined, rest: [] };
   }
@@ -69,16 +71,15 @@ function usageError(prefix: string, message: string, help: string): number {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [first] = argv;
-  if (first === '-h' || first === '--help' || first === 'help') {
+  const { name, rest } = splitCommand(argv);
+  if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (first === '--version') {
+  if (name === '--version') {
     process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
-  const { name, rest } = splitCommand(argv);
   const command = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (command === undefined) {
     const problem =

@@ -142,6 +142,9 @@ describe('ksm-scorer CLI', () => {
     const eq = run([`--target=${nowhere}`, 'health', '--timeout', '2']);
     expect(await eq.exited).toBe(1);
     expect(eq.stderr).toContain(`running at ${nowhere}?`);
+    const help = run(['--target', nowhere, '--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.stdout).toMatch(/^usage:\n[^]*may\nalso come before COMMAND: ksm-scorer --target HOST:PORT score \.\.\.\n$/);
   });
 
   it('serve runs on the embedded simulator, score prints a table, SIGTERM stops it cleanly', async () => {
