@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { HostScorerServiceClient } from '../generated/ksmscorer/v1/HostScorerService';
 import { LOADER_OPTIONS, loadScorerProto } from '../server/proto';
-import { channelCredentials, explainTlsFailure, probeTlsMismatch, TLS_OPTIONS, TLS_USAGE, type TlsValues } from './tls';
+import { channelCredentials, explainTlsFailure, probeTlsMismatch, TLS_OPTIONS, TLS_USAGE, type TlsValues, wantsTls } from './tls';
 
 export const DEFAULT_TARGET = '127.0.0.1:50051';
 
@@ -142,7 +142,7 @@ function connect(values: ClientValues): Connection {
     scorer,
     target,
     address,
-    plaintext: credentials._isSecure() === false,
+    plaintext: !wantsTls(values),
     tls: values,
     credentials,
     call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res> {

@@ -26,6 +26,12 @@ export interface TlsValues {
   readonly key?: string | undefined;
 }
 
+/** Whether the options (or the environment) ask for TLS: --tls, or any of the files. */
+export function wantsTls(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  const given = (option: 'ca' | 'cert' | 'key') => values[option] !== undefined || Boolean(env[`KSM_SCORER_TARGET_${option.toUpperCase()}`]);
+  return values.tls === true || /^(true|1|yes)$/i.test(env.KSM_SCORER_TARGET_TLS ?? '') || given('ca') || given('cert') || given('key');
+}
+
 /** The channel credentials the options (or the environment) ask for, or a usage problem. */
 export function channelCredentials(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): grpc.ChannelCredentials | { problem: string } {
   const pick = (option: 'ca' | 'cert' | 'key'): NamedFile | undefined => {
@@ -34,8 +40,7 @@ export function channelCredentials(values: TlsValues, env: Readonly<Record<strin
     return path === undefined ? undefined : { path, name: values[option] === undefined ? variable : `--${option}` };
   };
   const [ca, cert, key] = [pick('ca'), pick('cert'), pick('key')];
-  const on = values.tls === true || /^(true|1|yes)$/i.test(env.KSM_SCORER_TARGET_TLS ?? '') || ca !== undefined || cert !== undefined || key !== undefined;
-  if (!on) return grpc.credentials.createInsecure();
+  if (!wantsTls(values, env)) return grpc.credentials.createInsecure();
   if ((cert === undefined) !== (key === undefined)) return { problem: '--cert and --key go together: a client certificate and its private key' };
   const contents: (Buffer | null)[] = [];
   for (const file of [ca, key, cert]) {
