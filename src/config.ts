@@ -213,6 +213,14 @@ export const SETTINGS = {
       max: 256,
       description: 'largest XML-RPC request body accepted (a call naming 60 hosts is about 4 KiB); a larger one gets a fault as soon as the limit is passed, without being read whole',
     }),
+    minRateBytes: count('bytes/s', {
+      env: 'KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES',
+      default: 500,
+      min: 1,
+      max: 1_000_000_000,
+      description:
+        'slowest a request may arrive: headers get 10 s and the body 10 s, each plus 1 s per this many bytes received (headers at most 20 s); at the connection cap (64) the connection furthest behind it, or idle, is closed to make room. See docs/security.md',
+    }),
     ...tlsFiles('KSM_SCORER_OVIRT_PROXY_TLS', 'XML-RPC'),
   },
   /** The TLS files of every listener (src/tls.ts). */
