@@ -5,7 +5,7 @@
  *   idle timeout;
  * - at the connection cap the connection that shows the least progress makes room for the new
  *   one: the one idle the longest first, then the one furthest behind the minimum rate (or least
- *   ahead of it). A connection whose request is in (being answered) is never evicted; when every
+ *   ahead of it, a new connection credited a moment for its request to arrive). A connection whose request is in (being answered) is never evicted; when every
  *   one is, the new connection is refused.
  * Progress is bytes on the TCP socket (under TLS, the TLS records), so slow or silent clients
  * cannot lock out the callers that send their requests at once.
@@ -123,20 +123,18 @@ export class ProgressGuard {
   }
 
   /**
-   * The connection to evict at the cap: idle the longest (past IDLE_GRACE_MS), else the one furthest
-   * behind the minimum rate (or least ahead of it), else the longest idle of those just opened (whose
-   * request may still be on its way). Undefined when every one is being answered.
+   * The connection to evict at the cap: one idle for over IDLE_GRACE_MS (the longest), else the one
+   * furthest behind the minimum rate (or least ahead of it), where a connection just opened is
+   * credited IDLE_GRACE_MS for its request to arrive. Undefined when every one is being answered.
    */
   private leastProgress(now: number): Connection | undefined {
-    let best: { c: Connection; rank: number; score: number } | undefined;
+    let best: { c: Connection; rank: number; behindMs: number } | undefined;
     for (const c of this.connections.values()) {
       const s = this.state(c, now);
-      let rank: number;
-      let score: number;
-      if (s.kind === 'idle') [rank, score] = s.idleMs >= IDLE_GRACE_MS ? [0, s.idleMs] : [2, s.idleMs];
-      else if (s.kind === 'reading') [rank, score] = [1, s.ms - (s.bytes / this.limits.minRateBytes) * 1000];
-      else continue;
-      if (best === undefined || rank < best.rank || (rank === best.rank && score > best.score)) best = { c, rank, score };
+      if (s.kind === 'answering') continue;
+      const behindMs = s.kind === 'idle' ? s.idleMs - IDLE_GRACE_MS : s.ms - (s.bytes / this.limits.minRateBytes) * 1000;
+      const rank = s.kind === 'idle' && behindMs >= 0 ? 0 : 1;
+      if (best === undefined || rank < best.rank || (rank === best.rank && behindMs > best.behindMs)) best = { c, rank, behindMs };
     }
     return best?.c;
   }
