@@ -142,8 +142,9 @@ export class ConnectionListener {
       this.injector.injectConnection(socket);
     };
     // A reset before the preface is only a close to us; after it the http2 session handles errors
-    // (and a TLS socket's are its owner's to handle, nodejs/node#35824).
-    socket.on('error', () => {});
+    // (and a TLS socket's are its owner's to handle, nodejs/node#35824). An error closes the
+    // connection: a refused TLS renegotiation (ERR_TLS_SESSION_ATTACK, see src/tls.ts) is one.
+    socket.on('error', () => socket.destroy());
     socket.on('data', onData);
     socket.once('close', settle);
   }
