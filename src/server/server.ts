@@ -46,7 +46,7 @@ export class ScorerServer {
   private readonly logger: Logger;
   private shuttingDown = false;
   /** Scoring calls whose handler has not answered yet, and who to tell when none is left. */
-  private inFlight = 0;
+  private readonly inFlight = new Set<grpc.ServerUnaryCall<unknown, unknown>>();
   private idle: (() => void) | undefined;
 
   constructor({ metrics, ...deps }: ScorerServerOptions) {
@@ -99,12 +99,14 @@ export class ScorerServer {
       Object.entries(handlers).map(([name, handler]) => [
         name,
         (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          this.inFlight++;
+          this.inFlight.add(call);
           let done = false;
           const finish = () => {
             if (done) return;
             done = true;
-            if (--this.inFlight === 0) this.idle?.();
+            this.inFlight.delete(call);
+            if (this.shuttingDown) this.closeIfIdle(call.getPeer());
+            if (this.inFlight.size === 0) this.idle?.();
           };
           call.once('cancelled', finish);
           return handler(call, (err, value) => {
@@ -117,14 +119,20 @@ export class ScorerServer {
     );
   }
 
-  /** NOT_SERVING first so balancers stop sending, then drain; after `graceMs` cut what is left. */
+  /**
+   * NOT_SERVING first so balancers stop sending, then drain: GOAWAY on every connection, and each
+   * connection closed as soon as it has no call in flight (at once for idle ones: a client need
+   * not close its side after a GOAWAY, and grpcio's does not for seconds). After `graceMs`, cut what is left.
+   */
   shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
     this.shuttingDown = true;
     this.listener.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
-        this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs });
+        const calls = this.inFlight.size;
+        if (calls > 0) this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs, calls });
+        else this.logger.warn('grace period over, closing the connections still open (no call in flight)', { graceMs });
         this.server.forceShutdown();
         resolve();
       }, graceMs);
@@ -133,9 +141,17 @@ export class ScorerServer {
         resolve();
       };
       this.server.tryShutdown(() => {
-        if (this.inFlight === 0) return drained();
+        if (this.inFlight.size === 0) return drained();
         this.idle = drained;
       });
+      const busy = new Set([...this.inFlight].map((call) => call.getPeer()));
+      this.listener.closeConnections((peer) => !busy.has(peer));
     });
+  }
+
+  /** During the drain: closes the connection of `peer` (HOST:PORT, as grpc-js names it) once no call is in flight on it. */
+  private closeIfIdle(peer: string): void {
+    for (const call of this.inFlight) if (call.getPeer() === peer) return;
+    this.listener.closeConnections((p) => p === peer);
   }
 }
