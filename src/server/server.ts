@@ -9,6 +9,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { ServerSettings } from '../config';
 import type { Logger } from '../log';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
+import { ControlFloodGuard, injectorHttp2Server } from './control-flood';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import type { GrpcServerMetrics } from './grpc-metrics';
@@ -42,6 +43,7 @@ export function grpcServerOptions(t: TransportLimits, metrics?: GrpcServerMetric
 export class ScorerServer {
   private readonly server: grpc.Server;
   private readonly listener: ConnectionListener;
+  private readonly controlFlood: ControlFloodGuard | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SCORER_SERVICE_NAME]: 'NOT_SERVING' });
   private readonly logger: Logger;
   private shuttingDown = false;
@@ -55,6 +57,9 @@ export class ScorerServer {
     this.server = new grpc.Server(grpcServerOptions(t, metrics));
     // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
+    const http2Server = injectorHttp2Server(this.server);
+    if (http2Server === undefined) deps.logger.warn('grpc-js no longer shows its http2 server: connections flooding control frames are not cut (see src/server/control-flood.ts)');
+    this.controlFlood = http2Server === undefined ? undefined : new ControlFloodGuard(http2Server, t.maxControlBytesPerSecond, deps.logger);
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
     // The same service with hand-written codecs for the hot messages (see codec.ts), and
@@ -128,6 +133,7 @@ export class ScorerServer {
     this.setServing(false);
     this.shuttingDown = true;
     this.listener.close();
+    this.controlFlood?.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         const calls = this.inFlight.size;
