@@ -6,9 +6,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../src/log';
+import { loadScorerProto } from '../../src/server/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
+import { killAll, serveOnSimulator, spawnProc } from '../processes';
+
+const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 
 /** A Python grpcio client that has made one call and holds its channel idle; resolves once its call is answered. */
 async function idlePythonClient(address: string): Promise<ChildProcess> {
@@ -50,6 +55,31 @@ describe('stop with idle client connections', () => {
       expect(lines.join('')).not.toMatch(/cancelling the calls still in flight/);
     });
   }
+
+  it('SIGTERM to `ksm-scorer serve` with an idle grpc-js and an idle Python client connection: the process exits 0 within 1 s', async () => {
+    try {
+      const { server, port } = await serveOnSimulator((args, env) => spawnProc(process.execPath, ['--no-memory-reducer', CLI, ...args], { ...env, KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '10' }), 4, 20);
+      const address = `127.0.0.1:${port}`;
+      const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(address, grpc.credentials.createInsecure());
+      try {
+        await unary(client, 'ListOperatingSystems', {});
+        python = await idlePythonClient(address);
+        await new Promise((r) => setTimeout(r, 200));
+        const t0 = performance.now();
+        server.child.kill('SIGTERM');
+        const code = await server.exited;
+        const ms = performance.now() - t0;
+        console.info(`SIGTERM with idle grpc-js and Python connections: exit ${code} after ${Math.round(ms)} ms`);
+        expect(code).toBe(0);
+        expect(ms).toBeLessThan(1_000);
+        expect(server.stderr).not.toMatch(/grace period over/);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await killAll();
+    }
+  });
 
   it('the grace period over, the drain log counts the calls really in flight (2), not the idle connection beside them', async () => {
     sim = await startSimulator({ hosts: 3, vms: 20, seed: 5 });
