@@ -76,7 +76,7 @@ describe('control frame flood', () => {
     const ids = [...sim.inventory.hosts.keys()];
     const big = Array.from({ length: 5_000 }, (_, i) => ids[i % ids.length]!);
     const calls = Array.from({ length: 10 }, () => unary<object, { scores: unknown[] }>(scorer.client, 'ScoreHosts', { os: OS, host_ids: big }));
-    for (const res of await Promise.all(calls)) expect(res.scores).toHaveLength(5_000);
+    for (const res of await Promise.all(calls)) expect(res.scores).toHaveLength(ids.length); // each host once
     const c = await RawH2Connection.open(scorer.service.port);
     const increment = Buffer.alloc(4);
     increment.writeUInt32BE(65_535);
