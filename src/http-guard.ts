@@ -5,8 +5,9 @@
  *   idle timeout;
  * - at the connection cap the connection that shows the least progress makes room for the new
  *   one: the one idle the longest first, then the one furthest behind the minimum rate (or least
- *   ahead of it, a new connection credited a moment for its request to arrive). A connection whose request is in (being answered) is never evicted; when every
- *   one is, the new connection is refused.
+ *   ahead of it, a new connection credited a moment for its request to arrive). A connection
+ *   whose request is in (being answered) is never evicted; when every one is, the new
+ *   connection is refused.
  * Progress is bytes on the TCP socket (under TLS, the TLS records), so slow or silent clients
  * cannot lock out the callers that send their requests at once.
  */
@@ -46,7 +47,7 @@ interface Connection {
   request: http.IncomingMessage | undefined;
 }
 
-export type GuardEvent = 'evicted' | 'overLimit' | 'headerTimeout' | 'idleTimeout';
+type GuardEvent = 'evicted' | 'overLimit' | 'headerTimeout' | 'idleTimeout';
 
 export class ProgressGuard {
   /** By remote address and port: an https request's socket is the TLS socket, not the TCP one counted here. */

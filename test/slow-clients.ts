@@ -29,7 +29,7 @@ export interface Drippers {
   stop(): void;
 }
 
-/** `connections` clients that each hold a connection on progress as slow as allowed, reconnecting 20 ms after each cut. */
+/** `connections` clients that each hold a connection on progress as slow as allowed, reconnecting 100 ms after each cut. */
 export function startDrippers(o: DripOptions): Drippers {
   let stopped = false;
   let opened = 0;
@@ -51,7 +51,7 @@ export function startDrippers(o: DripOptions): Drippers {
     socket.on('data', () => {}); // faults and 408s are read and ignored
     socket.once('close', () => {
       live.delete(socket);
-      later(one, 20);
+      later(one, 100);
     });
     let i = 0;
     const next = () => {

@@ -36,7 +36,7 @@ const HEADERS_TIMEOUT_MS = 10_000;
 const HEADERS_MAX_MS = 20_000;
 const BODY_TIMEOUT_MS = 10_000;
 /** Apache mod_reqtimeout's default MinRate; the engine sends a call (about 4 KiB for 60 hosts) in one write. */
-export const MIN_RATE_BYTES = 500;
+const MIN_RATE_BYTES = 500;
 const CALL_TIMEOUT_MS = 30_000;
 /** A connection with no request (new, or between calls) is closed after this long; Node's keep-alive timeout (5 s) comes first between calls. */
 const IDLE_TIMEOUT_MS = 10_000;
