@@ -37,11 +37,20 @@ export class Freshness {
   /** Why nothing has loaded yet, for the caller's message (the log has the details). */
   private loadFailure: string | undefined;
 
+  /** When the current snapshot was published (monotonic ms), and how old it was then. */
+  private publishedAt = 0;
+  private ageAtPublish = 0;
+
   constructor(
     private readonly limits: FreshnessLimits,
     private readonly logger: Logger,
     /** Wall clock in epoch ms; injected so tests control time. */
     private readonly now: () => number,
+    /**
+     * A clock that never jumps (ms): ages are measured on it, so this machine's clock set an hour
+     * forward does not expire a fresh inventory, nor set back make an old one look fresh.
+     */
+    private readonly monotonicNow: () => number = () => performance.now(),
   ) {}
 
   snapshot(): InventorySnapshot | undefined {
@@ -50,8 +59,16 @@ export class Freshness {
 
   publish(snapshot: InventorySnapshot): void {
     this.current = snapshot;
+    // The wall clock is read once, here: the read began a refresh's length ago at most.
+    this.ageAtPublish = Math.max(0, this.now() - snapshot.refreshedAt);
+    this.publishedAt = this.monotonicNow();
     this.loadFailure = undefined;
     this.check();
+  }
+
+  /** How long ago the current snapshot was read from the engine (ms); undefined before the first. */
+  age(): number | undefined {
+    return this.current === undefined ? undefined : this.ageAtPublish + (this.monotonicNow() - this.publishedAt);
   }
 
   /** A sync failed; until the first load, calls are told so. */
@@ -66,12 +83,12 @@ export class Freshness {
 
   /** Re-evaluates the state against the clock, telling listeners of a change. */
   check(): InventoryState {
-    const snapshot = this.current;
-    const state = snapshot === undefined ? 'loading' : ageState(this.now() - snapshot.refreshedAt, this.limits);
+    const age = this.age();
+    const state = age === undefined ? 'loading' : ageState(age, this.limits);
     if (state !== this.state) {
       const previous = this.state;
       this.state = state;
-      const fields = { previous, state, ageMs: snapshot && this.now() - snapshot.refreshedAt };
+      const fields = { previous, state, ageMs: age === undefined ? undefined : Math.round(age) };
       if (state === 'expired') this.logger.error('inventory too old to serve: answering UNAVAILABLE until the engine is back', fields);
       else this.logger.info('inventory state changed', fields);
       for (const listener of this.listeners) listener(state);
@@ -90,7 +107,7 @@ export class Freshness {
           : 'no inventory has loaded yet: the oVirt engine could not be read (the service log says why); try again later',
       );
     }
-    const age = this.now() - snapshot.refreshedAt;
+    const age = this.age()!;
     if (ageState(age, this.limits) === 'expired') {
       throw new ScorerError(
         'not_ready',
@@ -103,7 +120,7 @@ export class Freshness {
   info(snapshot: InventorySnapshot): InventoryInfo {
     return {
       refreshedAt: snapshot.refreshedAt,
-      stale: ageState(this.now() - snapshot.refreshedAt, this.limits) !== 'fresh',
+      stale: ageState(snapshot === this.current ? this.age()! : Math.max(0, this.now() - snapshot.refreshedAt), this.limits) !== 'fresh',
       generation: snapshot.generation,
       hostCount: snapshot.hostCount,
       vmCount: snapshot.vmCount,

@@ -41,6 +41,8 @@ export interface ServedInventoryOptions {
   readonly logger: Logger;
   /** Wall clock in epoch ms; injected so tests control time. Default Date.now. */
   readonly now?: () => number;
+  /** A clock that never jumps (ms), for ages. Default performance.now, or `now` when only that is injected. */
+  readonly monotonicNow?: () => number;
   /** Where the inventory's metrics go; default a registry of its own. */
   readonly metrics?: Metrics;
 }
@@ -57,9 +59,11 @@ export class ServedInventory implements ScoringInventory {
   private stateTimer: NodeJS.Timeout | undefined;
   private readonly createdAt: number;
 
-  constructor({ source, settings, logger, now = Date.now, metrics = new Metrics() }: ServedInventoryOptions) {
+  constructor({ source, settings, logger, now: injectedNow, monotonicNow, metrics = new Metrics() }: ServedInventoryOptions) {
+    const now = injectedNow ?? Date.now;
     this.createdAt = now();
-    this.freshness = new Freshness(settings, logger, now);
+    // One injected clock drives both in tests; otherwise ages are measured on the monotonic clock.
+    this.freshness = new Freshness(settings, logger, now, monotonicNow ?? (injectedNow === undefined ? undefined : now));
     this.readThrough = new ReadThrough(source, settings, logger, this.stopController.signal, metrics);
     this.declareGauges(metrics, now);
   }
@@ -83,7 +87,7 @@ export class ServedInventory implements ScoringInventory {
     gauge(
       'ksm_scorer_inventory_age_seconds',
       'Seconds since the inventory was last brought up to date with the engine (since start while nothing has loaded).',
-      () => (now() - (snapshot()?.refreshedAt ?? this.createdAt)) / 1000,
+      () => (this.freshness.age() ?? now() - this.createdAt) / 1000,
     );
     const check = () => this.freshness.check();
     metrics.gauge(

@@ -271,6 +271,8 @@ export class InventorySync {
       this.holding ||
       this.settings.eventsIntervalMs <= 0 ||
       now - this.lastFullAt >= this.settings.refreshIntervalMs ||
+      // This machine's clock went back: the interval cannot be told, so the refresh is due now rather than an hour late.
+      now < this.lastFullAt ||
       // Out of touch this long, the events since may have aged out of the engine.
       now - this.lastSuccessAt > this.settings.maxStalenessMs;
     if (fullDue) return this.fullRefresh();
