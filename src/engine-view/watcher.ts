@@ -1,0 +1,125 @@
+/**
+ * Reads the engine's scheduling set-up at start and then once per full
+ * refresh interval, on a timer of its own (a few requests, never per call),
+ * and keeps the last answer for `engine status` and /metrics. The read is
+ * optional: a failure (403 for an account that may not read policies, 404,
+ * a bad answer, a dead engine) makes the view "unknown" with the reason,
+ * logged, and never reaches the inventory or the service's health.
+ */
+import { ScorerError } from '../errors';
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics/metrics';
+import { readSchedulingSetup, type SchedulingSetup } from '../ovirt/scheduling';
+import { type CallWindow } from './call-window';
+import { engineStatus, type EngineStatus, type SetupRead } from './status';
+
+export interface EngineViewOptions {
+  readonly read: (signal: AbortSignal) => Promise<SchedulingSetup>;
+  readonly calls: CallWindow;
+  /** The XML-RPC listener is on. */
+  readonly listening: boolean;
+  readonly intervalMs: number;
+  /** The engine account, named when it may not read the set-up. */
+  readonly account: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export class EngineViewWatcher {
+  private last: SetupRead = { kind: 'pending' };
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private readonly stopped = new AbortController();
+  private loggedState: string | undefined;
+
+  constructor(private readonly options: EngineViewOptions) {
+    const { metrics } = options;
+    const status = () => this.status();
+    const set = (g: { set(v: number): void }, v: number) => g.set(v);
+    metrics.gauge('ksm_scorer_engine_view_known', 'The engine\'s scheduling set-up was read (1) or is unknown (0: not read yet, refused, or failed).', [], function () {
+      set(this, status().engine.known ? 1 : 0);
+    });
+    metrics.gauge('ksm_scorer_engine_unit_discovered', 'The engine lists the external policy unit ksm_same_os_score (1), or not or unknown (0).', [], function () {
+      set(this, status().engine.unitDiscovered ? 1 : 0);
+    });
+    metrics.gauge('ksm_scorer_engine_unit_enabled', 'The engine has the unit ksm_same_os_score enabled (1), or not or unknown (0).', [], function () {
+      set(this, status().engine.unitEnabled ? 1 : 0);
+    });
+    metrics.gauge('ksm_scorer_engine_policies_weighing_unit', 'Scheduling policies whose weights include ksm_same_os_score (0 when unknown).', [], function () {
+      set(this, status().engine.policies.length);
+    });
+    metrics.gauge('ksm_scorer_engine_clusters_weighing_unit', 'Clusters whose scheduling policy weighs ksm_same_os_score (0 when unknown).', [], function () {
+      set(this, status().engine.clusters.filter((c) => c.weighsUnit).length);
+    });
+    metrics.gauge('ksm_scorer_engine_clusters_not_weighing_unit', 'Clusters whose scheduling policy does not weigh ksm_same_os_score (0 when unknown).', [], function () {
+      set(this, status().engine.clusters.filter((c) => !c.weighsUnit).length);
+    });
+    metrics.gauge('ksm_scorer_xmlrpc_last_call_timestamp_seconds', 'When the engine\'s last XML-RPC call arrived, Unix time; 0 when none came since the start.', [], function () {
+      set(this, (options.calls.lastCallAt ?? 0) / 1000);
+    });
+  }
+
+  /** The first read now (not awaited: the service does not wait on an optional read), then one per interval. */
+  start(): void {
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** A read now, unless one is running; resolves when it is done. Never rejects. */
+  refresh(): Promise<void> {
+    this.reading ??= this.readOnce().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  status(): EngineStatus {
+    const { calls, listening, account } = this.options;
+    return engineStatus(this.last, { listening, counts: calls.lastHour(), lastCallAt: calls.lastCallAt }, account);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopped.abort(new ScorerError('cancelled', 'engine view stopped'));
+    await this.reading;
+  }
+
+  private async readOnce(): Promise<void> {
+    if (this.stopped.signal.aborted) return;
+    try {
+      const setup = await this.options.read(this.stopped.signal);
+      this.last = { kind: 'read', setup, at: Date.now() };
+    } catch (err) {
+      if (this.stopped.signal.aborted) return;
+      const e = ScorerError.from(err);
+      const reason = `${e.endpoint ?? 'engine'}: ${e.status !== undefined ? `HTTP ${e.status}` : e.code}${e.status === 403 ? ', not permitted for this account' : ''} (${e.message})`;
+      this.last = { kind: 'failed', reason, at: Date.now() };
+    }
+    this.logIfChanged();
+  }
+
+  /** One line at start with the engine's view; later only when the state changes. */
+  private logIfChanged(): void {
+    const s = this.status();
+    if (s.state === this.loggedState) return;
+    const first = this.loggedState === undefined;
+    this.loggedState = s.state;
+    const fields = {
+      state: s.state,
+      advice: s.advice,
+      policies: s.engine.policies.map((p) => `${p.name} (factor ${p.factor})`),
+      clustersWeighingUnit: s.engine.clusters.filter((c) => c.weighsUnit).length,
+      clusters: s.engine.clusters.length,
+    };
+    const ok = s.state === 'in_use' || s.state === 'not_called';
+    const message = first ? "the engine's view of ksm-scorer" : "the engine's view of ksm-scorer changed";
+    if (ok) this.options.logger.info(message, fields);
+    else this.options.logger.warn(message, fields);
+  }
+}
+
+/** The default read: the engine client's four requests. */
+export function readWith(client: Parameters<typeof readSchedulingSetup>[0]): EngineViewOptions['read'] {
+  return (signal) => readSchedulingSetup(client, signal);
+}
