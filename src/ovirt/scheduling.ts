@@ -66,6 +66,7 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 function items(body: unknown, key: string, max: number): Json[] {
   if (!isObject(body)) throw new ScorerError('engine_protocol', `a ${key} list that is not a JSON object`);
   const raw = body[key];
+  if (raw !== undefined && raw !== null && typeof raw !== 'object') throw new ScorerError('engine_protocol', `"${key}" that is not a list`);
   const list = raw === undefined || raw === null ? [] : Array.isArray(raw) ? raw : [raw];
   if (list.length > max) throw new ScorerError('engine_protocol', `${list.length} ${key} items, more than the ${max} read`);
   return list.filter(isObject);
