@@ -8,6 +8,7 @@ need=()
 /usr/bin/python3 -c 'import grpc, google.protobuf, grpc_tools.protoc' 2>/dev/null || need+=(python3-grpcio python3-protobuf python3-grpc-tools)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tini >/dev/null || need+=(tini)
+command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || want_systemd=1
 if [ ${#need[@]} -eq 0 ] && [ -z "${want_systemd:-}" ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
