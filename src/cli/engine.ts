@@ -22,6 +22,7 @@ ${CLIENT_USAGE}
       scheduling set-up. No credential or token is written. --anonymize replaces host, VM and
       cluster names, keeping ids, OS types and versions. Serve from it with OVIRT_URL=file:DIR.`;
 
+const GRPC_UNIMPLEMENTED = 12;
 const STATUS_OPTIONS = { ...CLIENT_OPTIONS, json: { type: 'boolean', default: false } } as const;
 const RECORD_OPTIONS = { anonymize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
@@ -43,7 +44,11 @@ async function statusCommand(args: string[]): Promise<number> {
     const proto = loadEngineStatusProto();
     const client = new proto.ksmscorer.v1.EngineStatusService(conn.target, conn.credentials) as unknown as grpc.Client;
     try {
-      const res = await conn.call<GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {});
+      const res = await conn.call<GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {}).catch((err: grpc.ServiceError) => {
+        // Worker mode (KSM_SCORER_WORKERS > 1) and versions before it do not answer it.
+        if (err.code === GRPC_UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it runs with KSM_SCORER_WORKERS above 1, or is older than the command)`;
+        throw err;
+      });
       process.stdout.write(parsed.values.json ? json(res) : `${formatStatus(res).join('\n')}\n`);
       return 0;
     } finally {

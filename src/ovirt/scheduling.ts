@@ -110,7 +110,8 @@ export function parseWeights(body: unknown): PolicyWeight[] {
   return items(body, 'weight', MAX_UNITS).flatMap((w) => {
     const unitId = id(isObject(w.scheduling_policy_unit) ? w.scheduling_policy_unit.id : undefined);
     if (unitId === undefined) return [];
-    const factor = Number(text(w.factor));
+    const raw = text(w.factor);
+    const factor = /^-?\d{1,9}$/.test(raw) ? Number(raw) : NaN;
     // The engine defaults a weight's factor to 1 when it was added without one.
     return [{ unitId, factor: Number.isSafeInteger(factor) ? factor : 1 }];
   });
