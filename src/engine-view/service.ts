@@ -9,11 +9,10 @@ import type { GetEngineStatusResponse } from '../generated/ksmscorer/v1/GetEngin
 import type { EngineUseState } from '../generated/ksmscorer/v1/EngineUseState';
 import type { Timestamp } from '../generated/google/protobuf/Timestamp';
 import type { ProtoGrpcType } from '../generated/engine_status';
-import { LOADER_OPTIONS } from '../server/proto';
+import { ENGINE_STATUS_PROTO, LOADER_OPTIONS } from '../server/proto';
 import type { EngineStatus } from './status';
 import { WINDOW_MS } from './call-window';
 
-export const ENGINE_STATUS_PROTO = 'ksmscorer/v1/engine_status.proto';
 export const ENGINE_STATUS_SERVICE_NAME = 'ksmscorer.v1.EngineStatusService';
 
 export function loadEngineStatusProto(): ProtoGrpcType {
