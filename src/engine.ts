@@ -14,7 +14,7 @@ export interface Engine {
 }
 
 export async function connectEngine(config: Config, logger: Logger): Promise<Engine> {
-  if (config.engine.connection?.url.startsWith('file:')) return replayRecording(config.engine.connection.url.slice('file:'.length), logger);
+  if (config.engine.connection?.url.startsWith('file:')) return replayRecording(config.engine.connection.url.slice('file:'.length), config.engine.maxAnswerBytes, logger);
   if (config.engine.connection !== undefined) return { connection: config.engine.connection, simulator: undefined };
   const simulator = new SimulatedEngine(config.simulator);
   const url = await simulator.start();
@@ -28,10 +28,10 @@ export async function connectEngine(config: Config, logger: Logger): Promise<Eng
 }
 
 /** OVIRT_URL=file:DIR: a recording (`engine record`) served by the simulated engine's HTTP server, on loopback. */
-async function replayRecording(dir: string, logger: Logger): Promise<Engine> {
+async function replayRecording(dir: string, maxAnswerBytes: number, logger: Logger): Promise<Engine> {
   let recorded: RecordedEngine;
   try {
-    recorded = new RecordedEngine(dir);
+    recorded = new RecordedEngine(dir, maxAnswerBytes);
   } catch (err) {
     throw new ConfigError([`OVIRT_URL: file:${dir} is not a recording: ${(err as Error).message}`]);
   }

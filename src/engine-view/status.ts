@@ -151,7 +151,7 @@ function callSentences(calls: CallsSeen, state: EngineUseState, using: readonly 
   if (!calls.listening) {
     return [
       state === 'proxy_off'
-        ? 'but the XML-RPC listener is off here (KSM_SCORER_OVIRT_PROXY_LISTEN unset), so the engine cannot call: set it and point ExternalSchedulerServiceURL at it'
+        ? 'the XML-RPC listener is off here (KSM_SCORER_OVIRT_PROXY_LISTEN unset), so the engine cannot call: set it and point ExternalSchedulerServiceURL at it'
         : 'the XML-RPC listener is off (KSM_SCORER_OVIRT_PROXY_LISTEN unset): the engine can only use ksm-scorer once it is set',
     ];
   }

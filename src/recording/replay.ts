@@ -28,8 +28,11 @@ export class RecordedEngine {
   private readonly verbatim = new Map<string, unknown>();
   readonly anonymized: boolean;
 
-  constructor(readonly dir: string) {
-    const { index, bodies } = readRecording(dir);
+  constructor(
+    readonly dir: string,
+    maxAnswerBytes: number,
+  ) {
+    const { index, bodies } = readRecording(dir, maxAnswerBytes);
     this.anonymized = index.anonymized;
     const seenVms = new Set<unknown>();
     for (const [answer, body] of bodies as Map<RecordedAnswer, unknown>) {

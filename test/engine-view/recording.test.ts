@@ -143,7 +143,7 @@ describe('engine record and replay', () => {
     }
   });
 
-  it('records into an empty or new directory only; a directory that is not a recording is refused at start, naming it', async () => {
+  it('records into an empty or new directory only, never over a recording', async () => {
     const dir = await record(false);
     const client = engineClient(sim, { pageSize: PAGE });
     try {
@@ -151,16 +151,30 @@ describe('engine record and replay', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('hostile recordings are refused at start, naming the file: missing, truncated, wrong format, a path out of the directory, an oversized answer, too many answers', async () => {
     const bad = newDir();
-    for (const [content, message] of [
-      [undefined, /recording\.json: not a readable recording index \(ENOENT\)/],
-      ['{"format":"something-else","answers":[]}', /not a ksm-scorer-recording\/1 index/],
-      ['{"format":"ksm-scorer-recording/1","answers":[{"path":"/hosts","file":"../../etc/passwd"}]}', /without a path or a plain file name/],
+    const index = (answers: unknown) => JSON.stringify({ format: 'ksm-scorer-recording/1', recordedAt: '', anonymized: false, answers });
+    const hosts = [{ path: '/hosts', query: {}, file: 'hosts.json' }];
+    for (const [content, files, message] of [
+      [undefined, {}, /recording\.json: not a readable recording index \(ENOENT\)/],
+      ['{"format":"ksm-scorer-recording/1","answ', {}, /recording\.json: not a readable recording index \(not JSON\)/],
+      ['{"format":"something-else","answers":[]}', {}, /not a ksm-scorer-recording\/1 index/],
+      ['{"format":"ksm-scorer-recording/1","answers":{}}', {}, /not a ksm-scorer-recording\/1 index/],
+      [index([{ path: '/hosts', file: '../../etc/passwd' }]), {}, /without a path or a plain file name/],
+      [index([{ path: '/hosts', file: '..' }]), {}, /without a path or a plain file name/],
+      [index([null]), {}, /without a path or a plain file name/],
+      [index(hosts), {}, /hosts\.json: cannot read it \(ENOENT\)/],
+      [index(hosts), { 'hosts.json': '{"host": [{"id": "a' }, /hosts\.json: not JSON/],
+      [index(hosts), { 'hosts.json': `{"host": "${'x'.repeat(1_100_000)}"}` }, /hosts\.json: 1100012 bytes, more than the 1048576 an answer may have \(OVIRT_MAX_ANSWER_MB\)/],
+      [index(Array.from({ length: 20_001 }, () => hosts[0])), {}, /20001 answers, more than the 20000 read/],
     ] as const) {
       rmSync(bad, { recursive: true, force: true });
       mkdirSync(bad, { recursive: true });
       if (content !== undefined) writeFileSync(join(bad, 'recording.json'), content);
-      const err = await startService(loadConfig({ OVIRT_URL: `file:${bad}`, KSM_SCORER_LISTEN: '127.0.0.1:0' }), silentLogger).then(
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(bad, name), text);
+      const err = await startService(loadConfig({ OVIRT_URL: `file:${bad}`, KSM_SCORER_LISTEN: '127.0.0.1:0', OVIRT_MAX_ANSWER_MB: '1' }), silentLogger).then(
         async (s) => {
           await s.stop();
           return undefined;
