@@ -214,3 +214,35 @@ describe('engine status with the XML-RPC listener off', () => {
     }
   });
 });
+
+describe('engine status reads under a slow engine, and asked for repeatedly', () => {
+  it('a scheduling read that never answers ends at the request timeout as unknown, while scoring goes on; refreshes asked together share one read', async () => {
+    const sim = await startSimulator({ hosts: 45, vms: 100 });
+    const scorer = await startScorer(sim, { ...PROXY, OVIRT_TIMEOUT_SECONDS: '0.5', OVIRT_REQUEST_DEADLINE_SECONDS: '1' });
+    try {
+      await scorer.service.engineView.refresh();
+      const units = () => sim.requests.filter((r) => r.path === '/api/schedulingpolicyunits').length;
+      const before = units();
+      await Promise.all(Array.from({ length: 20 }, () => scorer.service.engineView.refresh()));
+      expect(units() - before, 'requests for 20 refreshes asked together').toBe(1);
+
+      const held: ServerResponse[] = [];
+      sim.faults.respond = (path, _req, res) => path === '/schedulingpolicyunits' && held.push(res) > 0;
+      const t0 = Date.now();
+      const reading = scorer.service.engineView.refresh();
+      // While it hangs, the status answers from the last read, and scoring is not held up.
+      expect((await status(scorer)).state).toBe('ENGINE_USE_STATE_NOT_CALLED');
+      const vm = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined)!;
+      expect((await unary<object, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { vm_id: vm.id })).scores.length).toBe(45);
+      await reading;
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      const res = await status(scorer);
+      expect(res.state).toBe('ENGINE_USE_STATE_UNKNOWN');
+      expect(res.engine!.unknown_reason).toMatch(/^GET \/schedulingpolicyunits: .*(timeout|did not finish|unreachable)/i);
+      held.forEach((r) => r.destroy());
+    } finally {
+      await scorer.close();
+      await sim.stop();
+    }
+  });
+});
