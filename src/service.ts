@@ -13,7 +13,7 @@ import type { Logger } from './log';
 import { Metrics } from './metrics/metrics';
 import { CallWindow } from './engine-view/call-window';
 import { engineStatusService } from './engine-view/service';
-import { EngineViewWatcher, readWith } from './engine-view/watcher';
+import { engineViewWatcher, type EngineViewWatcher } from './engine-view/watcher';
 import { EngineClient } from './ovirt/client';
 import type { SimulatedEngine } from './simulator/engine';
 
@@ -46,15 +46,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const inventory = new HostInventory({ source: client, settings: config.inventory, logger, metrics });
   // The engine's view of the unit: read on a timer of its own, optional (a failure is "unknown", never a failed sync).
   const calls = new CallWindow();
-  const engineView = new EngineViewWatcher({
-    read: readWith(client),
-    calls,
-    listening: config.ovirtProxy.listen !== undefined,
-    intervalMs: config.inventory.refreshIntervalMs,
-    account: connection.username,
-    logger,
-    metrics,
-  });
+  const engineView = engineViewWatcher(config, client, connection.username, calls, logger, metrics);
   const endpoints = new Endpoints(inventory, config, logger, metrics, (method, outcome) => calls.record(method, outcome));
   const engineStatus = engineStatusService(() => engineView.status());
   endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);

@@ -45,8 +45,8 @@ async function statusCommand(args: string[]): Promise<number> {
     const client = new proto.ksmscorer.v1.EngineStatusService(conn.target, conn.credentials) as unknown as grpc.Client;
     try {
       const res = await conn.call<GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {}).catch((err: grpc.ServiceError) => {
-        // Worker mode (KSM_SCORER_WORKERS > 1) and versions before it do not answer it.
-        if (err.code === GRPC_UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it runs with KSM_SCORER_WORKERS above 1, or is older than the command)`;
+        // Versions before it do not answer it.
+        if (err.code === GRPC_UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it is older than the command)`;
         throw err;
       });
       process.stdout.write(parsed.values.json ? json(res) : `${formatStatus(res).join('\n')}\n`);

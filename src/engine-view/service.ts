@@ -19,10 +19,21 @@ export function loadEngineStatusProto(): ProtoGrpcType {
   return grpc.loadPackageDefinition(protoLoader.loadSync(ENGINE_STATUS_PROTO, LOADER_OPTIONS)) as unknown as ProtoGrpcType;
 }
 
-/** The service's definition and handler, to add to the gRPC server. */
-export function engineStatusService(status: () => EngineStatus): { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation } {
+/**
+ * The service's definition and handler, to add to the gRPC server. `status`:
+ * the watcher's, or in a worker the primary's over IPC (which may fail:
+ * UNAVAILABLE, with the reason).
+ */
+export function engineStatusService(status: () => EngineStatus | Promise<EngineStatus>): { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation } {
   const definition = loadEngineStatusProto().ksmscorer.v1.EngineStatusService.service;
-  const GetEngineStatus: grpc.handleUnaryCall<unknown, GetEngineStatusResponse> = (_call, callback) => callback(null, toMessage(status()));
+  const GetEngineStatus: grpc.handleUnaryCall<unknown, GetEngineStatusResponse> = (_call, callback) => {
+    Promise.resolve()
+      .then(status)
+      .then(
+        (s) => callback(null, toMessage(s)),
+        (err: unknown) => callback({ code: grpc.status.UNAVAILABLE, details: `engine status: ${(err as Error).message}` }),
+      );
+  };
   return { definition, handlers: { GetEngineStatus } };
 }
 

@@ -6,7 +6,9 @@
  * a bad answer, a dead engine) makes the view "unknown" with the reason,
  * logged, and never reaches the inventory or the service's health.
  */
+import type { Config } from '../config';
 import { ScorerError } from '../errors';
+import type { EngineClient } from '../ovirt/client';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics/metrics';
 import { readSchedulingSetup, type SchedulingSetup } from '../ovirt/scheduling';
@@ -119,7 +121,15 @@ export class EngineViewWatcher {
   }
 }
 
-/** The default read: the engine client's four requests. */
-export function readWith(client: Parameters<typeof readSchedulingSetup>[0]): EngineViewOptions['read'] {
-  return (signal) => readSchedulingSetup(client, signal);
+/** The watcher of a service: the engine client's reads, every full refresh interval. */
+export function engineViewWatcher(config: Config, client: EngineClient, account: string, calls: CallWindow, logger: Logger, metrics: Metrics): EngineViewWatcher {
+  return new EngineViewWatcher({
+    read: (signal) => readSchedulingSetup(client, signal),
+    calls,
+    listening: config.ovirtProxy.listen !== undefined,
+    intervalMs: config.inventory.refreshIntervalMs,
+    account,
+    logger,
+    metrics,
+  });
 }
