@@ -15,9 +15,12 @@ const EMPTIED = new Set(['description', 'comment', 'fqdn', 'hostname', 'user_nam
 /** Values kept as they are: identities and OS facts. */
 const KEPT = new Set(['id', 'href', 'rel', 'type', 'version', 'full_version', 'major', 'minor', 'build', 'revision', 'distribution', 'family', 'status', 'code', 'severity']);
 
+/** Host, VM and cluster names are made of these (oVirt's name rules): a run of them is one word. */
+const WORD = /[\w.-]+/g;
+
 export class Anonymizer {
   private readonly names = new Map<string, string>();
-  private pattern: RegExp | undefined;
+  private readonly counts = { host: 0, vm: 0, cluster: 0 };
 
   /** Learns the names in a list answer: `kind` is host, vm or cluster. */
   learn(kind: 'host' | 'vm' | 'cluster', body: unknown): void {
@@ -29,16 +32,13 @@ export class Anonymizer {
       for (const key of ['name', 'address']) {
         const name = item[key];
         if (typeof name !== 'string' || name === '' || this.names.has(name)) continue;
-        const count = [...this.names.values()].filter((v) => v.startsWith(`${kind}-`)).length;
-        this.names.set(name, `${kind}-${String(count + 1).padStart(width, '0')}`);
+        this.names.set(name, `${kind}-${String(++this.counts[kind]).padStart(width, '0')}`);
       }
     }
-    this.pattern = undefined;
   }
 
   /** A copy of `body` with the learned names replaced and free text emptied. */
   apply(body: unknown): unknown {
-    this.pattern ??= this.compile();
     return this.walk(body, undefined);
   }
 
@@ -47,15 +47,15 @@ export class Anonymizer {
     if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.walk(x, k)]));
     if (typeof v !== 'string' || key === undefined || KEPT.has(key)) return v;
     if (EMPTIED.has(key)) return '';
-    const exact = this.names.get(v);
-    if (exact !== undefined) return exact;
-    return this.pattern === undefined ? v : v.replace(this.pattern, (m) => this.names.get(m) ?? m);
+    return this.names.get(v) ?? v.replace(WORD, (word) => this.replaceWord(word));
   }
 
-  /** Longest names first, whole words only (a name inside another word is left). */
-  private compile(): RegExp | undefined {
-    if (this.names.size === 0) return undefined;
-    const escaped = [...this.names.keys()].sort((a, b) => b.length - a.length).map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-    return new RegExp(`(?<![\\w.-])(?:${escaped.join('|')})(?![\\w-])`, 'g');
+  /** A word of free text (an event's), a name with a sentence's full stop after it, or neither. One lookup each, whatever the number of names. */
+  private replaceWord(word: string): string {
+    const exact = this.names.get(word);
+    if (exact !== undefined) return exact;
+    const trimmed = word.replace(/[.]+$/, '');
+    const name = trimmed === word ? undefined : this.names.get(trimmed);
+    return name === undefined ? word : `${name}${word.slice(trimmed.length)}`;
   }
 }
