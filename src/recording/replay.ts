@@ -5,13 +5,16 @@
  * VM pages of any size, one VM or host by id, a host's VMs (on_host=NAME),
  * events after an id. A request the recording cannot answer is a 404.
  */
+import { join } from 'node:path';
 import { type RecordedAnswer, readRecording } from './format';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function items(body: unknown, key: string): Json[] {
+/** The items under `key`; an answer that is not a list of them is refused, naming its file. */
+function items(body: unknown, key: string, file: string): Json[] {
   const list = isObject(body) ? body[key] : undefined;
+  if (!isObject(body) || (list !== undefined && list !== null && typeof list !== 'object')) throw new Error(`${file}: not a list of ${key}`);
   return (Array.isArray(list) ? list : isObject(list) ? [list] : []).filter(isObject);
 }
 
@@ -36,12 +39,13 @@ export class RecordedEngine {
     this.anonymized = index.anonymized;
     const seenVms = new Set<unknown>();
     for (const [answer, body] of bodies as Map<RecordedAnswer, unknown>) {
-      if (answer.path === '/hosts') this.hosts.push(...items(body, 'host'));
-      else if (answer.path === '/clusters') this.clusters.push(...items(body, 'cluster'));
+      const file = join(dir, answer.file);
+      if (answer.path === '/hosts') this.hosts.push(...items(body, 'host', file));
+      else if (answer.path === '/clusters') this.clusters.push(...items(body, 'cluster', file));
       else if (answer.path === '/vms') {
         // Pages are not a snapshot: a VM seen on two pages is kept once, as the inventory would.
-        for (const vm of items(body, 'vm')) if (!seenVms.has(vm.id) && seenVms.add(vm.id)) this.vms.push(vm);
-      } else if (answer.path === '/events') this.events.push(...items(body, 'event'));
+        for (const vm of items(body, 'vm', file)) if (!seenVms.has(vm.id) && seenVms.add(vm.id)) this.vms.push(vm);
+      } else if (answer.path === '/events') this.events.push(...items(body, 'event', file));
       else this.verbatim.set(answer.path, body);
     }
     this.events.sort((a, b) => Number(b.id) - Number(a.id));

@@ -167,6 +167,8 @@ describe('engine record and replay', () => {
       [index([null]), {}, /without a path or a plain file name/],
       [index(hosts), {}, /hosts\.json: cannot read it \(ENOENT\)/],
       [index(hosts), { 'hosts.json': '{"host": [{"id": "a' }, /hosts\.json: not JSON/],
+      [index(hosts), { 'hosts.json': '{"host": "none"}' }, /hosts\.json: not a list of host/],
+      [index(hosts), { 'hosts.json': '[1, 2]' }, /hosts\.json: not a list of host/],
       [index(hosts), { 'hosts.json': `{"host": "${'x'.repeat(1_100_000)}"}` }, /hosts\.json: 1100012 bytes, more than the 1048576 an answer may have \(OVIRT_MAX_ANSWER_MB\)/],
       [index(Array.from({ length: 20_001 }, () => hosts[0])), {}, /20001 answers, more than the 20000 read/],
     ] as const) {
