@@ -19,6 +19,8 @@ export class CallWindow {
   private readonly minutes = new Array<number>(BUCKETS).fill(-1);
   private readonly counts: Map<string, number>[] = Array.from({ length: BUCKETS }, () => new Map());
   private last: number | undefined;
+  /** Bumped by every call recorded: what was computed from the window is still good while it and the minute are the same. */
+  version = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -33,6 +35,7 @@ export class CallWindow {
     const key = `${method}\n${outcome}`;
     this.counts[i]!.set(key, (this.counts[i]!.get(key) ?? 0) + 1);
     this.last = t;
+    this.version++;
   }
 
   /** Epoch ms of the newest call; undefined when none came since the start. */

@@ -133,16 +133,20 @@ function policySentence(policies: readonly PolicyUse[]): string {
 
 /** "policy X weighs the unit at factor 2, clusters A, B use it; cluster C uses policy Y, which does not". */
 function useSentence(policies: readonly PolicyUse[], clusters: readonly ClusterUse[]): string {
-  const parts = [`${policySentence(policies)}, ${plural(clusters.filter((c) => c.weighsUnit).map((c) => c.name), 'cluster', 'clusters')} ${clusters.filter((c) => c.weighsUnit).length === 1 ? 'uses' : 'use'} ${policies.length === 1 ? 'it' : 'them'}`];
+  const using = clusters.filter((c) => c.weighsUnit).map((c) => c.name);
+  const parts = [`${policySentence(policies)}, ${plural(using, 'cluster', 'clusters')} ${using.length === 1 ? 'uses' : 'use'} ${policies.length === 1 ? 'it' : 'them'}`];
+  // The other clusters by their policy ("": none).
   const byPolicy = new Map<string, string[]>();
   for (const c of clusters) {
     if (c.weighsUnit) continue;
-    const key = c.policyName === '' ? '' : c.policyName;
-    byPolicy.set(key, [...(byPolicy.get(key) ?? []), c.name]);
+    const members = byPolicy.get(c.policyName);
+    if (members === undefined) byPolicy.set(c.policyName, [c.name]);
+    else members.push(c.name);
   }
-  for (const [policy, names_] of byPolicy) {
-    const who = plural(names_, 'cluster', 'clusters');
-    parts.push(policy === '' ? `${who} ${names_.length === 1 ? 'names' : 'name'} no scheduling policy` : `${who} ${names_.length === 1 ? 'uses' : 'use'} policy ${policy}, which does not`);
+  for (const [policy, members] of byPolicy) {
+    const who = plural(members, 'cluster', 'clusters');
+    const one = members.length === 1;
+    parts.push(policy === '' ? `${who} ${one ? 'names' : 'name'} no scheduling policy` : `${who} ${one ? 'uses' : 'use'} policy ${policy}, which does not`);
   }
   return parts.join('; ');
 }

@@ -33,32 +33,25 @@ export class EngineViewWatcher {
   private reading: Promise<void> | undefined;
   private readonly stopped = new AbortController();
   private loggedState: string | undefined;
+  private memo: { read: SetupRead; key: string; status: EngineStatus } | undefined;
 
   constructor(private readonly options: EngineViewOptions) {
-    const { metrics } = options;
+    const weighing = (s: EngineStatus) => s.engine.clusters.filter((c) => c.weighsUnit).length;
+    const gauges: [name: string, help: string, value: (s: EngineStatus) => number][] = [
+      ['ksm_scorer_engine_view_known', "The engine's scheduling set-up was read (1) or is unknown (0: not read yet, refused, or failed).", (s) => Number(s.engine.known)],
+      ['ksm_scorer_engine_unit_discovered', 'The engine lists the external policy unit ksm_same_os_score (1), or not or unknown (0).', (s) => Number(s.engine.unitDiscovered)],
+      ['ksm_scorer_engine_unit_enabled', 'The engine has the unit ksm_same_os_score enabled (1), or not or unknown (0).', (s) => Number(s.engine.unitEnabled)],
+      ['ksm_scorer_engine_policies_weighing_unit', 'Scheduling policies whose weights include ksm_same_os_score (0 when unknown).', (s) => s.engine.policies.length],
+      ['ksm_scorer_engine_clusters_weighing_unit', 'Clusters whose scheduling policy weighs ksm_same_os_score (0 when unknown).', weighing],
+      ['ksm_scorer_engine_clusters_not_weighing_unit', 'Clusters whose scheduling policy does not weigh ksm_same_os_score (0 when unknown).', (s) => s.engine.clusters.length - weighing(s)],
+      ['ksm_scorer_xmlrpc_last_call_timestamp_seconds', "When the engine's last XML-RPC call arrived, Unix time; 0 when none came since the start.", (s) => (s.calls.lastCallAt ?? 0) / 1000],
+    ];
     const status = () => this.status();
-    const set = (g: { set(v: number): void }, v: number) => g.set(v);
-    metrics.gauge('ksm_scorer_engine_view_known', 'The engine\'s scheduling set-up was read (1) or is unknown (0: not read yet, refused, or failed).', [], function () {
-      set(this, status().engine.known ? 1 : 0);
-    });
-    metrics.gauge('ksm_scorer_engine_unit_discovered', 'The engine lists the external policy unit ksm_same_os_score (1), or not or unknown (0).', [], function () {
-      set(this, status().engine.unitDiscovered ? 1 : 0);
-    });
-    metrics.gauge('ksm_scorer_engine_unit_enabled', 'The engine has the unit ksm_same_os_score enabled (1), or not or unknown (0).', [], function () {
-      set(this, status().engine.unitEnabled ? 1 : 0);
-    });
-    metrics.gauge('ksm_scorer_engine_policies_weighing_unit', 'Scheduling policies whose weights include ksm_same_os_score (0 when unknown).', [], function () {
-      set(this, status().engine.policies.length);
-    });
-    metrics.gauge('ksm_scorer_engine_clusters_weighing_unit', 'Clusters whose scheduling policy weighs ksm_same_os_score (0 when unknown).', [], function () {
-      set(this, status().engine.clusters.filter((c) => c.weighsUnit).length);
-    });
-    metrics.gauge('ksm_scorer_engine_clusters_not_weighing_unit', 'Clusters whose scheduling policy does not weigh ksm_same_os_score (0 when unknown).', [], function () {
-      set(this, status().engine.clusters.filter((c) => !c.weighsUnit).length);
-    });
-    metrics.gauge('ksm_scorer_xmlrpc_last_call_timestamp_seconds', 'When the engine\'s last XML-RPC call arrived, Unix time; 0 when none came since the start.', [], function () {
-      set(this, (options.calls.lastCallAt ?? 0) / 1000);
-    });
+    for (const [name, help, value] of gauges) {
+      options.metrics.gauge(name, help, [], function () {
+        this.set(value(status()));
+      });
+    }
   }
 
   /** The first read now (not awaited: the service does not wait on an optional read), then one per interval. */
@@ -76,9 +69,14 @@ export class EngineViewWatcher {
     return this.reading;
   }
 
+  /** Computed again only after a read, a call, or a minute (a scrape asks once per gauge; thousands of clusters make it worth it). */
   status(): EngineStatus {
     const { calls, listening, account } = this.options;
-    return engineStatus(this.last, { listening, counts: calls.lastHour(), lastCallAt: calls.lastCallAt }, account);
+    const key = `${calls.version} ${Math.floor(Date.now() / 60_000)}`;
+    if (this.memo?.read === this.last && this.memo.key === key) return this.memo.status;
+    const status = engineStatus(this.last, { listening, counts: calls.lastHour(), lastCallAt: calls.lastCallAt }, account);
+    this.memo = { read: this.last, key, status };
+    return status;
   }
 
   async stop(): Promise<void> {

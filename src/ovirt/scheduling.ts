@@ -141,6 +141,3 @@ export async function readSchedulingSetup(client: EngineClient, signal?: AbortSi
   const clusters = await client.getOptional('/clusters', {}, 'GET /clusters', parseClusterPolicies, CLUSTER_SHAPE, signal);
   return { units, policies, clusters };
 }
-
-/** The requests readSchedulingSetup makes, for `engine record`: path and metrics template. */
-export const SCHEDULING_COLLECTIONS = ['/schedulingpolicyunits', '/schedulingpolicies'] as const;
