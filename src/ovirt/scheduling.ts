@@ -108,7 +108,8 @@ export function parsePolicies(body: unknown): { id: string; name: string }[] {
 
 export function parseWeights(body: unknown): PolicyWeight[] {
   return items(body, 'weight', MAX_UNITS).flatMap((w) => {
-    const unitId = id(isObject(w.scheduling_policy_unit) ? w.scheduling_policy_unit.id : undefined);
+    // The engine gives a weight its unit's id as its own too: the fallback when the link is missing.
+    const unitId = id(isObject(w.scheduling_policy_unit) ? w.scheduling_policy_unit.id : undefined) ?? id(w.id);
     if (unitId === undefined) return [];
     const raw = text(w.factor);
     const factor = /^-?\d{1,9}$/.test(raw) ? Number(raw) : NaN;

@@ -37,7 +37,7 @@ const HA_UNIT = '7f262d70-6cac-11e3-981f-0800200c9a66';
 
 export function defaultScheduling(): SimScheduling {
   const units: SimPolicyUnit[] = [
-    { id: '6d636bf6-a35c-4f9d-b68d-0731f720cddc', name: 'Memory', type: 'filter', internal: true, enabled: true, description: 'Filters out hosts that have insufficient memory to run the VM' },
+    { id: 'c9ddbb34-0e1d-4061-a8d7-b0893fa80932', name: 'Memory', type: 'filter', internal: true, enabled: true, description: 'Filters out hosts that have insufficient memory to run the VM' },
     { id: EVEN_DISTRIBUTION_UNIT, name: 'OptimalForEvenDistribution', type: 'weight', internal: true, enabled: true, description: 'Gives hosts with lower CPU usage, a lower weight (means that hosts with lower CPU usage are more likely to be selected)' },
     { id: HA_UNIT, name: 'HA', type: 'weight', internal: true, enabled: true, description: 'Weights hosts according to their HA score' },
     { id: 'd58c8e32-44e1-418f-9222-52cd887bf9e0', name: 'OptimalForEvenDistribution', type: 'load_balancing', internal: true, enabled: true, description: 'Load balancing VMs in cluster according to hosts CPU load' },

@@ -108,6 +108,9 @@ describe('parsing the scheduling answers', () => {
     expect(parseUnits({ scheduling_policy_unit: [7, null, { name: 'no id' }, { id: { nested: true } }, { id: 'x'.repeat(65) }, { id: 'ok', name: 'n'.repeat(10_000) }] })).toEqual([
       { id: 'ok', name: `${'n'.repeat(256)}...`, type: '', internal: true, enabled: true },
     ]);
-    expect(parseWeights({ weight: [{ factor: '1e400', scheduling_policy_unit: { id: 'a' } }, { factor: '2' }] })).toEqual([{ unitId: 'a', factor: 1 }]);
+    expect(parseWeights({ weight: [{ factor: '1e400', scheduling_policy_unit: { id: 'a' } }, { factor: '2' }, { id: 'b', factor: '3' }] })).toEqual([
+      { unitId: 'a', factor: 1 },
+      { unitId: 'b', factor: 3 },
+    ]);
   });
 });
