@@ -302,6 +302,22 @@ export const SETTINGS = {
       description: 'age after which ScoreHosts answers `UNAVAILABLE` and health goes `NOT_SERVING` (both recover by themselves); must be more than the stale age',
     }),
     backoffMaxMs: seconds({ env: 'KSM_SCORER_BACKOFF_MAX_SECONDS', default: 60, min: 1, max: 3_600, description: 'cap of the exponential backoff (from 1 s, with jitter) after engine failures' }),
+    maxRejectedPercent: count('%', {
+      env: 'KSM_SCORER_MAX_REJECTED_PERCENT',
+      default: 10,
+      min: 0,
+      max: 100,
+      description:
+        'a full refresh that leaves out more than this share of the hosts and VMs the engine listed (records it cannot use) is not published: the last good inventory stays, ageing; `100` publishes whatever is usable',
+    }),
+    maxDropPercent: count('%', {
+      env: 'KSM_SCORER_MAX_DROP_PERCENT',
+      default: 25,
+      min: 0,
+      max: 100,
+      description:
+        'a full refresh with this share fewer hosts or VMs than the last good inventory is held as a possibly broken answer; it is published once 3 refreshes in a row agree (a real mass change); `100` never holds',
+    }),
     onDemandCacheSize: count('entries', {
       env: 'KSM_SCORER_CACHE_HOSTS',
       default: 20_000,

@@ -78,9 +78,10 @@ describe('ksm-scorer CLI', () => {
     expect(await table.exited).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('Hosts for OS rhel_8x64 "Red Hat Enterprise Linux 8.6"  (score 0..100, higher = more same-OS VMs)');
-    expect(lines[1]).toMatch(/^HOST\s+NAME\s+KSM\s+SCORE\s+VMS\s+SAME TYPE\s+SAME VERSION$/);
-    expect(lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+host-\d{4}\.example\.com\s+on\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l)), lines.join('\n')).toBe(true);
-    expect(lines.at(-2)).toBe('... 7 more hosts (use --top)');
+    expect(lines[1]).toMatch(/^HOST\s+NAME\s+KSM CLUSTER\s+KSM HOST\s+SCORE\s+VMS\s+SAME TYPE\s+SAME VERSION$/);
+    expect(lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+host-\d{4}\.example\.com\s+on\s+(on|off)\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l)), lines.join('\n')).toBe(true);
+    expect(lines.at(-3)).toBe('... 7 more hosts (use --top)');
+    expect(lines.at(-2)).toMatch(/^KSM CLUSTER: the cluster lets KSM run/);
     expect(lines.at(-1)).toMatch(/^inventory: generation 1, 12 hosts, 400 VMs, refreshed /);
 
     const missing = run(['score', '--target', `127.0.0.1:${port}`, '--vm-id', '00000000-0000-4000-8000-000000000001']);
@@ -219,7 +220,7 @@ describe('ksm-scorer CLI', () => {
 describe('ksm-scorer client commands against a served simulator', () => {
   let server: Proc;
   let target: string;
-  let hosts: { id: string; name: string; cluster: string; ksm: string }[];
+  let hosts: { id: string; name: string; cluster: string; ksm: string; hostKsm: string }[];
   const client = (args: string[], stdin?: string) => {
     const p = spawnProc(process.execPath, [CLI, ...args], { KSM_SCORER_TARGET: target }, undefined, stdin);
     return p.exited.then((code) => ({ code, stdout: p.stdout, stderr: p.stderr }));
@@ -235,9 +236,9 @@ describe('ksm-scorer client commands against a served simulator', () => {
     hosts = listed.stdout
       .trimEnd()
       .split('\n')
-      .slice(1, -1)
+      .slice(1, -2)
       .map((l) => l.split(/\s+/))
-      .map(([id, name, cluster, , , ksm]) => ({ id: id!, name: name!, cluster: cluster!, ksm: ksm! }));
+      .map(([id, name, cluster, , , ksm, hostKsm]) => ({ id: id!, name: name!, cluster: cluster!, ksm: ksm!, hostKsm: hostKsm! }));
   });
   afterAll(async () => {
     server.child.kill('SIGTERM');
@@ -253,6 +254,9 @@ describe('ksm-scorer client commands against a served simulator', () => {
     expect(hosts).toHaveLength(45);
     expect(hosts[0]).toMatchObject({ name: 'host-0001.example.com', cluster: 'Default', ksm: 'on' });
     expect(hosts.filter((h) => h.ksm === 'off').map((h) => h.cluster)).toEqual(Array(5).fill('cluster-3'));
+    // The host's own KSM: on only where its cluster lets it run, and there on some hosts (the engine's MOM decides).
+    expect(hosts.filter((h) => h.hostKsm === 'on').every((h) => h.ksm === 'on')).toBe(true);
+    expect(new Set(hosts.filter((h) => h.ksm === 'on').map((h) => h.hostKsm))).toEqual(new Set(['on', 'off']));
     const json = JSON.parse((await client(['hosts', '--json'])).stdout) as { hosts: { status: string; vm_count: number }[] };
     expect(json.hosts.every((h) => h.status === 'up')).toBe(true);
     expect(json.hosts.reduce((n, h) => n + h.vm_count, 0)).toBeGreaterThan(0);
@@ -296,8 +300,8 @@ describe('ksm-scorer client commands against a served simulator', () => {
     const { code, stdout } = await client(['score', '--os-type', 'rhel_9x64', ...offHosts.flatMap((h) => ['--host', h.id])]);
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split('\n');
-    expect(lines.slice(2, 7).every((l) => / off /.test(l))).toBe(true);
-    expect(lines).toContain("KSM off: the host's cluster does not run KSM, so same-OS placement saves no memory there");
+    expect(lines.slice(2, 7).every((l) => / off +off /.test(l))).toBe(true);
+    expect(lines).toContain("KSM CLUSTER off: the host's cluster does not run KSM, so same-OS placement saves no memory there");
   });
 
   it('score with an OS type (or version) no VM has still answers, and warns on stderr with the closest known ones', async () => {

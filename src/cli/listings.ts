@@ -50,15 +50,19 @@ export async function osCommand(args: string[]): Promise<number> {
   ]);
 }
 
+/** What the two KSM columns mean, under every table that shows them. */
+export const KSM_COLUMNS = 'KSM CLUSTER: the cluster lets KSM run (? when the cluster is unknown); KSM HOST: KSM runs on the host now (the engine turns it on under memory pressure)';
+
 export async function hostsCommand(args: string[]): Promise<number> {
   const parsed = parseCommand(args, LIST_OPTIONS, HOSTS_USAGE);
   if (parsed === undefined) return 0;
   return list<ListHostsResponse__Output>('hosts', parsed.values, 'ListHosts', {}, (res) => [
     ...table(
-      ['HOST', 'NAME', 'CLUSTER', 'STATUS', 'VMS', 'KSM'],
-      res.hosts.map((h) => [h.id, h.name, h.cluster_name || '?', h.status || '?', String(h.vm_count), h.cluster_name === '' ? '?' : h.ksm_enabled ? 'on' : 'off']),
+      ['HOST', 'NAME', 'CLUSTER', 'STATUS', 'VMS', 'KSM CLUSTER', 'KSM HOST'],
+      res.hosts.map((h) => [h.id, h.name, h.cluster_name || '?', h.status || '?', String(h.vm_count), h.cluster_name === '' ? '?' : h.ksm_enabled ? 'on' : 'off', h.host_ksm_enabled ? 'on' : 'off']),
       new Set([4]),
     ),
+    KSM_COLUMNS,
     inventoryLine(res.inventory),
   ]);
 }

@@ -7,6 +7,7 @@ import type { ListHostsResponse__Output } from '../generated/ksmscorer/v1/ListHo
 import type { ListOperatingSystemsResponse__Output } from '../generated/ksmscorer/v1/ListOperatingSystemsResponse';
 import type { ScoreHostsRequest } from '../generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResponse__Output } from '../generated/ksmscorer/v1/ScoreHostsResponse';
+import { KSM_COLUMNS } from './listings';
 import { CLIENT_OPTIONS, CLIENT_USAGE, parseCommand, positiveInteger, UsageError, withConnection } from './command';
 import { inventoryLine, json, osLabel, table } from './format';
 
@@ -61,7 +62,7 @@ export function formatScores(res: ScoreHostsResponse__Output, req: ScoreHostsReq
   const byId = new Map((hosts?.hosts ?? []).map((h) => [h.id, h]));
   const rows = shown.map((s) => {
     const host = byId.get(s.host_id);
-    const named = hosts === undefined ? [] : [host?.name ?? '', host === undefined ? '' : host.ksm_enabled ? 'on' : 'off'];
+    const named = hosts === undefined ? [] : [host?.name ?? '', host === undefined ? '' : host.ksm_enabled ? 'on' : 'off', host === undefined ? '' : host.host_ksm_enabled ? 'on' : 'off'];
     return [
       s.host_id,
       ...named,
@@ -71,11 +72,12 @@ export function formatScores(res: ScoreHostsResponse__Output, req: ScoreHostsReq
       s.found ? String(s.same_version_count) : '',
     ];
   });
-  const header = ['HOST', ...(hosts === undefined ? [] : ['NAME', 'KSM']), 'SCORE', 'VMS', 'SAME TYPE', 'SAME VERSION'];
+  const header = ['HOST', ...(hosts === undefined ? [] : ['NAME', 'KSM CLUSTER', 'KSM HOST']), 'SCORE', 'VMS', 'SAME TYPE', 'SAME VERSION'];
   const numbers = new Set([header.length - 4, header.length - 3, header.length - 2, header.length - 1]);
   const out = [`Hosts for ${what}  (score 0..100, higher = more same-OS VMs)`, ...table(header, rows, numbers)];
   if (shown.length < res.scores.length) out.push(`... ${res.scores.length - shown.length} more hosts (use --top)`);
-  if (rows.some((r) => r[2] === 'off')) out.push('KSM off: the host\'s cluster does not run KSM, so same-OS placement saves no memory there');
+  if (hosts !== undefined) out.push(KSM_COLUMNS);
+  if (rows.some((r) => r[2] === 'off')) out.push('KSM CLUSTER off: the host\'s cluster does not run KSM, so same-OS placement saves no memory there');
   out.push(inventoryLine(res.inventory));
   return `${out.join('\n')}\n`;
 }

@@ -6,13 +6,14 @@
  * primary drains it) and exits with the primary (node:cluster does that on
  * disconnect).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
 import { engineStatusService } from '../engine-view/service';
 import type { EngineStatus } from '../engine-view/status';
 import { ScorerError } from '../errors';
-import { followGeneration, type GenerationMessage } from '../inventory/replica';
+import { decodeSnapshotInSlices, followGeneration, type GenerationMessage } from '../inventory/replica';
 import { ServedInventory } from '../inventory/served';
 import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
@@ -71,12 +72,33 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // (the signals are held from the worker's first moment, stop-signals.ts).
   onStopSignal(() => undefined);
 
+  /** A whole generation, rebuilt in slices; how long it took and how long it held the event loop up, at debug. */
+  const rebuild = async (snapshot: Parameters<typeof decodeSnapshotInSlices>[0]) => {
+    const t0 = performance.now();
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
+    try {
+      return await decodeSnapshotInSlices(snapshot);
+    } finally {
+      loopDelay.disable();
+      const ms = (n: number) => Math.max(0, Math.round((n / 1e6 - 1) * 100) / 100);
+      logger.debug('generation applied', { generation: snapshot.generation, ms: Math.round(performance.now() - t0), loopDelayMaxMs: ms(loopDelay.max) });
+    }
+  };
+  // Generations apply in order; a whole snapshot is rebuilt a slice at a time, calls answered meanwhile from the one before.
+  let applying: Promise<void> = Promise.resolve();
   const follow = (generation: GenerationMessage) => {
-    const next = followGeneration(inventory.snapshot(), generation);
-    if (next !== undefined) return inventory.publish(next);
-    // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
-    logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
-    send({ ksm: 'hello' });
+    applying = applying.then(async () => {
+      const next = generation.kind === 'full' ? await rebuild(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
+      if (next !== undefined) return inventory.publish(next);
+      // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
+      logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
+      send({ ksm: 'hello' });
+    }).catch((err: unknown) => {
+      logger.error('generation could not be applied: asking the primary for a full copy', { err: err as Error });
+      send({ ksm: 'hello' });
+    });
+    return applying;
   };
 
   return new Promise<number>((resolve) => {
@@ -107,16 +129,17 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
       if (!isOurs<ToWorker>(message)) return;
       switch (message.ksm) {
         case 'welcome':
-          if (message.generation !== undefined) follow(message.generation);
-          if (message.loadFailure !== undefined) inventory.syncFailed(message.loadFailure);
-          // Only now: a worker started next to running ones takes connections once it has their generation.
-          if (!listening && !draining) void listen();
+          void (message.generation === undefined ? applying : follow(message.generation)).then(() => {
+            if (message.loadFailure !== undefined) inventory.syncFailed(message.loadFailure);
+            // Only now: a worker started next to running ones takes connections once it has their generation.
+            if (!listening && !draining) void listen();
+          });
           break;
         case 'generation':
           follow(message.generation);
           break;
         case 'sync-failed':
-          inventory.syncFailed(message.reason);
+          void applying.then(() => inventory.syncFailed(message.reason));
           break;
         case 'read-result':
           reads.settle(message.id, message.value, message.error);

@@ -27,6 +27,8 @@ export interface HostListing {
   readonly vmCount: number;
   /** The cluster's ksm.enabled; false when the cluster is not known. */
   readonly ksmEnabled: boolean;
+  /** The host's own ksm.enabled (KSM runs there now); undefined when the engine did not say. */
+  readonly hostKsmEnabled: boolean | undefined;
 }
 
 export interface VmListing {
@@ -90,6 +92,7 @@ export function hostListing(snapshot: InventorySnapshot): HostListing[] {
       status: details?.status ?? '',
       vmCount: snapshot.hosts.get(id)?.vmCount ?? 0,
       ksmEnabled: cluster?.ksmEnabled ?? false,
+      hostKsmEnabled: details?.ksmEnabled,
     };
   });
 }

@@ -12,7 +12,8 @@ import { VmIndex, type VmPlacement } from './vm-index';
 
 /** VMs and their placements: ids once each, host and OS as indexes into the snapshot's tables. */
 export interface EncodedVms {
-  readonly ids: readonly string[];
+  /** The ids joined by "\n": one string crosses to a worker in one copy, where 100,000 strings would take one each. */
+  readonly ids: string;
   /** Index into EncodedSnapshot.hostIds, or NO_HOST for a VM that is not running. */
   readonly host: Uint32Array;
   /** Index into the OS table, or REMOVED (in the changes layer: the VM is gone). */
@@ -118,7 +119,7 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
       host[i] = placement === null ? NO_HOST : hostOf(placement.hostId);
       os[i++] = placement === null ? REMOVED : osOf(placement.os);
     }
-    return { ids: [...layer.keys()], host, os };
+    return { ids: [...layer.keys()].join('\n'), host, os };
   };
   const { base, changes } = snapshot.vms.layers();
 
@@ -138,8 +139,30 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
   };
 }
 
-/** Rebuilds the snapshot, sharing objects as SnapshotBuilder does: one per OS, one placement per (host, OS). */
+/** VMs a replica rebuilds between two yields to its event loop: about a millisecond of work. */
+const VMS_PER_SLICE = 2_000;
+
+/** Rebuilds the snapshot in one go (tests, small inventories). */
 export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
+  const steps = decodeSteps(e);
+  for (let step = steps.next(); ; step = steps.next()) if (step.done) return step.value;
+}
+
+/**
+ * Rebuilds the snapshot a slice at a time, yielding to the event loop between
+ * slices, so a worker applying a generation of 100,000 VMs goes on answering
+ * calls (from the generation it has) meanwhile.
+ */
+export async function decodeSnapshotInSlices(e: EncodedSnapshot): Promise<InventorySnapshot> {
+  const steps = decodeSteps(e);
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The rebuild, sharing objects as SnapshotBuilder does (one per OS, one placement per (host, OS)); yields after each slice. */
+function* decodeSteps(e: EncodedSnapshot): Generator<void, InventorySnapshot> {
   const oses: OsIdentity[] = [];
   for (let i = 0; i < e.osNames.length; i += 2) oses.push(Object.freeze({ type: e.osNames[i]!, version: e.osNames[i + 1]! }));
 
@@ -150,6 +173,7 @@ export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
     for (let p = e.countStart[i]!; p < e.countStart[i + 1]!; p++) bump(counts, oses[e.countOs[p]!]!, e.countVms[p]!);
     hosts.set(id, counts);
   });
+  yield;
 
   const shared = new Map<number, VmPlacement>();
   const placement = (host: number, os: number): VmPlacement => {
@@ -159,9 +183,9 @@ export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
     return p;
   };
   const base = new Map<string, VmPlacement>();
-  e.vmBase.ids.forEach((id, i) => base.set(id, placement(e.vmBase.host[i]!, e.vmBase.os[i]!)));
+  yield* eachVm(e.vmBase, (id, host, os) => base.set(id, placement(host, os)));
   const changes = new Map<string, VmPlacement | null>();
-  e.vmChanges.ids.forEach((id, i) => changes.set(id, e.vmChanges.os[i] === REMOVED ? null : placement(e.vmChanges.host[i]!, e.vmChanges.os[i]!)));
+  yield* eachVm(e.vmChanges, (id, host, os) => changes.set(id, os === REMOVED ? null : placement(host, os)));
   const vms = VmIndex.of(base, changes);
 
   return Object.freeze({
@@ -175,4 +199,16 @@ export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
     clusters: new Map(e.clusters.map((c) => [c.id, c])),
     vms,
   });
+}
+
+function* eachVm(vms: EncodedVms, use: (id: string, host: number, os: number) => void): Generator<void, void> {
+  const { ids } = vms;
+  if (ids === '') return;
+  for (let i = 0, at = 0; at <= ids.length; i++) {
+    let end = ids.indexOf('\n', at);
+    if (end < 0) end = ids.length;
+    use(ids.slice(at, end), vms.host[i]!, vms.os[i]!);
+    at = end + 1;
+    if ((i + 1) % VMS_PER_SLICE === 0) yield;
+  }
 }

@@ -6,7 +6,7 @@
  */
 import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
 import { bump, countOs, emptyCounts, type HostOsCounts, type MutableHostOsCounts, withVm } from '../scoring/os-counts';
-import { ScorerError } from '../errors';
+import type { RecordRejections } from '../ovirt/parse';
 import { VmIndex, type VmPlacement } from './vm-index';
 
 export type { VmPlacement } from './vm-index';
@@ -35,8 +35,13 @@ export interface InventorySnapshot {
  */
 export class SnapshotBuilder {
   private readonly hostIds: string[] = [];
-  /** Hosts the engine listed more than once (counted once). */
-  readonly duplicateHosts: number;
+  /**
+   * Hosts that VMs name but the host list lacks (added or removed between the
+   * two reads, or hidden from this account), with how many VMs name each. Such
+   * VMs keep their host id but count toward no host: a call naming the host
+   * reads it from the engine, as for any host the snapshot does not hold.
+   */
+  readonly unlistedHosts = new Map<string, number>();
   /** type -> version -> the one OsIdentity object for it. */
   private readonly interned = new Map<string, Map<string, OsIdentity>>();
   /** One placement object per (host, OS): VMs share them, so the VM index costs one entry per VM. */
@@ -47,29 +52,50 @@ export class SnapshotBuilder {
   private readonly hostDetails = new Map<string, EngineHost>();
   private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
-  constructor(hosts: readonly EngineHost[], clusters: readonly EngineCluster[]) {
+  /** `rejections`: where records listed twice are counted. */
+  constructor(
+    hosts: readonly EngineHost[],
+    clusters: readonly EngineCluster[],
+    private readonly rejections?: RecordRejections,
+  ) {
     for (const h of hosts) {
-      if (this.counts.has(h.id)) continue;
+      if (this.counts.has(h.id)) {
+        rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
+        continue;
+      }
       this.counts.set(h.id, emptyCounts());
       this.hostDetails.set(h.id, h);
       this.hostIds.push(h.id);
     }
-    this.duplicateHosts = hosts.length - this.hostIds.length;
-    this.clusters = new Map(clusters.map((c) => [c.id, c]));
+    const byId = new Map<string, EngineCluster>();
+    for (const c of clusters) {
+      if (byId.has(c.id)) rejections?.reject('cluster', 'duplicate', c.id, `engine listed cluster ${c.id} twice`);
+      byId.set(c.id, c);
+    }
+    this.clusters = byId;
   }
 
   addVms(vms: readonly EngineVm[]): void {
     for (const vm of vms) {
-      if (vm.hostId !== undefined && !this.counts.has(vm.hostId)) {
-        throw new ScorerError('engine_protocol', `engine listed vm ${vm.id} on host ${vm.hostId}, which is not in its host list`);
-      }
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
       const previous = this.placements.get(vm.id);
-      if (previous?.hostId !== undefined) bump(this.counts.get(previous.hostId)!, previous.os, -1);
+      if (previous !== undefined) {
+        this.rejections?.reject('vm', 'duplicate', vm.id, `engine listed vm ${vm.id} twice`);
+        this.count(previous, -1);
+      }
       const placement = this.placement(vm.hostId, this.intern(vm.os));
       this.placements.set(vm.id, placement);
-      if (vm.hostId !== undefined) bump(this.counts.get(vm.hostId)!, placement.os, +1);
+      this.count(placement, +1);
     }
+  }
+
+  private count(placement: VmPlacement, delta: 1 | -1): void {
+    if (placement.hostId === undefined) return;
+    const counts = this.counts.get(placement.hostId);
+    if (counts !== undefined) return bump(counts, placement.os, delta);
+    const n = (this.unlistedHosts.get(placement.hostId) ?? 0) + delta;
+    if (n === 0) this.unlistedHosts.delete(placement.hostId);
+    else this.unlistedHosts.set(placement.hostId, n);
   }
 
   build(args: { generation: number; refreshedAt: number }): InventorySnapshot {
@@ -140,8 +166,8 @@ export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChan
   };
   for (const [id, vm] of changes.vms) {
     const before = snapshot.vms.get(id);
-    const hostId = vm?.hostId !== undefined && hosts.has(vm.hostId) ? vm.hostId : undefined;
-    const after: VmPlacement | null = vm === null ? null : { hostId, os: vm.os };
+    // As in a full refresh: a VM on a host the inventory lacks keeps its host id and counts toward no host.
+    const after: VmPlacement | null = vm === null ? null : { hostId: vm.hostId, os: vm.os };
     vmUpdates.set(id, after);
     if (before !== undefined) move(before.hostId, before.os, -1);
     if (after !== null) move(after.hostId, after.os, +1);

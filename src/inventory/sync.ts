@@ -3,9 +3,11 @@
  * nothing overlaps): a full refresh at start and every refresh interval, and
  * between them an events poll that re-reads only what the events name.
  * Failures back off exponentially with jitter and leave the last good
- * snapshot in place. Each success hands a new snapshot to `publish`, with
- * how it was made from the last one. Each sync is counted by kind and
- * outcome, with its duration.
+ * snapshot in place. Records the engine sent that cannot be used are left
+ * out and reported, never a reason to fail; a refresh that looks like a
+ * broken answer is held (publish-guard.ts). Each success hands a new snapshot
+ * to `publish`, with how it was made from the last one. Each sync is counted
+ * by kind and outcome, with its duration.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { InventorySettings } from '../config';
@@ -13,8 +15,9 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
-import { type Rejections, searchableHostName } from '../ovirt/parse';
+import { type RecordRejections, type RejectionSummary, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
+import { PublishGuard } from './publish-guard';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
 
 /** The part of the engine the inventory reads; EngineClient implements it. */
@@ -27,8 +30,8 @@ export interface InventorySource {
   listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]>;
   listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]>;
   newestEventId(signal?: AbortSignal): Promise<number>;
-  /** Items the source dropped from its answers (invalid ids, ...), logged once per sync. */
-  readonly rejections?: Rejections;
+  /** Records the source left out of its answers (invalid ids, ...), logged once per sync. */
+  readonly rejections?: RecordRejections;
 }
 
 /** How a published snapshot was made from the one before: what another process needs to follow along. */
@@ -41,7 +44,14 @@ export type SnapshotUpdate =
 const FULL: SnapshotUpdate = Object.freeze({ kind: 'full' });
 const REFRESHED: SnapshotUpdate = Object.freeze({ kind: 'refreshed' });
 
-export type SyncSettings = Pick<InventorySettings, 'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs'>;
+export type SyncSettings = Pick<InventorySettings, 'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs' | 'maxRejectedPercent' | 'maxDropPercent'>;
+
+/** A full refresh that was read but not published (publish-guard.ts): counted as outcome `held`, retried with backoff. */
+export class RefreshHeld extends ScorerError {
+  constructor(why: string) {
+    super('engine_protocol', `full refresh not published: ${why}`);
+  }
+}
 
 export interface SyncStats {
   readonly fullRefreshes: number;
@@ -62,6 +72,9 @@ const SYNC_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 30
 
 /** full: hosts and every VM page (a poll that had to escalate counts as one); events: an events poll. */
 type SyncKind = 'full' | 'events';
+/** held: a full refresh read but not published (publish-guard.ts). */
+type SyncOutcome = 'success' | 'failure' | 'held';
+const MAX_EXAMPLE_HOSTS = 3;
 
 const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 
@@ -84,6 +97,11 @@ export class InventorySync {
   private kind: SyncKind = 'full';
   private readonly syncs: Counter<'kind' | 'outcome'>;
   private readonly syncSeconds: Histogram<'kind'>;
+  private readonly guard: PublishGuard;
+  /** A refresh is held: every sync is a full refresh until one is published, so nothing marks the held data fresh. */
+  private holding = false;
+  /** Hosts that VMs named but the host list lacked at the last full refresh. */
+  private unlistedBefore: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly source: InventorySource,
@@ -95,7 +113,16 @@ export class InventorySync {
     private readonly random: () => number,
     metrics: Metrics = new Metrics(),
   ) {
-    this.syncs = metrics.counter('ksm_scorer_syncs_total', 'Inventory syncs by kind (full, events) and outcome (success, failure).', ['kind', 'outcome']);
+    this.guard = new PublishGuard(settings);
+    this.syncs = metrics.counter(
+      'ksm_scorer_syncs_total',
+      'Inventory syncs by kind (full, events) and outcome (success, failure, held: a full refresh read but not published as a possibly broken answer).',
+      ['kind', 'outcome'],
+    );
+    const unlisted = () => this.unlistedBefore.size;
+    metrics.gauge('ksm_scorer_inventory_unlisted_hosts', 'Hosts that VMs run on but the engine did not list at the last full refresh (a host added or removed meanwhile, or hidden from the account).', [], function collect() {
+      this.set(unlisted());
+    });
     this.syncSeconds = metrics.histogram('ksm_scorer_sync_duration_seconds', 'Inventory sync time by kind, failed ones included.', ['kind'], SYNC_BUCKETS);
     const streak = () => this.failureStreak;
     metrics.gauge('ksm_scorer_sync_failure_streak', 'Inventory syncs failed in a row, now (0 once one succeeds).', [], function collect() {
@@ -155,7 +182,7 @@ export class InventorySync {
         },
         (err: unknown) => {
           this.recordFailure(ScorerError.from(err));
-          this.observe('failure', t0);
+          this.observe(err instanceof RefreshHeld ? 'held' : 'failure', t0);
           throw err;
         },
       );
@@ -166,7 +193,7 @@ export class InventorySync {
     return run;
   }
 
-  private observe(outcome: 'success' | 'failure', t0: number): void {
+  private observe(outcome: SyncOutcome, t0: number): void {
     if (this.stopController.signal.aborted) return; // cut short by stop(): neither
     this.syncs.inc({ kind: this.kind, outcome });
     this.syncSeconds.observe({ kind: this.kind }, (performance.now() - t0) / 1000);
@@ -182,8 +209,10 @@ export class InventorySync {
   private recordFailure(e: ScorerError): void {
     if (this.stopController.signal.aborted) return;
     this.counters.syncFailures++;
-    if (this.failureStreak++ === 0) {
-      this.streakStartedAt = this.now();
+    if (this.failureStreak++ === 0) this.streakStartedAt = this.now();
+    if (e instanceof RefreshHeld) {
+      // Each held refresh was logged with its reasons when it was read.
+    } else if (this.failureStreak === 1) {
       // Once per streak: a dead engine must not flood the log.
       const what = this.current === undefined ? 'engine sync failed: no inventory has loaded yet; retrying with backoff' : 'engine sync failed; serving the last good inventory and retrying with backoff';
       this.logger.warn(what, { code: e.code, endpoint: e.endpoint, status: e.status, err: e });
@@ -218,6 +247,7 @@ export class InventorySync {
     const now = this.now();
     const fullDue =
       this.current === undefined ||
+      this.holding ||
       this.settings.eventsIntervalMs <= 0 ||
       now - this.lastFullAt >= this.settings.refreshIntervalMs ||
       // Out of touch this long, the events since may have aged out of the engine.
@@ -250,18 +280,36 @@ export class InventorySync {
     // How long the event loop (and so every call) was held up while this refresh ran.
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     loopDelay.enable();
+    // What polls and on-demand reads left out since the last sync is theirs, not this refresh's.
+    this.logRejections(this.source.rejections?.take());
     try {
       // The newest event id first: whatever happens during the read is polled again after it.
       const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.readNewestEventId(signal) : undefined;
       const hosts = await this.source.listHosts(signal);
-      const clusters = await this.source.listClusters(signal);
-      const builder = new SnapshotBuilder(hosts, clusters);
+      const clusters = await this.readClusters(signal);
+      const builder = new SnapshotBuilder(hosts, clusters, this.source.rejections);
       const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal);
       const snapshot = builder.build({ generation: this.generation + 1, refreshedAt: started });
+      const rejected = this.source.rejections?.take();
+      this.logRejections(rejected);
+      this.logUnlistedHosts(builder.unlistedHosts);
+      const verdict = this.guard.check(
+        { hosts: snapshot.hostCount, vms: snapshot.vmCount, leftOutHosts: rejected?.leftOutByKind.host ?? 0, leftOutVms: rejected?.leftOutByKind.vm ?? 0 },
+        this.current,
+      );
+      if (!verdict.publish) {
+        this.holding = true;
+        this.logger.warn(this.current === undefined ? 'full refresh not published: nothing is served until one is' : 'full refresh not published: serving the last good inventory, which ages', {
+          why: verdict.why,
+          ...(this.current === undefined ? {} : { servingGeneration: this.current.generation, servingAgeMs: started - this.current.refreshedAt }),
+        });
+        throw new RefreshHeld(verdict.why);
+      }
+      if (verdict.confirmed !== undefined) this.logger.warn('full refresh published after agreeing refreshes', { why: verdict.confirmed });
+      this.holding = false;
       this.lastEventId = newestEventId;
       this.lastFullAt = started;
       this.counters.fullRefreshes++;
-      this.logDropped(builder.duplicateHosts);
       this.accept(snapshot, FULL);
       this.logger.info('inventory refreshed', {
         generation: snapshot.generation,
@@ -281,6 +329,50 @@ export class InventorySync {
     }
   }
 
+  /**
+   * The clusters, which only describe hosts (name, KSM policy): when they
+   * cannot be read (an account refused /clusters, a proxy's 404, a bad answer)
+   * hosts load with their cluster unknown, and the next full refresh tries again.
+   */
+  private async readClusters(signal: AbortSignal): Promise<EngineCluster[]> {
+    try {
+      return await this.source.listClusters(signal);
+    } catch (err) {
+      const e = ScorerError.from(err);
+      if (e.code === 'cancelled' || signal.aborted) throw err;
+      this.logger.warn('the engine clusters cannot be read: hosts load with their cluster unknown (cluster_name "", ksm_enabled false); retried at the next full refresh', {
+        endpoint: e.endpoint ?? 'GET /clusters',
+        status: e.status,
+        code: e.code,
+        err: e.message,
+      });
+      return [];
+    }
+  }
+
+  /**
+   * VMs on hosts the host list lacks. Once, it is a race (a host added or
+   * removed between the two reads); at two refreshes in a row, the account
+   * is probably not allowed to see those hosts.
+   */
+  private logUnlistedHosts(unlisted: ReadonlyMap<string, number>): void {
+    const before = this.unlistedBefore;
+    this.unlistedBefore = new Set(unlisted.keys());
+    if (unlisted.size === 0) return;
+    const again = [...unlisted.keys()].filter((id) => before.has(id));
+    let vms = 0;
+    for (const n of unlisted.values()) vms += n;
+    const fields = { hosts: unlisted.size, vms, examples: (again.length > 0 ? again : [...unlisted.keys()]).slice(0, MAX_EXAMPLE_HOSTS) };
+    if (again.length > 0) {
+      this.logger.warn(
+        'VMs run on hosts the engine did not list at two full refreshes in a row: the service account probably lacks permission to see those hosts (docs/deployment.md says which role it needs); the VMs are kept and score by vm_id, and a call naming such a host reads it from the engine',
+        { ...fields, hostsAgain: again.length },
+      );
+    } else {
+      this.logger.info('VMs name hosts the host list lacks (a host added or removed while the refresh read the engine?): the VMs are kept; the next full refresh reads the host list again', fields);
+    }
+  }
+
   private async pollEvents(from: number): Promise<InventorySnapshot> {
     this.kind = 'events';
     const signal = this.stopController.signal;
@@ -296,6 +388,11 @@ export class InventorySync {
       return this.fullRefresh();
     }
     this.counters.eventPolls++;
+    // An event we could not read may name a change that matters: only a full refresh is sure to see it.
+    if ((this.source.rejections?.leftOut('event') ?? 0) > 0) {
+      this.logger.info('events the engine sent cannot all be read: full refresh', { from });
+      return this.fullRefresh();
+    }
     // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
     // (Gaps between ids prove nothing: dismissed events leave them.)
     if (events.length >= EVENTS_PAGE) {
@@ -321,13 +418,28 @@ export class InventorySync {
     const update: SnapshotUpdate = changes.vms.size + changes.hosts.size === 0 ? REFRESHED : { kind: 'changes', changes };
     const next = update.kind === 'changes' ? applyChanges(current, changes, started) : Object.freeze({ ...current, refreshedAt: started });
     this.lastEventId = targets.lastId;
-    this.logDropped(0);
+    this.logRejections(this.source.rejections?.take());
     this.logger.debug('events applied', { events: events.length, vms: changes.vms.size, hosts: changes.hosts.size, generation: next.generation });
     return this.accept(next, update);
   }
 
-  /** Re-reads what events named; 'full refresh' when a host's VMs cannot be searched for by its name. */
+  /**
+   * Re-reads what events named; 'full refresh' when a host's VMs cannot be
+   * searched for by its name, or when a record read is one the inventory
+   * cannot use (a full refresh leaves it out, and the polls after it start past
+   * the event that named it).
+   */
   private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
+    try {
+      return await this.readChangesOnce(vmIds, hostIds, signal);
+    } catch (err) {
+      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
+      this.logger.info('a record the events named cannot be read: full refresh', { err: err.message });
+      return 'full refresh';
+    }
+  }
+
+  private async readChangesOnce(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
     const vms = new Map<string, EngineVm | null>();
     const hosts = new Map<string, { host: EngineHost; vms: readonly EngineVm[] } | null>();
     let unsearchable = false;
@@ -346,15 +458,12 @@ export class InventorySync {
     return unsearchable ? 'full refresh' : { vms, hosts };
   }
 
-  /** One line per sync for what the engine sent that could not be used. */
-  private logDropped(duplicateHosts: number): void {
-    const dropped = this.source.rejections?.take();
-    if (dropped === undefined && duplicateHosts === 0) return;
-    this.logger.warn('engine data dropped: items that are invalid or listed twice were left out of the inventory', {
-      invalid: dropped?.invalid ?? 0,
-      duplicates: (dropped?.duplicates ?? 0) + duplicateHosts,
-      example: dropped?.example,
-    });
+  /** One line per sync for what the engine sent that could not be used: counts per reason, a few example ids. */
+  private logRejections(rejected: RejectionSummary | undefined): void {
+    if (rejected === undefined) return;
+    const fields = { leftOut: rejected.leftOut, reasons: rejected.reasons, examples: rejected.examples, example: rejected.example };
+    if (rejected.leftOut > 0) this.logger.warn('engine records left out: the rest of the engine data is used', fields);
+    else this.logger.info('engine records listed twice: each is used once, where it was listed last', fields);
   }
 
   private accept(snapshot: InventorySnapshot, update: SnapshotUpdate): InventorySnapshot {

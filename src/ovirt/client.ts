@@ -18,7 +18,7 @@ import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
-import { faultReason, listItems, parseCluster, parseEach, parseEvent, parseHost, parseVm, preview, Rejections, searchableHostName } from './parse';
+import { BadRecord, faultReason, listItems, parseCluster, parseEach, parseEvent, parseEventId, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
 
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
@@ -55,8 +55,8 @@ export class EngineClient {
   private readonly decoder: JsonDecoder;
   /** Aborted by close(): every request in flight, logins included, ends with it. */
   private readonly closed = new AbortController();
-  /** Items dropped from answers since the last take; the inventory logs them once per sync. */
-  readonly rejections = new Rejections();
+  /** Records left out of answers since the last take; the inventory logs them once per sync. */
+  readonly rejections: RecordRejections;
   private token: string | undefined;
   private login: Promise<string> | undefined;
   private readonly requests: Counter<'endpoint' | 'status_class'>;
@@ -73,6 +73,12 @@ export class EngineClient {
       'Engine API requests by endpoint template and result: the HTTP status class, or timeout, error (no answer) or cancelled.',
       ['endpoint', 'status_class'],
     );
+    const rejected = metrics.counter(
+      'ksm_scorer_engine_records_rejected_total',
+      'Engine records left out of the inventory (or, reason duplicate, used once) by kind (host, cluster, vm, event) and reason.',
+      ['kind', 'reason'],
+    );
+    this.rejections = new RecordRejections((kind, reason) => rejected.inc({ kind, reason }));
     this.requestSeconds = metrics.histogram('ksm_scorer_engine_request_duration_seconds', 'Engine API request time, answer read and decoded, by endpoint template.', ['endpoint'], REQUEST_BUCKETS);
     const { connection, requestTimeoutMs } = options;
     this.api = new URL(connection.url);
@@ -127,10 +133,10 @@ export class EngineClient {
 
   /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
   async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
-    // Not dropped when bad: an event we cannot read could be one that matters, so the poll fails (and a full refresh follows).
+    // A bad event is left out and counted (rejections.leftOut('event')): the inventory then refreshes in full, since it may have mattered.
     return this.get('/events', { from: String(from), max: String(max) }, signal, {
       list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: max },
-      parse: (body) => listItems(body, 'event').map(parseEvent),
+      parse: (body) => this.each(listItems(body, 'event'), parseEvent),
     });
   }
 
@@ -138,7 +144,11 @@ export class EngineClient {
   async newestEventId(signal?: AbortSignal): Promise<number> {
     return this.get('/events', { max: '1' }, signal, {
       list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: 1 },
-      parse: (body) => listItems(body, 'event').map(parseEvent)[0]?.id ?? 0,
+      // Only its id is needed: an event whose other fields are unreadable still says where to poll from.
+      parse: (body) => {
+        const newest = listItems(body, 'event')[0];
+        return newest === undefined ? 0 : parseEventId(newest);
+      },
     });
   }
 
@@ -243,6 +253,8 @@ export class EngineClient {
       try {
         return opts.parse(res.body);
       } catch (err) {
+        // A single record that is the whole answer (one VM, one host): counted like one left out of a list.
+        if (err instanceof BadRecord) this.rejections.reject(err.kind, err.reason, err.recordId, err.message);
         if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
         // A stack overflow on an absurdly nested answer, and the like: still the engine's answer that is bad.
         throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, { endpoint, status: res.status, cause: err });

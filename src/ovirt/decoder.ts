@@ -26,7 +26,7 @@ export const VM_FIELDS: Projection = {
 };
 
 /** The fields of a host that parseHost reads. */
-export const HOST_FIELDS: Projection = { id: true, name: true, status: true, cluster: { id: true } };
+export const HOST_FIELDS: Projection = { id: true, name: true, status: true, cluster: { id: true }, ksm: { enabled: true } };
 
 /** The fields of a cluster that parseCluster reads. */
 export const CLUSTER_FIELDS: Projection = { id: true, name: true, ksm: { enabled: true } };
@@ -44,10 +44,16 @@ export interface ListShape {
 /** Answers up to this size (inflated) are decoded inline: a worker round trip would cost more. */
 const INLINE_LIMIT = 64 * 1024;
 
+/** The decode thread's nice value (0 normal, 19 lowest). */
+const DECODE_NICE = 10;
+
 // Plain JS so it runs from dist/ and under the test runner alike; generic, so it stays this small.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { gunzipSync } = require('node:zlib');
+// Below the threads that answer calls: a 2 MB page parsed here must not take a core from them.
+// (On Linux the nice value is per thread: this one only; raising it needs no privilege.)
+try { require('node:os').setPriority(${DECODE_NICE}); } catch {}
 const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 function project(value, spec) {
   if (!isObject(value)) return typeof value === 'object' ? null : value;
@@ -111,21 +117,27 @@ export class JsonDecoder {
    * items' `fields`; any other answer larger than that is refused.
    */
   async decode(bytes: Buffer, gzip: boolean, list: ListShape | undefined): Promise<unknown> {
-    const inline = await decodeInline(bytes, gzip, INLINE_LIMIT).catch((err: unknown) => {
-      if (err instanceof AnswerTooLarge) return TOO_BIG_FOR_INLINE;
-      throw err;
-    });
+    // A gzip member ends with its inflated size (mod 2^32): a page that says it is large goes straight to the
+    // worker, rather than being inflated here up to the inline limit first (on every page of a refresh). A
+    // member that lies is still bounded: inline by INLINE_LIMIT, in the worker by maxBytes.
+    const large = list !== undefined && (gzip ? bytes.length >= 18 && bytes.readUInt32LE(bytes.length - 4) > INLINE_LIMIT : bytes.length > INLINE_LIMIT);
+    const inline = large
+      ? TOO_BIG_FOR_INLINE
+      : await decodeInline(bytes, gzip, INLINE_LIMIT).catch((err: unknown) => {
+          if (err instanceof AnswerTooLarge) return TOO_BIG_FOR_INLINE;
+          throw err;
+        });
     if (inline !== TOO_BIG_FOR_INLINE) return inline;
     // Only lists are big: an object answer (one VM, one host, a fault) larger than this is not an honest one.
     if (list === undefined) throw new AnswerTooLarge(INLINE_LIMIT);
     const worker = this.start();
     const id = this.nextId++;
-    // Copy into a buffer of its own so it can be moved to the worker without copying again.
-    const own = new Uint8Array(bytes.length);
-    own.set(bytes);
+    // Moved to the worker, not copied; only a view into a shared (pooled) buffer is copied first.
+    const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+    const own = whole ? bytes : Uint8Array.from(bytes);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, bytes: own.buffer, gzip, maxBytes: this.maxBytes, ...list }, [own.buffer]);
+      worker.postMessage({ id, bytes: own.buffer, gzip, maxBytes: this.maxBytes, ...list }, [own.buffer as ArrayBuffer]);
     });
   }
 

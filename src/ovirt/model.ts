@@ -24,6 +24,12 @@ export interface EngineHost {
   readonly clusterId: string | undefined;
   /** The engine's host status: "up", "maintenance", "non_responsive", ... ("" when absent). */
   readonly status: string;
+  /**
+   * The host's own ksm.enabled: whether KSM runs on it now (MOM turns it on
+   * under memory pressure); undefined when the engine did not say. The
+   * cluster's ksm.enabled says whether it may run at all.
+   */
+  readonly ksmEnabled?: boolean | undefined;
 }
 
 /** A cluster, as far as telling whether KSM runs on its hosts. */

@@ -1,9 +1,10 @@
 /**
  * Typed parsing of the engine's JSON. Real engines send integers as strings,
  * empty lists as `{}`, and omit fields freely. Nothing from the engine is
- * trusted: ids must be UUIDs and strings are bounded. An item we cannot use
- * is an engine_protocol error; in a list, parseEach drops it and counts it,
- * so one bad item neither fails a sync nor reaches a client.
+ * trusted: ids must be UUIDs and strings are bounded. A record we cannot use
+ * is a BadRecord (an engine_protocol error with a reason); in a list,
+ * parseEach leaves it out and counts it, so one bad record neither fails a
+ * sync nor reaches a client.
  */
 import { ScorerError } from '../errors';
 import { type EngineCluster, type EngineEvent, type EngineHost, type EngineVm, MAX_OS_FIELD_LENGTH, type OsIdentity, uuid } from './model';
@@ -52,62 +53,131 @@ export function listItems(body: unknown, key: string): unknown[] {
   throw new ScorerError('engine_protocol', `engine sent "${key}" that is not a list`);
 }
 
-function requireId(obj: unknown, what: string): string {
+/** The kinds of record the inventory reads: the `kind` label of ksm_scorer_engine_records_rejected_total. */
+export type RecordKind = 'host' | 'cluster' | 'vm' | 'event';
+
+/**
+ * Why a record was left out (or, for `duplicate`, used once): a closed set, the
+ * `reason` label of ksm_scorer_engine_records_rejected_total.
+ */
+export type RejectReason =
+  | 'not_an_object' // not a JSON object
+  | 'no_id' // no id at all
+  | 'bad_id' // an id that is not a UUID (an event id that is not an integer)
+  | 'bad_reference' // a reference (a VM's host.id, an event's vm.id or host.id) that is not a UUID
+  | 'bad_field' // a field out of bounds or of the wrong type (an OS name of 300 characters, ksm.enabled "yes")
+  | 'duplicate'; // listed twice: used once, where it was listed last
+
+/** A record the inventory cannot use, and why; an engine_protocol error where one record was the whole answer. */
+export class BadRecord extends ScorerError {
+  constructor(
+    readonly kind: RecordKind,
+    readonly reason: RejectReason,
+    /** The record's id when it has a usable one, else a short preview of what stood there: for the log's examples. */
+    readonly recordId: string,
+    message: string,
+  ) {
+    super('engine_protocol', message);
+  }
+}
+
+function requireId(obj: unknown, kind: RecordKind): string {
   const raw = field(obj, 'id');
-  if (raw === undefined || raw === '') throw new ScorerError('engine_protocol', `engine sent a ${what} without an id`);
+  if (raw === undefined || raw === '') throw new BadRecord(kind, 'no_id', '(none)', `engine sent a ${kind} without an id`);
   const id = typeof raw === 'string' ? uuid(raw) : undefined;
-  if (id === undefined) throw new ScorerError('engine_protocol', `engine sent a ${what} id that is not a UUID: ${preview(raw)}`);
+  if (id === undefined) throw new BadRecord(kind, 'bad_id', preview(raw), `engine sent a ${kind} id that is not a UUID: ${preview(raw)}`);
   return id;
 }
 
 /** An optional reference (`host.id` of a VM, `vm.id` of an event): absent, or a UUID. */
-function optionalId(obj: unknown, path: readonly string[], what: string): string | undefined {
+function optionalId(obj: unknown, path: readonly string[], kind: RecordKind, recordId: string): string | undefined {
   const raw = text(field(obj, ...path));
   if (raw === '') return undefined;
   const id = uuid(raw);
-  if (id === undefined) throw new ScorerError('engine_protocol', `engine sent a ${what} that is not a UUID: ${preview(raw)}`);
+  if (id === undefined) throw new BadRecord(kind, 'bad_reference', recordId, `engine sent a ${kind} ${path.join('.')} that is not a UUID: ${preview(raw)}`);
   return id;
 }
 
-function bounded(s: string, what: string): string {
-  if (s.length > MAX_OS_FIELD_LENGTH) throw new ScorerError('engine_protocol', `engine sent ${what} longer than ${MAX_OS_FIELD_LENGTH} characters`);
+function bounded(s: string, what: string, kind: RecordKind, recordId: string): string {
+  if (s.length > MAX_OS_FIELD_LENGTH) throw new BadRecord(kind, 'bad_field', recordId, `engine sent ${what} longer than ${MAX_OS_FIELD_LENGTH} characters`);
   return s;
 }
 
 /** Host names as the engine allows them (letters, digits, '.', '-', '_'): only such a name goes into an engine search. */
 export const searchableHostName = (name: string): boolean => /^[A-Za-z0-9._-]{1,255}$/.test(name);
 
-/** What a sync dropped from the engine's answers: items it could not use, and repeats. */
-export class Rejections {
-  invalid = 0;
-  duplicates = 0;
-  /** The first reason, as an example for the log. */
-  example: string | undefined;
+/** What a sync left out of the engine's answers, by kind and reason. */
+export interface RejectionSummary {
+  /** Records left out (duplicates, which are used once, not included). */
+  readonly leftOut: number;
+  /** Of those, per kind. */
+  readonly leftOutByKind: Readonly<Record<RecordKind, number>>;
+  /** Every count, duplicates included, keyed "kind/reason". */
+  readonly reasons: Readonly<Record<string, number>>;
+  /** Up to 3 ids (or previews of unusable ones) of records left out. */
+  readonly examples: readonly string[];
+  /** The first record's message, for the log. */
+  readonly example: string | undefined;
+}
 
-  reject(err: unknown): void {
-    this.invalid++;
-    this.example ??= err instanceof Error ? err.message : String(err);
+const MAX_EXAMPLES = 3;
+
+/**
+ * Records the engine sent that could not be used, gathered until the sync
+ * that logs them takes them; `onReject` counts each one as it happens (metrics).
+ */
+export class RecordRejections {
+  private reasons = new Map<string, number>();
+  private leftOutByKind: Record<RecordKind, number> = { host: 0, cluster: 0, vm: 0, event: 0 };
+  private examples: string[] = [];
+  private example: string | undefined;
+
+  constructor(private readonly onReject: (kind: RecordKind, reason: RejectReason) => void = () => {}) {}
+
+  reject(kind: RecordKind, reason: RejectReason, recordId: string, message: string): void {
+    const key = `${kind}/${reason}`;
+    this.reasons.set(key, (this.reasons.get(key) ?? 0) + 1);
+    if (reason !== 'duplicate') {
+      this.leftOutByKind[kind]++;
+      if (this.examples.length < MAX_EXAMPLES) this.examples.push(recordId);
+      this.example ??= message;
+    }
+    this.onReject(kind, reason);
   }
 
-  /** The counts so far, for one log line; resets them. */
-  take(): { invalid: number; duplicates: number; example: string | undefined } | undefined {
-    if (this.invalid + this.duplicates === 0) return undefined;
-    const out = { invalid: this.invalid, duplicates: this.duplicates, example: this.example };
-    this.invalid = this.duplicates = 0;
+  /** Records of this kind left out since the last take. */
+  leftOut(kind: RecordKind): number {
+    return this.leftOutByKind[kind];
+  }
+
+  /** What was gathered since the last take, for one log line; starts over. */
+  take(): RejectionSummary | undefined {
+    if (this.reasons.size === 0) return undefined;
+    const byKind = this.leftOutByKind;
+    const out: RejectionSummary = {
+      leftOut: byKind.host + byKind.cluster + byKind.vm + byKind.event,
+      leftOutByKind: byKind,
+      reasons: Object.fromEntries(this.reasons),
+      examples: this.examples,
+      example: this.example,
+    };
+    this.reasons = new Map();
+    this.leftOutByKind = { host: 0, cluster: 0, vm: 0, event: 0 };
+    this.examples = [];
     this.example = undefined;
     return out;
   }
 }
 
-/** Parses every item; an item that fails is dropped and counted in `rejections`. */
-export function parseEach<T>(items: readonly unknown[], parse: (item: unknown) => T, rejections: Rejections): T[] {
+/** Parses every record; one that fails is left out and counted in `rejections`. */
+export function parseEach<T>(items: readonly unknown[], parse: (item: unknown) => T, rejections: RecordRejections): T[] {
   const out: T[] = [];
   for (const item of items) {
     try {
       out.push(parse(item));
     } catch (err) {
-      if (!(err instanceof ScorerError)) throw err;
-      rejections.reject(err);
+      if (!(err instanceof BadRecord)) throw err;
+      rejections.reject(err.kind, err.reason, err.recordId, err.message);
     }
   }
   return out;
@@ -117,7 +187,7 @@ export function parseEach<T>(items: readonly unknown[], parse: (item: unknown) =
  * The OS identity rule: type is `os.type`; version is `os.version.full_version`,
  * else the guest agent's "distribution full_version", else "".
  */
-export function osIdentity(vm: unknown): OsIdentity {
+export function osIdentity(vm: unknown, vmId = ''): OsIdentity {
   const type = text(field(vm, 'os', 'type'));
   let version = text(field(vm, 'os', 'version', 'full_version'));
   if (version === '') {
@@ -128,52 +198,71 @@ export function osIdentity(vm: unknown): OsIdentity {
       version = distribution === '' ? full : `${distribution} ${full}`;
     }
   }
-  return { type: bounded(type, 'an os.type'), version: bounded(version, 'an OS version') };
+  return { type: bounded(type, 'an os.type', 'vm', vmId), version: bounded(version, 'an OS version', 'vm', vmId) };
 }
 
 export function parseVm(obj: unknown): EngineVm {
-  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a vm that is not a JSON object');
-  return { id: requireId(obj, 'vm'), hostId: optionalId(obj, ['host', 'id'], 'vm host.id'), os: osIdentity(obj) };
+  if (!isObject(obj)) throw notAnObject('vm', obj);
+  const id = requireId(obj, 'vm');
+  return { id, hostId: optionalId(obj, ['host', 'id'], 'vm', id), os: osIdentity(obj, id) };
 }
+
+const notAnObject = (kind: RecordKind, v: unknown) => new BadRecord(kind, 'not_an_object', preview(v), `engine sent a ${kind} that is not a JSON object`);
 
 /** Host statuses are short enum names ("up", "non_responsive"): anything else is not one. */
 const STATUS = /^[a-z_]{0,64}$/;
 
 export function parseHost(obj: unknown): EngineHost {
-  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a host that is not a JSON object');
+  if (!isObject(obj)) throw notAnObject('host', obj);
   const id = requireId(obj, 'host');
   // An odd name does not make the host unusable (it is joined on id); only searching by it is refused.
   const name = text(obj.name);
-  if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) throw new ScorerError('engine_protocol', `engine sent host ${id} with a name longer than 255 characters or with control characters`);
-  // Status and cluster only describe the host to people: an odd one is left out, the host is still scored.
+  if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new BadRecord('host', 'bad_field', id, `engine sent host ${id} with a name longer than 255 characters or with control characters`);
+  }
+  // Status, cluster and KSM only describe the host to people: an odd one is left out, the host is still scored.
   const status = text(obj.status).toLowerCase();
-  return { id, name, clusterId: uuid(text(field(obj, 'cluster', 'id'))), status: STATUS.test(status) ? status : '' };
-}
-
-/** Booleans arrive as "true"/"false" strings or as JSON booleans. */
-function parseBoolean(v: unknown, what: string): boolean {
-  if (v === true || v === 'true') return true;
-  if (v === false || v === 'false' || v === undefined) return false;
-  throw new ScorerError('engine_protocol', `engine sent ${what} that is not a boolean: ${preview(v)}`);
+  const ksm = field(obj, 'ksm', 'enabled');
+  return {
+    id,
+    name,
+    clusterId: uuid(text(field(obj, 'cluster', 'id'))),
+    status: STATUS.test(status) ? status : '',
+    ksmEnabled: ksm === true || ksm === 'true' ? true : ksm === false || ksm === 'false' ? false : undefined,
+  };
 }
 
 export function parseCluster(obj: unknown): EngineCluster {
-  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent a cluster that is not a JSON object');
-  return {
-    id: requireId(obj, 'cluster'),
-    name: bounded(text(obj.name), 'a cluster name'),
-    ksmEnabled: parseBoolean(field(obj, 'ksm', 'enabled'), 'a cluster ksm.enabled'),
-  };
+  if (!isObject(obj)) throw notAnObject('cluster', obj);
+  const id = requireId(obj, 'cluster');
+  // Booleans arrive as "true"/"false" strings or as JSON booleans.
+  const ksm = field(obj, 'ksm', 'enabled');
+  if (ksm !== undefined && ksm !== true && ksm !== false && ksm !== 'true' && ksm !== 'false') {
+    throw new BadRecord('cluster', 'bad_field', id, `engine sent a cluster ksm.enabled that is not a boolean: ${preview(ksm)}`);
+  }
+  return { id, name: bounded(text(obj.name), 'a cluster name', 'cluster', id), ksmEnabled: ksm === true || ksm === 'true' };
+}
+
+/** An event's id alone: where polling goes on from, whatever else of the event is unreadable. */
+export function parseEventId(obj: unknown): number {
+  if (!isObject(obj)) throw notAnObject('event', obj);
+  try {
+    return parseInteger(obj.id, 'an event id');
+  } catch (err) {
+    throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', preview(obj.id), (err as Error).message);
+  }
 }
 
 export function parseEvent(obj: unknown): EngineEvent {
-  if (!isObject(obj)) throw new ScorerError('engine_protocol', 'engine sent an event that is not a JSON object');
-  return {
-    id: parseInteger(obj.id, 'an event id'),
-    code: obj.code === undefined ? -1 : parseInteger(obj.code, 'an event code'),
-    vmId: optionalId(obj, ['vm', 'id'], 'event vm.id'),
-    hostId: optionalId(obj, ['host', 'id'], 'event host.id'),
-  };
+  const id = parseEventId(obj);
+  const event = obj as Json;
+  let code = -1;
+  try {
+    if (event.code !== undefined) code = parseInteger(event.code, 'an event code');
+  } catch (err) {
+    throw new BadRecord('event', 'bad_field', String(id), (err as Error).message);
+  }
+  return { id, code, vmId: optionalId(event, ['vm', 'id'], 'event', String(id)), hostId: optionalId(event, ['host', 'id'], 'event', String(id)) };
 }
 
 /** The reason in an engine fault body, for error messages and logs: its known fields only, each bounded and printable. */

@@ -56,6 +56,7 @@ export function createListingHandlers({ inventory, logger }: ScorerServiceDeps):
           status: h.status,
           vm_count: h.vmCount,
           ksm_enabled: h.ksmEnabled,
+          host_ksm_enabled: h.hostKsmEnabled === true,
         })),
       }),
     ),

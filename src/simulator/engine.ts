@@ -26,6 +26,11 @@ export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly recorded?: RecordedEngine;
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
+  /**
+   * Requests remembered for tests (`requests`, `arrived`), default 10,000; older ones are forgotten,
+   * so a simulator serving for days (`serve` without OVIRT_URL) stays bounded.
+   */
+  readonly maxRecorded?: number;
 }
 
 /** Trouble the simulated engine can be told to make, for fault-injection tests. */
@@ -62,6 +67,7 @@ export interface RecordedRequest {
 }
 
 const API = '/ovirt-engine/api';
+
 const VM_LINKS = [
   'affinitylabels', 'applications', 'backups', 'cdroms', 'checkpoints', 'diskattachments', 'graphicsconsoles',
   'hostdevices', 'katelloerrata', 'mediateddevices', 'nics', 'numanodes', 'permissions', 'reporteddevices',
@@ -83,6 +89,11 @@ export class SimulatedEngine {
   /** Added before every API answer, to play a slow engine. */
   latencyMs = 0;
   faults: EngineFaults = {};
+  /**
+   * Hosts this account may not see, as a filtered (non-admin) view plays it:
+   * left out of /hosts, 404 on /hosts/{id}, yet the VMs running on them still name them.
+   */
+  readonly hiddenHosts = new Set<string>();
   private readonly tokens = new Set<string>();
   private readonly recorded: RecordedEngine | undefined;
   private readonly answerCache: Map<string, { version: number; json: Buffer; gzip: Buffer }> | undefined;
@@ -91,8 +102,11 @@ export class SimulatedEngine {
   private readonly scheme: 'http' | 'https';
   private baseUrl: string | undefined;
 
+  private readonly maxRecorded: number;
+
   constructor(options: SimulatedEngineOptions) {
     this.inventory = new SimInventory(options);
+    this.maxRecorded = options.maxRecorded ?? 10_000;
     this.answerCache = options.cacheAnswers ? new Map() : undefined;
     this.recorded = options.recorded;
     this.username = options.username ?? 'admin@internal';
@@ -152,7 +166,7 @@ export class SimulatedEngine {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
     }
-    this.arrived.push(url.pathname.replace(/^\/ovirt-engine/, ''));
+    remember(this.arrived, this.maxRecorded, url.pathname.replace(/^\/ovirt-engine/, ''));
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     while (this.faults.hang && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
     if (!this.listening) return void res.destroy();
@@ -180,7 +194,7 @@ export class SimulatedEngine {
     if (path === '/hosts') return this.send(req, res, 200, list('host', this.searchHosts(search, max).map(hostJson)));
     if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
-      return host ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
+      return host && !this.hiddenHosts.has(host.id) ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
     if (path === '/clusters') return this.send(req, res, 200, list('cluster', [...this.inventory.clusters.values()].map(clusterJson)));
     if (path === '/schedulingpolicyunits') return this.send(req, res, 200, list('scheduling_policy_unit', this.inventory.scheduling.units.map(unitJson)));
@@ -263,7 +277,7 @@ export class SimulatedEngine {
   private searchHosts(search: string, max: number | undefined): SimHost[] {
     const ids = [...search.matchAll(/(?:^|\s)id\s*=\s*([0-9a-f-]+)/g)].map((m) => m[1]!);
     const hosts = ids.length > 0 ? ids.flatMap((id) => this.inventory.hosts.get(id) ?? []) : [...this.inventory.hosts.values()];
-    return page(hosts, search, max);
+    return page(hosts.filter((h) => !this.hiddenHosts.has(h.id)), search, max);
   }
 
   private unauthorized(req: IncomingMessage, res: ServerResponse): void {
@@ -301,7 +315,7 @@ export class SimulatedEngine {
 
   private record(req: IncomingMessage, status: number, gzipped: boolean): void {
     const url = new URL(req.url ?? '/', 'http://simulator');
-    this.requests.push({
+    remember(this.requests, this.maxRecorded, {
       method: req.method ?? 'GET',
       path: url.pathname.replace(/^\/ovirt-engine/, ''),
       query: url.searchParams,
@@ -310,6 +324,12 @@ export class SimulatedEngine {
       gzipped,
     });
   }
+}
+
+/** Appends, dropping the oldest half once `max` is reached (amortised O(1) a request). */
+function remember<T>(list: T[], max: number, item: T): void {
+  if (list.length >= max) list.splice(0, Math.ceil(max / 2));
+  list.push(item);
 }
 
 function page<T>(items: readonly T[], search: string, max: number | undefined): T[] {
@@ -337,7 +357,8 @@ function eventJson(e: SimEvent): Record<string, unknown> {
   };
 }
 
-function hostJson(host: SimHost): Record<string, unknown> {
+/** A host as the engine writes it (exported for tests that hand-craft answers). */
+export function hostJson(host: SimHost): Record<string, unknown> {
   return {
     href: `${API}/hosts/${host.id}`,
     id: host.id,
@@ -349,7 +370,7 @@ function hostJson(host: SimHost): Record<string, unknown> {
     max_scheduling_memory: '390123456512',
     cpu: { topology: { cores: '16', sockets: '2', threads: '2' } },
     os: { type: 'RHEL', version: { full_version: '8.9 - 1.el8', major: '8', minor: '9' } },
-    ksm: { enabled: 'true', merge_across_nodes: 'true' },
+    ksm: { enabled: String(host.ksmEnabled), merge_across_nodes: 'true' },
     link: ['nics', 'statistics', 'storage', 'tags', 'permissions'].map((rel) => ({ href: `${API}/hosts/${host.id}/${rel}`, rel })),
   };
 }
@@ -410,7 +431,8 @@ function weightJson(policy: SimPolicy, w: { unitId: string; factor: number }): R
   };
 }
 
-function vmJson(vm: SimVm): Record<string, unknown> {
+/** A VM as the engine writes it (exported for tests that hand-craft pages). */
+export function vmJson(vm: SimVm): Record<string, unknown> {
   const href = `${API}/vms/${vm.id}`;
   const json: Record<string, unknown> = {
     href,

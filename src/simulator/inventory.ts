@@ -12,6 +12,8 @@ export interface SimHost {
   readonly clusterId: string;
   /** The engine's host status names: "up", "maintenance", "non_responsive", ... */
   status: string;
+  /** The host's own ksm.enabled: whether KSM runs there now (MOM turns it on under memory pressure). */
+  ksmEnabled: boolean;
 }
 
 export interface SimCluster {
@@ -166,7 +168,10 @@ export class SimInventory {
       name: name ?? `host-${String(this.hosts.size + 1).padStart(4, '0')}.example.com`,
       clusterId: clusters[Math.min(Math.floor(this.hosts.size / HOSTS_PER_CLUSTER), clusters.length - 1)]!,
       status: 'up',
+      ksmEnabled: false,
     };
+    // MOM runs KSM on a host of a KSM cluster only under memory pressure: about half of them.
+    host.ksmEnabled = this.clusters.get(host.clusterId)?.ksmEnabled === true && this.hosts.size % 2 === 0;
     this.hosts.set(host.id, host);
     this.version++;
     return host;

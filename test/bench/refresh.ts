@@ -1,7 +1,10 @@
 /**
- * Issue 3's numbers: for 10,000 and 100,000 VMs, a full refresh's time and
- * engine requests, the scorer's RSS, and ScoreHosts p50/p99 while a refresh
- * runs, against the same calls between refreshes (the reference).
+ * Issue 3's and issue 18's numbers: for 10,000 and 100,000 VMs, a full
+ * refresh's time and engine requests, the scorer's RSS, and ScoreHosts
+ * p50/p99 while a refresh runs, against the same calls between refreshes (the
+ * reference), in one process and with KSM_SCORER_WORKERS=2 (where "during"
+ * lasts until the last worker has applied the generation). Each row is run
+ * BENCH_REFRESH_RUNS times (default 3): the ratio is their median, with the spread.
  *
  * Three processes on loopback: the simulated engine, the scorer (refreshing
  * back to back: KSM_SCORER_REFRESH_SECONDS=1, events off), and h2load, which
@@ -30,10 +33,14 @@ const RATE_PER_S = 400;
 /** BENCH_PIN=0 lets the scorer use every core (its decode worker and GC threads too). */
 const PIN = process.env.BENCH_PIN !== '0';
 const SIZES = (process.env.BENCH_REFRESH_SIZES ?? '500x10000,5000x100000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+const RUNS = Number(process.env.BENCH_REFRESH_RUNS ?? 3);
+/** Process layouts measured: one process, and a primary with two workers (not pinned: three processes share the two cores). */
+const MODES = (process.env.BENCH_REFRESH_WORKERS ?? '1,2').split(',').map(Number);
 
 interface Row {
   hosts: number;
   vms: number;
+  workers: number;
   refreshMs: number[];
   requests: number;
   rssMb: number;
@@ -44,12 +51,18 @@ interface Row {
   loopMax: number;
 }
 
-async function measure(hosts: number, vms: number): Promise<Row> {
-  const engine = await startEngineProcess(hosts, vms, PIN ? 1 : undefined);
-  const { child: scorer, address } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '1' }, PIN ? 0 : undefined);
+async function measure(hosts: number, vms: number, workers: number): Promise<Row> {
+  const pin = PIN && workers === 1;
+  const engine = await startEngineProcess(hosts, vms, pin ? 1 : undefined);
+  const env = { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '1', KSM_SCORER_WORKERS: String(workers), ...(workers > 1 ? { KSM_SCORER_LOG_LEVEL: 'debug' } : {}) };
+  const { child: scorer, address } = await startScorerProcess(engine, env, pin ? 0 : undefined);
   const refreshes = () => scorer.logs.filter((l) => l.msg === 'inventory refreshed');
+  /** Each worker's rebuild of a generation (worker mode). */
+  const applied = (generation: unknown) => scorer.logs.filter((l) => l.msg === 'generation applied' && l.generation === generation);
   try {
     await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
+    // Worker mode: calls are answered once every worker has rebuilt the first generation.
+    if (workers > 1) await waitFor(() => (applied(refreshes()[0]!.generation).length >= workers ? true : undefined), 'workers applied the first generation', 120_000);
 
     const { Request, Response } = scorerTypes();
     const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
@@ -68,20 +81,25 @@ async function measure(hosts: number, vms: number): Promise<Row> {
     if (load.failed > 0) throw new Error(`${load.failed} failed requests`);
     const samples = load.requests.map((r) => ({ at: r.startMs, ms: r.ms }));
 
+    // From the refresh's first request until the last process serving calls has the generation.
     const windows = refreshes().slice(1).map((l) => {
-      const end = Date.parse(String(l.time));
-      return [end - Number(l.ms), end] as const;
+      const published = Date.parse(String(l.time));
+      const end = Math.max(published, ...applied(l.generation).map((a) => Date.parse(String(a.time))));
+      return [published - Number(l.ms), end] as const;
     });
     const inRefresh = (t: number) => windows.some(([a, b]) => t >= a && t <= b);
     const during = samples.filter((s) => inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
     const between = samples.filter((s) => !inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
     const last = refreshes().at(-1)!;
     const measured = refreshes().slice(1);
-    const loopP99 = percentile(measured.map((l) => Number(l.loopDelayP99Ms)).sort((a, b) => a - b), 50);
-    const loopMax = percentile(measured.map((l) => Number(l.loopDelayMaxMs)).sort((a, b) => a - b), 50);
+    // In worker mode the processes that answer calls are the workers: their longest block while applying a generation.
+    const blocks = (l: Record<string, unknown>) => (workers > 1 ? Math.max(0, ...applied(l.generation).map((a) => Number(a.loopDelayMaxMs))) : Number(l.loopDelayMaxMs));
+    const loopP99 = workers > 1 ? NaN : percentile(measured.map((l) => Number(l.loopDelayP99Ms)).sort((a, b) => a - b), 50);
+    const loopMax = percentile(measured.map(blocks).sort((a, b) => a - b), 50);
     return {
       hosts,
       vms,
+      workers,
       refreshMs: refreshes().slice(1).map((l) => Number(l.ms)),
       requests: Number(last.requests),
       rssMb: Number(last.rssMb),
@@ -123,29 +141,42 @@ export async function memoryBench(): Promise<string> {
 }
 
 export async function refreshBench(): Promise<string> {
-  const rows: Row[] = [];
+  const rows: Row[][] = [];
   for (const [hosts, vms] of SIZES) {
-    process.stderr.write(`refresh bench: ${hosts} hosts / ${vms} VMs ...\n`);
-    rows.push(await measure(hosts, vms));
+    for (const workers of MODES) {
+      const runs: Row[] = [];
+      for (let run = 1; run <= RUNS; run++) {
+        process.stderr.write(`refresh bench: ${hosts} hosts / ${vms} VMs, KSM_SCORER_WORKERS=${workers}, run ${run} of ${RUNS} ...\n`);
+        const r = await measure(hosts, vms, workers);
+        runs.push(r);
+        process.stderr.write(`  p99 during ${fmt(percentile(r.during, 99))} ms, between ${fmt(percentile(r.between, 99))} ms, ratio ${fmt(percentile(r.during, 99) / percentile(r.between, 99))}, loop delay max ${fmt(r.loopMax)} ms\n`);
+      }
+      rows.push(runs);
+    }
   }
+  const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+  const spread = (xs: number[]) => `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
   return [
-    `Full refresh (${PIN ? 'scorer pinned to CPU 0, engine simulator and h2load on CPU 1' : 'no pinning'}; ScoreHosts with 64 hosts at ${RATE_PER_S}/s, h2load --rps)`,
+    `Full refresh (one process: ${PIN ? 'scorer pinned to CPU 0, engine simulator and h2load on CPU 1' : 'no pinning'}; workers: no pinning; ScoreHosts with 64 hosts at ${RATE_PER_S}/s, h2load --rps; ${RUNS} runs a row, medians with min-max)`,
     table(
-      ['hosts / VMs', 'refresh ms (median, min-max)', 'engine requests', 'RSS MB', 'calls during', 'p50 / p99 ms during refresh', 'p50 / p99 ms between (ref)', 'p99 ratio', 'scorer loop delay p99 / max ms'],
-      rows.map((r) => {
-        const sorted = [...r.refreshMs].sort((a, b) => a - b);
-        const p99d = percentile(r.during, 99);
-        const p99b = percentile(r.between, 99);
+      ['hosts / VMs', 'workers', 'refresh ms', 'engine requests', 'RSS MB', 'calls during', 'p99 ms during refresh', 'p99 ms between (ref)', 'p99 ratio (median, min-max)', 'loop delay max ms (median, min-max)'],
+      rows.map((runs) => {
+        const r0 = runs[0]!;
+        const p99d = runs.map((r) => percentile(r.during, 99));
+        const p99b = runs.map((r) => percentile(r.between, 99));
+        const ratios = runs.map((_, i) => p99d[i]! / p99b[i]!);
+        const loop = runs.map((r) => r.loopMax);
         return [
-          `${r.hosts} / ${r.vms}`,
-          `${fmt(percentile(sorted, 50), 0)} (${sorted[0]}-${sorted.at(-1)})`,
-          r.requests,
-          r.rssMb,
-          r.during.length,
-          `${fmt(percentile(r.during, 50))} / ${fmt(p99d)}`,
-          `${fmt(percentile(r.between, 50))} / ${fmt(p99b)}`,
-          fmt(p99d / p99b),
-          `${fmt(r.loopP99)} / ${fmt(r.loopMax)}`,
+          `${r0.hosts} / ${r0.vms}`,
+          r0.workers === 1 ? 'none' : String(r0.workers),
+          fmt(median(runs.flatMap((r) => r.refreshMs)), 0),
+          r0.requests,
+          fmt(median(runs.map((r) => r.rssMb)), 0),
+          runs.reduce((n, r) => n + r.during.length, 0),
+          fmt(median(p99d)),
+          fmt(median(p99b)),
+          `${fmt(median(ratios))} (${spread(ratios)})`,
+          `${fmt(median(loop))} (${spread(loop)})`,
         ];
       }),
     ),

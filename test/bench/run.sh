@@ -6,7 +6,8 @@ cd "$(dirname "$0")/../.."
 if ! command -v h2load >/dev/null 2>&1; then
   echo "installing h2load (Debian package nghttp2-client)..."
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nghttp2-client >/dev/null
+  # Waits for another apt (a test-deps install, an unattended upgrade) rather than failing on its lock.
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq && $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq nghttp2-client >/dev/null
 fi
 npx tsc -p tsconfig.bench.json
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), node $(node --version)"

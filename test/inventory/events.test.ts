@@ -108,7 +108,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
     expect(vmCountOn(after, added.id)).toBe(0);
     expect(vmCountOn(after, vm.hostId!)).toBe(sim.inventory.vmsOn(vm.hostId!).length);
     // what listings show of a host follows the same events
-    expect(after.hostDetails.get(added.id)).toEqual({ id: added.id, name: 'new.example.com', clusterId: added.clusterId, status: 'up' });
+    expect(after.hostDetails.get(added.id)).toEqual({ id: added.id, name: 'new.example.com', clusterId: added.clusterId, status: 'up', ksmEnabled: added.ksmEnabled });
     expect(after.hostDetails.has(gone)).toBe(false);
     expect(before.hostDetails.has(gone)).toBe(true);
   });

@@ -44,7 +44,7 @@ describe('HostInventory against the simulated engine', () => {
     expect(snap.vmCount).toBe(80);
     for (const host of sim.inventory.hosts.values()) {
       expect(snap.hosts.get(host.id)?.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
-      expect(snap.hostDetails.get(host.id)).toEqual({ id: host.id, name: host.name, clusterId: host.clusterId, status: 'up' });
+      expect(snap.hostDetails.get(host.id)).toEqual({ id: host.id, name: host.name, clusterId: host.clusterId, status: 'up', ksmEnabled: host.ksmEnabled });
     }
     expect([...snap.clusters.values()]).toEqual([...sim.inventory.clusters.values()].map(({ id, name, ksmEnabled }) => ({ id, name, ksmEnabled })));
   });
@@ -158,9 +158,10 @@ describe('HostInventory against the simulated engine', () => {
   it('a failed refresh keeps the last good snapshot', async () => {
     const inv = make();
     const good = await inv.refresh();
-    sim.inventory.vm([...sim.inventory.vms.keys()][0]!).hostId = '99999999-9999-4999-8999-999999999999';
-    await expect(inv.refresh()).rejects.toMatchObject({ code: 'engine_protocol' });
+    sim.faults.status = 503;
+    await expect(inv.refresh()).rejects.toMatchObject({ code: 'engine_unreachable' });
     expect(inv.snapshot()).toBe(good);
+    sim.faults.status = undefined;
   });
 
   it('goes stale after 2 x the interval and expired after the maximum staleness (injected clock)', async () => {

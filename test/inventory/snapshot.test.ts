@@ -4,6 +4,7 @@ import { eventTargets } from '../../src/inventory/events';
 import { applyChanges, SnapshotBuilder } from '../../src/inventory/snapshot';
 import { VmIndex } from '../../src/inventory/vm-index';
 import type { EngineHost, EngineVm } from '../../src/ovirt/model';
+import { RecordRejections } from '../../src/ovirt/parse';
 
 const H1 = '10000000-0000-4000-8000-000000000001';
 const H2 = '10000000-0000-4000-8000-000000000002';
@@ -37,14 +38,28 @@ describe('SnapshotBuilder', () => {
     expect(s.hosts.get(H2)?.vmCount).toBe(1);
   });
 
-  it('a host listed twice is kept once and counted as a duplicate', () => {
-    const b = new SnapshotBuilder([host(H1, 'h1'), host(H1, 'h1')], []);
-    expect(b.build({ generation: 1, refreshedAt: 0 }).hostIds).toEqual([H1]);
-    expect(b.duplicateHosts).toBe(1);
+  it('a host, cluster or VM listed twice is kept once and counted as a duplicate (not as left out)', () => {
+    const rejections = new RecordRejections();
+    const b = new SnapshotBuilder([host(H1, 'h1'), host(H1, 'h1')], [{ id: H2, name: 'c', ksmEnabled: true }, { id: H2, name: 'c', ksmEnabled: true }], rejections);
+    b.addVms([vm(V1, H1)]);
+    b.addVms([vm(V1, H1)]);
+    const s = b.build({ generation: 1, refreshedAt: 0 });
+    expect(s.hostIds).toEqual([H1]);
+    expect(s.hosts.get(H1)?.vmCount).toBe(1); // 1 - 1 + 1
+    expect(rejections.take()).toMatchObject({ leftOut: 0, reasons: { 'host/duplicate': 1, 'cluster/duplicate': 1, 'vm/duplicate': 1 } });
   });
 
-  it('a VM on a host the host list lacks fails the refresh (the last good snapshot stays)', () => {
-    expect(() => build([[vm(V1, '10000000-0000-4000-8000-000000000009')]])).toThrow(/not in its host list/);
+  it('a VM on a host the host list lacks is kept with its host id, counts toward no listed host, and the host is reported', () => {
+    const H9 = '10000000-0000-4000-8000-000000000009';
+    const b = new SnapshotBuilder([host(H1, 'h1')], []);
+    b.addVms([vm(V1, H9), vm(V2, H9), vm(V3, H1)]);
+    b.addVms([vm(V2, H1)]); // seen again, on a listed host: no longer on H9
+    const s = b.build({ generation: 1, refreshedAt: 0 });
+    expect(s.vmCount).toBe(3);
+    expect(s.vms.get(V1)).toEqual({ hostId: H9, os: rhel });
+    expect(s.hosts.has(H9)).toBe(false);
+    expect(s.hosts.get(H1)?.vmCount).toBe(2); // V3 and V2
+    expect([...b.unlistedHosts]).toEqual([[H9, 1]]); // 2 - 1
   });
 });
 

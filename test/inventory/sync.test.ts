@@ -38,7 +38,7 @@ const setup = () => {
   let clock = 1_000_000;
   const sync = new InventorySync(
     source,
-    { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000 },
+    { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000, maxRejectedPercent: 10, maxDropPercent: 25 },
     createLogger('debug', { write: (l) => logs.push(l) }),
     (s, u) => {
       published.push(s);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
+import { BadRecord, faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
 
 describe('osIdentity', () => {
   it.each([
@@ -66,6 +66,38 @@ describe('engine JSON', () => {
     expect(parseHost({ id: H1, name: 'h1' })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
     expect(parseHost({ id: H1, name: 'h1', status: 'up; rm -rf', cluster: { id: 'Default' } })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
     expect(parseHost({ id: H1, name: 'h1', status: 'x'.repeat(65) }).status).toBe('');
+  });
+
+  it('reads a host\'s own ksm.enabled as 4.4 writes it; an odd or absent one is unknown, the host kept', () => {
+    // A recorded 4.4.10 host said "false" while its cluster said "true": MOM had not turned KSM on.
+    expect(parseHost({ id: H1, name: 'h1', ksm: { enabled: 'false', merge_across_nodes: 'true' } }).ksmEnabled).toBe(false);
+    expect(parseHost({ id: H1, name: 'h1', ksm: { enabled: true } }).ksmEnabled).toBe(true);
+    expect(parseHost({ id: H1, name: 'h1' }).ksmEnabled).toBeUndefined();
+    expect(parseHost({ id: H1, name: 'h1', ksm: { enabled: 'yes' } }).ksmEnabled).toBeUndefined();
+    expect(parseHost({ id: H1, name: 'h1', ksm: 'true' }).ksmEnabled).toBeUndefined();
+  });
+
+  it('a record it cannot use is a BadRecord naming its kind, a reason from a closed set and an example id', () => {
+    const bad = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return err instanceof BadRecord ? [err.kind, err.reason, err.recordId] : err;
+      }
+      return undefined;
+    };
+    expect(bad(() => parseVm('<html>'))).toEqual(['vm', 'not_an_object', '"<html>"']);
+    expect(bad(() => parseVm({ name: 'x' }))).toEqual(['vm', 'no_id', '(none)']);
+    expect(bad(() => parseVm({ id: 'v1' }))).toEqual(['vm', 'bad_id', '"v1"']);
+    expect(bad(() => parseVm({ id: V1, host: { id: 'Default' } }))).toEqual(['vm', 'bad_reference', V1]);
+    expect(bad(() => parseVm({ id: V1, os: { type: 'x'.repeat(300) } }))).toEqual(['vm', 'bad_field', V1]);
+    expect(bad(() => parseHost({ id: H1, name: 'a\u0000b' }))).toEqual(['host', 'bad_field', H1]);
+    expect(bad(() => parseCluster({ id: V1, ksm: { enabled: 'yes' } }))).toEqual(['cluster', 'bad_field', V1]);
+    expect(bad(() => parseEvent({ id: '375049', code: '30', vm: { id: 'v' } }))).toEqual(['event', 'bad_reference', '375049']);
+    expect(bad(() => parseEvent({ id: 'x', code: '30' }))).toEqual(['event', 'bad_id', '"x"']);
+    expect(bad(() => parseEvent({ id: '375049', code: 'thirty' }))).toEqual(['event', 'bad_field', '375049']);
+    // An event as 4.4 writes it: integers as strings, a user id that is not a UUID (not read).
+    expect(parseEvent({ id: '375049', code: '30', time: 1666685876849, user: { id: 'a1b2' }, vm: { id: V1 } })).toEqual({ id: 375049, code: 30, vmId: V1, hostId: undefined });
   });
 
   it('reads a cluster\'s ksm.enabled sent as a string or a boolean, absent as off', () => {

@@ -67,7 +67,7 @@ describe('listing RPCs over gRPC', () => {
     expect(listed).toEqual([{ os: { type: 'solaris_11', version: osOf(vm).version }, vm_count: 1, running_vm_count: 1, host_count: 1 }]);
   });
 
-  it('ListHosts: id, name, cluster, status, VM count and the cluster KSM setting, in the engine order', async () => {
+  it('ListHosts: id, name, cluster, status, VM count, the cluster KSM setting and the host\'s own, in the engine order', async () => {
     const clusters = [...sim.inventory.clusters.values()];
     expect(clusters.map((c) => [c.name, c.ksmEnabled])).toEqual([['Default', true], ['cluster-2', true], ['cluster-3', false]]);
     const res = await listHosts();
@@ -83,9 +83,12 @@ describe('listing RPCs over gRPC', () => {
         status: 'up',
         vm_count: sim.inventory.vmsOn(h.id).length,
         ksm_enabled: cluster.ksmEnabled,
+        host_ksm_enabled: simHost.ksmEnabled,
       });
     }
     expect(res.hosts.filter((h) => !h.ksm_enabled)).toHaveLength(5);
+    // Both facts, as the engine writes them: a host of a KSM cluster may run KSM now or not.
+    expect(res.hosts.some((h) => h.ksm_enabled && h.host_ksm_enabled) && res.hosts.some((h) => h.ksm_enabled && !h.host_ksm_enabled)).toBe(true);
   });
 
   it('ListHosts shows a status change after the next full refresh', async () => {

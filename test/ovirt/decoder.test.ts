@@ -1,0 +1,42 @@
+/** The decode worker: large answers go to it, and it never takes a core from the threads answering calls. */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { JsonDecoder, VM_FIELDS } from '../../src/ovirt/decoder';
+
+/** The nice value of each thread of this process (Linux: /proc/self/task). */
+function threadNices(): number[] {
+  return readdirSync('/proc/self/task').map((t) => {
+    const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
+}
+
+const page = (n: number) => ({ vm: Array.from({ length: n }, (_, i) => ({ id: `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`, name: `vm-${i}`, os: { type: 'rhel_8x64' }, link: [{ href: '/x'.repeat(50) }] })) });
+
+describe('JsonDecoder', () => {
+  let decoder: JsonDecoder;
+  afterEach(async () => decoder.close());
+
+  it.runIf(existsSync('/proc/self/task'))('decodes a large page in a thread of lower priority (nice 10), this thread untouched', async () => {
+    decoder = new JsonDecoder(64 * 2 ** 20);
+    const before = threadNices();
+    const body = (await decoder.decode(gzipSync(Buffer.from(JSON.stringify(page(2_000)))), true, { listKey: 'vm', fields: VM_FIELDS })) as { vm: unknown[] };
+    expect(body.vm).toHaveLength(2_000);
+    expect(body.vm[0]).toEqual({ id: '00000000-0000-4000-8000-000000000000', os: { type: 'rhel_8x64' } });
+    expect(before.filter((n) => n === 10)).toHaveLength(0);
+    expect(threadNices().filter((n) => n === 10)).toHaveLength(1);
+    expect(threadNices()[0]).toBe(0); // the main thread, first in the list
+  });
+
+  it('a gzip page whose trailer lies about its size gains nothing: at most the inline limit is inflated, and a wrong trailer is not gzip', async () => {
+    decoder = new JsonDecoder(2 ** 20);
+    // Claims 10 bytes, inflates to 8 MiB: inline stops at 64 KiB; the trailer does not match, so it is no answer at all.
+    const bomb = gzipSync(Buffer.alloc(8 * 2 ** 20, 0x20));
+    bomb.writeUInt32LE(10, bomb.length - 4);
+    const outcome = await decoder.decode(bomb, true, { listKey: 'vm', fields: VM_FIELDS }).catch((err: Error) => err);
+    expect(outcome === undefined || (outcome instanceof Error && /larger than 1048576 bytes/.test(outcome.message))).toBe(true);
+    // Told the truth, the same 8 MiB goes to the worker and stops at OVIRT_MAX_ANSWER_MB (1 MiB here).
+    await expect(decoder.decode(gzipSync(Buffer.alloc(8 * 2 ** 20, 0x20)), true, { listKey: 'vm', fields: VM_FIELDS })).rejects.toThrow(/larger than 1048576 bytes/);
+  });
+});
