@@ -9,6 +9,7 @@ import { bump, emptyCounts, type HostOsCounts, type MutableHostOsCounts } from '
 import { applyChanges, type InventoryChanges, type InventorySnapshot } from './snapshot';
 import type { SnapshotUpdate } from './sync';
 import { VmIndex, type VmPlacement } from './vm-index';
+import { type EncodedVmTable, VmTable } from './vm-table';
 
 /** VMs and their placements: ids once each, host and OS as indexes into the snapshot's tables. */
 export interface EncodedVms {
@@ -40,7 +41,8 @@ export interface EncodedSnapshot {
   readonly countVms: Uint32Array;
   readonly hostDetails: readonly EngineHost[];
   readonly clusters: readonly EngineCluster[];
-  readonly vmBase: EncodedVms;
+  /** The last full refresh's VMs: flat arrays, copied by the message and used as they arrive. */
+  readonly vmBase: EncodedVmTable;
   readonly vmChanges: EncodedVms;
 }
 
@@ -133,7 +135,7 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
     countVms: Uint32Array.from(countVms),
     hostDetails: [...snapshot.hostDetails.values()],
     clusters: [...snapshot.clusters.values()],
-    vmBase: encodeVms(base),
+    vmBase: base.encode(),
     vmChanges: encodeVms(changes),
     hostIds, // with the ids the VM layers added
   };
@@ -182,8 +184,7 @@ function* decodeSteps(e: EncodedSnapshot): Generator<void, InventorySnapshot> {
     if (p === undefined) shared.set(key, (p = Object.freeze({ hostId: host === NO_HOST ? undefined : e.hostIds[host], os: oses[os]! })));
     return p;
   };
-  const base = new Map<string, VmPlacement>();
-  yield* eachVm(e.vmBase, (id, host, os) => base.set(id, placement(host, os)));
+  const base = VmTable.decode(e.vmBase);
   const changes = new Map<string, VmPlacement | null>();
   yield* eachVm(e.vmChanges, (id, host, os) => changes.set(id, os === REMOVED ? null : placement(host, os)));
   const vms = VmIndex.of(base, changes);

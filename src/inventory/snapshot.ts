@@ -8,6 +8,7 @@ import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/m
 import { bump, countOs, emptyCounts, type HostOsCounts, type MutableHostOsCounts, withVm } from '../scoring/os-counts';
 import type { RecordRejections } from '../ovirt/parse';
 import { VmIndex, type VmPlacement } from './vm-index';
+import { VmTable } from './vm-table';
 
 export type { VmPlacement } from './vm-index';
 
@@ -44,11 +45,10 @@ export class SnapshotBuilder {
   readonly unlistedHosts = new Map<string, number>();
   /** type -> version -> the one OsIdentity object for it. */
   private readonly interned = new Map<string, Map<string, OsIdentity>>();
-  /** One placement object per (host, OS): VMs share them, so the VM index costs one entry per VM. */
-  private readonly sharedPlacements = new Map<string | undefined, Map<OsIdentity, VmPlacement>>();
   /** Built in their final shape as VMs arrive, so build() only wraps them. */
   private readonly counts = new Map<string, MutableHostOsCounts>();
-  private readonly placements = new Map<string, VmPlacement>();
+  /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
+  private readonly vms = new VmTable();
   private readonly hostDetails = new Map<string, EngineHost>();
   private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
@@ -78,24 +78,23 @@ export class SnapshotBuilder {
   addVms(vms: readonly EngineVm[]): void {
     for (const vm of vms) {
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
-      const previous = this.placements.get(vm.id);
+      const os = this.intern(vm.os);
+      const previous = this.vms.set(vm.id, vm.hostId, os);
       if (previous !== undefined) {
         this.rejections?.reject('vm', 'duplicate', vm.id, `engine listed vm ${vm.id} twice`);
-        this.count(previous, -1);
+        this.count(previous.hostId, previous.os, -1);
       }
-      const placement = this.placement(vm.hostId, this.intern(vm.os));
-      this.placements.set(vm.id, placement);
-      this.count(placement, +1);
+      this.count(vm.hostId, os, +1);
     }
   }
 
-  private count(placement: VmPlacement, delta: 1 | -1): void {
-    if (placement.hostId === undefined) return;
-    const counts = this.counts.get(placement.hostId);
-    if (counts !== undefined) return bump(counts, placement.os, delta);
-    const n = (this.unlistedHosts.get(placement.hostId) ?? 0) + delta;
-    if (n === 0) this.unlistedHosts.delete(placement.hostId);
-    else this.unlistedHosts.set(placement.hostId, n);
+  private count(hostId: string | undefined, os: OsIdentity, delta: 1 | -1): void {
+    if (hostId === undefined) return;
+    const counts = this.counts.get(hostId);
+    if (counts !== undefined) return bump(counts, os, delta);
+    const n = (this.unlistedHosts.get(hostId) ?? 0) + delta;
+    if (n === 0) this.unlistedHosts.delete(hostId);
+    else this.unlistedHosts.set(hostId, n);
   }
 
   build(args: { generation: number; refreshedAt: number }): InventorySnapshot {
@@ -103,12 +102,12 @@ export class SnapshotBuilder {
       generation: args.generation,
       refreshedAt: args.refreshedAt,
       hostCount: this.hostIds.length,
-      vmCount: this.placements.size,
+      vmCount: this.vms.size,
       hostIds: Object.freeze(this.hostIds),
       hosts: this.counts as ReadonlyMap<string, HostOsCounts>,
       hostDetails: this.hostDetails,
       clusters: this.clusters,
-      vms: VmIndex.of(this.placements),
+      vms: VmIndex.of(this.vms),
     });
   }
 
@@ -123,14 +122,6 @@ export class SnapshotBuilder {
     let interned = versions.get(os.version);
     if (interned === undefined) versions.set(os.version, (interned = Object.freeze({ type: os.type, version: os.version })));
     return interned;
-  }
-
-  private placement(hostId: string | undefined, os: OsIdentity): VmPlacement {
-    let byOs = this.sharedPlacements.get(hostId);
-    if (byOs === undefined) this.sharedPlacements.set(hostId, (byOs = new Map()));
-    let placement = byOs.get(os);
-    if (placement === undefined) byOs.set(os, (placement = Object.freeze({ hostId, os })));
-    return placement;
   }
 }
 

@@ -1,33 +1,31 @@
 /**
- * VM id -> placement, immutable. Event updates make a new index that shares
- * the big base map of the last full refresh and carries only the changes
- * since, so applying a few events never copies 100,000 entries.
+ * VM id -> placement, immutable. The base is the compact table of the last
+ * full refresh (vm-table.ts); event updates make a new index that shares it
+ * and carries only the changes since, so applying a few events never copies
+ * 100,000 entries.
  */
-import type { OsIdentity } from '../ovirt/model';
+import { type VmPlacement, VmTable } from './vm-table';
 
-/** Where a VM runs and what it runs. */
-export interface VmPlacement {
-  readonly hostId: string | undefined;
-  readonly os: OsIdentity;
-}
+export type { VmPlacement } from './vm-table';
 
 export class VmIndex {
   private constructor(
-    private readonly base: ReadonlyMap<string, VmPlacement>,
+    private readonly base: VmTable,
     /** null: removed since the base was read. */
     private readonly changes: ReadonlyMap<string, VmPlacement | null>,
     readonly size: number,
   ) {}
 
   /** `changes`: what changed since `base` was read (a copy in another process has both layers, so it iterates in the same order). */
-  static of(base: ReadonlyMap<string, VmPlacement>, changes: ReadonlyMap<string, VmPlacement | null> = new Map()): VmIndex {
-    let size = base.size;
-    for (const [id, placement] of changes) size += (placement === null ? 0 : 1) - (base.has(id) ? 1 : 0);
-    return new VmIndex(base, changes, size);
+  static of(base: VmTable | ReadonlyMap<string, VmPlacement>, changes: ReadonlyMap<string, VmPlacement | null> = new Map()): VmIndex {
+    const table = base instanceof VmTable ? base : VmTable.from(base);
+    let size = table.size;
+    for (const [id, placement] of changes) size += (placement === null ? 0 : 1) - (table.has(id) ? 1 : 0);
+    return new VmIndex(table, changes, size);
   }
 
   /** The two layers, to copy the index to another process. */
-  layers(): { readonly base: ReadonlyMap<string, VmPlacement>; readonly changes: ReadonlyMap<string, VmPlacement | null> } {
+  layers(): { readonly base: VmTable; readonly changes: ReadonlyMap<string, VmPlacement | null> } {
     return { base: this.base, changes: this.changes };
   }
 
@@ -39,7 +37,7 @@ export class VmIndex {
 
   /** Every VM: the base's in their order (as changed since), then those added since. */
   *entries(): IterableIterator<[string, VmPlacement]> {
-    for (const [id, placement] of this.base) {
+    for (const [id, placement] of this.base.entries()) {
       const changed = this.changes.get(id);
       if (changed === undefined) yield [id, placement];
       else if (changed !== null) yield [id, changed];
