@@ -139,6 +139,7 @@ export async function readSchedulingSetup(client: EngineClient, signal?: AbortSi
     const weights = await client.getOptional(`/schedulingpolicies/${encodeURIComponent(p.id)}/weights`, {}, 'GET /schedulingpolicies/{id}/weights', parseWeights, WEIGHT_SHAPE, signal);
     policies.push({ ...p, weights });
   }
-  const clusters = await client.getOptional('/clusters', {}, 'GET /clusters', parseClusterPolicies, CLUSTER_SHAPE, signal);
+  // Counted apart from the inventory's GET /clusters: a refusal here is the view's, not the inventory's.
+  const clusters = await client.getOptional('/clusters', {}, 'GET /clusters (engine view)', parseClusterPolicies, CLUSTER_SHAPE, signal);
   return { units, policies, clusters };
 }
