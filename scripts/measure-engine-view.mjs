@@ -33,16 +33,25 @@ const live = await startService(config, silentLogger);
 while (live.inventory.snapshot() === undefined) await new Promise((r) => setTimeout(r, 20));
 const liveLoadMs = ms(t0);
 await live.engineView.refresh();
-const byPath = {};
-for (const r of sim.apiRequests()) {
-  const path = r.path.replace(/\/schedulingpolicies\/[^/]+\/weights/, '/schedulingpolicies/{id}/weights');
-  byPath[path] = (byPath[path] ?? 0) + 1;
-}
-const view = Object.entries(byPath).filter(([p]) => /scheduling/.test(p));
-const viewRequests = view.reduce((s, [, n]) => s + n, 0);
-t0 = performance.now();
-await readSchedulingSetup(client);
-const viewMs = ms(t0);
+// Requests by path made while `run` runs.
+const requestsOf = async (run) => {
+  const before = sim.apiRequests().length;
+  await run();
+  const counts = {};
+  for (const r of sim.apiRequests().slice(before)) {
+    const path = r.path.replace(/\/schedulingpolicies\/[^/]+\/weights/, '/schedulingpolicies/{id}/weights');
+    counts[path] = (counts[path] ?? 0) + 1;
+  }
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return `${total} (${Object.entries(counts).map(([p, n]) => `${p} x${n}`).join(', ')})`;
+};
+const fullRefreshRequests = await requestsOf(() => live.inventory.refresh());
+let viewMs = 0;
+const viewReadRequests = await requestsOf(async () => {
+  const t = performance.now();
+  await readSchedulingSetup(client);
+  viewMs = ms(t);
+});
 
 const dir = join(mkdtempSync(join(tmpdir(), 'ksm-measure-')), 'rec');
 t0 = performance.now();
@@ -70,8 +79,8 @@ for (const id of sample) {
 }
 console.log(JSON.stringify({
   hosts, vms,
-  fullRefreshRequests: Object.entries(byPath).filter(([p]) => !/scheduling/.test(p)).map(([p, n]) => `${p} x${n}`).join(', '),
-  viewReadRequests: `${viewRequests} (${view.map(([p, n]) => `${p} x${n}`).join(', ')})`,
+  fullRefreshRequests,
+  viewReadRequests,
   viewReadMs: viewMs,
   record: { answers: index.answers.length, mb: +(bytes / 2 ** 20).toFixed(1), ms: recordMs, anonymizedMs: anonMs },
   firstLoadMs: { live: liveLoadMs, replay: replayLoadMs },
