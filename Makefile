@@ -20,7 +20,8 @@ build: install
 run: build
 	KSM_SCORER_LOG_FORMAT=$${KSM_SCORER_LOG_FORMAT:-pretty} $(NPM) start
 
-# Debian packages the tests call (Python gRPC and protoc, systemd-analyze), installed when missing.
+# Debian packages the tests call (Python gRPC and protoc, openssl, tini, promtool, systemd-analyze),
+# installed with apt when missing (test/install-deps.sh says which and why).
 test-deps:
 	bash test/install-deps.sh
 
@@ -28,9 +29,10 @@ test: build test-deps
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 
-# Rewrites the README's configuration table from the settings table in src/config.ts.
+# Rewrites the configuration tables from the settings table in src/config.ts: every setting in
+# docs/configuration.md, the ones people set first (FIRST_SETTINGS) in the README.
 readme-config: build
-	node -e "const fs=require('fs');const t=require('./dist/config').settingsMarkdown();const r=fs.readFileSync('README.md','utf8');fs.writeFileSync('README.md',r.replace(/(<!-- settings-table:begin[^>]*-->)[^]*?(<!-- settings-table:end -->)/,(m,a,b)=>a+'\\n'+t+'\\n'+b))"
+	node -e "const fs=require('fs');const c=require('./dist/config');for(const [f,t] of [['docs/configuration.md',c.settingsMarkdown()],['README.md',c.settingsMarkdown(c.FIRST_SETTINGS)]]){const r=fs.readFileSync(f,'utf8');fs.writeFileSync(f,r.replace(/(<!-- settings-table:begin[^>]*-->)[^]*?(<!-- settings-table:end -->)/,(m,a,b)=>a+'\\n'+t+'\\n'+b))}"
 
 bench: build
 	bash test/bench/run.sh

@@ -40,10 +40,40 @@ ${Object.values(COMMANDS)
   .map((c) => c.usage)
   .join('\n')}
   ksm-scorer --version | --help
-  ksm-scorer COMMAND --help`;
+  ksm-scorer COMMAND --help
+The client commands' connection options (--target, --timeout, --tls, --ca, --cert, --key) may
+also come before COMMAND: ksm-scorer --target HOST:PORT score ...`;
+
+/** Options every client command takes, also accepted before the command (`ksm-scorer --target H:P score ...`). */
+const LEADING_OPTIONS: Record<string, 'value' | 'flag'> = { '--target': 'value', '--timeout': 'value', '--ca': 'value', '--cert': 'value', '--key': 'value', '--tls': 'flag' };
+
+/** The command's name and its arguments, client options given before the name moved after it. */
+function splitCommand(argv: string[]): { name: string | undefined; rest: string[] } {
+  const leading: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const kind = LEADING_OPTIONS[arg.split('=')[0]!];
+    if (kind === undefined) break;
+    leading.push(arg);
+    if (kind === 'value' && !arg.includes('=') && i + 1 < argv.length) leading.push(argv[++i]!);
+  }
+  const name = argv[i];
+  if (leading.length > 0 && (name === undefined || (name.startsWith('-') && name !== '--help' && name !== '-h'))) {
+    // `ksm-scorer --target H:P` alone: say what is missing, not that --target is unknown.
+    return { name: undefined, rest: [] };
+  }
+  return { name, rest: [...leading, ...argv.slice(i + 1)] };
+}
+
+/** A usage error: one line, and where the usage is (the full usage would bury that line). */
+function usageError(prefix: string, message: string, help: string): number {
+  process.stderr.write(`${prefix}: ${message} (see ${help})\n`);
+  return 2;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const { name, rest } = splitCommand(argv);
   if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -54,16 +84,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (command === undefined) {
-    const problem = name === undefined ? 'missing command' : `unknown ${name.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(name)}`;
-    process.stderr.write(`ksm-scorer: ${problem}\n${USAGE}\n`);
-    return 2;
+    const problem =
+      name === undefined
+        ? `missing command, one of ${Object.keys(COMMANDS).join(', ')}`
+        : `unknown ${name.startsWith('-') ? 'option' : 'command'} ${JSON.stringify(name)}`;
+    return usageError('ksm-scorer', problem, 'ksm-scorer --help');
   }
   try {
     return await command.run(rest);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`ksm-scorer ${name}: ${err.message}\nusage:\n${command.usage}\n`);
-    return 2;
+    return usageError(`ksm-scorer ${name}`, err.message, `ksm-scorer ${name} --help`);
   }
 }
 
@@ -88,7 +119,8 @@ async function serve(args: string[]): Promise<number> {
     config = loadConfig(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
-      createLogger('info').error(`ksm-scorer: ${err.message}`, { problems: err.problems });
+      // The configuration did not load, but the format people asked for still applies to this line.
+      createLogger('info', { format: process.env.KSM_SCORER_LOG_FORMAT?.trim() === 'pretty' ? 'pretty' : 'json' }).error(`ksm-scorer: ${err.message}`, { problems: err.problems });
       return 2;
     }
     throw err;
@@ -99,6 +131,14 @@ async function serve(args: string[]): Promise<number> {
   // A worker process is this same command, forked by the primary (node:cluster): it runs until the
   // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
   if (worker) return (await import('./cluster/worker.js')).runWorker(config, logger);
+  // A taken or shared listen address is the whole story: one line, before the start line and its warnings.
+  try {
+    await (await import('./endpoints.js')).checkListenAddresses(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger.error(`ksm-scorer: ${err.message}`, { problems: err.problems });
+    return 2;
+  }
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
   const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });

@@ -3,7 +3,7 @@
  * default, bounds, meaning), and the one place that reads the environment:
  * each value is validated, then the relations between them, all problems are
  * reported together, and the result is frozen and handed to each part whole.
- * The README's configuration table is generated from SETTINGS.
+ * The configuration tables (docs/configuration.md, and the README's first settings) are generated from SETTINGS.
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -608,13 +608,16 @@ export function describeConfig(config: Config): Record<string, unknown> {
     : { ...shown, engine: { ...engine, connection: { ...connection, password: '<redacted>' } } };
 }
 
-/** The README's configuration table, generated from SETTINGS (`make readme-config` writes it). */
-export function settingsMarkdown(): string {
+/** The settings people set first: the README's short table (docs/configuration.md has them all). */
+export const FIRST_SETTINGS = ['KSM_SCORER_LISTEN', 'OVIRT_URL', 'OVIRT_USERNAME', 'OVIRT_PASSWORD_FILE', 'OVIRT_CA_FILE', 'KSM_SCORER_OVIRT_PROXY_LISTEN', 'KSM_SCORER_METRICS_LISTEN', 'KSM_SCORER_WORKERS', 'KSM_SCORER_LOG_FORMAT'] as const;
+
+/** A configuration table generated from SETTINGS, all of them or `only` those (`make readme-config` writes both). */
+export function settingsMarkdown(only?: readonly string[]): string {
   const cell = (s: string) => s.replace(/\|/g, '\\|');
   const rows = Object.values(SETTINGS).flatMap((group) =>
-    Object.values(group as Record<string, Setting<unknown>>).map(
-      (s) => `| \`${s.env}\` | ${cell(s.defaultText)} | ${cell(s.rangeText)} | ${cell(s.description)} |`,
-    ),
+    Object.values(group as Record<string, Setting<unknown>>)
+      .filter((s) => only === undefined || only.includes(s.env))
+      .map((s) => `| \`${s.env}\` | ${cell(s.defaultText)} | ${cell(s.rangeText)} | ${cell(s.description)} |`),
   );
   return ['| variable | default | accepted | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -95,12 +95,34 @@ export class Endpoints {
 /** Throws ConfigError when a listen address cannot be bound, so nothing starts (the simulator, the engine client). */
 export async function checkListenAddresses(config: Config): Promise<void> {
   const addresses = { KSM_SCORER_LISTEN: config.server.listen, KSM_SCORER_OVIRT_PROXY_LISTEN: config.ovirtProxy.listen, KSM_SCORER_METRICS_LISTEN: config.metrics.listen };
+  // Two of our own listeners on one address: each probe below would pass alone, and the second
+  // bind would then fail after the first listener (and the simulator) started, blaming "another process".
+  const shared = sharedAddresses(addresses);
+  if (shared.length > 0) throw new ConfigError(shared);
   const problems: string[] = [];
   for (const [name, address] of Object.entries(addresses)) {
     const problem = address === undefined ? undefined : await listenProblem(name, address);
     if (problem !== undefined) problems.push(problem);
   }
   if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** Problems for listen settings whose addresses overlap: same port, and the same host or a wildcard. */
+function sharedAddresses(addresses: Record<string, string | undefined>): string[] {
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
+  const loopback = (host: string) => (host === 'localhost' ? '127.0.0.1' : host);
+  const parsed = Object.entries(addresses)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([name, address]) => {
+      const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address)!;
+      return { name, address, host: loopback(m[1]!), port: Number(m[2]) };
+    });
+  const problems: string[] = [];
+  parsed.forEach((b, j) => {
+    const a = parsed.slice(0, j).find((a) => a.port !== 0 && a.port === b.port && (a.host === b.host || wildcard(a.host) || wildcard(b.host)));
+    if (a !== undefined) problems.push(`${b.name}: ${b.address} is also ${a.name} (${a.address}): give each listener its own port`);
+  });
+  return problems;
 }
 
 /** GET /metrics on KSM_SCORER_METRICS_LISTEN, with Node's process metrics; when it is off, nothing. Throws ConfigError when it cannot bind. */

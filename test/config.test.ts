@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig, settingsMarkdown } from '../src/config';
+import { ConfigError, describeConfig, FIRST_SETTINGS, loadConfig, settingsMarkdown } from '../src/config';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -126,12 +126,18 @@ describe('loadConfig', () => {
     }
   });
 
-  it('the README configuration table is the one generated from the settings table', () => {
-    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-    const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(readme);
-    expect(m, 'README.md lacks the settings-table markers').not.toBeNull();
-    // On a difference: `make readme-config` rewrites the table from src/config.ts.
-    expect(m![1]).toBe(settingsMarkdown());
+  it('the configuration tables are the ones generated from the settings table: all in docs/configuration.md, the first ones in the README', () => {
+    for (const [file, expected] of [
+      ['docs/configuration.md', settingsMarkdown()],
+      ['README.md', settingsMarkdown(FIRST_SETTINGS)],
+    ] as const) {
+      const text = readFileSync(join(__dirname, '..', file), 'utf8');
+      const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(text);
+      expect(m, `${file} lacks the settings-table markers`).not.toBeNull();
+      // On a difference: `make readme-config` rewrites the tables from src/config.ts.
+      expect(m![1], file).toBe(expected);
+    }
+    expect(settingsMarkdown(FIRST_SETTINGS).split('\n')).toHaveLength(2 + FIRST_SETTINGS.length);
   });
 
   it('refuses settings for a real engine when OVIRT_URL is unset, instead of ignoring them for the simulator', () => {

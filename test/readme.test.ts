@@ -1,5 +1,6 @@
 /**
- * The README cannot drift: every `sh` block that calls `ksm-scorer` or `grpcurl` is run, as
+ * The README (and docs/api.md, where its grpcurl calls went) cannot drift, nor grow past 1,500
+ * words: every `sh` block that calls `ksm-scorer` or `grpcurl` is run, as
  * written, by sh against a served simulator (`ksm-scorer serve` on the default 50 hosts and
  * 1,000 VMs, as `make run` starts it), and so is the CLI equivalent named above each grpcurl
  * call. HOST_ID and VM_ID become ids the service lists, localhost:50051 its address. Where
@@ -9,9 +10,9 @@
  * runs on an oVirt engine machine. The sample output is compared with what the command prints now.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListVmsResponse__Output } from '../src/generated/ksmscorer/v1/ListVmsResponse';
@@ -22,10 +23,11 @@ import { killAll, serveOnSimulator, spawnProc } from './processes';
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const API_DOC = readFileSync(join(ROOT, 'docs', 'api.md'), 'utf8');
 
 /** The fenced blocks of a language, indented ones (in a list) included, without their indentation. */
-const blocks = (lang: string) =>
-  [...README.matchAll(new RegExp(`^( *)\`\`\`${lang}\\n([^]*?)^\\1\`\`\`$`, 'gm'))].map((m) => m[2]!.replace(new RegExp(`^${m[1]}`, 'gm'), ''));
+const blocks = (lang: string, text = `${README}\n${API_DOC}`) =>
+  [...text.matchAll(new RegExp(`^( *)\`\`\`${lang}\\n([^]*?)^\\1\`\`\`$`, 'gm'))].map((m) => m[2]!.replace(new RegExp(`^${m[1]}`, 'gm'), ''));
 const runsSomething = (block: string) => /^(ksm-scorer|grpcurl) /m.test(block);
 
 function hasGrpcurl(): boolean {
@@ -74,6 +76,32 @@ describe('the README commands', () => {
     const p = spawnProc('sh', ['-e', '-c', script], env, dir);
     return { code: await p.exited, stdout: p.stdout, stderr: p.stderr };
   };
+
+  it('is under 1,500 words, counted as `wc -w` counts them, everything in the file', () => {
+    const words = Number(execFileSync('wc', ['-w', join(ROOT, 'README.md')], { encoding: 'utf8' }).trim().split(/\s+/)[0]);
+    expect(words).toBeGreaterThan(500);
+    expect(words).toBeLessThan(1500);
+  });
+
+  it('links only to files that exist, in the README and docs/ (text moved to docs/ must not leave dead links)', () => {
+    const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const dead: string[] = [];
+    for (const file of files) {
+      for (const [, target] of readFileSync(join(ROOT, file), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        if (!existsSync(join(ROOT, dirname(file), target!))) dead.push(`${file} -> ${target}`);
+      }
+    }
+    expect(dead).toEqual([]);
+  });
+
+  it('says which Debian packages `make test` installs: those test/install-deps.sh names', () => {
+    const script = readFileSync(join(__dirname, 'install-deps.sh'), 'utf8');
+    const packages = new Set([...script.matchAll(/need\+=\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(/\s+/)).concat('systemd'));
+    expect(packages.size).toBeGreaterThanOrEqual(7);
+    for (const p of packages) expect(README, p).toContain(`\`${p}\``);
+    expect(README).not.toMatch(/Nothing is needed globally/);
+  });
 
   it('shows no commands the test does not run, but the make block and the engine machine\'s', () => {
     const sh = blocks('sh');

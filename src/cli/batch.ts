@@ -36,7 +36,9 @@ export async function batchCommand(args: string[]): Promise<number> {
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    // The command was right; the file is not there (or not readable): a failure, not a usage error.
+    process.stderr.write(`ksm-scorer batch: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})\n`);
+    return 1;
   }
   const requests = text
     .split('\n')

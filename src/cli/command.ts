@@ -9,7 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { HostScorerServiceClient } from '../generated/ksmscorer/v1/HostScorerService';
 import { LOADER_OPTIONS, loadScorerProto } from '../server/proto';
-import { channelCredentials, explainTlsFailure, TLS_OPTIONS, TLS_USAGE } from './tls';
+import { channelCredentials, explainTlsFailure, probeTlsMismatch, TLS_OPTIONS, TLS_USAGE, type TlsValues, wantsTls } from './tls';
 
 export const DEFAULT_TARGET = '127.0.0.1:50051';
 
@@ -43,28 +43,83 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
 ): Parsed<ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>['values']> | undefined {
   let parsed;
   try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(args, options), options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(optionProblem(err as NodeJS.ErrnoException));
   }
   if ((parsed.values as { help?: boolean }).help) {
     process.stdout.write(`usage:\n${usage}\n`);
     return undefined;
   }
-  if (parsed.positionals.length > positionals) throw new UsageError(`Unexpected argument '${parsed.positionals[positionals]}'`);
+  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
   return parsed;
+}
+
+/**
+ * `--top -1` as `--top=-1`: Node's parser calls a value starting with "-" ambiguous, and the
+ * operator then reads about option syntax instead of what --top accepts.
+ */
+function joinNegativeValues(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i]!)?.[1];
+    const next = args[i + 1];
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(args[i]!);
+    }
+  }
+  return out;
+}
+
+/** Node's parseArgs errors in a line an operator reads at once (its own text explains its syntax). */
+function optionProblem(err: NodeJS.ErrnoException): string {
+  const option = /'(-[^' ]+)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      if (option === '--version' || option === '-v') return `unknown option ${option}; \`ksm-scorer --version\` prints the version`;
+      return `unknown option ${option ?? err.message}`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      if (/does not take an argument/.test(err.message)) return `${option} takes no value`;
+      return `${option} needs a value`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${JSON.stringify(/'([^']*)'/.exec(err.message)?.[1] ?? '')}`;
+    default:
+      return err.message.split('\n')[0]!;
+  }
 }
 
 /** A positive integer option, or a UsageError naming it. */
 export function positiveInteger(name: string, raw: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be an integer from 1 to ${max}, got ${JSON.stringify(raw)}`);
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? 'a whole number, 1 or more' : `a whole number from 1 to ${max}`;
+    throw new UsageError(`--${name} must be ${range}, got ${JSON.stringify(raw)}`);
+  }
   return n;
+}
+
+/**
+ * The --target (or $KSM_SCORER_TARGET) as HOST:PORT. grpc-js reads anything else its own way:
+ * no port dials 443, `http://...` becomes a DNS name, "" a parse error, all failing as calls.
+ */
+export function parseTarget(raw: string, source: string): { readonly host: string; readonly port: number } {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(raw);
+  const port = Number(m?.[2]);
+  if (m === null || port < 1 || port > 65535) {
+    throw new UsageError(`${source} must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got ${JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw)}`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
 export interface Connection {
   readonly scorer: HostScorerServiceClient;
   readonly target: string;
+  readonly address: { readonly host: string; readonly port: number };
+  readonly plaintext: boolean;
+  readonly tls: TlsValues;
   readonly credentials: grpc.ChannelCredentials;
   /** A unary call with the command's deadline, as a promise. */
   call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res>;
@@ -78,6 +133,7 @@ function connect(values: ClientValues): Connection {
   const timeout = Number(values.timeout);
   if (!(timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
   const target = values.target ?? (process.env.KSM_SCORER_TARGET || DEFAULT_TARGET);
+  const address = parseTarget(target, values.target !== undefined ? '--target' : 'KSM_SCORER_TARGET');
   const credentials = channelCredentials(values);
   if ('problem' in credentials) throw new UsageError(credentials.problem);
   const proto = loadScorerProto();
@@ -85,6 +141,9 @@ function connect(values: ClientValues): Connection {
   return {
     scorer,
     target,
+    address,
+    plaintext: !wantsTls(values),
+    tls: values,
     credentials,
     call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res> {
       const fn = (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
@@ -104,14 +163,24 @@ export function healthClient(conn: Connection): grpc.Client {
   return new pkg.grpc.health.v1.Health(conn.target, conn.credentials);
 }
 
-/** "STATUS: details" of a failed call, with a hint when nothing listens at the target. */
-function describeCallError(err: unknown, target: string): string {
+/**
+ * "STATUS: details" of a failed call, in words where grpc-js has none: a call that could not
+ * connect is probed once (probeTlsMismatch) for a TLS mismatch; otherwise, with nothing listening,
+ * a hint. grpc-js's empty "Resolution note:" is dropped.
+ */
+async function describeCallError(err: unknown, conn: Connection): Promise<string> {
   const e = err as grpc.ServiceError;
   const tls = explainTlsFailure(e);
   if (tls !== undefined) return tls;
-  const text = `${grpc.status[e.code] ?? 'ERROR'}: ${e.details ?? e.message}`;
-  return e.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(e.details ?? '')
-    ? `${text} (is \`ksm-scorer serve\` running at ${target}? set --target or $KSM_SCORER_TARGET)`
+  const details = (e.details ?? e.message).replace(/\.? Resolution note:\s*$/, '.');
+  const notConnected = e.code === grpc.status.UNAVAILABLE && /No connection established|Failed to connect|ECONNRESET|Connection dropped/.test(details);
+  if (notConnected) {
+    const mismatch = await probeTlsMismatch(conn.address.host, conn.address.port, conn.tls, conn.plaintext);
+    if (mismatch !== undefined) return mismatch;
+  }
+  const text = `${grpc.status[e.code] ?? 'ERROR'}: ${details}`;
+  return e.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(details)
+    ? `${text} (is \`ksm-scorer serve\` running at ${conn.target}? set --target or $KSM_SCORER_TARGET)`
     : text;
 }
 
@@ -122,7 +191,7 @@ export async function withConnection(name: string, values: ClientValues, use: (c
     return await use(conn);
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    process.stderr.write(`ksm-scorer ${name}: ${describeCallError(err, conn.target)}\n`);
+    process.stderr.write(`ksm-scorer ${name}: ${await describeCallError(err, conn)}\n`);
     return 1;
   } finally {
     conn.close();

@@ -4,6 +4,7 @@
  * handshake that fails.
  */
 import { readFileSync } from 'node:fs';
+import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 
 /** parseArgs options of every client command. */
@@ -25,16 +26,21 @@ export interface TlsValues {
   readonly key?: string | undefined;
 }
 
+/** Whether the options (or the environment) ask for TLS: --tls, or any of the files. */
+export function wantsTls(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  const given = (option: 'ca' | 'cert' | 'key') => values[option] !== undefined || Boolean(env[`KSM_SCORER_TARGET_${option.toUpperCase()}`]);
+  return values.tls === true || /^(true|1|yes)$/i.test(env.KSM_SCORER_TARGET_TLS ?? '') || given('ca') || given('cert') || given('key');
+}
+
 /** The channel credentials the options (or the environment) ask for, or a usage problem. */
 export function channelCredentials(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): grpc.ChannelCredentials | { problem: string } {
-  const pick = (option: 'ca' | 'cert' | 'key') => {
+  const pick = (option: 'ca' | 'cert' | 'key'): NamedFile | undefined => {
     const variable = `KSM_SCORER_TARGET_${option.toUpperCase()}`;
     const path = values[option] ?? (env[variable] || undefined);
     return path === undefined ? undefined : { path, name: values[option] === undefined ? variable : `--${option}` };
   };
   const [ca, cert, key] = [pick('ca'), pick('cert'), pick('key')];
-  const on = values.tls === true || /^(true|1|yes)$/i.test(env.KSM_SCORER_TARGET_TLS ?? '') || ca !== undefined || cert !== undefined || key !== undefined;
-  if (!on) return grpc.credentials.createInsecure();
+  if (!wantsTls(values, env)) return grpc.credentials.createInsecure();
   if ((cert === undefined) !== (key === undefined)) return { problem: '--cert and --key go together: a client certificate and its private key' };
   const contents: (Buffer | null)[] = [];
   for (const file of [ca, key, cert]) {
@@ -44,11 +50,55 @@ export function channelCredentials(values: TlsValues, env: Readonly<Record<strin
       return { problem: `${file!.name}: cannot read ${file!.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
     }
   }
+  const problem = filesProblem({ ca: contents[0] ?? null, key: contents[1] ?? null, cert: contents[2] ?? null }, { ca, cert, key });
+  if (problem !== undefined) return { problem };
   const credentials = grpc.credentials.createSsl(contents[0], contents[1], contents[2]);
   // Node warns when the TLS server name is an IP (grpc-js sends the target's host as it is); for an
   // operator typing 127.0.0.1 that is noise, and the certificate is still checked against the IP.
   process.noDeprecation = true;
   return credentials;
+}
+
+/**
+ * Whether the files make a TLS client at all, in the options' words: OpenSSL's own text
+ * ("error:05800074:x509 certificate routines::key values mismatch") names no option.
+ */
+function filesProblem(
+  { ca, cert, key }: Record<'ca' | 'cert' | 'key', Buffer | null>,
+  files: Record<'ca' | 'cert' | 'key', NamedFile | undefined>,
+): string | undefined {
+  const named = (f: NamedFile | undefined) => `${f!.name} ${f!.path}`;
+  if (ca !== null) {
+    try {
+      createSecureContext({ ca });
+    } catch {
+      return `${named(files.ca)} is not a PEM certificate bundle`;
+    }
+  }
+  if (cert === null || key === null) return undefined;
+  const [certFile, keyFile] = [files.cert, files.key];
+  try {
+    createSecureContext({ cert });
+  } catch {
+    return `${named(certFile)} is not a PEM certificate`;
+  }
+  try {
+    createSecureContext({ key });
+  } catch {
+    return `${named(keyFile)} is not an unencrypted PEM private key`;
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    return `${named(keyFile)} is not the private key of ${named(certFile)}`;
+  }
+  return undefined;
+}
+
+interface NamedFile {
+  readonly path: string;
+  /** The option (--cert) or the variable (KSM_SCORER_TARGET_CERT) that gave it. */
+  readonly name: string;
 }
 
 /** What to tell the operator when a call failed in the TLS handshake; undefined for any other failure. */
@@ -58,11 +108,82 @@ export function explainTlsFailure(err: grpc.ServiceError): string | undefined {
   // OpenSSL reports an alert from the server as "...:tlsv13 alert certificate required:<source file>:...".
   const alert = /alert ([a-z ]+)/i.exec(details)?.[1]?.trim();
   if (alert !== undefined && /certificate required|bad certificate|unknown ca|certificate unknown|handshake failure/i.test(alert)) {
-    return `the server refused this client's certificate, or its absence (TLS alert "${alert}"): give one signed by a CA the server trusts with --cert and --key`;
+    return refusedCertificate(alert);
   }
   const reason = /Last error: (?:Error: )?([^\n]*?)\.?(?: \(\d{4}-\d\d-\d\dT[^)]*\))?\.? Resolution note:/.exec(details)?.[1] ?? details;
   if (/certificate|altnames|self[- ]signed|issuer/i.test(reason)) {
     return `the server's certificate does not verify (${reason}): give the CA that signed it with --ca (or KSM_SCORER_TARGET_CA), and a --target host the certificate names`;
   }
   return undefined;
+}
+
+/** How long the handshake probe below may take, at most. */
+const PROBE_MS = 3_000;
+
+/**
+ * grpc-js reports a TLS mismatch as "Failed to connect", whatever the cause. When a call could not
+ * connect, one TLS handshake of our own at the target says why, in words: a plaintext client at a
+ * TLS server, or a server that refuses this client's certificate (with TLS 1.3 the refusal comes as
+ * an alert after the client's side of the handshake, so a byte is sent and the answer awaited).
+ * Undefined when the probe finds neither (nothing listens, a plaintext server...).
+ */
+export async function probeTlsMismatch(host: string, port: number, values: TlsValues, plaintext: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string | undefined> {
+  const file = (option: 'ca' | 'cert' | 'key') => {
+    const path = values[option] ?? (env[`KSM_SCORER_TARGET_${option.toUpperCase()}`] || undefined);
+    try {
+      return path === undefined ? undefined : readFileSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  type Outcome = { kind: 'tls' | 'alert' | 'other' | 'cut after handshake'; alert?: string };
+  let handshaken = false;
+  const outcome = await new Promise<Outcome>((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      ALPNProtocols: ['h2'],
+      // Only the kind of failure matters here; the server's certificate was judged by grpc-js already.
+      rejectUnauthorized: false,
+      ...(host.includes(':') || /^[\d.]+$/.test(host) ? {} : { servername: host }),
+      ...(plaintext ? {} : { cert: file('cert'), key: file('key') }),
+    });
+    const timer = setTimeout(() => finish({ kind: plaintext ? 'other' : 'tls' }), PROBE_MS);
+    const finish = (result: Outcome) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once('secureConnect', () => {
+      handshaken = true;
+      if (plaintext) return finish({ kind: 'tls' });
+      // The HTTP/2 preface: a server that refuses the certificate answers it with its alert.
+      socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+      socket.once('data', () => finish({ kind: 'tls' }));
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      const alert = /alert ([a-z ]+)/i.exec(err.message)?.[1]?.trim() ?? /ALERT_([A-Z_]+)/.exec(err.code ?? '')?.[1]?.toLowerCase().replace(/_/g, ' ');
+      finish(alert !== undefined ? { kind: 'alert', alert } : handshaken ? { kind: 'cut after handshake' } : { kind: 'other' });
+    });
+    socket.once('close', () => finish(handshaken ? { kind: 'cut after handshake' } : { kind: 'other' }));
+  });
+  if (plaintext) {
+    return outcome.kind === 'tls' || outcome.kind === 'alert'
+      ? `the server at ${host}:${port} speaks TLS and this call was plaintext: add --tls (system CAs) or --ca FILE, or set KSM_SCORER_TARGET_TLS=true or KSM_SCORER_TARGET_CA`
+      : undefined;
+  }
+  if (outcome.kind === 'alert' && /certificate required|bad certificate|unknown ca|certificate unknown|handshake failure|decrypt error/i.test(outcome.alert!)) {
+    return refusedCertificate(outcome.alert!);
+  }
+  // A server that accepts a client answers the HTTP/2 preface with its SETTINGS; one that ends the
+  // connection instead, right after a handshake in which we sent a certificate, refused that certificate.
+  const cert = values.cert ?? (env.KSM_SCORER_TARGET_CERT || undefined);
+  if (outcome.kind === 'cut after handshake' && cert !== undefined) {
+    return `the server refused this client's certificate (${cert}): it ended the connection right after the TLS handshake; give one signed by a CA the server trusts with --cert and --key`;
+  }
+  return undefined;
+}
+
+function refusedCertificate(alert: string): string {
+  return `the server refused this client's certificate, or its absence (TLS alert "${alert}"): give one signed by a CA the server trusts with --cert and --key`;
 }

@@ -54,6 +54,11 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     throw err;
   }
   const client = new EngineClient({ ...config.engine, connection, logger, metrics });
+  // Only the primary knows its workers: a worker that died and was replaced shows here, not in its own metrics.
+  metrics.gauge('ksm_scorer_workers', 'Worker processes running now (KSM_SCORER_WORKERS when all are up).', [], function collect() {
+    this.set(Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead()).length);
+  });
+  const workerRestarts = metrics.counter('ksm_scorer_worker_restarts_total', 'Worker processes that exited unasked and were replaced.');
 
   const send = (worker: Worker, message: ToWorker) => {
     if (worker.isConnected()) worker.send(message, undefined, {}, () => undefined);
@@ -180,6 +185,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
       crashes = Date.now() - startedAt < HEALTHY_LIFETIME_MS ? crashes + 1 : 0;
       const restartInMs = crashes === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1_000 * 2 ** (crashes - 1));
       logger.warn('worker exited: starting another', { worker: worker.id, workerPid: worker.process.pid, code, signal, restartInMs });
+      workerRestarts.inc();
       const timer = setTimeout(() => {
         restartTimers.delete(timer);
         if (!stopping) fork();

@@ -13,6 +13,9 @@ export type { Counter, Gauge, Histogram } from 'prom-client';
 const PROMETHEUS = Registry.PROMETHEUS_CONTENT_TYPE;
 const OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
 
+/** prom-client default metrics that are gauges with a counter's `_total` suffix. */
+export const COUNTER_NAMED_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
 export class Metrics {
   private readonly registry = new Registry();
   /** Scrapes one at a time: rendering OpenMetrics renames counters for its duration (see render). */
@@ -54,9 +57,15 @@ export class Metrics {
     return metric;
   }
 
-  /** Node's process metrics (CPU, RSS, heap, GC, event-loop lag, handles), prom-client's defaults. */
+  /**
+   * Node's process metrics (CPU, RSS, heap, GC, event-loop lag, handles), prom-client's defaults,
+   * less the three gauges it names like counters (`nodejs_active_handles_total`, `_requests_total`,
+   * `_resources_total`): `promtool check metrics` flags them, and each is the sum over the `type`
+   * label of the gauge without `_total` that stays (`sum(nodejs_active_handles)`).
+   */
   collectProcessMetrics(): void {
     collectDefaultMetrics({ register: this.registry });
+    for (const name of COUNTER_NAMED_GAUGES) this.registry.removeSingleMetric(name);
   }
 
   /**

@@ -79,6 +79,40 @@ describe('ksm-scorer and TLS', () => {
 
     const half = run(['score', ...target, '--ca', pki.ca, '--cert', pki.client.cert]);
     expect(await half.exited).toBe(2);
-    expect(half.stderr).toMatch(/^ksm-scorer score: --cert and --key go together: a client certificate and its private key\nusage:\n/);
+    expect(half.stderr).toBe('ksm-scorer score: --cert and --key go together: a client certificate and its private key (see ksm-scorer score --help)\n');
+  });
+});
+
+describe('ksm-scorer client commands and TLS mistakes (issue 21)', () => {
+  let pki: Pki;
+  let port: string;
+  beforeAll(async () => {
+    pki = makePki();
+    const tlsEnv = { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key, KSM_SCORER_TLS_CLIENT_CA: pki.ca };
+    ({ port } = await serveOnSimulator((args, env) => run(args, { ...env, ...tlsEnv }), 3, 30));
+  }, 30_000);
+  afterAll(async () => {
+    await killAll();
+    pki.remove();
+  });
+
+  it('a plaintext call to a TLS server says TLS, and no empty "Resolution note:" leaks', async () => {
+    const p = run(['health', '--target', `127.0.0.1:${port}`, '--timeout', '5']);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr).not.toMatch(/Resolution note/);
+    expect(p.stderr).toMatch(/^ksm-scorer health: .*TLS.*--tls.*--ca.*\n$/);
+  });
+
+  it('a client certificate from another CA is said in words, not ECONNRESET', async () => {
+    const p = run(['health', '--target', `127.0.0.1:${port}`, '--timeout', '5', '--ca', pki.ca, '--cert', pki.otherClient.cert, '--key', pki.otherClient.key]);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr).not.toMatch(/ECONNRESET/);
+    expect(p.stderr).toMatch(/^ksm-scorer health: the server refused this client's certificate/);
+  });
+
+  it('a --cert and --key that do not belong together: a usage error naming both options, no OpenSSL text', async () => {
+    const p = run(['health', '--target', `127.0.0.1:${port}`, '--ca', pki.ca, '--cert', pki.client.cert, '--key', pki.otherClient.key]);
+    expect(await p.exited).toBe(2);
+    expect(p.stderr).toBe(`ksm-scorer health: --key ${pki.otherClient.key} is not the private key of --cert ${pki.client.cert} (see ksm-scorer health --help)\n`);
   });
 });
