@@ -54,9 +54,12 @@ export class EngineViewWatcher {
     }
   }
 
+  /** Settles when the first read has (tests wait for it: its requests are not a call's). */
+  firstRead: Promise<void> = Promise.resolve();
+
   /** The first read now (not awaited: the service does not wait on an optional read), then one per interval. */
   start(): void {
-    this.refresh();
+    this.firstRead = this.refresh();
     this.timer = setInterval(() => this.refresh(), this.options.intervalMs);
     this.timer.unref();
   }
