@@ -195,6 +195,14 @@ export const SETTINGS = {
     maxConnectionAgeGraceMs: seconds({ env: 'KSM_SCORER_MAX_CONNECTION_AGE_GRACE_SECONDS', default: 60, min: 0, max: 86_400, description: 'calls still running on a connection that reached its maximum age are cut after this long' }),
     maxConcurrentStreams: count('streams', { env: 'KSM_SCORER_MAX_CONCURRENT_STREAMS', default: 100, min: 1, max: 100_000, description: 'most calls in flight on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue calls beyond it' }),
     firstMessageTimeoutMs: seconds({ env: 'KSM_SCORER_FIRST_MESSAGE_TIMEOUT_SECONDS', default: 20, min: 0.1, max: 3_600, description: 'a call whose request has not arrived within this time (all of it and the end of the stream; the first message for a streaming request) gets `DEADLINE_EXCEEDED`' }),
+    maxControlBytesPerSecond: count('bytes/s', {
+      env: 'KSM_SCORER_MAX_CONTROL_BYTES_PER_SECOND',
+      default: 65_536,
+      min: 1_024,
+      max: 1_000_000_000,
+      description:
+        'control frames (WINDOW_UPDATE, PRIORITY, PING, SETTINGS, RST_STREAM) one connection may send in a second, as bytes beyond its calls (their messages, and 1 KiB each); past it the connection gets GOAWAY `ENHANCE_YOUR_CALM` and is closed. The default is about 5,000 WINDOW_UPDATE frames',
+    }),
     maxRequestBytes: mebibytes({ env: 'KSM_SCORER_MAX_REQUEST_MB', default: 4, min: 0.001, max: 1_024, description: 'largest request message, after decompression; a larger one gets `RESOURCE_EXHAUSTED`' }),
     ...tlsFiles('KSM_SCORER_TLS', 'gRPC'),
   },
@@ -212,6 +220,14 @@ export const SETTINGS = {
       min: 0.0625,
       max: 256,
       description: 'largest XML-RPC request body accepted (a call naming 60 hosts is about 4 KiB); a larger one gets a fault as soon as the limit is passed, without being read whole',
+    }),
+    minRateBytes: count('bytes/s', {
+      env: 'KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES',
+      default: 500,
+      min: 1,
+      max: 1_000_000_000,
+      description:
+        'slowest a request may arrive: headers get 10 s and the body 10 s, each plus 1 s per this many bytes received (headers at most 20 s); at the connection cap (64) the connection furthest behind it, or idle, is closed to make room. See docs/security.md',
     }),
     ...tlsFiles('KSM_SCORER_OVIRT_PROXY_TLS', 'XML-RPC'),
   },

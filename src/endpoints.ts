@@ -53,6 +53,7 @@ export class Endpoints {
             methods: createProxyMethods({ scoreVm: scoreVmLikeScoreHosts(inventory, config.limits), logger }),
             logger,
             maxBodyBytes: config.ovirtProxy.maxBodyBytes,
+            minRateBytes: config.ovirtProxy.minRateBytes,
             metrics,
             tls: config.ovirtProxy.tls,
             ...(onProxyCall === undefined ? {} : { onCall: onProxyCall }),

@@ -10,6 +10,13 @@ import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { Logger } from './log';
 
+// No client-initiated renegotiation on any listener (TLS 1.2; TLS 1.3 has none): each costs the
+// server a full handshake and no client of ours needs one. Node counts a connection's handshakes
+// and, past this limit (3 per 10 minutes by default), emits ERR_TLS_SESSION_ATTACK and the
+// listener closes the connection. It only counts on the server side of a connection.
+// The module object itself: an `import * as` namespace is a copy (or frozen), where setting it does nothing.
+(require('node:tls') as { CLIENT_RENEG_LIMIT: number }).CLIENT_RENEG_LIMIT = 0;
+
 /** A file named by an environment variable, so every problem can say which variable to fix. */
 export interface FileSetting {
   readonly env: string;

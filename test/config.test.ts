@@ -99,11 +99,13 @@ describe('loadConfig', () => {
   });
 
   it('the oVirt scheduler proxy is off unless KSM_SCORER_OVIRT_PROXY_LISTEN is set; its body limit is in MiB', () => {
-    expect(loadConfig({}).ovirtProxy).toEqual({ listen: undefined, maxBodyBytes: 4 * 2 ** 20 });
-    expect(loadConfig({ KSM_SCORER_OVIRT_PROXY_LISTEN: 'localhost:18781', KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.5' }).ovirtProxy).toEqual({
+    expect(loadConfig({}).ovirtProxy).toEqual({ listen: undefined, maxBodyBytes: 4 * 2 ** 20, minRateBytes: 500 });
+    expect(loadConfig({ KSM_SCORER_OVIRT_PROXY_LISTEN: 'localhost:18781', KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.5', KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES: '2000' }).ovirtProxy).toEqual({
       listen: 'localhost:18781',
       maxBodyBytes: 2 ** 19,
+      minRateBytes: 2000,
     });
+    expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES: '0' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES: must be an integer from 1/);
     expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_LISTEN: '18781' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_LISTEN: must be HOST:PORT/);
     expect(problemsOf({ KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0' })[0]).toMatch(/^KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB:/);
   });

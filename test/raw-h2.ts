@@ -4,7 +4,7 @@
  */
 import * as net from 'node:net';
 
-export const FRAME = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8 } as const;
+export const FRAME = { DATA: 0x0, HEADERS: 0x1, PRIORITY: 0x2, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8 } as const;
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 /** HTTP/2 error codes seen in RST_STREAM and GOAWAY. */
 export const H2_ERROR = { NO_ERROR: 0x0, PROTOCOL_ERROR: 0x1, REFUSED_STREAM: 0x7, CANCEL: 0x8, ENHANCE_YOUR_CALM: 0xb } as const;
@@ -108,4 +108,35 @@ export class RawH2Connection {
       if (this.spoke && f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK)) this.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
     }
   }
+}
+
+/**
+ * Writes `batch` over and over as fast as the connection takes it (waiting for 'drain'), until the
+ * server closes it or `stop()`; resolves with the bytes written when it ends.
+ */
+export function flood(conn: RawH2Connection, batch: Buffer): { stop(): void; done: Promise<number> } {
+  let stopped = false;
+  let written = 0;
+  const done = new Promise<number>((resolve) => {
+    const pump = () => {
+      while (!stopped && !conn.closed && !conn.socket.destroyed) {
+        written += batch.length;
+        if (!conn.socket.write(batch)) return void conn.socket.once('drain', pump);
+      }
+      resolve(written);
+    };
+    conn.socket.once('close', () => resolve(written));
+    pump();
+  });
+  return { stop: () => (stopped = true), done };
+}
+
+/** WINDOW_UPDATE (connection, increment 1) and PRIORITY frames (on idle streams), `count` of each: control frames and no request. */
+export function controlFrames(count: number): Buffer {
+  const increment = Buffer.alloc(4);
+  increment.writeUInt32BE(1);
+  const priority = Buffer.from([0, 0, 0, 0, 15]); // depends on stream 0, weight 16
+  const frames: Buffer[] = [];
+  for (let i = 0; i < count; i++) frames.push(frame(FRAME.WINDOW_UPDATE, 0, 0, increment), frame(FRAME.PRIORITY, 0, 2 * i + 101, priority));
+  return Buffer.concat(frames);
 }

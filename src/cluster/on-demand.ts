@@ -6,6 +6,7 @@
  */
 import type { Worker } from 'node:cluster';
 import { ScorerError } from '../errors';
+import { unusableAsGone } from '../inventory/sync';
 import { ConcurrencyLimit, type OnDemandSource } from '../inventory/read-through';
 import type { EngineHost, EngineVm } from '../ovirt/model';
 import type { OnDemandRead, ToPrimary, ToWorker, WireError } from './messages';
@@ -119,10 +120,11 @@ export class WorkerReads {
 
   private perform(read: OnDemandRead, signal: AbortSignal): Promise<unknown> {
     switch (read.op) {
+      // An unusable record is "not there" here, where the error's cause is still known (it does not cross IPC).
       case 'getHost':
-        return this.source.getHost(read.id, signal);
+        return unusableAsGone(this.source.getHost(read.id, signal));
       case 'getVm':
-        return this.source.getVm(read.id, signal);
+        return unusableAsGone(this.source.getVm(read.id, signal));
       case 'listVmsOnHost':
         return this.source.listVmsOnHost(read.host, signal);
     }

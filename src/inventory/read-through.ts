@@ -15,7 +15,7 @@ import type { Counter, Metrics } from '../metrics/metrics';
 import { countOs } from '../scoring/os-counts';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
-import type { InventorySource } from './sync';
+import { type InventorySource, unusableAsGone } from './sync';
 
 /** The engine reads this needs; in a worker process they go to the primary. */
 export type OnDemandSource = Pick<InventorySource, 'getHost' | 'getVm' | 'listVmsOnHost'>;
@@ -174,12 +174,12 @@ export class ReadThrough {
   private async readEntry(key: string, generation: number, signal: AbortSignal): Promise<Entry> {
     const id = key.slice(2);
     if (key.startsWith('h:')) {
-      const host = await this.limiter.run(() => this.source.getHost(id, signal), signal);
+      const host = await this.limiter.run(() => unusableAsGone(this.source.getHost(id, signal)), signal);
       if (host === undefined) return NOT_FOUND;
       const vms = await this.limiter.run(() => this.source.listVmsOnHost(host, signal), signal);
       return { found: true, generation, host: { counts: countOs(vms.map((vm) => vm.os)), vmIds: new Set(vms.map((vm) => vm.id)) } };
     }
-    const vm = await this.limiter.run(() => this.source.getVm(id, signal), signal);
+    const vm = await this.limiter.run(() => unusableAsGone(this.source.getVm(id, signal)), signal);
     return vm === undefined ? NOT_FOUND : { found: true, generation, vm: { hostId: vm.hostId, os: vm.os } };
   }
 

@@ -49,6 +49,7 @@ export class SnapshotBuilder {
   private readonly counts = new Map<string, MutableHostOsCounts>();
   /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
   private readonly vms = new VmTable();
+  private running = 0;
   private readonly hostDetails = new Map<string, EngineHost>();
   private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
@@ -59,13 +60,13 @@ export class SnapshotBuilder {
     private readonly rejections?: RecordRejections,
   ) {
     for (const h of hosts) {
-      if (this.counts.has(h.id)) {
-        rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
-        continue;
+      // Listed twice: used once, in its first place, as it was listed last (as VMs and clusters are).
+      if (this.counts.has(h.id)) rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
+      else {
+        this.counts.set(h.id, emptyCounts());
+        this.hostIds.push(h.id);
       }
-      this.counts.set(h.id, emptyCounts());
       this.hostDetails.set(h.id, h);
-      this.hostIds.push(h.id);
     }
     const byId = new Map<string, EngineCluster>();
     for (const c of clusters) {
@@ -88,8 +89,14 @@ export class SnapshotBuilder {
     }
   }
 
+  /** VMs that run on a host, listed or not: a refresh where they all lost their host is not an idle data centre. */
+  get runningVmCount(): number {
+    return this.running;
+  }
+
   private count(hostId: string | undefined, os: OsIdentity, delta: 1 | -1): void {
     if (hostId === undefined) return;
+    this.running += delta;
     const counts = this.counts.get(hostId);
     if (counts !== undefined) return bump(counts, os, delta);
     const n = (this.unlistedHosts.get(hostId) ?? 0) + delta;

@@ -15,22 +15,26 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
-import { type RecordRejections, type RejectionSummary, searchableHostName } from '../ovirt/parse';
+import { BadRecord, type RecordRejections, type RejectionSummary, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
 import { PublishGuard } from './publish-guard';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
 
-/** The part of the engine the inventory reads; EngineClient implements it. */
+/**
+ * The part of the engine the inventory reads; EngineClient implements it.
+ * `rejections`: where a list's unusable records are counted; a sync passes a
+ * tally of its own, so what callers' reads leave out meanwhile is not its news.
+ */
 export interface InventorySource {
-  listHosts(signal?: AbortSignal): Promise<EngineHost[]>;
-  listClusters(signal?: AbortSignal): Promise<EngineCluster[]>;
-  forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number>;
+  listHosts(signal?: AbortSignal, rejections?: RecordRejections): Promise<EngineHost[]>;
+  listClusters(signal?: AbortSignal, rejections?: RecordRejections): Promise<EngineCluster[]>;
+  forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal, rejections?: RecordRejections): Promise<number>;
   getHost(id: string, signal?: AbortSignal): Promise<EngineHost | undefined>;
   getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined>;
   listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]>;
-  listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]>;
+  listEvents(from: number, max: number, signal?: AbortSignal, rejections?: RecordRejections): Promise<EngineEvent[]>;
   newestEventId(signal?: AbortSignal): Promise<number>;
-  /** Records the source left out of its answers (invalid ids, ...), logged once per sync. */
+  /** Records left out of answers outside a sync's own lists (single reads, callers' reads), logged at the next sync. */
   readonly rejections?: RecordRejections;
 }
 
@@ -75,8 +79,22 @@ type SyncKind = 'full' | 'events';
 /** held: a full refresh read but not published (publish-guard.ts). */
 type SyncOutcome = 'success' | 'failure' | 'held';
 const MAX_EXAMPLE_HOSTS = 3;
+/** How long refreshes that agree on a large fall must span before it is published (at most a quarter of the maximum staleness). */
+const CONFIRM_SPAN_MS = 120_000;
+/** A poll removing fewer VMs than this is never taken for a broken answer (as a full refresh's falls). */
+const MIN_POLL_FALL = 10;
 
 const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
+
+/** A single record the engine answered but the inventory cannot use: as good as not there (a full refresh leaves it out too). */
+export async function unusableAsGone<T>(read: Promise<T | undefined>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof ScorerError && err.cause instanceof BadRecord) return undefined;
+    throw err;
+  }
+}
 
 export class InventorySync {
   private generation = 0;
@@ -100,6 +118,8 @@ export class InventorySync {
   private readonly guard: PublishGuard;
   /** A refresh is held: every sync is a full refresh until one is published, so nothing marks the held data fresh. */
   private holding = false;
+  /** The newest event id could not be read at the last try (said once, at warn). */
+  private newestEventUnreadable = false;
   /** Hosts that VMs named but the host list lacked at the last full refresh. */
   private unlistedBefore: ReadonlySet<string> = new Set();
 
@@ -113,7 +133,8 @@ export class InventorySync {
     private readonly random: () => number,
     metrics: Metrics = new Metrics(),
   ) {
-    this.guard = new PublishGuard(settings);
+    // Agreeing refreshes must span a while, yet leave time to publish before the inventory expires.
+    this.guard = new PublishGuard({ ...settings, confirmSpanMs: Math.min(CONFIRM_SPAN_MS, settings.maxStalenessMs / 4) });
     this.syncs = metrics.counter(
       'ksm_scorer_syncs_total',
       'Inventory syncs by kind (full, events) and outcome (success, failure, held: a full refresh read but not published as a possibly broken answer).',
@@ -261,13 +282,19 @@ export class InventorySync {
   /** The newest event id, or undefined when the engine's answer is unreadable (an event id beyond 2^53, ...). */
   private async readNewestEventId(signal: AbortSignal): Promise<number | undefined> {
     try {
-      return await this.source.newestEventId(signal);
+      const id = await this.source.newestEventId(signal);
+      this.newestEventUnreadable = false;
+      return id;
     } catch (err) {
-      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
-      this.logger.warn('the engine newest event cannot be read: no events polls until a full refresh can read it; changes show at full refreshes', {
-        err,
-        refreshIntervalMs: this.settings.refreshIntervalMs,
-      });
+      // It only says where polls start: unreadable (a bad answer, a 403, a 5xx, a timeout), polls pause, the refresh goes on.
+      const e = ScorerError.from(err);
+      if (e.code === 'cancelled' || signal.aborted) throw err;
+      // Once until it can be read again: an engine that is down must not add a line to every retry.
+      const fields = { endpoint: e.endpoint ?? 'GET /events', status: e.status, code: e.code, err: e.message, refreshIntervalMs: this.settings.refreshIntervalMs };
+      const what = 'the engine newest event cannot be read: no events polls until a full refresh can read it; changes show at full refreshes';
+      if (this.newestEventUnreadable) this.logger.debug(what, fields);
+      else this.logger.warn(what, fields);
+      this.newestEventUnreadable = true;
       return undefined;
     }
   }
@@ -280,22 +307,24 @@ export class InventorySync {
     // How long the event loop (and so every call) was held up while this refresh ran.
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     loopDelay.enable();
-    // What polls and on-demand reads left out since the last sync is theirs, not this refresh's.
+    // What single reads left out since the last sync is theirs; this refresh counts its own lists.
     this.logRejections(this.source.rejections?.take());
+    const rejections = this.source.rejections?.fresh();
     try {
       // The newest event id first: whatever happens during the read is polled again after it.
       const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.readNewestEventId(signal) : undefined;
-      const hosts = await this.source.listHosts(signal);
-      const clusters = await this.readClusters(signal);
-      const builder = new SnapshotBuilder(hosts, clusters, this.source.rejections);
-      const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal);
+      const hosts = await this.source.listHosts(signal, rejections);
+      const clusters = await this.readClusters(signal, rejections);
+      const builder = new SnapshotBuilder(hosts, clusters, rejections);
+      const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal, rejections);
       const snapshot = builder.build({ generation: this.generation + 1, refreshedAt: started });
-      const rejected = this.source.rejections?.take();
+      this.logUnlistedHosts(builder.unlistedHosts, rejections);
+      const rejected = rejections?.take();
       this.logRejections(rejected);
-      this.logUnlistedHosts(builder.unlistedHosts);
       const verdict = this.guard.check(
-        { hosts: snapshot.hostCount, vms: snapshot.vmCount, leftOutHosts: rejected?.leftOutByKind.host ?? 0, leftOutVms: rejected?.leftOutByKind.vm ?? 0 },
+        { snapshot, leftOutHosts: rejected?.leftOutByKind.host ?? 0, leftOutVms: rejected?.leftOutByKind.vm ?? 0, unlistedHosts: builder.unlistedHosts.size },
         this.current,
+        started,
       );
       if (!verdict.publish) {
         this.holding = true;
@@ -325,7 +354,6 @@ export class InventorySync {
       return snapshot;
     } finally {
       loopDelay.disable();
-      this.source.rejections?.take(); // what a failed refresh dropped is not this sync's news
     }
   }
 
@@ -334,9 +362,9 @@ export class InventorySync {
    * cannot be read (an account refused /clusters, a proxy's 404, a bad answer)
    * hosts load with their cluster unknown, and the next full refresh tries again.
    */
-  private async readClusters(signal: AbortSignal): Promise<EngineCluster[]> {
+  private async readClusters(signal: AbortSignal, rejections: RecordRejections | undefined): Promise<EngineCluster[]> {
     try {
-      return await this.source.listClusters(signal);
+      return await this.source.listClusters(signal, rejections);
     } catch (err) {
       const e = ScorerError.from(err);
       if (e.code === 'cancelled' || signal.aborted) throw err;
@@ -355,14 +383,16 @@ export class InventorySync {
    * removed between the two reads); at two refreshes in a row, the account
    * is probably not allowed to see those hosts.
    */
-  private logUnlistedHosts(unlisted: ReadonlyMap<string, number>): void {
+  private logUnlistedHosts(unlisted: ReadonlyMap<string, number>, rejections: RecordRejections | undefined): void {
+    // A host listed but left out as unusable is in the records line already: it is neither a race nor a permission.
+    const missing = [...unlisted].filter(([id]) => rejections?.leftOutHost(id) !== true);
     const before = this.unlistedBefore;
-    this.unlistedBefore = new Set(unlisted.keys());
-    if (unlisted.size === 0) return;
-    const again = [...unlisted.keys()].filter((id) => before.has(id));
+    this.unlistedBefore = new Set(missing.map(([id]) => id));
+    if (missing.length === 0) return;
+    const again = missing.map(([id]) => id).filter((id) => before.has(id));
     let vms = 0;
-    for (const n of unlisted.values()) vms += n;
-    const fields = { hosts: unlisted.size, vms, examples: (again.length > 0 ? again : [...unlisted.keys()]).slice(0, MAX_EXAMPLE_HOSTS) };
+    for (const [, n] of missing) vms += n;
+    const fields = { hosts: missing.length, vms, examples: (again.length > 0 ? again : missing.map(([id]) => id)).slice(0, MAX_EXAMPLE_HOSTS) };
     if (again.length > 0) {
       this.logger.warn(
         'VMs run on hosts the engine did not list at two full refreshes in a row: the service account probably lacks permission to see those hosts (docs/deployment.md says which role it needs); the VMs are kept and score by vm_id, and a call naming such a host reads it from the engine',
@@ -378,43 +408,63 @@ export class InventorySync {
     const signal = this.stopController.signal;
     const started = this.now();
     const current = this.current!;
+    // Events left out (unusable) are counted and skipped: the next full refresh sees whatever they named.
+    const rejections = this.source.rejections?.fresh();
     let events: EngineEvent[];
+    let highestLeftOut: number | undefined;
     try {
-      events = await this.source.listEvents(from, EVENTS_PAGE, signal);
+      events = await this.source.listEvents(from, EVENTS_PAGE, signal, rejections);
     } catch (err) {
-      // An event we cannot read might be a change that matters, and the same poll would fail again.
+      // An answer we cannot read at all might hold a change that matters, and the same poll would fail again.
       if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
       this.logger.warn('events the engine sent cannot be read: full refresh', { from, err });
       return this.fullRefresh();
+    } finally {
+      highestLeftOut = rejections?.highestEventId();
+      this.logRejections(rejections?.take());
     }
     this.counters.eventPolls++;
-    // An event we could not read may name a change that matters: only a full refresh is sure to see it.
-    if ((this.source.rejections?.leftOut('event') ?? 0) > 0) {
-      this.logger.info('events the engine sent cannot all be read: full refresh', { from });
-      return this.fullRefresh();
-    }
     // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
     // (Gaps between ids prove nothing: dismissed events leave them.)
     if (events.length >= EVENTS_PAGE) {
       this.logger.info('more events than one poll reads: full refresh', { from, events: events.length });
       return this.fullRefresh();
     }
+    if (events.length === 0 && highestLeftOut !== undefined && highestLeftOut > from) {
+      // Only events left out: nothing to apply, and the next poll starts after them.
+      this.lastEventId = highestLeftOut;
+      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED);
+    }
     if (events.length === 0) {
       // Nothing new, unless the engine's event log went backwards (restored or reset database).
-      const newest = await this.source.newestEventId(signal);
+      let newest: number;
+      try {
+        newest = await this.source.newestEventId(signal);
+      } catch (err) {
+        // The newest event is unreadable (its id is not a number): a full refresh decides where polls go on, if at all.
+        if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
+        return this.fullRefresh();
+      }
       if (newest < from) {
         this.logger.warn('the engine event log went backwards: full refresh', { from, newest });
         return this.fullRefresh();
       }
       return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED);
     }
-    const targets = eventTargets(events, from);
+    // Events left out with a readable id are past too: the next poll starts after them.
+    const targets = eventTargets(events, Math.max(from, highestLeftOut ?? from));
     if (targets.vmIds.size + targets.hostIds.size > MAX_TARGETED_READS) {
       this.logger.info('many objects changed: full refresh', { vms: targets.vmIds.size, hosts: targets.hostIds.size });
       return this.fullRefresh();
     }
     const changes = await this.readChanges(targets.vmIds, targets.hostIds, signal);
     if (changes === 'full refresh') return this.fullRefresh();
+    // A poll must not do what a full refresh would be held for (every re-read answering 404 through a broken proxy).
+    const gone = [...changes.vms.values()].filter((vm) => vm === null).length;
+    if (gone >= MIN_POLL_FALL && (100 * gone) / Math.max(1, current.vmCount) > this.settings.maxDropPercent) {
+      this.logger.warn('an events poll would remove too many VMs at once: full refresh (held unless confirmed)', { gone, vms: current.vmCount });
+      return this.fullRefresh();
+    }
     const update: SnapshotUpdate = changes.vms.size + changes.hosts.size === 0 ? REFRESHED : { kind: 'changes', changes };
     const next = update.kind === 'changes' ? applyChanges(current, changes, started) : Object.freeze({ ...current, refreshedAt: started });
     this.lastEventId = targets.lastId;
@@ -425,28 +475,17 @@ export class InventorySync {
 
   /**
    * Re-reads what events named; 'full refresh' when a host's VMs cannot be
-   * searched for by its name, or when a record read is one the inventory
-   * cannot use (a full refresh leaves it out, and the polls after it start past
-   * the event that named it).
+   * searched for by its name. A record that reads back unusable is left out,
+   * as a full refresh leaves it out (counted by the client), not re-read in full.
    */
   private async readChanges(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
-    try {
-      return await this.readChangesOnce(vmIds, hostIds, signal);
-    } catch (err) {
-      if (!(err instanceof ScorerError) || err.code !== 'engine_protocol') throw err;
-      this.logger.info('a record the events named cannot be read: full refresh', { err: err.message });
-      return 'full refresh';
-    }
-  }
-
-  private async readChangesOnce(vmIds: ReadonlySet<string>, hostIds: ReadonlySet<string>, signal: AbortSignal): Promise<InventoryChanges | 'full refresh'> {
     const vms = new Map<string, EngineVm | null>();
     const hosts = new Map<string, { host: EngineHost; vms: readonly EngineVm[] } | null>();
     let unsearchable = false;
     const jobs = [
-      ...[...vmIds].map((id) => async () => void vms.set(id, (await this.source.getVm(id, signal)) ?? null)),
+      ...[...vmIds].map((id) => async () => void vms.set(id, (await unusableAsGone(this.source.getVm(id, signal))) ?? null)),
       ...[...hostIds].map((id) => async () => {
-        const host = await this.source.getHost(id, signal);
+        const host = await unusableAsGone(this.source.getHost(id, signal));
         if (host !== undefined && !searchableHostName(host.name)) unsearchable = true;
         else hosts.set(id, host === undefined ? null : { host, vms: await this.source.listVmsOnHost(host, signal) });
       }),

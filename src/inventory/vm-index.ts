@@ -45,6 +45,15 @@ export class VmIndex {
     for (const [id, changed] of this.changes) if (changed !== null && !this.base.has(id)) yield [id, changed];
   }
 
+  /** Up to `n` ids of the base, evenly spaced: enough to tell two indexes apart without walking either. */
+  sampleIds(n: number): string[] {
+    const size = this.base.size;
+    const step = Math.max(1, size / n);
+    const ids: string[] = [];
+    for (let i = 0; i < size && ids.length < n; i += step) ids.push(this.base.idAt(Math.floor(i)));
+    return ids;
+  }
+
   with(updates: ReadonlyMap<string, VmPlacement | null>): VmIndex {
     const changes = new Map(this.changes);
     let size = this.size;

@@ -132,7 +132,8 @@ export class VmTable {
     return { hostId: host === NO_HOST ? undefined : this.hostIds[host], os: this.oses[this.os[i]!]! };
   }
 
-  private idAt(i: number): string {
+  /** The id of the VM set `i`-th (0 <= i < size). */
+  idAt(i: number): string {
     return this.oddIds?.get(i) ?? this.ids.toString('latin1', i * ID_LENGTH, (i + 1) * ID_LENGTH);
   }
 

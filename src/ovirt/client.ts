@@ -78,7 +78,10 @@ export class EngineClient {
       'Engine records left out of the inventory (or, reason duplicate, used once) by kind (host, cluster, vm, event) and reason.',
       ['kind', 'reason'],
     );
-    this.rejections = new RecordRejections((kind, reason) => rejected.inc({ kind, reason }));
+    this.rejections = new RecordRejections(
+      (kind, reason) => rejected.inc({ kind, reason }),
+      (text) => this.redact(text),
+    );
     this.requestSeconds = metrics.histogram('ksm_scorer_engine_request_duration_seconds', 'Engine API request time, answer read and decoded, by endpoint template.', ['endpoint'], REQUEST_BUCKETS);
     const { connection, requestTimeoutMs } = options;
     this.api = new URL(connection.url);
@@ -98,12 +101,13 @@ export class EngineClient {
     });
   }
 
-  async listHosts(signal?: AbortSignal): Promise<EngineHost[]> {
-    return this.get('/hosts', {}, signal, { list: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => this.each(listItems(body, 'host'), parseHost) });
+  /** `rejections`: where records left out are counted (default the client's own; a sync passes one of its own). */
+  async listHosts(signal?: AbortSignal, rejections = this.rejections): Promise<EngineHost[]> {
+    return this.get('/hosts', {}, signal, { list: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => parseEach(listItems(body, 'host'), parseHost, rejections) });
   }
 
-  async listClusters(signal?: AbortSignal): Promise<EngineCluster[]> {
-    return this.get('/clusters', {}, signal, { list: { listKey: 'cluster', fields: CLUSTER_FIELDS }, parse: (body) => this.each(listItems(body, 'cluster'), parseCluster) });
+  async listClusters(signal?: AbortSignal, rejections = this.rejections): Promise<EngineCluster[]> {
+    return this.get('/clusters', {}, signal, { list: { listKey: 'cluster', fields: CLUSTER_FIELDS }, parse: (body) => parseEach(listItems(body, 'cluster'), parseCluster, rejections) });
   }
 
   /**
@@ -111,7 +115,7 @@ export class EngineClient {
    * the caller never holds the whole collection's JSON. Returns the number of
    * requests made. Pages are not a snapshot: a VM may come twice.
    */
-  async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal): Promise<number> {
+  async forEachVmPage(onPage: (vms: EngineVm[]) => void, signal?: AbortSignal, rejections = this.rejections): Promise<number> {
     const { pageSize: max, maxVms } = this.options;
     let firstOfLast: unknown;
     for (let page = 1; ; page++) {
@@ -123,7 +127,7 @@ export class EngineClient {
         throw new ScorerError('engine_protocol', `engine answered GET /vms page ${page} with the same VMs as page ${page - 1}: it ignores paging`, { endpoint: 'GET /vms' });
       }
       firstOfLast = first;
-      onPage(this.each(items, parseVm));
+      onPage(parseEach(items, parseVm, rejections));
       if (items.length < max) return page;
       if (page * max >= maxVms) {
         throw new ScorerError('engine_protocol', `engine has at least ${maxVms} VMs, the most a refresh reads (OVIRT_MAX_VMS)`, { endpoint: 'GET /vms' });
@@ -132,11 +136,10 @@ export class EngineClient {
   }
 
   /** Events with id > `from`, newest first, at most `max` (the engine keeps the newest when there are more). */
-  async listEvents(from: number, max: number, signal?: AbortSignal): Promise<EngineEvent[]> {
-    // A bad event is left out and counted (rejections.leftOut('event')): the inventory then refreshes in full, since it may have mattered.
+  async listEvents(from: number, max: number, signal?: AbortSignal, rejections = this.rejections): Promise<EngineEvent[]> {
     return this.get('/events', { from: String(from), max: String(max) }, signal, {
       list: { listKey: 'event', fields: EVENT_FIELDS, maxItems: max },
-      parse: (body) => this.each(listItems(body, 'event'), parseEvent),
+      parse: (body) => parseEach(listItems(body, 'event'), parseEvent, rejections),
     });
   }
 
@@ -253,8 +256,12 @@ export class EngineClient {
       try {
         return opts.parse(res.body);
       } catch (err) {
-        // A single record that is the whole answer (one VM, one host): counted like one left out of a list.
-        if (err instanceof BadRecord) this.rejections.reject(err.kind, err.reason, err.recordId, err.message);
+        // A single record that is the whole answer (one VM, one host): counted like one left out of a
+        // list, and kept as the cause, so a caller can tell "this record is unusable" from a broken answer.
+        if (err instanceof BadRecord) {
+          this.rejections.reject(err.kind, err.reason, err.recordId, err.message);
+          throw new ScorerError(err.code, `engine answered ${endpoint} with a record that cannot be used: ${this.redact(err.message)}`, { endpoint, status: res.status, cause: err });
+        }
         if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
         // A stack overflow on an absurdly nested answer, and the like: still the engine's answer that is bad.
         throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, { endpoint, status: res.status, cause: err });
@@ -264,12 +271,14 @@ export class EngineClient {
 
   /** The fault's reason for a message, with anything the engine echoed of our secrets blanked out. */
   private describeFault(body: unknown): string {
-    let reason = faultReason(body);
-    if (reason === undefined) return '';
-    for (const secret of [this.token, this.options.connection.password]) {
-      if (secret !== undefined && secret.length >= 4) reason = reason.split(secret).join('<redacted>');
-    }
-    return ` (${reason.replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 <redacted>')})`;
+    const reason = faultReason(body);
+    return reason === undefined ? '' : ` (${this.redact(reason)})`;
+  }
+
+  /** Text from the engine, with anything it echoed of our secrets (token, password) blanked out. */
+  private redact(text: string): string {
+    for (const secret of [this.token, this.options.connection.password]) if (secret !== undefined) text = blank(text, secret);
+    return text.replace(/\b(Bearer|Basic)\s+\S+/gi, '$1 <redacted>');
   }
 
   private dropToken(token: string, why: string): void {
@@ -398,6 +407,21 @@ export class EngineClient {
       throw err;
     }
   }
+}
+
+/**
+ * `text` with `secret` blanked out, also where only its start appears (a preview cut at 40
+ * characters still holds most of a token): from its first 12 characters as far as it matches.
+ */
+function blank(text: string, secret: string): string {
+  if (secret.length < 4) return text;
+  const probe = secret.slice(0, 12);
+  for (let at = text.indexOf(probe); at >= 0; at = text.indexOf(probe, at + 1)) {
+    let n = probe.length;
+    while (n < secret.length && text[at + n] === secret[n]) n++;
+    text = `${text.slice(0, at)}<redacted>${text.slice(at + n)}`;
+  }
+  return text;
 }
 
 /** Why a request got no answer: our own cancellation, a timeout (ours or undici's), or anything else. */

@@ -36,7 +36,8 @@ export interface EngineHost {
 export interface EngineCluster {
   readonly id: string;
   readonly name: string;
-  readonly ksmEnabled: boolean;
+  /** Whether KSM may run on its hosts; undefined when the engine did not say (or said something odd). */
+  readonly ksmEnabled: boolean | undefined;
 }
 
 export interface EngineVm {

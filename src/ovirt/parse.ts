@@ -121,6 +121,7 @@ export interface RejectionSummary {
 }
 
 const MAX_EXAMPLES = 3;
+const MAX_LEFT_OUT_HOST_IDS = 10_000;
 
 /**
  * Records the engine sent that could not be used, gathered until the sync
@@ -132,17 +133,42 @@ export class RecordRejections {
   private examples: string[] = [];
   private example: string | undefined;
 
-  constructor(private readonly onReject: (kind: RecordKind, reason: RejectReason) => void = () => {}) {}
+  /** Host ids (usable ones) of hosts left out, bounded: their VMs look like VMs on hidden hosts, and are not. */
+  private leftOutHostIds = new Set<string>();
+  private highestEvent: number | undefined;
+
+  constructor(
+    private readonly onReject: (kind: RecordKind, reason: RejectReason) => void = () => {},
+    /** Blanks out what must never be logged (our token, our password) that an answer may echo back. */
+    private readonly redact: (text: string) => string = (text) => text,
+  ) {}
 
   reject(kind: RecordKind, reason: RejectReason, recordId: string, message: string): void {
     const key = `${kind}/${reason}`;
     this.reasons.set(key, (this.reasons.get(key) ?? 0) + 1);
     if (reason !== 'duplicate') {
       this.leftOutByKind[kind]++;
-      if (this.examples.length < MAX_EXAMPLES) this.examples.push(recordId);
-      this.example ??= message;
+      if (this.examples.length < MAX_EXAMPLES) this.examples.push(this.redact(recordId));
+      this.example ??= this.redact(message);
+      if (kind === 'host' && this.leftOutHostIds.size < MAX_LEFT_OUT_HOST_IDS) this.leftOutHostIds.add(recordId);
+      if (kind === 'event' && /^\d+$/.test(recordId)) this.highestEvent = Math.max(this.highestEvent ?? 0, Number(recordId));
     }
     this.onReject(kind, reason);
+  }
+
+  /** The highest id of an event left out whose id could be read: polls go on past it. */
+  highestEventId(): number | undefined {
+    return this.highestEvent;
+  }
+
+  /** Whether a host with this id was left out as unusable since the last take. */
+  leftOutHost(id: string): boolean {
+    return this.leftOutHostIds.has(id);
+  }
+
+  /** A new, empty tally counted into the same metrics and redacted the same way: one sync's own. */
+  fresh(): RecordRejections {
+    return new RecordRejections(this.onReject, this.redact);
   }
 
   /** Records of this kind left out since the last take. */
@@ -165,6 +191,8 @@ export class RecordRejections {
     this.leftOutByKind = { host: 0, cluster: 0, vm: 0, event: 0 };
     this.examples = [];
     this.example = undefined;
+    this.leftOutHostIds = new Set();
+    this.highestEvent = undefined;
     return out;
   }
 }
@@ -222,25 +250,20 @@ export function parseHost(obj: unknown): EngineHost {
   }
   // Status, cluster and KSM only describe the host to people: an odd one is left out, the host is still scored.
   const status = text(obj.status).toLowerCase();
-  const ksm = field(obj, 'ksm', 'enabled');
-  return {
-    id,
-    name,
-    clusterId: uuid(text(field(obj, 'cluster', 'id'))),
-    status: STATUS.test(status) ? status : '',
-    ksmEnabled: ksm === true || ksm === 'true' ? true : ksm === false || ksm === 'false' ? false : undefined,
-  };
+  return { id, name, clusterId: uuid(text(field(obj, 'cluster', 'id'))), status: STATUS.test(status) ? status : '', ksmEnabled: ksmEnabled(obj) };
+}
+
+/** `ksm.enabled`, a boolean written as "true"/"false" or as JSON; undefined when absent or odd (it only describes). */
+function ksmEnabled(obj: Json): boolean | undefined {
+  const v = field(obj, 'ksm', 'enabled');
+  return v === true || v === 'true' ? true : v === false || v === 'false' ? false : undefined;
 }
 
 export function parseCluster(obj: unknown): EngineCluster {
   if (!isObject(obj)) throw notAnObject('cluster', obj);
   const id = requireId(obj, 'cluster');
-  // Booleans arrive as "true"/"false" strings or as JSON booleans.
-  const ksm = field(obj, 'ksm', 'enabled');
-  if (ksm !== undefined && ksm !== true && ksm !== false && ksm !== 'true' && ksm !== 'false') {
-    throw new BadRecord('cluster', 'bad_field', id, `engine sent a cluster ksm.enabled that is not a boolean: ${preview(ksm)}`);
-  }
-  return { id, name: bounded(text(obj.name), 'a cluster name', 'cluster', id), ksmEnabled: ksm === true || ksm === 'true' };
+  // An odd ksm.enabled leaves the KSM fact unknown; the cluster (its name) is still used.
+  return { id, name: bounded(text(obj.name), 'a cluster name', 'cluster', id), ksmEnabled: ksmEnabled(obj) };
 }
 
 /** An event's id alone: where polling goes on from, whatever else of the event is unreadable. */

@@ -5,6 +5,7 @@
  */
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import { uuid } from '../ovirt/model';
 import type { HostScore } from '../scoring/score';
 import { toStatus } from '../server/status';
 import { clip, FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcOut, type XmlRpcValue } from './xmlrpc';
@@ -111,7 +112,7 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
       if (unit !== UNIT_NAME) pluginErrors[unit] = [`ksm-scorer has no policy unit ${JSON.stringify(unit)}; it offers ${UNIT_NAME}`];
     }
     const result: XmlRpcOut[] = [];
-    const asked = [...new Set(hostIds)]; // every host once, in the order asked
+    const asked = onePerHost(hostIds);
     if (units.includes(UNIT_NAME) && asked.length > 0) {
       try {
         const answer = await scoreVm(vmId, asked, signal);
@@ -137,6 +138,20 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
     }
     return m.run(call.params, signal);
   };
+}
+
+/**
+ * Every host once, in the order asked, its id as first sent: UUIDs are case-insensitive, so ids are
+ * compared in lower case (as gRPC reads them), not as strings; 256 spellings of one id are one host.
+ */
+function onePerHost(hostIds: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return hostIds.filter((id) => {
+    const key = uuid(id) ?? id;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function paramFault(method: string, what: string, expected: string, got: XmlRpcValue | undefined): XmlRpcFault {

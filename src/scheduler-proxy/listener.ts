@@ -5,8 +5,8 @@
  * Calls are counted by method and outcome.
  */
 import * as http from 'node:http';
-import type { Socket } from 'node:net';
 import { ScorerError } from '../errors';
+import { ProgressGuard } from '../http-guard';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
@@ -20,6 +20,8 @@ export interface ProxyListenerOptions {
   readonly maxBodyBytes: number;
   /** How long the body may take to arrive after the headers did (a client dripping it is cut off). */
   readonly bodyTimeoutMs?: number;
+  /** Bytes per second a request must keep up: each this many bytes add a second to the header and body timeouts. */
+  readonly minRateBytes?: number;
   /** How long a call may wait on the oVirt engine (cache misses) once its body is read. */
   readonly callTimeoutMs?: number;
   readonly readerLimits?: ReaderLimits;
@@ -31,9 +33,15 @@ export interface ProxyListenerOptions {
   readonly onCall?: (method: string, outcome: 'ok' | 'fault') => void;
 }
 
+/** Headers get this long from their first byte, extended by the minimum rate up to HEADERS_MAX_MS. */
 const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_MAX_MS = 20_000;
 const BODY_TIMEOUT_MS = 10_000;
+/** Apache mod_reqtimeout's default MinRate; the engine sends a call (about 4 KiB for 60 hosts) in one write. */
+const MIN_RATE_BYTES = 500;
 const CALL_TIMEOUT_MS = 30_000;
+/** A connection with no request (new, or between calls) is closed after this long; Node's keep-alive timeout (5 s) comes first between calls. */
+const IDLE_TIMEOUT_MS = 10_000;
 /** The engine opens a few connections at a time; this bounds memory (each holds at most one body and its parsed call). */
 const MAX_CONNECTIONS = 64;
 /**
@@ -48,11 +56,9 @@ export class SchedulerProxyListener {
   private readonly credentials: TlsCredentials | undefined;
   private readonly bodyTimeoutMs: number;
   private readonly callTimeoutMs: number;
+  private readonly minRateBytes: number;
   private readonly readerLimits: ReaderLimits;
-  /** Open connections, oldest first (a Set keeps insertion order). */
-  private readonly connections = new Set<Socket>();
-  /** Connections with a request in flight. */
-  private readonly busy = new Set<Socket>();
+  private readonly guard: ProgressGuard;
   private readonly calls: (method: string | undefined, fault: XmlRpcFault | undefined, seconds: number) => void;
 
   constructor(private readonly options: ProxyListenerOptions) {
@@ -69,12 +75,13 @@ export class SchedulerProxyListener {
     };
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
     this.callTimeoutMs = options.callTimeoutMs ?? CALL_TIMEOUT_MS;
+    this.minRateBytes = options.minRateBytes ?? MIN_RATE_BYTES;
     this.readerLimits = options.readerLimits ?? DEFAULT_READER_LIMITS;
     ({ server: this.server, credentials: this.credentials } = httpServer(
       {
-        headersTimeout: HEADERS_TIMEOUT_MS,
-        // A backstop behind the body timer below, checked every second.
-        requestTimeout: HEADERS_TIMEOUT_MS + this.bodyTimeoutMs + LINGER_MS,
+        // Backstops behind the guard's header deadline and the body timer below, checked every second.
+        headersTimeout: HEADERS_MAX_MS + 1_000,
+        requestTimeout: HEADERS_MAX_MS + this.bodyTimeoutMs + Math.ceil((options.maxBodyBytes / this.minRateBytes) * 1000) + LINGER_MS,
         connectionsCheckingInterval: 1_000,
         keepAliveTimeout: 5_000,
         handshakeTimeoutMs: HEADERS_TIMEOUT_MS,
@@ -83,23 +90,14 @@ export class SchedulerProxyListener {
       options.logger,
       'XML-RPC',
     ));
-    // At the cap, a new connection (the engine's) takes the place of the oldest one with no call in flight,
-    // so idle or silent connections cannot lock the engine out; only when every one is busy is it refused.
-    // With TLS the connections counted are those past the TLS handshake (which must end within
-    // HEADERS_TIMEOUT_MS): the sockets requests arrive on.
-    this.server.on(this.credentials === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
-      if (this.connections.size >= MAX_CONNECTIONS) {
-        const idle = [...this.connections].find((s) => !this.busy.has(s));
-        if (idle === undefined) return void socket.destroy();
-        idle.destroy();
-        this.connections.delete(idle);
-      }
-      this.connections.add(socket);
-      socket.once('close', () => {
-        this.connections.delete(socket);
-        this.busy.delete(socket);
-      });
-    });
+    // Progress, not only a count: headers at the minimum rate, and at the cap the connection with the
+    // least progress (idle ones first) makes room, so slow or silent clients cannot lock the engine out.
+    this.guard = new ProgressGuard(
+      this.server,
+      { maxConnections: MAX_CONNECTIONS, headerTimeoutMs: HEADERS_TIMEOUT_MS, headerMaxMs: HEADERS_MAX_MS, minRateBytes: this.minRateBytes, idleTimeoutMs: IDLE_TIMEOUT_MS },
+      options.logger,
+      'XML-RPC',
+    );
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
         this.onRequest(req, res);
@@ -130,6 +128,7 @@ export class SchedulerProxyListener {
   /** Stops accepting, lets calls in flight finish for up to `graceMs`, then cuts what is left. */
   close(graceMs: number): Promise<void> {
     this.credentials?.close();
+    this.guard.close();
     if (!this.server.listening) return Promise.resolve();
     return new Promise((resolve) => {
       const force = setTimeout(() => this.server.closeAllConnections(), graceMs);
@@ -143,9 +142,6 @@ export class SchedulerProxyListener {
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     const { logger, maxBodyBytes } = this.options;
-    const socket = req.socket;
-    this.busy.add(socket);
-    res.once('close', () => this.busy.delete(socket));
     const started = performance.now();
     let refused = false;
     let dropped = 0;
@@ -198,12 +194,14 @@ export class SchedulerProxyListener {
 
     const reader = new MethodCallReader(this.readerLimits);
     let received = 0;
-    if (!refused) {
-      bodyTimer = setTimeout(
-        () => refuse(new XmlRpcFault(FaultCode.transport, `the request body did not arrive within ${this.bodyTimeoutMs / 1000} s`)),
-        this.bodyTimeoutMs,
-      );
-    }
+    // The body gets bodyTimeoutMs, and one more second for every minRateBytes received (mod_reqtimeout's body=...,MinRate).
+    const bodyStarted = performance.now();
+    const bodyDeadline = () => {
+      const left = bodyStarted + this.bodyTimeoutMs + (received / this.minRateBytes) * 1000 - performance.now();
+      if (left > 0) bodyTimer = setTimeout(bodyDeadline, left);
+      else refuse(new XmlRpcFault(FaultCode.transport, `the request body did not arrive within ${this.bodyTimeoutMs / 1000} s plus 1 s per ${this.minRateBytes} bytes received`));
+    };
+    if (!refused) bodyTimer = setTimeout(bodyDeadline, this.bodyTimeoutMs);
     req.on('data', (chunk: Buffer) => {
       if (refused) {
         dropped += chunk.length;

@@ -39,6 +39,9 @@ export class HostIdIndex {
   /** Each canonical id as nine words; zero for the others, which `find` never matches. */
   private readonly words: Int32Array;
   private readonly canonical: Uint8Array;
+  /** Per position, the pass (one request's ids) that last saw it: a request's repeated hosts are dropped without a Set. */
+  private readonly seenIn: Int32Array;
+  private pass = 0;
 
   constructor(readonly hostIds: readonly string[]) {
     let size = 16;
@@ -47,6 +50,7 @@ export class HostIdIndex {
     this.mask = size - 1;
     this.words = new Int32Array(WORDS * hostIds.length);
     this.canonical = new Uint8Array(hostIds.length);
+    this.seenIn = new Int32Array(hostIds.length);
     hostIds.forEach((id, p) => {
       if (CANONICAL.test(id)) {
         this.canonical[p] = 1;
@@ -60,7 +64,22 @@ export class HostIdIndex {
 
   /** Bytes held, for the memory report. */
   get byteSize(): number {
-    return this.slots.byteLength + this.words.byteLength + this.canonical.byteLength;
+    return this.slots.byteLength + this.words.byteLength + this.canonical.byteLength + this.seenIn.byteLength;
+  }
+
+  /** Starts a pass over one request's ids: firstInPass(p, pass) is then true once per position. */
+  newPass(): number {
+    if (this.pass === 0x7fffffff) {
+      this.seenIn.fill(0);
+      this.pass = 0;
+    }
+    return ++this.pass;
+  }
+
+  firstInPass(p: number, pass: number): boolean {
+    if (this.seenIn[p] === pass) return false;
+    this.seenIn[p] = pass;
+    return true;
   }
 
   /**

@@ -15,6 +15,8 @@ const HANDSHAKE_BYTES = 24 + 9;
 const QUIET_MS = 100;
 /** New connections that may wait for room at once; beyond, they are refused at once. */
 const MAX_WAITING = 16;
+/** On shutdown, how long a connection is given to send what was written to it (GOAWAY, a last answer) before it is closed. */
+const FLUSH_MS = 100;
 /** Refused and timed-out connections are logged as counts, at most this often. */
 const REPORT_INTERVAL_MS = 10_000;
 
@@ -100,6 +102,15 @@ export class ConnectionListener {
     clearTimeout(this.reportTimer);
   }
 
+  /**
+   * Closes the open connections whose peer (HOST:PORT, as grpc-js's call.getPeer() names it) `which`
+   * selects, once what was written to them has had a moment to leave (the GOAWAY, a call's last frames).
+   */
+  closeConnections(which: (peer: string) => boolean): void {
+    const chosen = [...this.open].filter((socket) => which(`${socket.remoteAddress}:${socket.remotePort}`));
+    if (chosen.length > 0) setTimeout(() => chosen.forEach((socket) => socket.destroy()), FLUSH_MS);
+  }
+
   /** A connection within the cap: counted while open, then TLS (when on) and the preface. */
   private admit(socket: net.Socket): void {
     if (socket.destroyed) return;
@@ -142,8 +153,9 @@ export class ConnectionListener {
       this.injector.injectConnection(socket);
     };
     // A reset before the preface is only a close to us; after it the http2 session handles errors
-    // (and a TLS socket's are its owner's to handle, nodejs/node#35824).
-    socket.on('error', () => {});
+    // (and a TLS socket's are its owner's to handle, nodejs/node#35824). An error closes the
+    // connection: a refused TLS renegotiation (ERR_TLS_SESSION_ATTACK, see src/tls.ts) is one.
+    socket.on('error', () => socket.destroy());
     socket.on('data', onData);
     socket.once('close', settle);
   }

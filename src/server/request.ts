@@ -31,9 +31,10 @@ export function parseScoreRequest(req: DecodedRequest<ScoreHostsRequest__Output>
   // Counted before any id is made a string: a decoder may have counted more than it built.
   checkScoreRequest(req, hostIdCount(req), limits, prefix);
   const hostIdsRaw = req.host_ids ?? [];
-  const hostIds = new Array<string>(hostIdsRaw.length);
-  for (let i = 0; i < hostIdsRaw.length; i++) hostIds[i] = hostUuid(hostIdsRaw[i]!, i, prefix);
-  return { ...parseTarget(req, prefix), hostIds: hostIds.length === 0 ? undefined : hostIds };
+  // One id, one answer: ids in lower case (UUIDs are case-insensitive), each once, in the order first named.
+  const hostIds = new Set<string>();
+  for (let i = 0; i < hostIdsRaw.length; i++) hostIds.add(hostUuid(hostIdsRaw[i]!, i, prefix));
+  return { ...parseTarget(req, prefix), hostIds: hostIds.size === 0 ? undefined : [...hostIds] };
 }
 
 /** Where a request's host ids are looked up: the snapshot's host id index, and the lists sent recently (host-lists.ts). */
@@ -78,13 +79,28 @@ function lookUpHostIds(req: WireScoreRequest, { index, lists }: HostLookup, pref
   const known = lists.get(req);
   if (known !== undefined) return known;
   // A plain array: a typed one this size would be an off-heap buffer per call.
-  const positions = new Array<number>(req.hostIdCount);
+  const positions: number[] = [];
   const otherIds: string[] = [];
   const { bytes, view } = req;
+  // One id, one answer: a host named twice (in any letter case) is answered once, where first named.
+  const pass = index.newPass();
+  let others: Set<string> | undefined;
   req.forEachHostId((start, end, i) => {
-    const p = index.find(view, start, end);
-    if (p < 0) otherIds.push(hostUuid(bytes.toString('utf8', start, end), i, prefix));
-    positions[i] = p;
+    let p = index.find(view, start, end);
+    if (p < 0) {
+      // Not in canonical form, or not known: read in lower case, then looked up as a string (an upper-case known id is found there).
+      const id = hostUuid(bytes.toString('utf8', start, end), i, prefix);
+      p = index.position(id);
+      if (p < 0) {
+        others ??= new Set();
+        if (others.has(id)) return;
+        others.add(id);
+        otherIds.push(id);
+        positions.push(-1);
+        return;
+      }
+    }
+    if (index.firstInPass(p, pass)) positions.push(p);
   });
   // Every id passed: the same bytes will give the same lookups as long as the index lasts.
   return lists.remember(req, { positions, otherIds });

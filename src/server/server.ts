@@ -9,6 +9,7 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { ServerSettings } from '../config';
 import type { Logger } from '../log';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
+import { ControlFloodGuard, injectorHttp2Server } from './control-flood';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import type { GrpcServerMetrics } from './grpc-metrics';
@@ -42,11 +43,12 @@ export function grpcServerOptions(t: TransportLimits, metrics?: GrpcServerMetric
 export class ScorerServer {
   private readonly server: grpc.Server;
   private readonly listener: ConnectionListener;
+  private readonly controlFlood: ControlFloodGuard | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [SCORER_SERVICE_NAME]: 'NOT_SERVING' });
   private readonly logger: Logger;
   private shuttingDown = false;
   /** Scoring calls whose handler has not answered yet, and who to tell when none is left. */
-  private inFlight = 0;
+  private readonly inFlight = new Set<grpc.ServerUnaryCall<unknown, unknown>>();
   private idle: (() => void) | undefined;
 
   constructor({ metrics, ...deps }: ScorerServerOptions) {
@@ -55,6 +57,9 @@ export class ScorerServer {
     this.server = new grpc.Server(grpcServerOptions(t, metrics));
     // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
+    const http2Server = injectorHttp2Server(this.server);
+    if (http2Server === undefined) deps.logger.warn('grpc-js no longer shows its http2 server: connections flooding control frames are not cut (see src/server/control-flood.ts)');
+    this.controlFlood = http2Server === undefined ? undefined : new ControlFloodGuard(http2Server, t.maxControlBytesPerSecond, deps.logger);
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
     // The same service with hand-written codecs for the hot messages (see codec.ts), and
@@ -104,12 +109,14 @@ export class ScorerServer {
       Object.entries(handlers).map(([name, handler]) => [
         name,
         (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-          this.inFlight++;
+          this.inFlight.add(call);
           let done = false;
           const finish = () => {
             if (done) return;
             done = true;
-            if (--this.inFlight === 0) this.idle?.();
+            this.inFlight.delete(call);
+            if (this.shuttingDown) this.closeIfIdle(call.getPeer());
+            if (this.inFlight.size === 0) this.idle?.();
           };
           call.once('cancelled', finish);
           return handler(call, (err, value) => {
@@ -122,14 +129,21 @@ export class ScorerServer {
     );
   }
 
-  /** NOT_SERVING first so balancers stop sending, then drain; after `graceMs` cut what is left. */
+  /**
+   * NOT_SERVING first so balancers stop sending, then drain: GOAWAY on every connection, and each
+   * connection closed as soon as it has no call in flight (at once for idle ones: a client need
+   * not close its side after a GOAWAY, and grpcio's does not for seconds). After `graceMs`, cut what is left.
+   */
   shutdown(graceMs: number): Promise<void> {
     this.setServing(false);
     this.shuttingDown = true;
     this.listener.close();
+    this.controlFlood?.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
-        this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs });
+        const calls = this.inFlight.size;
+        if (calls > 0) this.logger.warn('grace period over, cancelling the calls still in flight', { graceMs, calls });
+        else this.logger.warn('grace period over, closing the connections still open (no call in flight)', { graceMs });
         this.server.forceShutdown();
         resolve();
       }, graceMs);
@@ -138,9 +152,17 @@ export class ScorerServer {
         resolve();
       };
       this.server.tryShutdown(() => {
-        if (this.inFlight === 0) return drained();
+        if (this.inFlight.size === 0) return drained();
         this.idle = drained;
       });
+      const busy = new Set([...this.inFlight].map((call) => call.getPeer()));
+      this.listener.closeConnections((peer) => !busy.has(peer));
     });
+  }
+
+  /** During the drain: closes the connection of `peer` (HOST:PORT, as grpc-js names it) once no call is in flight on it. */
+  private closeIfIdle(peer: string): void {
+    for (const call of this.inFlight) if (call.getPeer() === peer) return;
+    this.listener.closeConnections((p) => p === peer);
   }
 }

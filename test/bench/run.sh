@@ -11,11 +11,11 @@ if ! command -v h2load >/dev/null 2>&1; then
 fi
 npx tsc -p tsconfig.bench.json
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), node $(node --version)"
-# BENCH_ONLY: a comma-separated subset of per-core, grpc, metrics, xmlrpc, heap, refresh, workers (default: all); per-core is
-# ScoreHosts throughput and latency against the limit servers, grpc the engine load against the seed's approach, heap
-# what a 100,000-VM snapshot costs the garbage collector (in-process, so a noisy machine shows it too).
-only=",${BENCH_ONLY:-per-core,grpc,metrics,xmlrpc,heap,refresh,workers},"
-for part in per-core grpc metrics xmlrpc heap refresh workers; do
+# BENCH_ONLY: a comma-separated subset of per-core, grpc, metrics, xmlrpc, heap, refresh, workers, control-flood (default: all);
+# per-core is ScoreHosts throughput and latency against the limit servers, grpc the engine load against the seed's approach,
+# heap what a 100,000-VM snapshot costs the garbage collector (in-process, so a noisy machine shows it too).
+only=",${BENCH_ONLY:-per-core,grpc,metrics,xmlrpc,heap,refresh,workers,control-flood},"
+for part in per-core grpc metrics xmlrpc heap refresh workers control-flood; do
   if [[ "$only" == *",$part,"* ]]; then
     echo
     case "$part" in

@@ -85,9 +85,11 @@ describe('InventorySync', () => {
     await expect(sync.sync()).rejects.toMatchObject({ code: 'engine_unreachable' });
     expect(failures).toHaveLength(2);
     expect(sync.stats()).toMatchObject({ syncFailures: 2, failureStreak: 2 });
-    const warned = logs.filter((l) => l.includes('"level":"warn"'));
-    expect(warned).toHaveLength(1);
-    expect(JSON.parse(warned[0]!)).toMatchObject({ msg: expect.stringContaining('serving the last good inventory'), endpoint: 'GET /events' });
+    // The newest event id only says where polls start: unreadable, it is said once and the refresh goes on to fail at GET /hosts.
+    const warned = logs.filter((l) => l.includes('"level":"warn"')).map((l) => JSON.parse(l) as { msg: string; endpoint: string });
+    expect(warned).toHaveLength(2);
+    expect(warned[0]).toMatchObject({ msg: expect.stringContaining('newest event cannot be read'), endpoint: 'GET /events' });
+    expect(warned[1]).toMatchObject({ msg: expect.stringContaining('serving the last good inventory'), endpoint: 'GET /hosts' });
     source.down = false;
     await sync.refresh();
     expect(sync.stats().failureStreak).toBe(0);
@@ -98,6 +100,6 @@ describe('InventorySync', () => {
     const { source, logs, sync } = setup();
     source.down = true;
     await expect(sync.sync()).rejects.toThrow();
-    expect(logs.find((l) => l.includes('"level":"warn"'))).toMatch(/no inventory has loaded yet/);
+    expect(logs.find((l) => l.includes('engine sync failed'))).toMatch(/no inventory has loaded yet/);
   });
 });

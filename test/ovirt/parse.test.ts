@@ -92,7 +92,7 @@ describe('engine JSON', () => {
     expect(bad(() => parseVm({ id: V1, host: { id: 'Default' } }))).toEqual(['vm', 'bad_reference', V1]);
     expect(bad(() => parseVm({ id: V1, os: { type: 'x'.repeat(300) } }))).toEqual(['vm', 'bad_field', V1]);
     expect(bad(() => parseHost({ id: H1, name: 'a\u0000b' }))).toEqual(['host', 'bad_field', H1]);
-    expect(bad(() => parseCluster({ id: V1, ksm: { enabled: 'yes' } }))).toEqual(['cluster', 'bad_field', V1]);
+    expect(bad(() => parseCluster({ id: V1, name: 'n'.repeat(300) }))).toEqual(['cluster', 'bad_field', V1]);
     expect(bad(() => parseEvent({ id: '375049', code: '30', vm: { id: 'v' } }))).toEqual(['event', 'bad_reference', '375049']);
     expect(bad(() => parseEvent({ id: 'x', code: '30' }))).toEqual(['event', 'bad_id', '"x"']);
     expect(bad(() => parseEvent({ id: '375049', code: 'thirty' }))).toEqual(['event', 'bad_field', '375049']);
@@ -100,11 +100,12 @@ describe('engine JSON', () => {
     expect(parseEvent({ id: '375049', code: '30', time: 1666685876849, user: { id: 'a1b2' }, vm: { id: V1 } })).toEqual({ id: 375049, code: 30, vmId: V1, hostId: undefined });
   });
 
-  it('reads a cluster\'s ksm.enabled sent as a string or a boolean, absent as off', () => {
+  it('reads a cluster\'s ksm.enabled sent as a string or a boolean, absent or odd as unknown', () => {
     expect(parseCluster({ id: V1, name: 'Default', ksm: { enabled: 'true', merge_across_nodes: 'true' } })).toEqual({ id: V1, name: 'Default', ksmEnabled: true });
     expect(parseCluster({ id: V1, name: 'c', ksm: { enabled: false } }).ksmEnabled).toBe(false);
-    expect(parseCluster({ id: V1, name: 'c' }).ksmEnabled).toBe(false);
-    expect(() => parseCluster({ id: V1, name: 'c', ksm: { enabled: 'yes' } })).toThrow(/cluster ksm.enabled that is not a boolean: "yes"/);
+    expect(parseCluster({ id: V1, name: 'c' }).ksmEnabled).toBeUndefined();
+    // An odd one leaves the KSM fact unknown; the cluster and its name are kept.
+    expect(parseCluster({ id: V1, name: 'c', ksm: { enabled: 'yes' } })).toEqual({ id: V1, name: 'c', ksmEnabled: undefined });
     expect(() => parseCluster({ id: 'Default' })).toThrow(/cluster id that is not a UUID/);
     expect(() => parseCluster({ id: V1, name: 'n'.repeat(300) })).toThrow(/cluster name longer than 256/);
   });

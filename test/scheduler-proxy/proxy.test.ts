@@ -159,6 +159,24 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
     expect(entries((await costs(port, vmId, [upper])).result)[0]![0]).toBe(upper);
   });
 
+  it('one host id in 256 letter-case spellings is one host: answered once, as first sent (issue 19); by gRPC once too, in lower case', async () => {
+    const id = hostIds.find((h) => (h.match(/[a-f]/g) ?? []).length >= 8)!;
+    const letters = [...id].flatMap((c, i) => (/[a-f]/.test(c) ? [i] : [])).slice(0, 8);
+    const spellings = Array.from({ length: 256 }, (_, mask) => [...id].map((c, i) => (letters.indexOf(i) >= 0 && mask & (1 << letters.indexOf(i)) ? c.toUpperCase() : c)).join(''));
+    expect(new Set(spellings).size).toBe(256);
+    const asked = [spellings[255]!, ...spellings, UNKNOWN, UNKNOWN.toUpperCase()];
+    const answer = entries((await costs(port, vmId, asked)).result);
+    expect(answer.map((e) => e[0])).toEqual([spellings[255], UNKNOWN]);
+    // gRPC: the same, with the id in lower case; unknown ids too are answered once.
+    // (KSM_SCORER_MAX_HOSTS, 50 here, counts the ids sent, repeats included.)
+    const grpc = await grpcScores(scorer, vmId, [spellings[255]!, spellings[0]!, UNKNOWN, id.toUpperCase(), UNKNOWN.toUpperCase(), id]);
+    expect(grpc.scores.map((h) => [h.host_id, h.found])).toEqual([
+      [id, true],
+      [UNKNOWN, false],
+    ]);
+    expect(grpc.scores[0]!.score).toBe((await grpcScores(scorer, vmId, [id])).scores[0]!.score);
+  });
+
   it('makes no engine request when the inventory holds the answer', async () => {
     await costs(port, vmId, hostIds);
     const before = sim.apiRequests().length;

@@ -7,11 +7,11 @@ const req = (r: Partial<ScoreHostsRequest__Output>): ScoreHostsRequest__Output =
 const ID = 'a1293e54-dae8-496f-baa4-27719592113e';
 
 describe('parseScoreRequest', () => {
-  it('takes UUIDs in either case and gives them in lower case', () => {
+  it('takes UUIDs in either case and gives them in lower case, each host once (issue 19)', () => {
     expect(parseScoreRequest(req({ vm: 'vm_id', vm_id: ID.toUpperCase(), host_ids: [ID, ID.toUpperCase()] }), limits)).toEqual({
       kind: 'vm',
       vmId: ID,
-      hostIds: [ID, ID],
+      hostIds: [ID],
     });
   });
 
