@@ -13,6 +13,7 @@ import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { batchCommand, BATCH_USAGE } from './cli/batch';
 import { parseCommand, UsageError } from './cli/command';
+import { engineCommand, ENGINE_USAGE } from './cli/engine';
 import { healthCommand, HEALTH_USAGE } from './cli/health';
 import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE } from './cli/listings';
 import { scoreCommand, SCORE_USAGE } from './cli/score';
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, { readonly usage: string; run(args: string[]): Pr
   hosts: { usage: HOSTS_USAGE, run: hostsCommand },
   vms: { usage: VMS_USAGE, run: vmsCommand },
   health: { usage: HEALTH_USAGE, run: healthCommand },
+  engine: { usage: ENGINE_USAGE, run: engineCommand },
 };
 
 const USAGE = `usage:

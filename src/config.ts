@@ -246,7 +246,7 @@ export const SETTINGS = {
     url: text({
       env: 'OVIRT_URL',
       defaultText: 'unset: embedded simulator',
-      description: 'engine API base, e.g. `https://engine.example.com/ovirt-engine/api`; must end in `/api`, must not contain credentials',
+      description: 'engine API base, e.g. `https://engine.example.com/ovirt-engine/api`; must end in `/api`, must not contain credentials; or `file:DIR`, a recording made by `ksm-scorer engine record DIR`',
     }),
     username: text({ env: 'OVIRT_USERNAME', defaultText: 'required with `OVIRT_URL`', description: 'e.g. `admin@internal`' }),
     password: text({ env: 'OVIRT_PASSWORD', defaultText: 'one of the two required with `OVIRT_URL`', description: 'the password; never logged', secret: true }),
@@ -569,6 +569,11 @@ function readConnection(c: ValuesOf<Settings['connection']>, problems: string[])
       problems.push(`OVIRT_URL: unset, so the embedded simulator would be used and ${set.join(', ')} ignored; set OVIRT_URL for a real engine, or unset ${set.length === 1 ? 'it' : 'them'}`);
     }
     return undefined;
+  }
+  // A recording (`ksm-scorer engine record DIR`), served on loopback: no account, no TLS; connectEngine reads it.
+  if (c.url.startsWith('file:')) {
+    if (c.url.length === 'file:'.length) problems.push('OVIRT_URL: file: needs the directory of a recording, e.g. file:/var/tmp/engine-recording');
+    return { url: c.url, username: '', password: '', caFile: undefined, insecure: false };
   }
   if (c.insecure && c.caFile !== undefined) problems.push('OVIRT_INSECURE: true disables verification, so OVIRT_CA_FILE would be ignored; set only one');
   if (c.caFile !== undefined) {

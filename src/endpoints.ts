@@ -5,6 +5,7 @@
  * KSM_SCORER_WORKERS, every worker runs one on the shared ports); and what
  * Prometheus reaches, /metrics (the single process, or the primary).
  */
+import type * as grpc from '@grpc/grpc-js';
 import { type Config, ConfigError, type LimitSettings, SETTINGS } from './config';
 import type { ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
@@ -33,6 +34,8 @@ export class Endpoints {
     private readonly config: Config,
     logger: Logger,
     metrics: Metrics,
+    /** Told of every XML-RPC call (engine status). */
+    onProxyCall?: (method: string, outcome: 'ok' | 'fault') => void,
   ) {
     this.server = new ScorerServer({
       inventory,
@@ -53,6 +56,7 @@ export class Endpoints {
             minRateBytes: config.ovirtProxy.minRateBytes,
             metrics,
             tls: config.ovirtProxy.tls,
+            ...(onProxyCall === undefined ? {} : { onCall: onProxyCall }),
           });
   }
 
@@ -71,6 +75,11 @@ export class Endpoints {
       await this.server.shutdown(1_000);
       throw new ConfigError([bindProblem('KSM_SCORER_OVIRT_PROXY_LISTEN', this.config.ovirtProxy.listen!, err)]);
     }
+  }
+
+  /** Another gRPC service on the same port (before listen). */
+  addGrpcService(definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void {
+    this.server.addService(definition, handlers);
   }
 
   /** Health: SERVING while the inventory may be served. */

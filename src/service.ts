@@ -11,6 +11,9 @@ import { checkListenAddresses, Endpoints, logListening, serveMetrics } from './e
 import { HostInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { Metrics } from './metrics/metrics';
+import { CallWindow } from './engine-view/call-window';
+import { engineStatusService } from './engine-view/service';
+import { engineViewWatcher, type EngineViewWatcher } from './engine-view/watcher';
 import { EngineClient } from './ovirt/client';
 import type { SimulatedEngine } from './simulator/engine';
 
@@ -26,6 +29,8 @@ export interface RunningService {
   /** The service's registry: a new listener (XML-RPC, ...) declares its metrics here. */
   readonly metrics: Metrics;
   readonly inventory: HostInventory;
+  /** The engine's view of the unit (engine status). */
+  readonly engineView: EngineViewWatcher;
   /** Set when the embedded simulator stands in for the engine. */
   readonly simulator: SimulatedEngine | undefined;
   /** Graceful: NOT_SERVING, drain calls (forced after the grace period), stop refreshing, log out. */
@@ -39,7 +44,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const metrics = new Metrics();
   const client = new EngineClient({ ...config.engine, connection, logger, metrics });
   const inventory = new HostInventory({ source: client, settings: config.inventory, logger, metrics });
-  const endpoints = new Endpoints(inventory, config, logger, metrics);
+  // The engine's view of the unit: read on a timer of its own, optional (a failure is "unknown", never a failed sync).
+  const calls = new CallWindow();
+  const engineView = engineViewWatcher(config, client, connection.username, calls, logger, metrics);
+  const endpoints = new Endpoints(inventory, config, logger, metrics, (method, outcome) => calls.record(method, outcome));
+  const engineStatus = engineStatusService(() => engineView.status());
+  endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.
   inventory.onStateChange((state) => endpoints.setServing(state === 'fresh' || state === 'stale'));
 
@@ -57,6 +67,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     throw err;
   }
   inventory.start();
+  engineView.start();
   logListening(logger, config, ports, { metrics: scrape.url, engine: connection.url });
 
   let stopping: Promise<void> | undefined;
@@ -65,6 +76,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metricsPort: scrape.port,
     metrics,
     inventory,
+    engineView,
     simulator,
     stop() {
       stopping ??= (async () => {
@@ -72,6 +84,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         await endpoints.shutdown(config.server.shutdownGraceMs);
         await scrape.close();
         await inventory.stop();
+        await engineView.stop();
         await client.close();
         await simulator?.stop();
         logger.info('stopped');

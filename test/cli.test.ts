@@ -47,7 +47,7 @@ describe('ksm-scorer CLI', () => {
   }, 60_000); // a dozen node processes one after another: slow on a loaded machine
 
   it('usage errors are one line naming the problem and where the usage is: exit 2, nothing started (issue 21: 14 to 60 lines of usage buried it)', async () => {
-    const ALL = 'serve, score, batch, os, hosts, vms, health';
+    const ALL = 'serve, score, batch, os, hosts, vms, health, engine';
     for (const [args, message] of [
       [['--verbose'], 'ksm-scorer: unknown option "--verbose" (see ksm-scorer --help)'],
       [[], `ksm-scorer: missing command, one of ${ALL} (see ksm-scorer --help)`],

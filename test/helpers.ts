@@ -54,7 +54,11 @@ export interface Scorer {
 export async function startScorer(sim: SimulatedEngine, env: Record<string, string> = {}, opts: { waitForInventory?: boolean; logger?: Logger } = {}): Promise<Scorer> {
   const config = loadConfig({ ...engineEnv(sim), ...env });
   const service = await startService(config, opts.logger ?? (process.env.TEST_LOG ? createLogger('debug') : silentLogger));
-  if (opts.waitForInventory ?? true) await waitUntil(() => service.inventory.snapshot() !== undefined);
+  if (opts.waitForInventory ?? true) {
+    await waitUntil(() => service.inventory.snapshot() !== undefined);
+    // The engine view's first read too: tests count the engine requests their calls make.
+    await service.engineView.firstRead;
+  }
   const address = `127.0.0.1:${service.port}`;
   const proto = loadScorerProto();
   const client = new proto.ksmscorer.v1.HostScorerService(address, grpc.credentials.createInsecure());

@@ -4,6 +4,7 @@
  * Each carries `ksm`, so other users of the channel pass by.
  */
 import type { BoundPorts } from '../endpoints';
+import type { EngineStatus } from '../engine-view/status';
 import type { ScorerErrorCode } from '../errors';
 import type { GenerationMessage } from '../inventory/replica';
 import type { EngineHost } from '../ovirt/model';
@@ -29,7 +30,9 @@ export type ToWorker =
   /** Go NOT_SERVING, finish the calls in flight within the grace period, exit. */
   | { readonly ksm: 'drain' }
   /** Send this worker's metric values, for the scrape the primary serves. */
-  | { readonly ksm: 'metrics-ask'; readonly id: number };
+  | { readonly ksm: 'metrics-ask'; readonly id: number }
+  /** The answer to engine-status-ask. */
+  | { readonly ksm: 'engine-status'; readonly id: number; readonly status: EngineStatus };
 
 export type ToPrimary =
   /** Ready for messages: send the current generation, then every next one. */
@@ -37,7 +40,11 @@ export type ToPrimary =
   | { readonly ksm: 'listening'; readonly ports: BoundPorts }
   | { readonly ksm: 'read'; readonly id: number; readonly read: OnDemandRead }
   | { readonly ksm: 'read-cancel'; readonly id: number }
-  | { readonly ksm: 'metrics'; readonly id: number; readonly values: MetricObjectWithValues<MetricValue<string>>[] };
+  | { readonly ksm: 'metrics'; readonly id: number; readonly values: MetricObjectWithValues<MetricValue<string>>[] }
+  /** An XML-RPC call this worker answered: the primary keeps the last hour for engine status. */
+  | { readonly ksm: 'xmlrpc-call'; readonly method: string; readonly outcome: 'ok' | 'fault' }
+  /** GetEngineStatus asked of this worker: the primary holds the engine's view. */
+  | { readonly ksm: 'engine-status-ask'; readonly id: number };
 
 /** A message of this protocol (anything else on the channel is someone else's). */
 export function isOurs<T extends { ksm: string }>(message: unknown): message is T {

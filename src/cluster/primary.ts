@@ -20,6 +20,8 @@ import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { NODE_FLAGS } from '../node-flags';
+import { CallWindow } from '../engine-view/call-window';
+import { engineViewWatcher } from '../engine-view/watcher';
 import { EngineClient } from '../ovirt/client';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
 import { WorkerReads } from './on-demand';
@@ -82,6 +84,9 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     },
   });
   const reads = new WorkerReads(client, config.inventory.onDemandConcurrency, send);
+  // The engine's view of the unit lives here, with the engine client; the workers report their XML-RPC calls.
+  const calls = new CallWindow();
+  const engineView = engineViewWatcher(config, client, connection.username, calls, logger, metrics);
 
   // Workers run with the flags serve wants, whatever node the primary was started with.
   cluster.setupPrimary({ serialization: 'advanced', execArgv: [...process.execArgv, ...NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
@@ -126,6 +131,12 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
         break;
       case 'metrics':
         metricAnswers.get(message.id)?.(message.values);
+        break;
+      case 'xmlrpc-call':
+        calls.record(message.method, message.outcome);
+        break;
+      case 'engine-status-ask':
+        send(worker, { ksm: 'engine-status', id: message.id, status: engineView.status() });
         break;
     }
   };
@@ -185,6 +196,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
 
   for (let i = 0; i < config.server.workers; i++) fork();
   inventory.start();
+  engineView.start();
 
   const drainWorkers = async () => {
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
@@ -204,6 +216,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     reads.stop();
     await scrape.close();
     await inventory.stop();
+    await engineView.stop();
     await client.close();
     await simulator?.stop();
   };

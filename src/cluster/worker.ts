@@ -10,6 +10,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
+import { engineStatusService } from '../engine-view/service';
+import type { EngineStatus } from '../engine-view/status';
 import { ScorerError } from '../errors';
 import { decodeSnapshotInSlices, followGeneration, type GenerationMessage } from '../inventory/replica';
 import { ServedInventory } from '../inventory/served';
@@ -18,6 +20,9 @@ import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
 import { PrimaryReads } from './on-demand';
+
+/** How long GetEngineStatus waits for the primary's answer (it answers from memory, at once). */
+const STATUS_ASK_TIMEOUT_MS = 2_000;
 
 /** Runs until the primary drains this worker; resolves with the exit code. */
 export function runWorker(config: Config, logger: Logger): Promise<number> {
@@ -37,7 +42,29 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
     logger,
     metrics,
   });
-  const endpoints = new Endpoints(inventory, { ...config, server: { ...config.server, maxConnections: share(config.server.maxConnections) } }, logger, metrics);
+  const endpoints = new Endpoints(inventory, { ...config, server: { ...config.server, maxConnections: share(config.server.maxConnections) } }, logger, metrics, (method, outcome) =>
+    send({ ksm: 'xmlrpc-call', method, outcome }),
+  );
+  // GetEngineStatus: the engine's view is the primary's.
+  const statusAsks = new Map<number, (status: EngineStatus) => void>();
+  let nextStatusAsk = 0;
+  const engineStatus = engineStatusService(
+    () =>
+      new Promise<EngineStatus>((resolve, reject) => {
+        const id = nextStatusAsk++;
+        const timer = setTimeout(() => {
+          statusAsks.delete(id);
+          reject(new Error(`the primary process did not answer within ${STATUS_ASK_TIMEOUT_MS} ms`));
+        }, STATUS_ASK_TIMEOUT_MS);
+        statusAsks.set(id, (status) => {
+          clearTimeout(timer);
+          statusAsks.delete(id);
+          resolve(status);
+        });
+        send({ ksm: 'engine-status-ask', id });
+      }),
+  );
+  endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);
   inventory.onStateChange((state) => endpoints.setServing(state === 'fresh' || state === 'stale'));
   inventory.start();
 
@@ -119,6 +146,9 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
           break;
         case 'drain':
           void drain();
+          break;
+        case 'engine-status':
+          statusAsks.get(message.id)?.(message.status);
           break;
         case 'metrics-ask':
           void metrics.values().then((values) => send({ ksm: 'metrics', id: message.id, values }));

@@ -9,6 +9,7 @@
  * returns the password or the token.
  */
 import { readFileSync } from 'node:fs';
+import { gunzip } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
 import { abortable } from '../abortable';
 import type { EngineConnection, EngineSettings } from '../config';
@@ -175,6 +176,21 @@ export class EngineClient {
     return vms.filter((vm) => vm.hostId === host.id);
   }
 
+  /**
+   * GET a resource the service can do without (the scheduling set-up), with the
+   * same login, bounds and counting as the inventory's reads. `endpoint`: its
+   * template for the metrics, ids left out. Throws ScorerError carrying the HTTP
+   * status (403: an account that may not read it).
+   */
+  async getOptional<T>(path: string, query: Record<string, string>, endpoint: string, parse: (body: unknown) => T, list?: ListShape, signal?: AbortSignal): Promise<T> {
+    return this.get(path, query, signal, { parse, endpoint, ...(list === undefined ? {} : { list }) });
+  }
+
+  /** The answer's bytes, inflated and not decoded, as the engine sent them (`engine record`); bounded by OVIRT_MAX_ANSWER_MB. */
+  async getRaw(path: string, query: Record<string, string>, endpoint: string, signal?: AbortSignal): Promise<Buffer> {
+    return this.get(path, query, signal, { endpoint, raw: true, parse: (body) => body as Buffer });
+  }
+
   /** Revokes the token (best effort, briefly), cancels whatever is in flight and closes connections. */
   async close(): Promise<void> {
     const token = this.token;
@@ -208,17 +224,17 @@ export class EngineClient {
     path: string,
     query: Record<string, string>,
     signal: AbortSignal | undefined,
-    opts: { parse: (body: unknown) => T; notFound?: () => T; list?: ListShape },
+    opts: { parse: (body: unknown) => T; notFound?: () => T; list?: ListShape; endpoint?: string; raw?: boolean },
   ): Promise<T> {
     const qs = new URLSearchParams(query).toString();
     const fullPath = `${this.api.pathname}${path}${qs === '' ? '' : `?${qs}`}`;
-    const endpoint = `GET ${path.replace(/^(\/[a-z]+)\/[^/]+$/, '$1/{id}')}`;
+    const endpoint = opts.endpoint ?? `GET ${path.replace(/^(\/[a-z]+)\/[^/]+$/, '$1/{id}')}`;
     const fail = (code: 'engine_unreachable' | 'engine_protocol' | 'engine_auth', why: string, status: number) => new ScorerError(code, why, { endpoint, status });
     for (let attempt = 0; ; attempt++) {
       const token = await this.currentToken(signal);
       let res: EngineResponse;
       try {
-        res = await this.track(endpoint, () => this.send(fullPath, endpoint, token, signal, opts.list));
+        res = await this.track(endpoint, () => this.send(fullPath, endpoint, token, signal, opts.list, opts.raw === true));
       } catch (err) {
         // undici refuses a header it cannot send: the token is the only header that varies.
         if (attempt === 0 && err instanceof ScorerError && (err.cause as { code?: string } | undefined)?.code === 'UND_ERR_INVALID_ARG') {
@@ -270,7 +286,7 @@ export class EngineClient {
     this.logger.info(why);
   }
 
-  private async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, list: ListShape | undefined): Promise<EngineResponse> {
+  private async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, list: ListShape | undefined, keepBytes = false): Promise<EngineResponse> {
     const { requestDeadlineMs, maxAnswerBytes } = this.options;
     const deadline = AbortSignal.timeout(requestDeadlineMs);
     try {
@@ -286,11 +302,12 @@ export class EngineClient {
         },
         signal: AbortSignal.any([deadline, this.closed.signal, ...(signal === undefined ? [] : [signal])]),
       });
-      const raw = await readBounded(res.body, maxAnswerBytes);
+      const bytes = await readBounded(res.body, maxAnswerBytes);
       if (res.statusCode === 401 || res.statusCode === 431) return { status: res.statusCode, body: undefined }; // an HTML page, not JSON
       const gzip = String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip';
+      if (keepBytes && res.statusCode === 200) return { status: res.statusCode, body: await inflateBounded(bytes, gzip, maxAnswerBytes) };
       // A fault's body is only read for its reason: a large one is not worth decoding.
-      const body = res.statusCode === 200 ? await this.decoder.decode(raw, gzip, list) : await decodeInline(raw, gzip, SMALL_ANSWER).catch(() => undefined);
+      const body = res.statusCode === 200 ? await this.decoder.decode(bytes, gzip, list) : await decodeInline(bytes, gzip, SMALL_ANSWER).catch(() => undefined);
       return { status: res.statusCode, body };
     } catch (err) {
       if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
@@ -434,6 +451,18 @@ async function readBounded(body: Dispatcher.ResponseData['body'], limit: number)
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, size);
+}
+
+/** The body as sent, inflated when gzipped, past `limit` refused. */
+async function inflateBounded(bytes: Buffer, gzip: boolean, limit: number): Promise<Buffer> {
+  if (!gzip) return bytes;
+  return new Promise((resolve, reject) =>
+    gunzip(bytes, { maxOutputLength: limit }, (err, out) => {
+      if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE') reject(new AnswerTooLarge(limit, 'OVIRT_MAX_ANSWER_MB'));
+      else if (err) reject(new ScorerError('engine_protocol', 'an answer that is not valid gzip'));
+      else resolve(out);
+    }),
+  );
 }
 
 /** `engineUrl` holds no credentials (config refuses them): it goes into the log, so the operator sees which engine failed. */

@@ -29,6 +29,8 @@ export interface ProxyListenerOptions {
   readonly metrics?: Metrics;
   /** undefined: plain HTTP. */
   readonly tls?: TlsFiles | undefined;
+  /** Told of every call as it is counted (method label and outcome as on /metrics): `engine status` keeps the last hour. */
+  readonly onCall?: (method: string, outcome: 'ok' | 'fault') => void;
 }
 
 /** Headers get this long from their first byte, extended by the minimum rate up to HEADERS_MAX_MS. */
@@ -66,7 +68,9 @@ export class SchedulerProxyListener {
     this.calls = (method, fault, seconds) => {
       // Bounded: a name the methods do not know is `unknown`, a body that never named one `none`.
       const label = method === undefined ? 'none' : fault?.code === FaultCode.methodNotFound ? 'unknown' : method;
-      count.inc({ method: label, outcome: fault === undefined ? 'ok' : 'fault' });
+      const outcome = fault === undefined ? 'ok' : 'fault';
+      count.inc({ method: label, outcome });
+      options.onCall?.(label, outcome);
       time.observe({ method: label }, seconds);
     };
     this.bodyTimeoutMs = options.bodyTimeoutMs ?? BODY_TIMEOUT_MS;

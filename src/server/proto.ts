@@ -30,9 +30,12 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs: [PROTO_ROOT],
 };
 
-/** The scorer and health protos together, so reflection describes both. */
+/** The engine status service (src/engine-view/service.ts), on the same port. */
+export const ENGINE_STATUS_PROTO = 'ksmscorer/v1/engine_status.proto';
+
+/** The scorer, engine status and health protos together, so reflection describes them all. */
 export function loadPackageDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync([SCORER_PROTO, healthProtoPath], LOADER_OPTIONS);
+  return protoLoader.loadSync([SCORER_PROTO, ENGINE_STATUS_PROTO, healthProtoPath], LOADER_OPTIONS);
 }
 
 export function loadScorerProto(): ProtoGrpcType {

@@ -83,6 +83,11 @@ export class ScorerServer {
     addReflectionService(this.server, loadPackageDefinition());
   }
 
+  /** Another service on the same server and port (the engine status); its calls are drained like the others. */
+  addService(definition: grpc.ServiceDefinition, handlers: grpc.UntypedServiceImplementation): void {
+    this.server.addService(definition, this.tracked(handlers as Record<string, grpc.handleUnaryCall<unknown, unknown>>));
+  }
+
   /** Listens on `address` (HOST:PORT; port 0 picks one) and returns the bound port. */
   listen(address: string): Promise<number> {
     return this.listener.listen(address);

@@ -10,6 +10,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import type { RecordedEngine } from '../recording/replay';
+import type { SimPolicy, SimPolicyUnit } from './scheduling';
 import { type SimCluster, SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
 
 export interface SimulatedEngineOptions extends SimInventoryOptions {
@@ -20,6 +22,8 @@ export interface SimulatedEngineOptions extends SimInventoryOptions {
    * through its methods (benchmarks: the engine's own CPU must not be what is measured).
    */
   readonly cacheAnswers?: boolean;
+  /** Answer from a recording (`engine record`) instead of the generated inventory. */
+  readonly recorded?: RecordedEngine;
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
   /**
@@ -91,6 +95,7 @@ export class SimulatedEngine {
    */
   readonly hiddenHosts = new Set<string>();
   private readonly tokens = new Set<string>();
+  private readonly recorded: RecordedEngine | undefined;
   private readonly answerCache: Map<string, { version: number; json: Buffer; gzip: Buffer }> | undefined;
   private readonly server: Server;
   private listening = false;
@@ -103,6 +108,7 @@ export class SimulatedEngine {
     this.inventory = new SimInventory(options);
     this.maxRecorded = options.maxRecorded ?? 10_000;
     this.answerCache = options.cacheAnswers ? new Map() : undefined;
+    this.recorded = options.recorded;
     this.username = options.username ?? 'admin@internal';
     this.password = options.password ?? 'simulator';
     const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -180,6 +186,10 @@ export class SimulatedEngine {
     const path = url.pathname.startsWith(`${API}/`) ? url.pathname.slice(API.length) : undefined;
     const search = url.searchParams.get('search') ?? '';
     const max = url.searchParams.has('max') ? Number(url.searchParams.get('max')) : undefined;
+    if (this.recorded !== undefined && path !== undefined) {
+      const body = this.recorded.answer(path, url.searchParams);
+      return body === undefined ? this.notFound(req, res) : this.send(req, res, 200, body);
+    }
     let match: RegExpMatchArray | null;
     if (path === '/hosts') return this.send(req, res, 200, list('host', this.searchHosts(search, max).map(hostJson)));
     if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
@@ -187,6 +197,12 @@ export class SimulatedEngine {
       return host && !this.hiddenHosts.has(host.id) ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
     if (path === '/clusters') return this.send(req, res, 200, list('cluster', [...this.inventory.clusters.values()].map(clusterJson)));
+    if (path === '/schedulingpolicyunits') return this.send(req, res, 200, list('scheduling_policy_unit', this.inventory.scheduling.units.map(unitJson)));
+    if (path === '/schedulingpolicies') return this.send(req, res, 200, list('scheduling_policy', [...this.inventory.scheduling.policies.values()].map(policyJson)));
+    if ((match = path?.match(/^\/schedulingpolicies\/([^/]+)\/weights$/) ?? null)) {
+      const policy = this.inventory.scheduling.policies.get(decodeURIComponent(match[1]!));
+      return policy ? this.send(req, res, 200, list('weight', policy.weights.map((w) => weightJson(policy, w)))) : this.notFound(req, res);
+    }
     if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
     if (path === '/vms') {
       if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', this.searchVms(search, max).map(vmJson)));
@@ -370,8 +386,48 @@ function clusterJson(cluster: SimCluster): Record<string, unknown> {
     ksm: { enabled: String(cluster.ksmEnabled), merge_across_nodes: 'true' },
     memory_policy: { over_commit: { percent: '100' }, transparent_hugepages: { enabled: 'true' } },
     version: { major: '4', minor: '7' },
+    ...(cluster.schedulingPolicyId === undefined ? {} : { scheduling_policy: { href: `${API}/schedulingpolicies/${cluster.schedulingPolicyId}`, id: cluster.schedulingPolicyId } }),
     data_center: { href: `${API}/datacenters/00000001-0001-0001-0001-000000000311`, id: '00000001-0001-0001-0001-000000000311' },
     link: ['affinitygroups', 'glustervolumes', 'networks', 'permissions'].map((rel) => ({ href: `${API}/clusters/${cluster.id}/${rel}`, rel })),
+  };
+}
+
+/** types/SchedulingPolicyUnit.java: type (filter | weight | load_balancing), internal, enabled; booleans as strings. */
+function unitJson(unit: SimPolicyUnit): Record<string, unknown> {
+  return {
+    href: `${API}/schedulingpolicyunits/${unit.id}`,
+    id: unit.id,
+    name: unit.name,
+    description: unit.description,
+    enabled: String(unit.enabled),
+    internal: String(unit.internal),
+    type: unit.type,
+  };
+}
+
+/** types/SchedulingPolicy.java; its weights are the sub-collection /schedulingpolicies/{id}/weights. */
+function policyJson(policy: SimPolicy): Record<string, unknown> {
+  const href = `${API}/schedulingpolicies/${policy.id}`;
+  return {
+    href,
+    id: policy.id,
+    name: policy.name,
+    description: '',
+    default_policy: String(policy.defaultPolicy),
+    locked: String(policy.locked),
+    properties: {},
+    link: ['balances', 'filters', 'weights'].map((rel) => ({ href: `${href}/${rel}`, rel })),
+  };
+}
+
+/** types/Weight.java: factor (an integer, as a string), links to the policy and the unit; the weight's id is the unit's. */
+function weightJson(policy: SimPolicy, w: { unitId: string; factor: number }): Record<string, unknown> {
+  return {
+    href: `${API}/schedulingpolicies/${policy.id}/weights/${w.unitId}`,
+    id: w.unitId,
+    factor: String(w.factor),
+    scheduling_policy: { href: `${API}/schedulingpolicies/${policy.id}`, id: policy.id },
+    scheduling_policy_unit: { href: `${API}/schedulingpolicyunits/${w.unitId}`, id: w.unitId },
   };
 }
 

@@ -4,6 +4,8 @@
  * Tests and benchmarks change it through the methods here.
  */
 
+import { defaultScheduling, KSM_POLICY_ID, NONE_POLICY_ID, type SimScheduling } from './scheduling';
+
 export interface SimHost {
   readonly id: string;
   readonly name: string;
@@ -18,6 +20,8 @@ export interface SimCluster {
   readonly id: string;
   readonly name: string;
   ksmEnabled: boolean;
+  /** Its scheduling_policy link; undefined: none. */
+  schedulingPolicyId: string | undefined;
 }
 
 /** Hosts per generated cluster; every third cluster has KSM off, as some sites run memory-bound clusters without it. */
@@ -115,6 +119,8 @@ export class SimInventory {
   readonly clusters = new Map<string, SimCluster>();
   readonly hosts = new Map<string, SimHost>();
   readonly vms = new Map<string, SimVm>();
+  /** Units, policies and their weights (the clusters name their policy). */
+  readonly scheduling: SimScheduling = defaultScheduling();
   /** Oldest first; only the newest `retainEvents` are kept, as an engine ages events out. */
   readonly events: SimEvent[] = [];
   retainEvents = 50_000;
@@ -129,7 +135,9 @@ export class SimInventory {
     // Clusters from a sequence of their own, so the hosts and VMs of a seed stay what they were.
     const clusterRandom = seededRandom(options.seed ^ 0x5eed_c105);
     for (let i = 0; i < Math.max(1, Math.ceil(options.hosts / HOSTS_PER_CLUSTER)); i++) {
-      const cluster = { id: seededUuid(clusterRandom), name: i === 0 ? 'Default' : `cluster-${i + 1}`, ksmEnabled: i % 3 !== 2 };
+      // The first cluster runs the policy that weighs ksm_same_os_score, the others the engine's default.
+      const schedulingPolicyId = i === 0 ? KSM_POLICY_ID : NONE_POLICY_ID;
+      const cluster = { id: seededUuid(clusterRandom), name: i === 0 ? 'Default' : `cluster-${i + 1}`, ksmEnabled: i % 3 !== 2, schedulingPolicyId };
       this.clusters.set(cluster.id, cluster);
     }
     const runningShare = options.runningShare ?? 0.7;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SCORER_PROTO } from '../../src/server/proto';
+import { ENGINE_STATUS_PROTO, SCORER_PROTO } from '../../src/server/proto';
 import { killAll, serveOnSimulator, spawnProc } from '../processes';
 
 const exec = promisify(execFile);
@@ -29,7 +29,7 @@ describe('the npm package', () => {
 
   it('holds the compiled sources, the contract, README, LICENSE and nothing else', () => {
     const paths = packed.files.map((f) => f.path).sort();
-    const extra = paths.filter((p) => !['package.json', 'README.md', 'LICENSE', `proto/${SCORER_PROTO}`].includes(p) && !/^dist\/.+\.js$/.test(p));
+    const extra = paths.filter((p) => !['package.json', 'README.md', 'LICENSE', `proto/${SCORER_PROTO}`, `proto/${ENGINE_STATUS_PROTO}`].includes(p) && !/^dist\/.+\.js$/.test(p));
     expect(extra).toEqual([]);
     // Every shipped module compiles a source file of today's tree: no stale output, no tests, no benchmarks, no type-only stubs.
     const orphans = paths.filter((p) => p.startsWith('dist/') && !existsSync(join(ROOT, 'src', p.slice('dist/'.length).replace(/\.js$/, '.ts'))));
