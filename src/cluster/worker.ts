@@ -72,17 +72,19 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // (the signals are held from the worker's first moment, stop-signals.ts).
   onStopSignal(() => undefined);
 
-  /** A whole generation, rebuilt in slices; how long it took and how long it held the event loop up, at debug. */
+  // At debug, how long this worker's event loop was held up since the last whole generation: its message's
+  // deserialisation (before any handler runs) and the rebuild both count. Off otherwise: it wakes every millisecond.
+  const loopDelay = config.log.level === 'debug' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+  loopDelay?.enable();
+  /** A whole generation, rebuilt in slices; how long it took and the longest block since the last one, at debug. */
   const rebuild = async (snapshot: Parameters<typeof decodeSnapshotInSlices>[0]) => {
     const t0 = performance.now();
-    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-    loopDelay.enable();
     try {
       return await decodeSnapshotInSlices(snapshot);
     } finally {
-      loopDelay.disable();
       const ms = (n: number) => Math.max(0, Math.round((n / 1e6 - 1) * 100) / 100);
-      logger.debug('generation applied', { generation: snapshot.generation, ms: Math.round(performance.now() - t0), loopDelayMaxMs: ms(loopDelay.max) });
+      logger.debug('generation applied', { generation: snapshot.generation, ms: Math.round(performance.now() - t0), loopDelayMaxMs: loopDelay === undefined ? undefined : ms(loopDelay.max) });
+      loopDelay?.reset();
     }
   };
   // Generations apply in order; a whole snapshot is rebuilt a slice at a time, calls answered meanwhile from the one before.
@@ -120,6 +122,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
       draining = true;
       await endpoints.shutdown(config.server.shutdownGraceMs);
       reads.failAll(new ScorerError('cancelled', 'worker stopped'));
+      loopDelay?.disable();
       await inventory.stop();
       logger.info('worker stopped', { calls: inventory.calls });
       resolve(0);

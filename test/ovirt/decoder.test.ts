@@ -18,14 +18,14 @@ describe('JsonDecoder', () => {
   let decoder: JsonDecoder;
   afterEach(async () => decoder.close());
 
-  it.runIf(existsSync('/proc/self/task'))('decodes a large page in a thread of lower priority (nice 10), this thread untouched', async () => {
+  it.runIf(existsSync('/proc/self/task'))('decodes a large page in a thread of lower priority (nice 19), this thread untouched', async () => {
     decoder = new JsonDecoder(64 * 2 ** 20);
     const before = threadNices();
     const body = (await decoder.decode(gzipSync(Buffer.from(JSON.stringify(page(2_000)))), true, { listKey: 'vm', fields: VM_FIELDS })) as { vm: unknown[] };
     expect(body.vm).toHaveLength(2_000);
     expect(body.vm[0]).toEqual({ id: '00000000-0000-4000-8000-000000000000', os: { type: 'rhel_8x64' } });
-    expect(before.filter((n) => n === 10)).toHaveLength(0);
-    expect(threadNices().filter((n) => n === 10)).toHaveLength(1);
+    expect(before.filter((n) => n === 19)).toHaveLength(0);
+    expect(threadNices().filter((n) => n === 19)).toHaveLength(1);
     expect(threadNices()[0]).toBe(0); // the main thread, first in the list
   });
 
