@@ -141,8 +141,9 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
   };
 }
 
-/** VMs a replica rebuilds between two yields to its event loop: about a millisecond of work. */
+/** VMs, and hosts' counts, a replica rebuilds between two yields to its event loop: about a millisecond of work each. */
 const VMS_PER_SLICE = 2_000;
+const HOSTS_PER_SLICE = 250;
 
 /** Rebuilds the snapshot in one go (tests, small inventories). */
 export function decodeSnapshot(e: EncodedSnapshot): InventorySnapshot {
@@ -170,12 +171,18 @@ function* decodeSteps(e: EncodedSnapshot): Generator<void, InventorySnapshot> {
 
   const hostIds = e.hostIds.slice(0, e.hostCount);
   const hosts = new Map<string, HostOsCounts>();
-  hostIds.forEach((id, i) => {
+  for (let i = 0; i < hostIds.length; i++) {
     const counts: MutableHostOsCounts = emptyCounts();
     for (let p = e.countStart[i]!; p < e.countStart[i + 1]!; p++) bump(counts, oses[e.countOs[p]!]!, e.countVms[p]!);
-    hosts.set(id, counts);
-  });
+    hosts.set(hostIds[i]!, counts);
+    if ((i + 1) % HOSTS_PER_SLICE === 0) yield;
+  }
   yield;
+  const hostDetails = new Map<string, EngineHost>();
+  for (let i = 0; i < e.hostDetails.length; i++) {
+    hostDetails.set(e.hostDetails[i]!.id, e.hostDetails[i]!);
+    if ((i + 1) % (HOSTS_PER_SLICE * 4) === 0) yield;
+  }
 
   const shared = new Map<number, VmPlacement>();
   const placement = (host: number, os: number): VmPlacement => {
@@ -196,7 +203,7 @@ function* decodeSteps(e: EncodedSnapshot): Generator<void, InventorySnapshot> {
     vmCount: vms.size,
     hostIds: Object.freeze(hostIds),
     hosts,
-    hostDetails: new Map(e.hostDetails.map((h) => [h.id, h])),
+    hostDetails,
     clusters: new Map(e.clusters.map((c) => [c.id, c])),
     vms,
   });
