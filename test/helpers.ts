@@ -39,6 +39,15 @@ export function engineClient(
   });
 }
 
+/** Syncs as fast as tests want them: events every 0.2 s, backoff capped at 1 s, engine reads cut at 1 s (2 s in all). */
+export const FAST_SYNC = {
+  KSM_SCORER_EVENTS_SECONDS: '0.2',
+  KSM_SCORER_REFRESH_SECONDS: '300',
+  KSM_SCORER_BACKOFF_MAX_SECONDS: '1',
+  OVIRT_TIMEOUT_SECONDS: '1',
+  OVIRT_REQUEST_DEADLINE_SECONDS: '2',
+} as const;
+
 export function engineEnv(sim: SimulatedEngine): Record<string, string> {
   return { OVIRT_URL: sim.url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0' };
 }

@@ -75,7 +75,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
     metrics,
     onPublish(snapshot, update) {
       current = snapshot;
-      const generation = generationMessage(snapshot, update);
+      const generation = generationMessage(snapshot, update, inventory.age());
       for (const worker of following) send(worker, { ksm: 'generation', generation });
     },
     onSyncFailed(reason) {
@@ -107,7 +107,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
         // The whole current generation first, then (same ordered channel) every next one.
         send(worker, {
           ksm: 'welcome',
-          generation: current === undefined ? undefined : generationMessage(current, { kind: 'full' }),
+          generation: current === undefined ? undefined : generationMessage(current, { kind: 'full' }, inventory.age()),
           loadFailure: current === undefined ? loadFailure : undefined,
         });
         following.add(worker);

@@ -92,7 +92,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   const follow = (generation: GenerationMessage) => {
     applying = applying.then(async () => {
       const next = generation.kind === 'full' ? await rebuild(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
-      if (next !== undefined) return inventory.publish(next);
+      if (next !== undefined) return inventory.publish(next, generation.ageMs);
       // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
       logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
       send({ ksm: 'hello' });

@@ -57,10 +57,13 @@ export class Freshness {
     return this.current;
   }
 
-  publish(snapshot: InventorySnapshot): void {
+  /**
+   * `ageMs`: how long ago the data was read, when the publisher measured it on a clock that never
+   * jumps (the sync loop, the primary for its workers); else it is taken from the wall clock.
+   */
+  publish(snapshot: InventorySnapshot, ageMs?: number): void {
     this.current = snapshot;
-    // The wall clock is read once, here: the read began a refresh's length ago at most.
-    this.ageAtPublish = Math.max(0, this.now() - snapshot.refreshedAt);
+    this.ageAtPublish = Math.max(0, ageMs ?? this.now() - snapshot.refreshedAt);
     this.publishedAt = this.monotonicNow();
     this.loadFailure = undefined;
     this.check();

@@ -23,6 +23,8 @@ export interface HostInventoryOptions {
   readonly logger: Logger;
   /** Wall clock in epoch ms; injected so tests control time. Default Date.now. */
   readonly now?: () => number;
+  /** A clock that never jumps (ms), for ages and the agreement span. Default performance.now, or `now` when only that is injected. */
+  readonly monotonicNow?: () => number;
   /** 0..1, for the backoff jitter. Default Math.random. */
   readonly random?: () => number;
   /** Where the inventory's metrics go; default a registry of its own. */
@@ -44,8 +46,8 @@ export class HostInventory extends ServedInventory {
       source,
       settings,
       logger,
-      (snapshot, update) => {
-        this.publish(snapshot);
+      (snapshot, update, ageMs) => {
+        this.publish(snapshot, ageMs);
         onPublish?.(snapshot, update);
       },
       (err) => {
@@ -55,6 +57,7 @@ export class HostInventory extends ServedInventory {
       now,
       random,
       metrics,
+      this.monotonicNow,
     );
   }
 

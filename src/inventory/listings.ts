@@ -64,7 +64,8 @@ export function operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[
   for (const [, placement] of snapshot.vms.entries()) {
     const tally = byObject.get(placement.os) ?? tallyOf(placement.os);
     tally.vms++;
-    if (placement.hostId !== undefined) {
+    // Running as scores count it: on a host of the snapshot (a VM on a host the engine did not list counts toward none).
+    if (placement.hostId !== undefined && snapshot.hosts.has(placement.hostId)) {
       tally.running++;
       tally.hosts.add(placement.hostId);
     }

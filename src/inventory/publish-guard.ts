@@ -100,12 +100,17 @@ export class PublishGuard {
       ['VMs running on its hosts', countedVms(last), countedVms(read)],
     ] as const) {
       const gone = before - now;
-      if ((gone >= MIN_HELD_FALL && (100 * gone) / before > this.limits.maxDropPercent) || (now === 0 && before > 0)) {
+      if (isLargeFall(before, gone, this.limits.maxDropPercent)) {
         return `the engine listed ${now} ${what} where the inventory has ${before} (${percent(gone, before)} fewer, more than KSM_SCORER_MAX_DROP_PERCENT=${this.limits.maxDropPercent}%)`;
       }
     }
     return undefined;
   }
+}
+
+/** `gone` of `before` is a fall a broken answer makes: at least 10 and more than `maxDropPercent`, or all of them. */
+export function isLargeFall(before: number, gone: number, maxDropPercent: number): boolean {
+  return (gone >= MIN_HELD_FALL && (100 * gone) / before > maxDropPercent) || (gone > 0 && gone === before);
 }
 
 /** A first load whose host list is empty while its VMs run on hosts: a host list that failed, not a data centre. */

@@ -46,21 +46,26 @@ export interface EncodedSnapshot {
   readonly vmChanges: EncodedVms;
 }
 
-/** One generation, as the primary sends it. */
-export type GenerationMessage =
+/**
+ * One generation, as the primary sends it. `ageMs`: how long ago its data was read, on the
+ * primary's clock that never jumps, so every process serves it equally fresh whatever the wall clock did.
+ */
+export type GenerationMessage = (
   | { readonly kind: 'full'; readonly snapshot: EncodedSnapshot }
   | { readonly kind: 'changes'; readonly generation: number; readonly refreshedAt: number; readonly changes: InventoryChanges }
-  | { readonly kind: 'refreshed'; readonly generation: number; readonly refreshedAt: number };
+  | { readonly kind: 'refreshed'; readonly generation: number; readonly refreshedAt: number }
+) & { readonly ageMs?: number };
 
 const NO_HOST = 0xffff_ffff;
 const REMOVED = 0xffff_ffff;
 
 /** The message that lets a replica holding the previous generation build `snapshot`. */
-export function generationMessage(snapshot: InventorySnapshot, update: SnapshotUpdate): GenerationMessage {
+export function generationMessage(snapshot: InventorySnapshot, update: SnapshotUpdate, ageMs?: number): GenerationMessage {
   const { generation, refreshedAt } = snapshot;
-  if (update.kind === 'changes') return { kind: 'changes', generation, refreshedAt, changes: update.changes };
-  if (update.kind === 'refreshed') return { kind: 'refreshed', generation, refreshedAt };
-  return { kind: 'full', snapshot: encodeSnapshot(snapshot) };
+  const age = ageMs === undefined ? {} : { ageMs };
+  if (update.kind === 'changes') return { kind: 'changes', generation, refreshedAt, changes: update.changes, ...age };
+  if (update.kind === 'refreshed') return { kind: 'refreshed', generation, refreshedAt, ...age };
+  return { kind: 'full', snapshot: encodeSnapshot(snapshot), ...age };
 }
 
 /**

@@ -53,6 +53,8 @@ const STATES: readonly InventoryState[] = ['loading', 'fresh', 'stale', 'expired
 const STATE_CHECK_MS = 1_000;
 
 export class ServedInventory implements ScoringInventory {
+  /** The clock ages are measured on (ms, never jumps). */
+  protected readonly monotonicNow: () => number;
   private readonly freshness: Freshness;
   private readonly readThrough: ReadThrough;
   private readonly stopController = new AbortController();
@@ -63,7 +65,8 @@ export class ServedInventory implements ScoringInventory {
     const now = injectedNow ?? Date.now;
     this.createdAt = now();
     // One injected clock drives both in tests; otherwise ages are measured on the monotonic clock.
-    this.freshness = new Freshness(settings, logger, now, monotonicNow ?? (injectedNow === undefined ? undefined : now));
+    this.monotonicNow = monotonicNow ?? (injectedNow === undefined ? () => performance.now() : now);
+    this.freshness = new Freshness(settings, logger, now, this.monotonicNow);
     this.readThrough = new ReadThrough(source, settings, logger, this.stopController.signal, metrics);
     this.declareGauges(metrics, now);
   }
@@ -116,8 +119,14 @@ export class ServedInventory implements ScoringInventory {
   }
 
   /** A new generation to serve. */
-  publish(snapshot: InventorySnapshot): void {
-    this.freshness.publish(snapshot);
+  /** `ageMs`: how long ago its data was read, measured by whoever read it; else from the wall clock. */
+  publish(snapshot: InventorySnapshot, ageMs?: number): void {
+    this.freshness.publish(snapshot, ageMs);
+  }
+
+  /** How long ago the served snapshot was read from the engine (ms), on the monotonic clock; undefined before the first. */
+  age(): number | undefined {
+    return this.freshness.age();
   }
 
   /** A sync failed; until the first load, calls are told so. */

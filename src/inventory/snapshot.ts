@@ -48,17 +48,19 @@ export class SnapshotBuilder {
   /** Built in their final shape as VMs arrive, so build() only wraps them. */
   private readonly counts = new Map<string, MutableHostOsCounts>();
   /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
-  private readonly vms = new VmTable();
+  private readonly vms: VmTable;
   private running = 0;
   private readonly hostDetails = new Map<string, EngineHost>();
   private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
-  /** `rejections`: where records listed twice are counted. */
+  /** `rejections`: where records listed twice are counted; `expectedVms`: the last refresh's count, so the VM table never regrows. */
   constructor(
     hosts: readonly EngineHost[],
     clusters: readonly EngineCluster[],
     private readonly rejections?: RecordRejections,
+    expectedVms = 0,
   ) {
+    this.vms = new VmTable(Math.max(1_024, Math.ceil(expectedVms * 1.1)));
     for (const h of hosts) {
       // Listed twice: used once, in its first place, as it was listed last (as VMs and clusters are).
       if (this.counts.has(h.id)) rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);

@@ -17,7 +17,7 @@ import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from '../ovirt/model';
 import { BadRecord, type RecordRejections, type RejectionSummary, searchableHostName } from '../ovirt/parse';
 import { eventTargets } from './events';
-import { PublishGuard } from './publish-guard';
+import { isLargeFall, PublishGuard } from './publish-guard';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from './snapshot';
 
 /**
@@ -74,15 +74,13 @@ const MIN_BACKOFF_MS = 1_000;
 /** A poll takes ms, a full refresh of 100,000 VMs about a minute. */
 const SYNC_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
-/** full: hosts and every VM page (a poll that had to escalate counts as one); events: an events poll. */
-type SyncKind = 'full' | 'events';
+/** full: hosts and every VM page (a poll that had to escalate counts as one); events: an events poll; none: polls paused, nothing read (not counted). */
+type SyncKind = 'full' | 'events' | 'none';
 /** held: a full refresh read but not published (publish-guard.ts). */
 type SyncOutcome = 'success' | 'failure' | 'held';
 const MAX_EXAMPLE_HOSTS = 3;
 /** How long refreshes that agree on a large fall must span before it is published (at most a quarter of the maximum staleness). */
 const CONFIRM_SPAN_MS = 120_000;
-/** A poll removing fewer VMs than this is never taken for a broken answer (as a full refresh's falls). */
-const MIN_POLL_FALL = 10;
 
 const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 
@@ -127,11 +125,14 @@ export class InventorySync {
     private readonly source: InventorySource,
     private readonly settings: SyncSettings,
     private readonly logger: Logger,
-    private readonly publish: (snapshot: InventorySnapshot, update: SnapshotUpdate) => void,
+    /** `ageMs`: how long ago the snapshot's data was read, on the monotonic clock. */
+    private readonly publish: (snapshot: InventorySnapshot, update: SnapshotUpdate, ageMs: number) => void,
     private readonly failed: (err: ScorerError) => void,
     private readonly now: () => number,
     private readonly random: () => number,
     metrics: Metrics = new Metrics(),
+    /** A clock that never jumps (ms): ages of what is published, and the agreement span of held refreshes. */
+    private readonly monotonicNow: () => number = () => performance.now(),
   ) {
     // Agreeing refreshes must span a while, yet leave time to publish before the inventory expires.
     this.guard = new PublishGuard({ ...settings, confirmSpanMs: Math.min(CONFIRM_SPAN_MS, settings.maxStalenessMs / 4) });
@@ -197,6 +198,7 @@ export class InventorySync {
       })
       .then(
         (snapshot) => {
+          if (this.kind === 'none') return snapshot; // nothing was read: neither a success nor a sync
           this.succeeded();
           this.observe('success', t0);
           return snapshot;
@@ -276,8 +278,11 @@ export class InventorySync {
       // Out of touch this long, the events since may have aged out of the engine.
       now - this.lastSuccessAt > this.settings.maxStalenessMs;
     if (fullDue) return this.fullRefresh();
-    // Events suspended: nothing is confirmed, so the data ages (stale, flagged) until the next full refresh.
-    if (this.lastEventId === undefined) return this.current!;
+    // Events suspended: nothing is read or confirmed, so the data ages (stale, flagged) until the next full refresh.
+    if (this.lastEventId === undefined) {
+      this.kind = 'none';
+      return this.current!;
+    }
     return this.pollEvents(this.lastEventId);
   }
 
@@ -305,6 +310,7 @@ export class InventorySync {
     this.kind = 'full';
     const signal = this.stopController.signal;
     const started = this.now();
+    const readAt = this.monotonicNow();
     const t0 = performance.now();
     // How long the event loop (and so every call) was held up while this refresh ran.
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -317,7 +323,7 @@ export class InventorySync {
       const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.readNewestEventId(signal) : undefined;
       const hosts = await this.source.listHosts(signal, rejections);
       const clusters = await this.readClusters(signal, rejections);
-      const builder = new SnapshotBuilder(hosts, clusters, rejections);
+      const builder = new SnapshotBuilder(hosts, clusters, rejections, this.current?.vmCount);
       const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal, rejections);
       const snapshot = builder.build({ generation: this.generation + 1, refreshedAt: started });
       this.logUnlistedHosts(builder.unlistedHosts, rejections);
@@ -326,7 +332,7 @@ export class InventorySync {
       const verdict = this.guard.check(
         { snapshot, leftOutHosts: rejected?.leftOutByKind.host ?? 0, leftOutVms: rejected?.leftOutByKind.vm ?? 0, unlistedHosts: builder.unlistedHosts.size },
         this.current,
-        started,
+        readAt,
       );
       if (!verdict.publish) {
         this.holding = true;
@@ -341,7 +347,7 @@ export class InventorySync {
       this.lastEventId = newestEventId;
       this.lastFullAt = started;
       this.counters.fullRefreshes++;
-      this.accept(snapshot, FULL);
+      this.accept(snapshot, FULL, readAt);
       this.logger.info('inventory refreshed', {
         generation: snapshot.generation,
         hosts: snapshot.hostCount,
@@ -409,6 +415,7 @@ export class InventorySync {
     this.kind = 'events';
     const signal = this.stopController.signal;
     const started = this.now();
+    const readAt = this.monotonicNow();
     const current = this.current!;
     // Events left out (unusable) are counted and skipped: the next full refresh sees whatever they named.
     const rejections = this.source.rejections?.fresh();
@@ -435,7 +442,7 @@ export class InventorySync {
     if (events.length === 0 && highestLeftOut !== undefined && highestLeftOut > from) {
       // Only events left out: nothing to apply, and the next poll starts after them.
       this.lastEventId = highestLeftOut;
-      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED);
+      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED, readAt);
     }
     if (events.length === 0) {
       // Nothing new, unless the engine's event log went backwards (restored or reset database).
@@ -451,7 +458,7 @@ export class InventorySync {
         this.logger.warn('the engine event log went backwards: full refresh', { from, newest });
         return this.fullRefresh();
       }
-      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED);
+      return this.accept(Object.freeze({ ...current, refreshedAt: started }), REFRESHED, readAt);
     }
     // Events left out with a readable id are past too: the next poll starts after them.
     const targets = eventTargets(events, Math.max(from, highestLeftOut ?? from));
@@ -462,9 +469,10 @@ export class InventorySync {
     const changes = await this.readChanges(targets.vmIds, targets.hostIds, signal);
     if (changes === 'full refresh') return this.fullRefresh();
     // A poll must not do what a full refresh would be held for (every re-read answering 404 through a broken proxy).
-    const gone = [...changes.vms.values()].filter((vm) => vm === null).length;
-    if (gone >= MIN_POLL_FALL && (100 * gone) / Math.max(1, current.vmCount) > this.settings.maxDropPercent) {
-      this.logger.warn('an events poll would remove too many VMs at once: full refresh (held unless confirmed)', { gone, vms: current.vmCount });
+    const goneVms = [...changes.vms.values()].filter((vm) => vm === null).length;
+    const goneHosts = [...changes.hosts.entries()].filter(([id, host]) => host === null && current.hosts.has(id)).length;
+    if (isLargeFall(current.vmCount, goneVms, this.settings.maxDropPercent) || isLargeFall(current.hostCount, goneHosts, this.settings.maxDropPercent)) {
+      this.logger.warn('an events poll would remove too many hosts or VMs at once: full refresh (held unless confirmed)', { goneVms, vms: current.vmCount, goneHosts, hosts: current.hostCount });
       return this.fullRefresh();
     }
     const update: SnapshotUpdate = changes.vms.size + changes.hosts.size === 0 ? REFRESHED : { kind: 'changes', changes };
@@ -472,7 +480,7 @@ export class InventorySync {
     this.lastEventId = targets.lastId;
     this.logRejections(this.source.rejections?.take());
     this.logger.debug('events applied', { events: events.length, vms: changes.vms.size, hosts: changes.hosts.size, generation: next.generation });
-    return this.accept(next, update);
+    return this.accept(next, update, readAt);
   }
 
   /**
@@ -507,11 +515,12 @@ export class InventorySync {
     else this.logger.info('engine records listed twice: each is used once, where it was listed last', fields);
   }
 
-  private accept(snapshot: InventorySnapshot, update: SnapshotUpdate): InventorySnapshot {
+  /** `readAt`: when (monotonic ms) the read that made it began. */
+  private accept(snapshot: InventorySnapshot, update: SnapshotUpdate, readAt: number): InventorySnapshot {
     this.generation = snapshot.generation;
     this.current = snapshot;
     this.lastSuccessAt = snapshot.refreshedAt;
-    this.publish(snapshot, update);
+    this.publish(snapshot, update, Math.max(0, this.monotonicNow() - readAt));
     return snapshot;
   }
 }

@@ -25,6 +25,8 @@ const INITIAL_CAPACITY = 1_024;
 /** A table as another process receives it: typed arrays and a few small lists. */
 export interface EncodedVmTable {
   readonly size: number;
+  /** The hash's key, so the slots can be used as they come. */
+  readonly seed: number;
   readonly ids: Uint8Array;
   readonly slots: Int32Array;
   readonly host: Uint32Array;
@@ -49,7 +51,13 @@ export class VmTable {
   private odd: Map<string, number> | undefined;
   private oddIds: Map<number, string> | undefined;
   private count = 0;
+  /**
+   * The hash's key, random per table: ids come from the engine, and ids chosen to collide in an
+   * unkeyed hash would make every lookup walk one long run (hash flooding).
+   */
+  private seed = (Math.random() * 2 ** 32) >>> 0;
 
+  /** `capacity`: VMs it holds before it first grows (a refresh passes the last one's count). */
   constructor(capacity = INITIAL_CAPACITY) {
     this.ids = Buffer.alloc(capacity * ID_LENGTH);
     this.host = new Uint32Array(capacity);
@@ -79,6 +87,7 @@ export class VmTable {
     }
     for (const [i, id] of e.odd) table.remember(id, i);
     table.count = e.size;
+    table.seed = e.seed;
     return table;
   }
 
@@ -117,6 +126,7 @@ export class VmTable {
   encode(): EncodedVmTable {
     return {
       size: this.count,
+      seed: this.seed,
       ids: new Uint8Array(this.ids.subarray(0, this.count * ID_LENGTH)),
       slots: this.slots,
       host: this.host.slice(0, this.count),
@@ -138,7 +148,7 @@ export class VmTable {
   }
 
   private indexOf(id: string): number {
-    const hash = plainIdHash(id);
+    const hash = plainIdHash(id, this.seed);
     if (hash < 0) return this.odd?.get(id) ?? EMPTY;
     const mask = this.slots.length - 1;
     for (let s = hash & mask; ; s = (s + 1) & mask) {
@@ -158,7 +168,7 @@ export class VmTable {
   private add(id: string): number {
     if (this.count === this.host.length) this.grow();
     const i = this.count++;
-    const hash = plainIdHash(id);
+    const hash = plainIdHash(id, this.seed);
     if (hash < 0) {
       this.remember(id, i);
       return i;
@@ -192,7 +202,7 @@ export class VmTable {
     os.set(this.os.subarray(0, this.count));
     this.os = os;
     this.slots = new Int32Array(slotsFor(capacity)).fill(EMPTY);
-    for (let i = 0; i < this.count; i++) if (!this.oddIds?.has(i)) this.place(i, hashBytes(this.ids, i * ID_LENGTH));
+    for (let i = 0; i < this.count; i++) if (!this.oddIds?.has(i)) this.place(i, hashBytes(this.ids, i * ID_LENGTH, this.seed));
   }
 
   private hostNumber(hostId: string): number {
@@ -211,10 +221,10 @@ export class VmTable {
 /** At most half full: probes stay short. */
 const slotsFor = (capacity: number) => 2 ** Math.ceil(Math.log2(Math.max(2, capacity * 2)));
 
-/** FNV-1a over a 36-character ASCII id (hashBytes gives the same over its stored bytes); -1 for any other id. */
-function plainIdHash(id: string): number {
+/** FNV-1a keyed by `seed` over a 36-character ASCII id (hashBytes gives the same over its stored bytes); -1 for any other id. */
+function plainIdHash(id: string, seed: number): number {
   if (id.length !== ID_LENGTH) return -1;
-  let h = 0x811c9dc5;
+  let h = (0x811c9dc5 ^ seed) >>> 0;
   let high = 0;
   for (let c = 0; c < ID_LENGTH; c++) {
     const code = id.charCodeAt(c);
@@ -224,8 +234,8 @@ function plainIdHash(id: string): number {
   return high > 0x7f ? -1 : h >>> 0;
 }
 
-function hashBytes(bytes: Uint8Array, at: number): number {
-  let h = 0x811c9dc5;
+function hashBytes(bytes: Uint8Array, at: number, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let c = 0; c < ID_LENGTH; c++) h = Math.imul(h ^ bytes[at + c]!, 0x01000193);
   return h >>> 0;
 }

@@ -265,7 +265,7 @@ export class EngineClient {
         // A single record that is the whole answer (one VM, one host): counted like one left out of a
         // list, and kept as the cause, so a caller can tell "this record is unusable" from a broken answer.
         if (err instanceof BadRecord) {
-          this.rejections.reject(err.kind, err.reason, err.recordId, err.message);
+          this.rejections.reject(err.kind, err.reason, err.recordId, err.message, err.rawId);
           throw new ScorerError(err.code, `engine answered ${endpoint} with a record that cannot be used: ${this.redact(err.message)}`, { endpoint, status: res.status, cause: err });
         }
         if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
@@ -416,19 +416,23 @@ export class EngineClient {
 }
 
 /**
- * `text` with `secret` blanked out, also where only its start appears (a preview cut at 40
- * characters still holds most of a token): from its first 12 characters as far as it matches.
+ * `text` with `secret` blanked out, also as JSON escapes it, and also where only its start
+ * appears (a text cut short): from its first 8 characters (all of a shorter one) as far as it matches.
  */
 function blank(text: string, secret: string): string {
   if (secret.length < 4) return text;
-  const probe = secret.slice(0, 12);
-  for (let at = text.indexOf(probe); at >= 0; at = text.indexOf(probe, at + 1)) {
-    let n = probe.length;
-    while (n < secret.length && text[at + n] === secret[n]) n++;
-    text = `${text.slice(0, at)}<redacted>${text.slice(at + n)}`;
+  for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
+    const probe = form.slice(0, 8);
+    for (let at = text.indexOf(probe); at >= 0; at = text.indexOf(probe, at + REDACTED.length)) {
+      let n = probe.length;
+      while (n < form.length && text[at + n] === form[n]) n++;
+      text = `${text.slice(0, at)}${REDACTED}${text.slice(at + n)}`;
+    }
   }
   return text;
 }
+
+const REDACTED = '<redacted>';
 
 /** Why a request got no answer: our own cancellation, a timeout (ours or undici's), or anything else. */
 function failureOf(err: unknown): RequestResult {

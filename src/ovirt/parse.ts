@@ -73,19 +73,28 @@ export class BadRecord extends ScorerError {
   constructor(
     readonly kind: RecordKind,
     readonly reason: RejectReason,
-    /** The record's id when it has a usable one, else a short preview of what stood there: for the log's examples. */
+    /** The record's id when it has a usable one, else what stood there as sent (up to 1 KiB): for the log's examples. */
     readonly recordId: string,
     message: string,
+    /** `recordId` is what the engine sent, not an id: shown only redacted, shortened and quoted (RecordRejections). */
+    readonly rawId = false,
   ) {
     super('engine_protocol', message);
   }
+}
+
+/** What stood where an id belongs, as sent, bounded: redacted before it is shortened for display, so no secret survives a cut. */
+function rawText(v: unknown): string {
+  if (typeof v === 'string') return v.slice(0, 1_024);
+  return preview(v);
 }
 
 function requireId(obj: unknown, kind: RecordKind): string {
   const raw = field(obj, 'id');
   if (raw === undefined || raw === '') throw new BadRecord(kind, 'no_id', '(none)', `engine sent a ${kind} without an id`);
   const id = typeof raw === 'string' ? uuid(raw) : undefined;
-  if (id === undefined) throw new BadRecord(kind, 'bad_id', preview(raw), `engine sent a ${kind} id that is not a UUID: ${preview(raw)}`);
+  // The value is in the example, redacted: never in a message, where a cut could leave part of a secret.
+  if (id === undefined) throw new BadRecord(kind, 'bad_id', rawText(raw), `engine sent a ${kind} id that is not a UUID`, true);
   return id;
 }
 
@@ -94,7 +103,7 @@ function optionalId(obj: unknown, path: readonly string[], kind: RecordKind, rec
   const raw = text(field(obj, ...path));
   if (raw === '') return undefined;
   const id = uuid(raw);
-  if (id === undefined) throw new BadRecord(kind, 'bad_reference', recordId, `engine sent a ${kind} ${path.join('.')} that is not a UUID: ${preview(raw)}`);
+  if (id === undefined) throw new BadRecord(kind, 'bad_reference', recordId, `engine sent a ${kind} ${path.join('.')} that is not a UUID`);
   return id;
 }
 
@@ -143,12 +152,13 @@ export class RecordRejections {
     private readonly redact: (text: string) => string = (text) => text,
   ) {}
 
-  reject(kind: RecordKind, reason: RejectReason, recordId: string, message: string): void {
+  /** `rawId`: `recordId` is what the engine sent where an id belongs (shown redacted, then shortened and quoted). */
+  reject(kind: RecordKind, reason: RejectReason, recordId: string, message: string, rawId = false): void {
     const key = `${kind}/${reason}`;
     this.reasons.set(key, (this.reasons.get(key) ?? 0) + 1);
     if (reason !== 'duplicate') {
       this.leftOutByKind[kind]++;
-      if (this.examples.length < MAX_EXAMPLES) this.examples.push(this.redact(recordId));
+      if (this.examples.length < MAX_EXAMPLES) this.examples.push(rawId ? preview(this.redact(recordId)) : this.redact(recordId));
       this.example ??= this.redact(message);
       if (kind === 'host' && this.leftOutHostIds.size < MAX_LEFT_OUT_HOST_IDS) this.leftOutHostIds.add(recordId);
       if (kind === 'event' && /^\d+$/.test(recordId)) this.highestEvent = Math.max(this.highestEvent ?? 0, Number(recordId));
@@ -205,7 +215,7 @@ export function parseEach<T>(items: readonly unknown[], parse: (item: unknown) =
       out.push(parse(item));
     } catch (err) {
       if (!(err instanceof BadRecord)) throw err;
-      rejections.reject(err.kind, err.reason, err.recordId, err.message);
+      rejections.reject(err.kind, err.reason, err.recordId, err.message, err.rawId);
     }
   }
   return out;
@@ -235,7 +245,7 @@ export function parseVm(obj: unknown): EngineVm {
   return { id, hostId: optionalId(obj, ['host', 'id'], 'vm', id), os: osIdentity(obj, id) };
 }
 
-const notAnObject = (kind: RecordKind, v: unknown) => new BadRecord(kind, 'not_an_object', preview(v), `engine sent a ${kind} that is not a JSON object`);
+const notAnObject = (kind: RecordKind, v: unknown) => new BadRecord(kind, 'not_an_object', rawText(v), `engine sent a ${kind} that is not a JSON object`, true);
 
 /** Host statuses are short enum names ("up", "non_responsive"): anything else is not one. */
 const STATUS = /^[a-z_]{0,64}$/;
@@ -272,7 +282,7 @@ export function parseEventId(obj: unknown): number {
   try {
     return parseInteger(obj.id, 'an event id');
   } catch (err) {
-    throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', preview(obj.id), (err as Error).message);
+    throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', rawText(obj.id), 'engine sent an event id that is not an integer', true);
   }
 }
 

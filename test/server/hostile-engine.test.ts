@@ -11,16 +11,9 @@ import type { ScoreHostsRequest } from '../../src/generated/ksmscorer/v1/ScoreHo
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { createLogger } from '../../src/log';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { type Scorer, startScorer, startSimulator, unary, waitUntil } from '../helpers';
+import { type Scorer, startScorer, startSimulator, unary, waitUntil, FAST_SYNC } from '../helpers';
 
-const FAST = {
-  KSM_SCORER_EVENTS_SECONDS: '0.2',
-  KSM_SCORER_REFRESH_SECONDS: '300',
-  KSM_SCORER_BACKOFF_MAX_SECONDS: '1',
-  OVIRT_TIMEOUT_SECONDS: '1',
-  OVIRT_REQUEST_DEADLINE_SECONDS: '2',
-  OVIRT_MAX_ANSWER_MB: '1',
-};
+const FAST = { ...FAST_SYNC, OVIRT_MAX_ANSWER_MB: '1' };
 
 const MiB = 2 ** 20;
 
