@@ -132,14 +132,16 @@ async function serve(args: string[]): Promise<number> {
   // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
   if (worker) return (await import('./cluster/worker.js')).runWorker(config, logger);
   // A taken or shared listen address is the whole story: one line, before the start line and its warnings.
+  const endpoints = await import('./endpoints.js');
   try {
-    await (await import('./endpoints.js')).checkListenAddresses(config);
+    await endpoints.checkListenAddresses(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     logger.error(`ksm-scorer: ${err.message}`, { problems: err.problems });
     return 2;
   }
   logger.info('starting ksm-scorer', { config: describeConfig(config) });
+  endpoints.warnIfPlaintextEngine(logger, config);
   const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
   if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
   let service: Service;
