@@ -20,6 +20,7 @@ import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { createLogger, routeGrpcLogs } from './log';
 import { followRelay, missingNodeFlags, serveWithNodeFlags } from './node-flags';
+import { notifyReady } from './systemd';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
@@ -162,6 +163,7 @@ async function serve(args: string[]): Promise<number> {
     logger.error('ksm-scorer could not start', { err });
     return 1;
   }
+  notifyReady(logger);
   return new Promise<number>((resolve) => {
     let stoppingSince: number | undefined;
     // Signals that came while the service started (it may already have been listening) are heard
