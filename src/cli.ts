@@ -2,7 +2,7 @@
 /**
  * The `ksm-scorer` command: `serve` starts the service; the other commands
  * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit
- * 2, failed calls 1. Node runs it with NODE_FLAGS (node-flags.ts).
+ * 2, failed calls 1. Serve runs under node with NODE_FLAGS however it was started (node-flags.ts).
  */
 // First: signals that come while the rest loads are kept for serve.
 import { onStopSignal } from './stop-signals';
@@ -19,7 +19,8 @@ import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE }
 import { scoreCommand, SCORE_USAGE } from './cli/score';
 import { ConfigError, describeConfig, loadConfig } from './config';
 import { createLogger, routeGrpcLogs } from './log';
-import { NODE_FLAGS } from './node-flags';
+import { followRelay, missingNodeFlags, serveWithNodeFlags } from './node-flags';
+import { notifyReady } from './systemd';
 
 const SERVE_USAGE = `  ksm-scorer serve
       Starts the gRPC service. Configuration comes from the environment (see README).`;
@@ -113,6 +114,11 @@ interface Service {
 
 async function serve(args: string[]): Promise<number> {
   if (parseCommand(args, { help: { type: 'boolean', short: 'h', default: false } }, SERVE_USAGE) === undefined) return 0;
+  // Speed must not depend on how serve was started (`node dist/cli.js serve` passes no flags):
+  // without the flags it wants, serve runs itself again with them. Worker processes are forked with them.
+  const missing = missingNodeFlags();
+  if (missing.length > 0 && !cluster.isWorker) return serveWithNodeFlags(missing);
+  followRelay();
   // From here on every line written is one JSON object (or a pretty one, when asked).
   let config;
   try {
@@ -132,16 +138,17 @@ async function serve(args: string[]): Promise<number> {
   // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
   if (worker) return (await import('./cluster/worker.js')).runWorker(config, logger);
   // A taken or shared listen address is the whole story: one line, before the start line and its warnings.
+  const endpoints = await import('./endpoints.js');
   try {
-    await (await import('./endpoints.js')).checkListenAddresses(config);
+    await endpoints.checkListenAddresses(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     logger.error(`ksm-scorer: ${err.message}`, { problems: err.problems });
     return 2;
   }
-  logger.info('starting ksm-scorer', { config: describeConfig(config) });
-  const missing = NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
-  if (missing.length > 0) logger.warn('node runs without the flags ksm-scorer serve wants: after an idle spell, bursts of calls run at about half speed; start it as `ksm-scorer serve` (the bin passes them) or `node ' + NODE_FLAGS.join(' ') + ' .../cli.js serve`', { missing });
+  // execArgv says which node flags the service runs with (see node-flags.ts).
+  logger.info('starting ksm-scorer', { config: describeConfig(config), execArgv: process.execArgv });
+  endpoints.warnIfPlaintextEngine(logger, config);
   let service: Service;
   try {
     service =
@@ -156,6 +163,7 @@ async function serve(args: string[]): Promise<number> {
     logger.error('ksm-scorer could not start', { err });
     return 1;
   }
+  notifyReady(logger);
   return new Promise<number>((resolve) => {
     let stoppingSince: number | undefined;
     // Signals that came while the service started (it may already have been listening) are heard

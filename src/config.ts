@@ -168,6 +168,11 @@ function processes(spec: { env: string; default: number; max: number; descriptio
   };
 }
 
+/** The events poll interval unless set, or half the refresh interval when that is less. */
+const DEFAULT_EVENTS_MS = 5_000;
+/** The age at which calls are refused unless set, or 2 x the stale age when that is more. */
+const DEFAULT_MAX_STALENESS_MS = 600_000;
+
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
@@ -296,7 +301,8 @@ export const SETTINGS = {
     refreshIntervalMs: seconds({ env: 'KSM_SCORER_REFRESH_SECONDS', default: 300, min: 1, max: 86_400, description: 'interval of the full inventory refresh (resync)' }),
     eventsIntervalMs: seconds({
       env: 'KSM_SCORER_EVENTS_SECONDS',
-      default: 5,
+      default: undefined,
+      defaultText: '5 s, or half the refresh interval when that is less',
       min: 0,
       max: 3_600,
       description: 'interval of the engine events poll between full refreshes; `0` turns events off (full refreshes only); must be less than the refresh interval',
@@ -312,7 +318,8 @@ export const SETTINGS = {
     }),
     maxStalenessMs: seconds({
       env: 'KSM_SCORER_MAX_STALENESS_SECONDS',
-      default: 600,
+      default: undefined,
+      defaultText: '600 s, or 2 x the stale age when that is more',
       min: 1,
       max: 7 * 86_400,
       description: 'age after which ScoreHosts answers `UNAVAILABLE` and health goes `NOT_SERVING` (both recover by themselves); must be more than the stale age',
@@ -431,9 +438,13 @@ export type EngineSettings = ValuesOf<Settings['engine']> & {
   /** undefined: no OVIRT_URL, so the embedded simulated engine is used. */
   readonly connection: EngineConnection | undefined;
 };
-export type InventorySettings = Omit<ValuesOf<Settings['inventory']>, 'staleAfterMs'> & {
+export type InventorySettings = Omit<ValuesOf<Settings['inventory']>, 'staleAfterMs' | 'eventsIntervalMs' | 'maxStalenessMs'> & {
+  /** Resolved: 5 s, or half the refresh interval when that is less, unless set; 0 = no events. */
+  readonly eventsIntervalMs: number;
   /** Resolved: 2 x the sync interval unless set. */
   readonly staleAfterMs: number;
+  /** Resolved: 600 s, or 2 x the stale age when that is more, unless set. */
+  readonly maxStalenessMs: number;
 };
 type TlsFileKeys = keyof ReturnType<typeof tlsFiles>;
 /** A listener's settings, with its TLS files resolved: undefined = plaintext. */
@@ -498,17 +509,21 @@ export function loadConfig(env: Env = process.env): Config {
   const metrics = readTls(readGroup(SETTINGS.metrics, env, problems), SETTINGS.metrics, reloadMs, problems);
   const log = readGroup(SETTINGS.log, env, problems);
 
-  // Relations between settings: each broken one would make a healthy service flap or stall.
-  const syncMs = inventory.eventsIntervalMs > 0 ? inventory.eventsIntervalMs : inventory.refreshIntervalMs;
-  const staleAfterMs = inventory.staleAfterMs ?? 2 * syncMs;
+  // Relations between settings: each broken one would make a healthy service flap or stall. A default
+  // that depends on another setting follows it, so only values that were set can break a relation,
+  // and the problem is reported against the one that depends on the other.
   const s = (ms: number) => `${ms / 1000} s`;
-  if (inventory.eventsIntervalMs > 0 && inventory.eventsIntervalMs >= inventory.refreshIntervalMs) {
+  const eventsIntervalMs = inventory.eventsIntervalMs ?? Math.min(DEFAULT_EVENTS_MS, inventory.refreshIntervalMs / 2);
+  const syncMs = eventsIntervalMs > 0 ? eventsIntervalMs : inventory.refreshIntervalMs;
+  const staleAfterMs = inventory.staleAfterMs ?? 2 * syncMs;
+  const maxStalenessMs = inventory.maxStalenessMs ?? Math.max(DEFAULT_MAX_STALENESS_MS, 2 * staleAfterMs);
+  if (eventsIntervalMs > 0 && eventsIntervalMs >= inventory.refreshIntervalMs) {
     problems.push(`KSM_SCORER_EVENTS_SECONDS: must be less than KSM_SCORER_REFRESH_SECONDS (${s(inventory.refreshIntervalMs)}), or 0 to turn events off`);
   }
   if (inventory.staleAfterMs !== undefined && inventory.staleAfterMs <= syncMs) {
     problems.push(`KSM_SCORER_STALE_SECONDS: must be more than the sync interval (${s(syncMs)}), or every answer between two syncs would be stale`);
   }
-  if (inventory.maxStalenessMs <= staleAfterMs) {
+  if (maxStalenessMs <= staleAfterMs) {
     problems.push(
       `KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age (${s(staleAfterMs)}${inventory.staleAfterMs === undefined ? ', 2 x the sync interval' : ''}), or a healthy service would refuse calls between two syncs`,
     );
@@ -520,7 +535,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze({
     engine: { ...engine, connection },
-    inventory: { ...inventory, staleAfterMs },
+    inventory: { ...inventory, eventsIntervalMs, staleAfterMs, maxStalenessMs },
     server,
     ovirtProxy,
     limits,

@@ -171,6 +171,18 @@ function warnIfPlaintext(logger: Logger, listener: string, address: string, tls:
   });
 }
 
+/**
+ * An http:// engine beyond loopback: the password of every login, and the token after it, cross the
+ * network in clear text. Allowed (a lab engine may have no TLS), but said at start, as for listeners.
+ */
+export function warnIfPlaintextEngine(logger: Logger, config: Config): void {
+  const url = config.engine.connection?.url;
+  if (url === undefined || !url.startsWith('http:')) return;
+  const { hostname, port } = new URL(url);
+  if (isLoopback(`${hostname}:${port || 80}`)) return;
+  logger.warn('OVIRT_URL is http://: the engine password and session token cross the network in clear text; use the https:// URL of the engine (OVIRT_CA_FILE for its CA)', { url });
+}
+
 /** What the engine's scheduler proxy asks, answered along the same path as gRPC ScoreHosts. */
 export function scoreVmLikeScoreHosts(inventory: ScoringInventory, limits: LimitSettings): ScoreVm {
   return async (vmId, hostIds, signal) => {

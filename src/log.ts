@@ -7,6 +7,7 @@
 import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
+import { stderrIsJournal, withPriority } from './systemd';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'json' | 'pretty';
@@ -37,7 +38,7 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
       : options.format === 'pretty'
         ? // Loaded only when asked for: services never pay for it.
           (require('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
-        : pino.destination({ dest: 2, sync: true }); // sync: nothing lost when the process exits right after
+        : journalOrStderr();
   const root = pino(
     {
       level,
@@ -56,6 +57,12 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
       else p[lvl](fields, msg);
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** stderr, each line with its syslog priority in front when stderr is the journal (src/systemd.ts). */
+function journalOrStderr(): { write(line: string): void } {
+  const stderr = pino.destination({ dest: 2, sync: true }); // sync: nothing lost when the process exits right after
+  return stderrIsJournal() ? { write: (line) => stderr.write(withPriority(line)) } : stderr;
 }
 
 /** Errors serialise as name, code, message, endpoint and status (with their cause chain), never as stack dumps. */

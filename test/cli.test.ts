@@ -172,20 +172,56 @@ describe('ksm-scorer CLI', () => {
     expect(server.stderr).toMatch(/"msg":"stopped"/);
   });
 
-  it('the bin runs node with the flags serve wants (src/node-flags.ts); started without them, serve says so', async () => {
+  it('the bin runs node with the flags serve wants (src/node-flags.ts): serve runs in the process started, no relay', async () => {
     // As installed: the file executed through its shebang (npm makes bins executable).
     chmodSync(CLI, 0o755);
     const bin = spawnProc(CLI, ['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
     await waitForLog(bin, /"msg":"ksm-scorer listening"/);
     const argv = readFileSync(`/proc/${bin.child.pid}/cmdline`, 'utf8').split('\0');
     expect(argv.slice(0, 2)).toEqual(['node', ...NODE_FLAGS]);
-    expect(bin.stderr).not.toContain('without the flags');
+    expect(bin.stderr).toContain(`"pid":${bin.child.pid},`);
     bin.child.kill('SIGTERM');
     expect(await bin.exited).toBe(0);
 
+  });
+
+  it('`node dist/cli.js serve` (no flags) runs itself again with the flags, and relays exit codes and signals (issue 21, defect 13)', async () => {
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const bare = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
-    const warned = JSON.parse((await waitForLog(bare, /^.*"msg":"node runs without the flags[^\n]*$/m))[0]) as { level: string; missing: string[] };
-    expect(warned).toMatchObject({ level: 'warn', missing: NODE_FLAGS });
+    const start = JSON.parse((await waitForLog(bare, /^.*"msg":"starting ksm-scorer".*$/m))[0]) as { pid: number; execArgv: string[] };
+    // The serving process is a child of the one started, with the flags; both the log and /proc say so.
+    expect(start.pid).not.toBe(bare.child.pid);
+    expect(start.execArgv).toEqual(expect.arrayContaining([...NODE_FLAGS]));
+    expect(cmdline(start.pid)).toEqual(expect.arrayContaining([...NODE_FLAGS]));
+    expect(readFileSync(`/proc/${start.pid}/stat`, 'utf8').split(' ')[3]).toBe(String(bare.child.pid));
+    await waitForLog(bare, /"msg":"ksm-scorer listening"/);
+    bare.child.kill('SIGTERM');
+    expect(await bare.exited).toBe(0);
+    expect(bare.stderr).toMatch(/"msg":"stopped"/);
+    expect(existsSync(`/proc/${start.pid}`)).toBe(false);
+    // The only start-up output is the service's: one JSON object a line, no line from the relay.
+    for (const line of bare.stderr.trimEnd().split('\n')) expect(JSON.parse(line)).toMatchObject({ pid: start.pid });
+
+    // Exit codes come through: a bad configuration is exit 2, as with the flags given.
+    const bad = run(['serve'], { KSM_SCORER_REFRESH_SECONDS: 'often' });
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr.trimEnd().split('\n')).toHaveLength(1);
+
+    // The service killed by a signal: the process started dies of the same signal.
+    const killed = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
+    const killedPid = (JSON.parse((await waitForLog(killed, /^.*"msg":"starting ksm-scorer".*$/m))[0]) as { pid: number }).pid;
+    process.kill(killedPid, 'SIGKILL');
+    await killed.exited;
+    expect(killed.child.signalCode).toBe('SIGKILL');
+
+    // The process started killed with SIGKILL (no relaying then): the service stops by itself, not left behind.
+    const orphan = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
+    const orphanPid = (JSON.parse((await waitForLog(orphan, /^.*"msg":"starting ksm-scorer".*$/m))[0]) as { pid: number }).pid;
+    await waitForLog(orphan, /"msg":"ksm-scorer listening"/);
+    orphan.child.kill('SIGKILL');
+    await orphan.exited;
+    for (let i = 0; i < 250 && existsSync(`/proc/${orphanPid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(existsSync(`/proc/${orphanPid}`)).toBe(false);
   });
 
   it('SIGTERM while serve is still starting stops it cleanly once started (exit 0), instead of killing it', async () => {

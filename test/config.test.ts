@@ -83,10 +83,33 @@ describe('loadConfig', () => {
     ]);
     expect(problemsOf({ KSM_SCORER_STALE_SECONDS: '3' })[0]).toMatch(/^KSM_SCORER_STALE_SECONDS: must be more than the sync interval \(5 s\)/);
     expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '300' })[0]).toMatch(/^KSM_SCORER_EVENTS_SECONDS: must be less than KSM_SCORER_REFRESH_SECONDS/);
-    // Without events the sync interval is the refresh interval: 2 x 3600 s is past the 600 s maximum.
-    expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600' })[0]).toMatch(/^KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age \(7200 s/);
+    // Without events the sync interval is the refresh interval: 2 x 3600 s is past the 600 s maximum set.
+    expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600', KSM_SCORER_MAX_STALENESS_SECONDS: '600' })[0]).toMatch(
+      /^KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age \(7200 s/,
+    );
+    expect(problemsOf({ KSM_SCORER_STALE_SECONDS: '700', KSM_SCORER_MAX_STALENESS_SECONDS: '600' })).toEqual([
+      'KSM_SCORER_MAX_STALENESS_SECONDS: must be more than the stale age (700 s), or a healthy service would refuse calls between two syncs',
+    ]);
+    expect(problemsOf({ KSM_SCORER_REFRESH_SECONDS: '2', KSM_SCORER_EVENTS_SECONDS: '5' })).toEqual([
+      'KSM_SCORER_EVENTS_SECONDS: must be less than KSM_SCORER_REFRESH_SECONDS (2 s), or 0 to turn events off',
+    ]);
     expect(problemsOf({ OVIRT_TIMEOUT_SECONDS: '60', OVIRT_REQUEST_DEADLINE_SECONDS: '30' })[0]).toMatch(/^OVIRT_REQUEST_DEADLINE_SECONDS:/);
     expect(problemsOf({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '60' })).toEqual([]);
+  });
+
+  it('defaults that depend on another setting follow it: one setting alone is never refused in the name of another not set (issue 21)', () => {
+    // KSM_SCORER_REFRESH_SECONDS=2 alone was refused in the name of KSM_SCORER_EVENTS_SECONDS (5 s, not set).
+    expect(problemsOf({ KSM_SCORER_REFRESH_SECONDS: '2' })).toEqual([]);
+    expect(loadConfig({ KSM_SCORER_REFRESH_SECONDS: '2' }).inventory).toMatchObject({ eventsIntervalMs: 1_000, staleAfterMs: 2_000, maxStalenessMs: 600_000 });
+    expect(loadConfig({ KSM_SCORER_REFRESH_SECONDS: '1' }).inventory).toMatchObject({ eventsIntervalMs: 500 });
+    // KSM_SCORER_STALE_SECONDS=700 alone was refused in the name of KSM_SCORER_MAX_STALENESS_SECONDS (600 s, not set).
+    expect(problemsOf({ KSM_SCORER_STALE_SECONDS: '700' })).toEqual([]);
+    expect(loadConfig({ KSM_SCORER_STALE_SECONDS: '700' }).inventory).toMatchObject({ staleAfterMs: 700_000, maxStalenessMs: 1_400_000 });
+    // Events off alone (refreshes every 300 s, stale at 600 s) was refused in the name of the maximum too.
+    expect(loadConfig({ KSM_SCORER_EVENTS_SECONDS: '0' }).inventory).toMatchObject({ eventsIntervalMs: 0, staleAfterMs: 600_000, maxStalenessMs: 1_200_000 });
+    expect(loadConfig({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600' }).inventory).toMatchObject({ staleAfterMs: 7_200_000, maxStalenessMs: 14_400_000 });
+    // Set values are kept as set.
+    expect(loadConfig({ KSM_SCORER_REFRESH_SECONDS: '2', KSM_SCORER_EVENTS_SECONDS: '0.5', KSM_SCORER_MAX_STALENESS_SECONDS: '5' }).inventory).toMatchObject({ eventsIntervalMs: 500, maxStalenessMs: 5_000 });
   });
 
   it('refuses listen addresses that cannot be bound, before anything starts', () => {

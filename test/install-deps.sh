@@ -6,7 +6,9 @@
 #   prometheus  for promtool: `check metrics` on a live /metrics, `check rules` and `test rules`
 #               on deploy/prometheus/ (the package's own server is not started by the tests);
 #   systemd     `systemd-analyze verify` of the unit (best effort: where it cannot be installed,
-#               that test says it skipped and why).
+#               that test says it skipped and why);
+#   systemd-container  systemd-nspawn, to boot a real systemd (the host's /usr) and run the unit
+#               under it (best effort too: where nspawn cannot run, that test says why it skipped).
 # Another apt or dpkg process (unattended-upgrades, a second checkout's `make test`) may hold the
 # dpkg lock: apt waits for it up to APT_LOCK_TIMEOUT seconds (default 300) instead of failing at once.
 set -euo pipefail
@@ -17,7 +19,7 @@ read -r -a need <<<"${INSTALL_DEPS_ALSO:-}"
 command -v openssl >/dev/null || need+=(openssl)
 command -v tini >/dev/null || need+=(tini)
 command -v promtool >/dev/null || need+=(prometheus)
-command -v systemd-analyze >/dev/null || want_systemd=1
+command -v systemd-analyze >/dev/null && command -v systemd-nspawn >/dev/null || want_systemd=1
 if [ ${#need[@]} -eq 0 ] && [ -z "${want_systemd:-}" ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 lock_timeout="${APT_LOCK_TIMEOUT:-300}"
@@ -45,7 +47,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if [ -n "${want_systemd:-}" ]; then
-  echo "installing systemd (Debian package) for systemd-analyze verify..."
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends systemd >/dev/null ||
-    echo "could not install systemd: the systemd unit test will skip systemd-analyze verify"
+  echo "installing systemd and systemd-container (Debian packages) for systemd-analyze verify and systemd-nspawn..."
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends systemd systemd-container >/dev/null ||
+    echo "could not install systemd or systemd-container: the systemd tests will skip what needs them, saying why"
 fi

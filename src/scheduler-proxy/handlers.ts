@@ -96,9 +96,10 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
 
   async function runCostFunctions(params: readonly XmlRpcValue[], signal: AbortSignal): Promise<XmlRpcOut> {
     const units = array(params[0], 'runCostFunctions', 'units').map((pair, i) => {
-      if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'number') {
-        throw paramFault('runCostFunctions', `units[${i}]`, 'a [name, factor] pair of a string and an int', pair);
-      }
+      if (!Array.isArray(pair) || pair.length !== 2) throw paramFault('runCostFunctions', `units[${i}]`, 'a [name, factor] pair of a string and an int', pair);
+      // The pair is right, one of its members is not: name that member, not the pair ("got an array").
+      if (typeof pair[0] !== 'string') throw paramFault('runCostFunctions', `units[${i}] name`, 'a string', pair[0]);
+      if (typeof pair[1] !== 'number') throw paramFault('runCostFunctions', `units[${i}] factor`, 'an int', pair[1]);
       // Unknown units are echoed back as plugin_errors keys (the engine maps them by name): no essay-long names.
       if (pair[0].length > MAX_UNIT_NAME) throw new XmlRpcFault(FaultCode.invalidParams, `runCostFunctions: units[${i}] has a name longer than ${MAX_UNIT_NAME} characters`);
       return pair[0];

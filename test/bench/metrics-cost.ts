@@ -44,14 +44,14 @@ export async function metricsCostBench(): Promise<string> {
     for (let i = 0; i < RUNS; i++) {
       for (const s of scorers) await checkGrpc(s.address, body, HOSTS);
       const order = [0, 1, 2].map((k) => (k + i) % 3);
-      const cpu0 = scorers.map((s) => cpuSeconds(s.child.proc.pid!));
+      const cpu0 = scorers.map((s) => cpuSeconds(s.pid));
       const results: Promise<{ k: number; qps: number; succeeded: number; failed: number }>[] = order.map((k) =>
         h2loadAsync(scorers[k]!.address, SCORE_HOSTS_PATH, frameFile, { clients: 2, streams: 32, seconds: SECONDS, warmUp: false }).then((r) => ({ ...r, k })),
       );
       for (const r of await Promise.all(results)) {
         if (r.failed > 0 || r.succeeded === 0) throw new Error(`${r.failed} failed, ${r.succeeded} succeeded requests against ${scorers[r.k]!.address}`);
         qps[r.k]!.push(r.qps);
-        cpuUs[r.k]!.push(((cpuSeconds(scorers[r.k]!.child.proc.pid!) - cpu0[r.k]!) / r.succeeded) * 1e6);
+        cpuUs[r.k]!.push(((cpuSeconds(scorers[r.k]!.pid) - cpu0[r.k]!) / r.succeeded) * 1e6);
       }
     }
     const ratios = (xs: number[][], k: number) => xs[k]!.map((x, i) => x / xs[1]![i]!);

@@ -230,8 +230,8 @@ async function tableMemory(engine: EngineProcess): Promise<(string | number)[]> 
 export async function perCoreBench(): Promise<string> {
   const out: string[] = [];
   const engine = await startEngineProcess(1_000, 20_000, 1);
-  const { child: scorer, address } = await startScorerProcess(engine, {}, 0);
-  const target: Target = { address, pid: scorer.proc.pid! };
+  const { child: scorer, address, pid } = await startScorerProcess(engine, {}, 0);
+  const target: Target = { address, pid };
   const noted: Record<string, { limit: number; transport: number }> = {};
   const note = (name: string, c: Compared) => (noted[name] = { limit: median(ratios(c.scorer, c.limit)), transport: median(ratios(c.scorer, c.transport)) });
   try {
@@ -253,7 +253,7 @@ export async function perCoreBench(): Promise<string> {
       const other = await startScorerProcess(small, {}, 0);
       try {
         await waitFor(() => other.child.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-        const { bytes, result } = await singleFrame({ address: other.address, pid: other.child.proc.pid! }, Request.encode({ os: OS }).finish(), 500);
+        const { bytes, result } = await singleFrame({ address: other.address, pid: other.pid }, Request.encode({ os: OS }).finish(), 500);
         note('empty host_ids over 500 hosts', result);
         rows.push(row('empty host_ids, 500 hosts', bytes, result));
       } finally {

@@ -117,11 +117,11 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
 /** RSS of a scorer that loaded `vms` once and then sat idle, so garbage from loading is mostly collected. */
 async function idleRss(hosts: number, vms: number): Promise<number> {
   const engine = await startEngineProcess(hosts, vms);
-  const { child: scorer } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600', KSM_SCORER_MAX_STALENESS_SECONDS: '86400' });
+  const { child: scorer, pid } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600', KSM_SCORER_MAX_STALENESS_SECONDS: '86400' });
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'load', 300_000);
     await new Promise((r) => setTimeout(r, 5_000));
-    return rssMb(scorer.proc.pid!);
+    return rssMb(pid);
   } finally {
     await scorer.stop();
     await engine.child.stop();

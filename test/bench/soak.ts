@@ -42,7 +42,7 @@ async function main(): Promise<number> {
   const { Request, Response, BatchRequest } = scorerTypes();
   // 500 hosts, 10,000 VMs, 20 changes a second.
   const churning = await startEngineProcess(500, 10_000, 1, 20);
-  const { child: scorer, address } = await startScorerProcess(churning, { KSM_SCORER_REFRESH_SECONDS: '30', KSM_SCORER_EVENTS_SECONDS: '2' }, 0);
+  const { child: scorer, address, pid } = await startScorerProcess(churning, { KSM_SCORER_REFRESH_SECONDS: '30', KSM_SCORER_EVENTS_SECONDS: '2' }, 0);
   const loads: ChildProcess[] = [];
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
@@ -60,7 +60,6 @@ async function main(): Promise<number> {
     loads.push(load(address, SCORE_HOSTS_PATH, Request.encode({ vm_id: randomUUID(), host_ids: [randomUUID(), ...some(8, 3)] }).finish(), 200, SECONDS));
 
     const rows: (string | number)[][] = [];
-    const pid = scorer.proc.pid!;
     let baseline = NaN;
     let most = 0;
     const start = Date.now();

@@ -75,7 +75,9 @@ async function startScorer(engine: EngineProcess, workers: number, env: Record<s
 /** Processes of a scorer: the primary (or single process), then each worker, from the primary's log. */
 function pids(scorer: Child): { name: string; pid: number }[] {
   const workers = scorer.logs.filter((l) => l.msg === 'worker started').map((l) => ({ name: `worker ${l.worker}`, pid: Number(l.workerPid) }));
-  return [{ name: workers.length === 0 ? 'single process' : 'primary', pid: scorer.proc.pid! }, ...workers];
+  // The serving process (not the one started, which relays: src/node-flags.ts) logs the start line.
+  const primary = Number(scorer.logs.find((l) => l.msg === 'starting ksm-scorer')?.pid);
+  return [{ name: workers.length === 0 ? 'single process' : 'primary', pid: primary }, ...workers];
 }
 
 async function scaling(): Promise<{ text: string; ratio: number; requests: [number, number] }> {
@@ -98,7 +100,7 @@ async function scaling(): Promise<{ text: string; ratio: number; requests: [numb
     /** Calls per CPU second of the scorer's processes: what it would do with the cores it did not get. */
     const perCpu: [number[], number[]] = [[], []];
     const scorerPids = scorers.map((s) => pids(s.child).map((p) => p.pid));
-    const ourPids = [process.pid, ...engines.map((e) => e.child.proc.pid!), ...scorerPids.flat()];
+    const ourPids = [process.pid, ...engines.map((e) => e.child.proc.pid!), ...scorers.map((s) => s.child.proc.pid!), ...scorerPids.flat()];
     for (let i = 0; i < REPEATS; i++) {
       for (const [k, { address }] of scorers.entries()) {
         await checkGrpc(address, body, 64);

@@ -39,6 +39,11 @@ describe('the npm package', () => {
     expect(paths).toContain('dist/server/server.js');
   });
 
+  it('a tarball `npm pack` leaves in the checkout is ignored by git, not shown as untracked', async () => {
+    // git check-ignore exits 0 when a rule ignores the path, 1 when none does.
+    await expect(exec('git', ['check-ignore', '--no-index', '--quiet', packed.filename], { cwd: ROOT })).resolves.toBeDefined();
+  });
+
   it('LICENSE is the license package.json names', () => {
     expect(pkg.license).toBe('Apache-2.0');
     const text = readFileSync(join(ROOT, 'LICENSE'), 'utf8');

@@ -4,7 +4,7 @@
  * reason printed, where systemd-analyze is not installed).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -82,6 +82,39 @@ describe('deploy/systemd', () => {
     expect(Number.parseInt(one('TimeoutStopSec'), 10) * 1000).toBeGreaterThan(loadConfig({}).server.shutdownGraceMs);
   });
 
+  it('tells systemd when it is ready (Type=notify through systemd-notify, a child: NotifyAccess=all), so a bad configuration fails `systemctl start`', () => {
+    expect(one('Type')).toBe('notify');
+    expect(one('NotifyAccess')).toBe('all');
+    // The journal reads each line's <N> priority prefix (test/deploy/systemd-service.test.ts).
+    expect(one('SyslogLevelPrefix')).toBe('yes');
+  });
+
+  it('a failure that keeps coming ends in a failed unit: the start limit is reached at RestartSec, not retried forever', () => {
+    const unit = parseUnit(UNIT_TEXT).get('Unit')!;
+    const seconds = (v: string) => {
+      const m = /^(\d+)s?$/.exec(v);
+      if (m === null) throw new Error(`not a number of seconds: ${v}`);
+      return Number(m[1]);
+    };
+    const burst = Number(unit.get('StartLimitBurst')?.[0]);
+    const interval = seconds(unit.get('StartLimitIntervalSec')?.[0] ?? '');
+    // `burst` starts, RestartSec apart (each start failing at once), fit in the interval: the limit is reached.
+    expect(burst).toBeGreaterThan(1);
+    expect(burst * seconds(one('RestartSec'))).toBeLessThan(interval);
+  });
+
+  it('the simulator drop-in empties the unit\'s environment file, credential and OVIRT_PASSWORD_FILE, so serve accepts the configuration on the simulator', () => {
+    const dropIn = parseUnit(readFileSync(join(DIR, 'ksm-scorer-simulator.conf'), 'utf8')).get('Service')!;
+    // systemd: an empty assignment resets the list set so far.
+    const merged = (key: string) => [...(service.get(key) ?? []), ...(dropIn.get(key) ?? [])].reduce<string[]>((list, v) => (v === '' ? [] : [...list, v]), []);
+    expect(merged('EnvironmentFile')).toEqual([]);
+    expect(merged('LoadCredential')).toEqual([]);
+    const envOf = (assignments: string[]) => Object.fromEntries(assignments.flatMap((a) => a.split(/\s+/)).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    // Without the drop-in and without OVIRT_URL, the unit's OVIRT_PASSWORD_FILE is refused (why the drop-in exists).
+    expect(() => loadConfig(envOf(service.get('Environment') ?? []))).toThrow(/OVIRT_URL: unset, so the embedded simulator would be used and OVIRT_PASSWORD_FILE ignored/);
+    expect(loadConfig(envOf(merged('Environment'))).engine.connection).toBeUndefined();
+  });
+
   it('is sandboxed, and leaves V8 its writable executable memory', () => {
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('NoNewPrivileges')).toBe('yes');
@@ -122,9 +155,18 @@ describe('deploy/systemd', () => {
       return unit;
     };
 
-    it('verify accepts the unit without a warning', async () => {
+    it('verify accepts the unit without a warning, alone and with the simulator drop-in', async () => {
       const { stdout, stderr } = await exec(SYSTEMD_ANALYZE!, ['verify', '--man=no', copy()], { timeout: 30_000 });
       expect(`${stdout}${stderr}`).toBe('');
+      // verify reads drop-ins from UNIT.d/ beside the unit file, as systemd does from /etc/systemd/system.
+      mkdirSync(join(dir, 'ksm-scorer.service.d'), { recursive: true });
+      copyFileSync(join(DIR, 'ksm-scorer-simulator.conf'), join(dir, 'ksm-scorer.service.d', 'simulator.conf'));
+      try {
+        const withDropIn = await exec(SYSTEMD_ANALYZE!, ['verify', '--man=no', copy()], { timeout: 30_000 });
+        expect(`${withDropIn.stdout}${withDropIn.stderr}`).toBe('');
+      } finally {
+        rmSync(join(dir, 'ksm-scorer.service.d'), { recursive: true, force: true });
+      }
     });
 
     it('security rates the sandbox OK (exposure 2.0 or lower)', async () => {

@@ -52,6 +52,20 @@ describe('ksm-scorer and TLS', () => {
     expect(server.stderr).not.toMatch(/serves plaintext/);
   });
 
+  it('an http:// OVIRT_URL beyond loopback logs a warning at start: the password would cross the network in clear text; https:// and loopback do not (issue 21, defect 10)', async () => {
+    const engine = { OVIRT_USERNAME: 'admin@internal', OVIRT_PASSWORD: 'pw-never-logged', KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off', OVIRT_TIMEOUT_SECONDS: '0.5' };
+    const plain = run(['serve'], { ...engine, OVIRT_URL: 'http://engine.example.invalid/ovirt-engine/api' });
+    const [line] = await waitForLog(plain, /.*"msg":"OVIRT_URL is http:.*/);
+    expect(JSON.parse(line)).toMatchObject({ level: 'warn', url: 'http://engine.example.invalid/ovirt-engine/api', msg: expect.stringContaining('clear text') });
+    await waitForLog(plain, /ksm-scorer listening/);
+    for (const url of ['https://engine.example.invalid/ovirt-engine/api', 'http://127.0.0.1:9/ovirt-engine/api', 'http://[::1]:9/ovirt-engine/api']) {
+      const quiet = run(['serve'], { ...engine, OVIRT_URL: url });
+      await waitForLog(quiet, /ksm-scorer listening/);
+      expect(quiet.stderr, url).not.toMatch(/clear text/);
+    }
+    expect(plain.stderr).not.toContain('pw-never-logged');
+  });
+
   it('score and health over mutual TLS: --ca, --cert and --key (or KSM_SCORER_TARGET_*) are answered; a certificate that does not verify or a missing client certificate is said plainly', async () => {
     const tlsEnv = { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key, KSM_SCORER_TLS_CLIENT_CA: pki.ca };
     const { port } = await serveOnSimulator((args, env) => run(args, { ...env, ...tlsEnv }), 3, 30);
