@@ -17,8 +17,8 @@ import type { Logger } from '../log';
 
 /** Bytes a call may take beyond its messages: HEADERS (HPACK), frame headers, the client's WINDOW_UPDATEs and PINGs for it. */
 export const CALL_ALLOWANCE_BYTES = 1_024;
-/** Checked this often, as a token bucket (burst: one second's worth), so a flood is cut within about this long. */
-const CHECK_INTERVAL_MS = 100;
+/** Checked this often, as a token bucket (burst: one second's worth), so a flood is cut within about this long (at 100 ms, a flood held one call for 26 ms before its cut; at 20 ms, 10 ms: BENCH_ONLY=control-flood make bench). */
+const CHECK_INTERVAL_MS = 20;
 /** After the GOAWAY, time for it to leave before the connection is closed. */
 const FLUSH_MS = 20;
 
