@@ -49,7 +49,6 @@ export class SnapshotBuilder {
   private readonly counts = new Map<string, MutableHostOsCounts>();
   /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
   private readonly vms: VmTable;
-  private running = 0;
   private readonly hostDetails = new Map<string, EngineHost>();
   private readonly clusters: ReadonlyMap<string, EngineCluster>;
 
@@ -91,14 +90,8 @@ export class SnapshotBuilder {
     }
   }
 
-  /** VMs that run on a host, listed or not: a refresh where they all lost their host is not an idle data centre. */
-  get runningVmCount(): number {
-    return this.running;
-  }
-
   private count(hostId: string | undefined, os: OsIdentity, delta: 1 | -1): void {
     if (hostId === undefined) return;
-    this.running += delta;
     const counts = this.counts.get(hostId);
     if (counts !== undefined) return bump(counts, os, delta);
     const n = (this.unlistedHosts.get(hostId) ?? 0) + delta;

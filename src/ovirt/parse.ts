@@ -181,11 +181,6 @@ export class RecordRejections {
     return new RecordRejections(this.onReject, this.redact);
   }
 
-  /** Records of this kind left out since the last take. */
-  leftOut(kind: RecordKind): number {
-    return this.leftOutByKind[kind];
-  }
-
   /** What was gathered since the last take, for one log line; starts over. */
   take(): RejectionSummary | undefined {
     if (this.reasons.size === 0) return undefined;

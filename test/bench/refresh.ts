@@ -46,8 +46,7 @@ interface Row {
   rssMb: number;
   during: number[];
   between: number[];
-  /** The scorer's own event-loop delay during refreshes (medians over refreshes). */
-  loopP99: number;
+  /** The longest event-loop block during refreshes, median over refreshes (a worker's, in worker mode). */
   loopMax: number;
 }
 
@@ -94,7 +93,6 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
     const measured = refreshes().slice(1);
     // In worker mode the processes that answer calls are the workers: their longest block while applying a generation.
     const blocks = (l: Record<string, unknown>) => (workers > 1 ? Math.max(0, ...applied(l.generation).map((a) => Number(a.loopDelayMaxMs))) : Number(l.loopDelayMaxMs));
-    const loopP99 = workers > 1 ? NaN : percentile(measured.map((l) => Number(l.loopDelayP99Ms)).sort((a, b) => a - b), 50);
     const loopMax = percentile(measured.map(blocks).sort((a, b) => a - b), 50);
     return {
       hosts,
@@ -105,7 +103,6 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
       rssMb: Number(last.rssMb),
       during,
       between,
-      loopP99,
       loopMax,
     };
   } finally {
