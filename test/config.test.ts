@@ -151,6 +151,16 @@ describe('loadConfig', () => {
     }
   });
 
+  it('KSM_SCORER_MAX_REJECTED_PERCENT and KSM_SCORER_MAX_DROP_PERCENT: whole percents from 0 to 100; anything else is refused by name, the value echoed short', () => {
+    expect(loadConfig({}).inventory).toMatchObject({ maxRejectedPercent: 10, maxDropPercent: 25 });
+    expect(loadConfig({ KSM_SCORER_MAX_REJECTED_PERCENT: '100', KSM_SCORER_MAX_DROP_PERCENT: '0' }).inventory).toMatchObject({ maxRejectedPercent: 100, maxDropPercent: 0 });
+    for (const name of ['KSM_SCORER_MAX_REJECTED_PERCENT', 'KSM_SCORER_MAX_DROP_PERCENT']) {
+      for (const bad of ['-1', '101', '12.5', '10%', '0x10', '1e1', 'NaN', '9'.repeat(100_000)]) {
+        expect(() => loadConfig({ [name]: bad }), `${name}=${bad.slice(0, 20)}`).toThrow(new RegExp(`^invalid configuration: ${name}: must be an integer from 0 to 100 \\(%\\), got ".{1,90}"$`));
+      }
+    }
+  });
+
   it('the configuration tables are the ones generated from the settings table: all in docs/configuration.md, the first ones in the README', () => {
     for (const [file, expected] of [
       ['docs/configuration.md', settingsMarkdown()],
