@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, describeConfig, FIRST_SETTINGS, loadConfig, settingsMarkdown } from '../src/config';
+import { killAll, spawnProc } from './processes';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -196,5 +197,22 @@ describe('loadConfig', () => {
   it('describeConfig leaves the password out', () => {
     const c = loadConfig({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD: 'top-secret' });
     expect(JSON.stringify(describeConfig(c))).not.toContain('top-secret');
+  });
+});
+
+describe('settings refused by `ksm-scorer serve`', () => {
+  afterEach(() => killAll());
+
+  it('a number setting written in hex, binary or octal is refused: one line naming the variable, exit 2', async () => {
+    const cli = join(__dirname, '..', 'dist', 'cli.js');
+    for (const raw of ['0x10', '0b101', '0o7']) {
+      const proc = spawnProc(process.execPath, [cli, 'serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '2', KSM_SCORER_SIM_VMS: '2', OVIRT_PAGE_SIZE: raw });
+      const code = await Promise.race([proc.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 5_000))]);
+      // Today it starts with pageSize 16, 5 and 7.
+      expect({ raw, code }).toEqual({ raw, code: 2 });
+      expect(proc.stderr.trim().split('\n')).toHaveLength(1);
+      expect(proc.stderr).toMatch(/OVIRT_PAGE_SIZE/);
+      await killAll();
+    }
   });
 });

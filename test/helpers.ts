@@ -131,3 +131,35 @@ export async function viewOf(inv: HostInventory, snapshot: InventorySnapshot, ne
   const open = () => ({ signal: new AbortController().signal, dispose() {} });
   return inv.withView(snapshot, { hostIds: needs.hostIds ?? [], vmIds: needs.vmIds ?? [] }, open, (view) => view);
 }
+
+/**
+ * The simulated engines (12 hosts, 150 VMs, seed 11, unless a test says otherwise) and in-process scorers
+ * (FAST_SYNC) that the tests of one describe block start. A new scorer empties `logs`, where its debug log
+ * lines go. `stop()`, for the block's afterEach, closes the scorers, runs the `closers` tests added, then
+ * stops the engines.
+ */
+export function simulatedSites() {
+  const sims: SimulatedEngine[] = [];
+  const scorers: Scorer[] = [];
+  const site = {
+    logs: [] as string[],
+    closers: [] as (() => Promise<void>)[],
+    async simulator(options: Partial<SimulatedEngineOptions> = {}): Promise<SimulatedEngine> {
+      const sim = await startSimulator({ hosts: 12, vms: 150, seed: 11, ...options });
+      sims.push(sim);
+      return sim;
+    },
+    async scorerOn(sim: SimulatedEngine, env: Record<string, string> = {}): Promise<Scorer> {
+      site.logs = [];
+      const scorer = await startScorer(sim, { ...FAST_SYNC, ...env }, { logger: createLogger('debug', { write: (l) => site.logs.push(l) }) });
+      scorers.push(scorer);
+      return scorer;
+    },
+    async stop(): Promise<void> {
+      for (const s of scorers.splice(0)) await s.close();
+      for (const c of site.closers.splice(0)) await c();
+      for (const s of sims.splice(0)) await s.stop();
+    },
+  };
+  return site;
+}

@@ -1,5 +1,6 @@
 /** Child processes for tests that run the `ksm-scorer` bin as operators do: output captured, killed after each test. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 
 export interface Proc {
   child: ChildProcess;
@@ -40,6 +41,13 @@ export async function serveOnSimulator(run: (args: string[], env: Record<string,
   const port = (await waitForLog(server, /"address":"127\.0\.0\.1:(\d+)".*"msg":"ksm-scorer listening"/))[1]!;
   await waitForLog(server, /"msg":"inventory refreshed"/);
   return { server, port };
+}
+
+/** The built `ksm-scorer serve` (dist/cli.js) on its embedded simulator with extra settings, once loaded; its gRPC address. */
+export async function serveCli(hosts: number, vms: number, env: Record<string, string> = {}): Promise<{ server: Proc; address: string }> {
+  const cli = join(__dirname, '..', 'dist', 'cli.js');
+  const { server, port } = await serveOnSimulator((args, e) => spawnProc(process.execPath, [cli, ...args], { ...e, ...env }), hosts, vms);
+  return { server, address: `127.0.0.1:${port}` };
 }
 
 /** For afterEach: kills what is still running and waits for it. */

@@ -11,6 +11,17 @@ export const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
 export const REFLECTION_V1 = '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo';
 export const REFLECTION_V1ALPHA = '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo';
 
+/** A protobuf base-128 varint. */
+export function varint(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** A length-delimited protobuf field: tag byte, varint length, bytes. */
+export const field = (tag: number, bytes: Buffer) => Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
+
 /** A gRPC length-prefixed message: flag byte, 4-byte big-endian length, payload. `length` may lie. */
 export function grpcFrame(payload: Uint8Array, opts: { compressed?: boolean; length?: number } = {}): Buffer {
   const head = Buffer.alloc(5);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import type { HostScorerServiceClient } from '../../src/generated/ksmscorer/v1/HostScorerService';
@@ -273,4 +274,76 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     // Polls are timed, so not exactly equal; two sync loops would double them.
     expect(c2.polls).toBeLessThan(c1.polls * 1.5 + 4);
   });
+
+  /** What a client on a connection of its own (so the next worker) sees. */
+  const view = async (port: string) => {
+    const client = connect(port);
+    const options = { deadline: Date.now() + 10_000 };
+    const vms = await unary<object, { vms: { id: string; host_id: string; os: unknown }[]; total_count: number; inventory: { generation: string; stale: boolean; vm_count: number } }>(client, 'ListVms', { max_results: 1000 }, options);
+    const oses = await unary<object, { operating_systems: unknown[] }>(client, 'ListOperatingSystems', {}, options);
+    const hosts = await unary<object, { hosts: unknown[] }>(client, 'ListHosts', {}, options);
+    return { generation: vms.inventory.generation, stale: vms.inventory.stale, vmCount: vms.inventory.vm_count, vms: vms.vms, total: vms.total_count, oses: oses.operating_systems, hosts: hosts.hosts };
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('after a full generation, event changes and a worker restart, every worker answers the same lists; a held refresh leaves them serving the last one, flagged stale', async () => {
+    const sim = await startSimulator({ hosts: 6, vms: 90, seed: 5 });
+    sims.push(sim);
+    const p = spawnProc(process.execPath, [CLI, 'serve'], {
+      ...engineEnv(sim),
+      KSM_SCORER_WORKERS: '2',
+      KSM_SCORER_EVENTS_SECONDS: '0.2',
+      KSM_SCORER_STALE_SECONDS: '1.5',
+      KSM_SCORER_BACKOFF_MAX_SECONDS: '1',
+    });
+    await waitUntil(() => logged(p, 'worker listening').length >= 2 && logged(p, 'inventory refreshed').length >= 1, 30_000);
+    const port = String((logged(p, 'ksm-scorer listening')[0]!.address as string).split(':')[1]);
+    const before = await view(port);
+
+    // Changes by events: moves, stops, starts, an OS change, a removal.
+    const hostIds = [...sim.inventory.hosts.keys()];
+    const vms = [...sim.inventory.vms.values()];
+    const running = vms.filter((vm) => vm.hostId !== undefined);
+    const stopped = vms.filter((vm) => vm.hostId === undefined);
+    sim.inventory.migrateVm(running[0]!.id, hostIds.find((h) => h !== running[0]!.hostId)!);
+    sim.inventory.stopVm(running[1]!.id);
+    sim.inventory.startVm(stopped[0]!.id, hostIds[0]!);
+    sim.inventory.updateVmOs(running[2]!.id, 'windows_2019x64');
+    sim.inventory.removeVm(running[3]!.id);
+    await waitUntil(() => logged(p, 'inventory refreshed').length >= 1 && sim.requests.filter((r) => r.path.startsWith('/api/vms/')).length >= 5, 10_000);
+    await sleep(600);
+
+    // A worker restart: the replacement takes the whole current generation (base and changes layers).
+    const [victim] = logged(p, 'worker started');
+    process.kill(victim!.workerPid as number, 'SIGKILL');
+    await waitUntil(() => logged(p, 'worker listening').length >= 3, 30_000);
+    const views = [];
+    for (let i = 0; i < 6; i++) views.push(await view(port));
+    const changed = views[0]!;
+    expect(Number(changed.generation)).toBeGreaterThan(Number(before.generation));
+    expect(changed.vms.find((vm) => vm.id === running[3]!.id)).toBeUndefined();
+    for (const v of views) expect(v).toEqual(changed);
+
+    // A broken answer (60% of the VMs gone) is held: every worker serves the last generation, stale once it ages.
+    const generation = changed.generation;
+    for (const vm of [...sim.inventory.vms.values()].slice(0, 55)) sim.inventory.removeVm(vm.id);
+    sim.faults.respond = (path, req: IncomingMessage, res: ServerResponse) => {
+      // Polls see nothing new; full refreshes read the broken list.
+      if (path === '/events') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        return true;
+      }
+      return false;
+    };
+    const held = () => logged(p, 'full refresh not published: serving the last good inventory, which ages').length;
+    await sleep(1_800);
+    // Past the stale age with no published refresh since: the poll finds the event log gone backwards, and the full refresh is held.
+    expect(held()).toBeGreaterThanOrEqual(1);
+    const later = [];
+    for (let i = 0; i < 4; i++) later.push(await view(port));
+    for (const v of later) {
+      expect(v.generation).toBe(generation);
+      expect(v.stale).toBe(true);
+    }
+  }, 60_000);
 });

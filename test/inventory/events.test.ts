@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostInventory } from '../../src/inventory/inventory';
 import { EVENTS_PAGE } from '../../src/inventory/sync';
@@ -5,7 +6,8 @@ import type { InventorySnapshot } from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { engineClient, inventorySettings, startSimulator } from '../helpers';
+import { engineClient, inventorySettings, type Scorer, simulatedSites, startSimulator, waitUntil } from '../helpers';
+import { scrape, valueOf } from '../metrics/scrape';
 
 /** Running VMs per host in the snapshot, summed over OS. */
 const vmCountOn = (snap: InventorySnapshot, hostId: string) => {
@@ -153,5 +155,50 @@ describe('events keep the inventory fresh between full refreshes', () => {
     expect((await step()).vms.get(vm.id)?.os.version).not.toBe('Fedora 41');
     clock += 300_000;
     expect((await inv.sync()).vms.get(vm.id)?.os.version).toBe('Fedora 41');
+  });
+});
+
+describe('events polls of the running service when the engine (or a proxy before it) answers them badly', () => {
+  const site = simulatedSites();
+  afterEach(() => site.stop());
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const metric = async (scorer: Scorer, name: string, labels: Record<string, string> = {}) => valueOf((await scrape(scorer.service.metricsPort!)).text, name, labels) ?? 0;
+
+  it('an events poll whose host re-reads all answer 404 (a broken proxy) does not empty the host list of a fresh inventory', async () => {
+    const sim = await site.simulator();
+    const scorer = await site.scorerOn(sim);
+    const hostIds = [...sim.inventory.hosts.keys()];
+    expect(scorer.service.inventory.snapshot()!.hostCount).toBe(12);
+    const generation = scorer.service.inventory.snapshot()!.generation;
+    // Single host reads 404 through a broken proxy; the /hosts list itself still answers.
+    sim.faults.respond = (path, _req: IncomingMessage, res: ServerResponse) => {
+      if (!/^\/hosts\/[^/]+$/.test(path)) return false;
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'Entity not found: null' }));
+      return true;
+    };
+    // An administrator edits every host (USER_UPDATE_VDS, code 43): one event each.
+    let id = sim.inventory.newestEventId() + 1;
+    for (const hostId of hostIds) {
+      sim.inventory.events.push({ id: id++, code: 43, time: Date.now(), description: 'Host updated', host: { id: hostId, name: sim.inventory.hosts.get(hostId)!.name } });
+    }
+    await waitUntil(() => scorer.service.inventory.snapshot()!.generation > generation || site.logs.some((l) => l.includes('full refresh')), 5_000);
+    await sleep(500);
+    // A full refresh with 12 fewer hosts (100%) would be held; a poll must not do it either.
+    expect(scorer.service.inventory.snapshot()!.hostCount).toBe(12);
+  });
+
+  it('while events polls are paused (newest event unreadable), no full refresh is counted as a success that did not happen', async () => {
+    const sim = await site.simulator();
+    // The newest event id (GET /events?max=1) cannot be read: polls pause until a full refresh can read it.
+    sim.faults.respond = (path, req: IncomingMessage, res: ServerResponse) => {
+      if (path !== '/events' || !new URL(req.url ?? '/', 'http://x').searchParams.has('max')) return false;
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'busy' }));
+      return true;
+    };
+    const scorer = await site.scorerOn(sim);
+    await sleep(1_500); // about 7 events intervals of 0.2 s: no sync reads the engine meanwhile
+    const vmListReads = sim.requests.filter((r) => r.path === '/api/vms' && (r.query.get('search') ?? '').includes('page 1')).length;
+    expect(vmListReads).toBe(1);
+    expect(await metric(scorer, 'ksm_scorer_syncs_total', { kind: 'full', outcome: 'success' })).toBe(vmListReads);
   });
 });

@@ -4,7 +4,7 @@
  * compared with what a grpc-js client gets from ScoreHosts.
  */
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { silentLogger } from '../../src/log';
@@ -14,10 +14,11 @@ import { FaultCode } from '../../src/scheduler-proxy/xmlrpc';
 import { scoreVmLikeScoreHosts } from '../../src/service';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { seededRandom } from '../../src/simulator/inventory';
-import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
+import { type Scorer, simulatedSites, startScorer, startSimulator, unary } from '../helpers';
 import { apacheCall, call, engineCostCall, expectFault, i4, NIL, parseResponse, plain, post, type Typed } from './wire';
 
 const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
+const MiB = 2 ** 20;
 /** The engine's custom-properties syntax (SimpleCustomPropertiesUtil: key=regex(;key=regex)*;?). */
 const PROPERTIES_SYNTAX = /^[a-zA-Z0-9_]+=[^;]+(;[a-zA-Z0-9_]+=[^;]+)*;?$/;
 
@@ -328,6 +329,21 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
       conn.socket.destroy();
       await healthy();
     });
+  });
+});
+
+describe('caller text in faults and log lines', () => {
+  const site = simulatedSites();
+  afterEach(() => site.stop());
+
+  it('caller text is not echoed unbounded into faults and log lines', async () => {
+    const sim = await site.simulator({ hosts: 8, vms: 120, seed: 5 });
+    const scorer = await site.scorerOn(sim, { OVIRT_MAX_ANSWER_MB: '1', KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0' });
+    const port = scorer.service.ovirtProxyPort!;
+    const { response } = await post(port, apacheCall('system.methodHelp', ['B'.repeat(3 * MiB)]));
+    expect('fault' in response).toBe(true);
+    if ('fault' in response) expect(response.fault.message.length).toBeLessThan(4_096);
+    expect(Math.max(...site.logs.map((l) => l.length))).toBeLessThan(4_096);
   });
 });
 

@@ -1,10 +1,14 @@
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type WireScoreRequest } from '../../src/server/codec';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import type { HostScore } from '../../src/scoring/score';
+import type { SimulatedEngine } from '../../src/simulator/engine';
 import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { type Scorer, startScorer, startSimulator } from '../helpers';
+import { field, grpcFrame, rawCall, SCORE_HOSTS } from '../raw-grpc';
 
 const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
 const Response = root.lookupType('ksmscorer.v1.ScoreHostsResponse');
@@ -123,5 +127,29 @@ describe('hand-written decoders give what proto-loader gives', () => {
     expect(plain(decodeScoreHostsRequest(bytes.subarray(0, 10)))).toEqual({ host_ids: [], malformed: 'truncated field' });
     expect(plainBatch(decodeScoreHostsBatchRequest(Buffer.from([0x0a, 0x05, 0x1a])))).toEqual({ requests: [], malformed: 'truncated field' });
     expect(decodeScoreHostsRequest(Buffer.from([0x0f])).malformed).toBe('unsupported wire type 7');
+  });
+});
+
+describe('unknown fields in a request on the wire', () => {
+  /** ScoreHostsRequest { os: { type: "rhel_8x64" } }, every host of the inventory. */
+  const OS_REQUEST = field(0x12, field(0x0a, Buffer.from('rhel_8x64')));
+  let sim: SimulatedEngine | undefined;
+  let scorer: Scorer | undefined;
+  afterEach(async () => {
+    await scorer?.close();
+    scorer = undefined;
+    await sim?.stop();
+    sim = undefined;
+  });
+
+  it('an unknown group field (wire types 3 and 4, valid protobuf) is skipped like any other unknown field', async () => {
+    sim = await startSimulator({ hosts: 6, vms: 60, seed: 13 });
+    scorer = await startScorer(sim);
+    const plain = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(OS_REQUEST));
+    expect(plain.grpcStatus).toBe(grpc.status.OK);
+    // field 15 as a group holding a varint field: protobufjs and the other runtimes skip it; codec.ts answers INVALID_ARGUMENT.
+    const withGroup = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(Buffer.concat([OS_REQUEST, Buffer.from([0x7b, 0x08, 0x01, 0x7c])])));
+    expect(withGroup.grpcStatus, withGroup.grpcMessage).toBe(grpc.status.OK);
+    expect(withGroup.body).toEqual(plain.body);
   });
 });

@@ -17,7 +17,7 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { loadScorerProto, PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import { unary } from '../helpers';
 import { killAll, type Proc, serveOnSimulator, spawnProc } from '../processes';
-import { grpcFrame, HEALTH_CHECK, HEALTH_WATCH, type RawAnswer, rawCall, REFLECTION_V1, REFLECTION_V1ALPHA, SCORE_HOSTS, SCORE_HOSTS_BATCH } from '../raw-grpc';
+import { field, grpcFrame, HEALTH_CHECK, HEALTH_WATCH, type RawAnswer, rawCall, REFLECTION_V1, REFLECTION_V1ALPHA, SCORE_HOSTS, SCORE_HOSTS_BATCH, varint } from '../raw-grpc';
 import { frame, RawH2Connection } from '../raw-h2';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -29,8 +29,6 @@ const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keep
 const encode = (type: string, value: object) => Buffer.from(root.lookupType(type).encode(value).finish());
 const OS = { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' };
 const ID = '00000000-0000-4000-8000-00000000beef';
-/** A length-delimited field: tag, varint length, bytes. */
-const field = (tag: number, bytes: Buffer) => Buffer.concat([Buffer.from([tag]), varint(bytes.length), bytes]);
 
 interface Rpc {
   readonly path: string;
@@ -192,13 +190,6 @@ function mutate(base: Buffer, mutations: readonly Mutation[]): Buffer {
     else if (m.op === 'repeat') b = Buffer.concat([b, b.subarray(at)]);
   }
   return b;
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
-  out.push(n);
-  return Buffer.from(out);
 }
 
 /** `depth` length-delimited fields (number 15) each inside the last, written outside-in in one buffer. */

@@ -22,10 +22,11 @@ describe('a hostile engine', () => {
   let scorer: Scorer | undefined;
   let logs: string[];
 
-  const start = async (env: Record<string, string> = {}, opts: { waitForInventory?: boolean } = {}) => {
+  const start = async (env: Record<string, string> = {}, opts: { waitForInventory?: boolean; prepare?: (sim: SimulatedEngine) => void } = {}) => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
+    opts.prepare?.(sim);
     logs = [];
-    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }), ...opts });
+    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }), waitForInventory: opts.waitForInventory });
   };
   afterEach(async () => {
     sim.faults = {};
@@ -39,14 +40,19 @@ describe('a hostile engine', () => {
   const failures = () => scorer!.service.inventory.stats().syncFailures;
   const logged = (re: RegExp) => logs.filter((l) => re.test(l));
 
-  /** Makes the next full refresh read `path` through `respond`, and waits for that sync to fail. */
-  const failNextRefresh = async (path: string, respond: (req: IncomingMessage, res: ServerResponse) => void) => {
-    const before = failures();
+  /** Answers every engine request for `path` with `respond`. */
+  const respondOn = (path: string, respond: (req: IncomingMessage, res: ServerResponse) => void) => {
     sim.faults.respond = (p, req, res) => {
       if (p !== path) return false;
       respond(req, res);
       return true;
     };
+  };
+
+  /** Makes the next full refresh read `path` through `respond`, and waits for that sync to fail. */
+  const failNextRefresh = async (path: string, respond: (req: IncomingMessage, res: ServerResponse) => void) => {
+    const before = failures();
+    respondOn(path, respond);
     void scorer!.service.inventory.refresh().catch(() => undefined);
     await waitUntil(() => failures() > before, 15_000);
   };
@@ -273,4 +279,75 @@ describe('a hostile engine', () => {
     scorer = undefined;
     expect(Date.now() - t0).toBeLessThan(2_000 + 500);
   });
+
+  it('an engine whose /vms pages never end (every page full) makes a bounded number of requests, and the refresh fails', async () => {
+    await start({ OVIRT_PAGE_SIZE: '10' });
+    const page = [...sim.inventory.vms.values()].slice(0, 10).map((v) => ({ id: v.id, ...(v.hostId ? { host: { id: v.hostId } } : {}), os: { type: v.osType } }));
+    // Ignores `page N`: the same full page every time, as a broken or hostile engine might.
+    respondOn('/vms', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ vm: page })));
+    const vmsRequests = () => sim.requests.filter((r) => r.path === '/api/vms').length;
+    let settled = false;
+    void scorer!.service.inventory.refresh().then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    // 120 VMs are 12 pages; the service today keeps paging forever (9,441 requests in 5 s here).
+    await waitUntil(() => settled || vmsRequests() > 500, 15_000);
+    expect(vmsRequests()).toBeLessThanOrEqual(500);
+    expect(settled).toBe(true);
+  });
+
+  it('a host with a name it cannot search by, with a VM running on it, does not stop the inventory from loading', async () => {
+    await start({}, {
+      waitForInventory: false,
+      prepare: (s) => {
+        const bad = s.inventory.addHost('host with spaces');
+        s.inventory.addVm({ osType: 'rhel_8x64', hostId: bad.id });
+      },
+    });
+    // Today every full refresh fails: "engine listed vm ... on host ..., which is not in its host list".
+    await waitUntil(() => scorer!.service.inventory.snapshot() !== undefined, 8_000).catch(() => undefined);
+    expect(logs.filter((l) => /not in its host list/.test(l))).toEqual([]);
+    // The host is kept (it is joined on id); only searching the engine by its name is refused.
+    const snap = scorer!.service.inventory.snapshot();
+    expect(snap?.hostCount).toBe(9);
+    const odd = [...sim.inventory.hosts.values()].find((h) => h.name === 'host with spaces')!;
+    expect(snap?.hosts.get(odd.id)?.vmCount).toBe(1);
+    expect(sim.requests.some((r) => (r.query.get('search') ?? '').includes('with spaces'))).toBe(false);
+  });
+
+  it('a newest event whose id is not a safe integer does not make every full refresh fail', async () => {
+    await start();
+    const before = (await everyHost()).inventory!.host_count;
+    sim.inventory.events.push({ id: 1e20, code: 30, time: Date.now(), description: 'event id beyond 2^53' } as (typeof sim.inventory.events)[number]);
+    sim.inventory.addHost(); // seen by a full refresh
+    // The events poll fails ("a full refresh follows"), but the refresh starts with GET /events?max=1 and fails the same way, forever.
+    const snap = await scorer!.service.inventory.refresh();
+    expect(snap.hostCount).toBe(before + 1);
+  });
+
+  it('an /events answer of millions of tiny objects is decoded off the main thread, in a worker with a bounded heap', async () => {
+    await start({ OVIRT_MAX_ANSWER_MB: '8', OVIRT_TIMEOUT_SECONDS: '30', OVIRT_REQUEST_DEADLINE_SECONDS: '60' });
+    // 8 MiB of tiny objects: JSON.parse makes ~2.8 million of them. (At the default 64 MiB: 1.4 GB of heap, and
+    // tens of seconds with the event loop blocked, gRPC and health included.)
+    const body = Buffer.from(`{"event":[${'{},'.repeat(Math.floor((8 * MiB) / 3) - 20)}{}]}`);
+    const rss0 = process.memoryUsage.rss();
+    let served = 0;
+    respondOn('/events', (_req, res) => {
+      served++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    });
+    // Meanwhile calls are answered: the main thread never parses it (it used to block for seconds).
+    let slowest = 0;
+    while (served < 2) {
+      const t0 = performance.now();
+      await everyHost();
+      slowest = Math.max(slowest, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(slowest).toBeLessThan(1_000);
+    // The decoder's heap is bounded to 16 x OVIRT_MAX_ANSWER_MB (at least 256 MiB): past it, that answer fails, not the process.
+    expect((process.memoryUsage.rss() - rss0) / MiB).toBeLessThan(256 + 128);
+    await waitUntil(() => logs.some((l) => /GET \/events/.test(l) && /malformed|too large|larger than/.test(l)), 30_000);
+  }, 90_000);
 });

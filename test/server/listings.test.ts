@@ -1,6 +1,6 @@
 /** The introspection RPCs (ListOperatingSystems, ListHosts, ListVms) and scored_os, through a real grpc-js client. */
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ListHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ListHostsResponse';
 import type { ListOperatingSystemsResponse__Output } from '../../src/generated/ksmscorer/v1/ListOperatingSystemsResponse';
 import type { ListVmsResponse__Output } from '../../src/generated/ksmscorer/v1/ListVmsResponse';
@@ -9,7 +9,7 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { osIdentity } from '../../src/ovirt/parse';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import type { SimVm } from '../../src/simulator/inventory';
-import { expectGrpcError, type Scorer, startScorer, startSimulator, unary } from '../helpers';
+import { expectGrpcError, type Scorer, simulatedSites, startScorer, startSimulator, unary } from '../helpers';
 
 const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
 
@@ -175,5 +175,26 @@ describe('listing RPCs before the first inventory load', () => {
       await scorer.close();
       await sim.stop();
     }
+  });
+});
+
+describe('listing RPCs when the account may not see every host', () => {
+  const site = simulatedSites();
+  afterEach(() => site.stop());
+
+  it('ListOperatingSystems running_vm_count ("the VMs scores count") leaves out VMs on a host the account may not see, which count toward no host', async () => {
+    const sim = await site.simulator();
+    const hidden = [...sim.inventory.hosts.keys()][0]!;
+    const onHidden = [...sim.inventory.vms.values()].filter((vm) => vm.hostId === hidden).length;
+    expect(onHidden).toBeGreaterThan(0);
+    sim.hiddenHosts.add(hidden);
+    const scorer = await site.scorerOn(sim);
+    const oses = await unary<object, { operating_systems: { running_vm_count: number; host_count: number }[] }>(scorer.client, 'ListOperatingSystems', {});
+    const hosts = await unary<object, { hosts: { id: string; vm_count: number }[] }>(scorer.client, 'ListHosts', {});
+    const counted = hosts.hosts.reduce((n, h) => n + h.vm_count, 0);
+    const running = oses.operating_systems.reduce((n, os) => n + os.running_vm_count, 0);
+    // The VMs scores count are those counted toward the hosts; the hidden host's VMs count toward none.
+    expect(running).toBe(counted);
+    expect(Math.max(...oses.operating_systems.map((os) => os.host_count))).toBeLessThanOrEqual(hosts.hosts.length);
   });
 });

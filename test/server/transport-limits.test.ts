@@ -129,6 +129,18 @@ describe('transport limits', () => {
     await expectStillServing();
   });
 
+  it('KSM_SCORER_MAX_CONNECTIONS idle connections do not lock every real client out until the idle timeout (300 s)', async () => {
+    // The file's engine (6 hosts, 60 VMs, seed 13), without ROOMY: the idle limit stays at its default, 300 s.
+    scorer = await startScorer(sim, { KSM_SCORER_MAX_CONNECTIONS: '3' });
+    // Three connections that made the handshake and then do nothing: the handshake timeout no
+    // longer applies and the idle limit is 300 s. The XML-RPC listener replaces the oldest idle
+    // connection in this case; the gRPC listener closes every new one.
+    for (let i = 0; i < 3; i++) open.push(await RawH2Connection.open(scorer.service.port));
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 8_000 });
+    expect(res.scores).toHaveLength(6);
+  }, 30_000);
+
   it('a connection is sent GOAWAY at KSM_SCORER_MAX_CONNECTION_AGE_SECONDS and cut after the grace, even with a call open', async () => {
     await start({ KSM_SCORER_MAX_CONNECTION_AGE_SECONDS: '1', KSM_SCORER_MAX_CONNECTION_AGE_GRACE_SECONDS: '0.5' });
     const c = await connect();
