@@ -17,7 +17,7 @@ import { engineCommand, ENGINE_USAGE } from './cli/engine';
 import { healthCommand, HEALTH_USAGE } from './cli/health';
 import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE } from './cli/listings';
 import { scoreCommand, SCORE_USAGE } from './cli/score';
-import { ConfigError, describeConfig, loadConfig } from './config';
+import { ConfigError, describeConfig, loadConfig } from './config/load';
 import { createLogger, routeGrpcLogs } from './log';
 import { followRelay, missingNodeFlags, serveWithNodeFlags } from './node-flags';
 import { notifyReady } from './systemd';

@@ -2,7 +2,8 @@
  * The engine this service reads: OVIRT_URL's, or with none set, an embedded
  * simulated engine started here, and the log says so.
  */
-import { type Config, ConfigError, type EngineConnection } from './config';
+import type { EngineConnection } from './config/connection';
+import { type Config, ConfigError } from './config/load';
 import { RecordedEngine } from './recording/replay';
 import type { Logger } from './log';
 import { SimulatedEngine } from './simulator/engine';
