@@ -29,10 +29,10 @@ test: build test-deps
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 
-# Rewrites the configuration tables from the settings table in src/config.ts: every setting in
+# Rewrites the configuration tables from the settings table in src/config/settings.ts: every setting in
 # docs/configuration.md, the ones people set first (FIRST_SETTINGS) in the README.
 readme-config: build
-	node -e "const fs=require('fs');const c=require('./dist/config');for(const [f,t] of [['docs/configuration.md',c.settingsMarkdown()],['README.md',c.settingsMarkdown(c.FIRST_SETTINGS)]]){const r=fs.readFileSync(f,'utf8');fs.writeFileSync(f,r.replace(/(<!-- settings-table:begin[^>]*-->)[^]*?(<!-- settings-table:end -->)/,(m,a,b)=>a+'\\n'+t+'\\n'+b))}"
+	node -e "const fs=require('fs');const c=require('./dist/config/markdown');for(const [f,t] of [['docs/configuration.md',c.settingsMarkdown()],['README.md',c.settingsMarkdown(c.FIRST_SETTINGS)]]){const r=fs.readFileSync(f,'utf8');fs.writeFileSync(f,r.replace(/(<!-- settings-table:begin[^>]*-->)[^]*?(<!-- settings-table:end -->)/,(m,a,b)=>a+'\\n'+t+'\\n'+b))}"
 
 bench: build
 	bash test/bench/run.sh

@@ -17,7 +17,8 @@ import { engineCommand, ENGINE_USAGE } from './cli/engine';
 import { healthCommand, HEALTH_USAGE } from './cli/health';
 import { hostsCommand, HOSTS_USAGE, osCommand, OS_USAGE, vmsCommand, VMS_USAGE } from './cli/listings';
 import { scoreCommand, SCORE_USAGE } from './cli/score';
-import { ConfigError, describeConfig, loadConfig } from './config';
+import { ConfigError, describeConfig, loadConfig, readSetting } from './config/load';
+import { SETTINGS } from './config/settings';
 import { createLogger, routeGrpcLogs } from './log';
 import { followRelay, missingNodeFlags, serveWithNodeFlags } from './node-flags';
 import { notifyReady } from './systemd';
@@ -126,7 +127,8 @@ async function serve(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       // The configuration did not load, but the format people asked for still applies to this line.
-      createLogger('info', { format: process.env.KSM_SCORER_LOG_FORMAT?.trim() === 'pretty' ? 'pretty' : 'json' }).error(`ksm-scorer: ${err.message}`, { problems: err.problems });
+      const format = readSetting(SETTINGS.log.format, process.env[SETTINGS.log.format.env]);
+      createLogger('info', { format: 'value' in format ? format.value : SETTINGS.log.format.default }).error(`ksm-scorer: ${err.message}`, { problems: err.problems });
       return 2;
     }
     throw err;

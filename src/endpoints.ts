@@ -6,18 +6,19 @@
  * Prometheus reaches, /metrics (the single process, or the primary).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { type Config, ConfigError, type LimitSettings, SETTINGS } from './config';
+import { formatHostPort, type HostPort, type Setting, type TlsFileSettings } from './config/kinds';
+import { type Config, ConfigError, type LimitSettings } from './config/load';
+import { SETTINGS } from './config/settings';
 import type { ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { MetricsListener, type MetricsListenerOptions } from './metrics/http';
 import type { Metrics } from './metrics/metrics';
+import { bindProblem, isLoopback, listenProblem } from './net/bind';
 import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
-import { bindProblem, listenProblem } from './server/listen-check';
 import { GrpcServerMetrics } from './server/grpc-metrics';
 import { scoreVmOnHosts } from './server/scorer-service';
 import { ScorerServer } from './server/server';
-import { isLoopback } from './tls';
 
 export interface BoundPorts {
   readonly port: number;
@@ -66,14 +67,14 @@ export class Endpoints {
     try {
       port = await this.server.listen(this.config.server.listen);
     } catch (err) {
-      throw new ConfigError([bindProblem('KSM_SCORER_LISTEN', this.config.server.listen, err)]);
+      throw new ConfigError([bindProblem(SETTINGS.server.listen.env, this.config.server.listen, err)]);
     }
     try {
       const ovirtProxyPort = this.proxy === undefined ? undefined : await this.proxy.listen(this.config.ovirtProxy.listen!);
       return { port, ovirtProxyPort };
     } catch (err) {
       await this.server.shutdown(1_000);
-      throw new ConfigError([bindProblem('KSM_SCORER_OVIRT_PROXY_LISTEN', this.config.ovirtProxy.listen!, err)]);
+      throw new ConfigError([bindProblem(SETTINGS.ovirtProxy.listen.env, this.config.ovirtProxy.listen!, err)]);
     }
   }
 
@@ -95,33 +96,41 @@ export class Endpoints {
 
 /** Throws ConfigError when a listen address cannot be bound, so nothing starts (the simulator, the engine client). */
 export async function checkListenAddresses(config: Config): Promise<void> {
-  const addresses = { KSM_SCORER_LISTEN: config.server.listen, KSM_SCORER_OVIRT_PROXY_LISTEN: config.ovirtProxy.listen, KSM_SCORER_METRICS_LISTEN: config.metrics.listen };
+  const listeners = (
+    [
+      { setting: SETTINGS.server.listen, at: config.server.listen },
+      { setting: SETTINGS.ovirtProxy.listen, at: config.ovirtProxy.listen },
+      { setting: SETTINGS.metrics.listen, at: config.metrics.listen },
+    ] as const
+  ).filter((l): l is ListenAt & typeof l => l.at !== undefined);
   // Two of our own listeners on one address: each probe below would pass alone, and the second
   // bind would then fail after the first listener (and the simulator) started, blaming "another process".
-  const shared = sharedAddresses(addresses);
+  const shared = sharedAddresses(listeners);
   if (shared.length > 0) throw new ConfigError(shared);
   const problems: string[] = [];
-  for (const [name, address] of Object.entries(addresses)) {
-    const problem = address === undefined ? undefined : await listenProblem(name, address);
+  for (const { setting, at } of listeners) {
+    const problem = await listenProblem(setting.env, at);
     if (problem !== undefined) problems.push(problem);
   }
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
+/** A listener that is on: its listen setting and the address it holds. */
+interface ListenAt {
+  readonly setting: Setting<unknown>;
+  readonly at: HostPort;
+}
+
 /** Problems for listen settings whose addresses overlap: same port, and the same host or a wildcard. */
-function sharedAddresses(addresses: Record<string, string | undefined>): string[] {
+function sharedAddresses(listeners: readonly ListenAt[]): string[] {
   const wildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
   const loopback = (host: string) => (host === 'localhost' ? '127.0.0.1' : host);
-  const parsed = Object.entries(addresses)
-    .filter((e): e is [string, string] => e[1] !== undefined)
-    .map(([name, address]) => {
-      const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(address)!;
-      return { name, address, host: loopback(m[1]!), port: Number(m[2]) };
-    });
   const problems: string[] = [];
-  parsed.forEach((b, j) => {
-    const a = parsed.slice(0, j).find((a) => a.port !== 0 && a.port === b.port && (a.host === b.host || wildcard(a.host) || wildcard(b.host)));
-    if (a !== undefined) problems.push(`${b.name}: ${b.address} is also ${a.name} (${a.address}): give each listener its own port`);
+  listeners.forEach((b, j) => {
+    const a = listeners
+      .slice(0, j)
+      .find((a) => a.at.port !== 0 && a.at.port === b.at.port && (loopback(a.at.host) === loopback(b.at.host) || wildcard(a.at.host) || wildcard(b.at.host)));
+    if (a !== undefined) problems.push(`${b.setting.env}: ${formatHostPort(b.at)} is also ${a.setting.env} (${formatHostPort(a.at)}): give each listener its own port`);
   });
   return problems;
 }
@@ -141,21 +150,21 @@ export async function serveMetrics(
     port = await listener.listen(address);
   } catch (err) {
     await listener.close();
-    throw new ConfigError([bindProblem('KSM_SCORER_METRICS_LISTEN', address, err)]);
+    throw new ConfigError([bindProblem(SETTINGS.metrics.listen.env, address, err)]);
   }
   metrics.collectProcessMetrics();
   const scheme = config.metrics.tls === undefined ? 'http' : 'https';
   warnIfPlaintext(logger, 'metrics', address, config.metrics.tls !== undefined, SETTINGS.metrics);
-  return { port, url: `${scheme}://${address.replace(/:\d+$/, `:${port}`)}/metrics`, close: () => listener.close() };
+  return { port, url: `${scheme}://${formatHostPort(address, port)}/metrics`, close: () => listener.close() };
 }
 
 /** The lines that say where the service listens (tests and benchmarks read them), once for the service. */
 export function logListening(logger: Logger, config: Config, ports: BoundPorts, fields: Record<string, unknown>): void {
-  logger.info('ksm-scorer listening', { address: config.server.listen.replace(/:\d+$/, `:${ports.port}`), ...fields });
+  logger.info('ksm-scorer listening', { address: formatHostPort(config.server.listen, ports.port), ...fields });
   warnIfPlaintext(logger, 'gRPC', config.server.listen, config.server.tls !== undefined, SETTINGS.server);
   if (ports.ovirtProxyPort !== undefined) {
     logger.info('oVirt scheduler proxy listening', {
-      address: config.ovirtProxy.listen!.replace(/:\d+$/, `:${ports.ovirtProxyPort}`),
+      address: formatHostPort(config.ovirtProxy.listen!, ports.ovirtProxyPort),
       units: [UNIT_NAME],
       maxBodyBytes: config.ovirtProxy.maxBodyBytes,
     });
@@ -164,10 +173,10 @@ export function logListening(logger: Logger, config: Config, ports: BoundPorts, 
 }
 
 /** Plaintext beyond loopback: anyone on the path reads placement answers and cannot tell a fake scorer. */
-function warnIfPlaintext(logger: Logger, listener: string, address: string, tls: boolean, group: Record<'tlsCert' | 'tlsKey' | 'tlsClientCa', { readonly env: string }>): void {
-  if (tls || isLoopback(address)) return;
+function warnIfPlaintext(logger: Logger, listener: string, at: HostPort, tls: boolean, group: TlsFileSettings): void {
+  if (tls || isLoopback(at.host)) return;
   logger.warn(`the ${listener} listener serves plaintext on a non-loopback address: set ${group.tlsCert.env} and ${group.tlsKey.env} for TLS (and ${group.tlsClientCa.env} for mutual TLS)`, {
-    address,
+    address: formatHostPort(at),
   });
 }
 
@@ -178,9 +187,9 @@ function warnIfPlaintext(logger: Logger, listener: string, address: string, tls:
 export function warnIfPlaintextEngine(logger: Logger, config: Config): void {
   const url = config.engine.connection?.url;
   if (url === undefined || !url.startsWith('http:')) return;
-  const { hostname, port } = new URL(url);
-  if (isLoopback(`${hostname}:${port || 80}`)) return;
-  logger.warn('OVIRT_URL is http://: the engine password and session token cross the network in clear text; use the https:// URL of the engine (OVIRT_CA_FILE for its CA)', { url });
+  if (isLoopback(new URL(url).hostname)) return;
+  const { url: OVIRT_URL, caFile: OVIRT_CA_FILE } = SETTINGS.connection;
+  logger.warn(`${OVIRT_URL.env} is http://: the engine password and session token cross the network in clear text; use the https:// URL of the engine (${OVIRT_CA_FILE.env} for its CA)`, { url });
 }
 
 /** What the engine's scheduler proxy asks, answered along the same path as gRPC ScoreHosts. */

@@ -2,10 +2,14 @@
  * The engine this service reads: OVIRT_URL's, or with none set, an embedded
  * simulated engine started here, and the log says so.
  */
-import { type Config, ConfigError, type EngineConnection } from './config';
+import type { EngineConnection } from './config/connection';
+import { type Config, ConfigError } from './config/load';
+import { SETTINGS } from './config/settings';
 import { RecordedEngine } from './recording/replay';
 import type { Logger } from './log';
 import { SimulatedEngine } from './simulator/engine';
+
+const OVIRT_URL = SETTINGS.connection.url.env;
 
 export interface Engine {
   readonly connection: EngineConnection;
@@ -18,7 +22,7 @@ export async function connectEngine(config: Config, logger: Logger): Promise<Eng
   if (config.engine.connection !== undefined) return { connection: config.engine.connection, simulator: undefined };
   const simulator = new SimulatedEngine(config.simulator);
   const url = await simulator.start();
-  logger.warn('OVIRT_URL is not set: serving from the embedded SIMULATED oVirt engine, not a real one', {
+  logger.warn(`${OVIRT_URL} is not set: serving from the embedded SIMULATED oVirt engine, not a real one`, {
     simulatorUrl: url,
     hosts: config.simulator.hosts,
     vms: config.simulator.vms,
@@ -33,10 +37,10 @@ async function replayRecording(dir: string, maxAnswerBytes: number, logger: Logg
   try {
     recorded = new RecordedEngine(dir, maxAnswerBytes);
   } catch (err) {
-    throw new ConfigError([`OVIRT_URL: file:${dir} is not a recording: ${(err as Error).message}`]);
+    throw new ConfigError([`${OVIRT_URL}: file:${dir} is not a recording: ${(err as Error).message}`]);
   }
   const simulator = new SimulatedEngine({ hosts: 0, vms: 0, seed: 0, recorded });
   const url = await simulator.start();
-  logger.warn('OVIRT_URL is a recording: serving what an engine answered when recorded, not a live engine', { recording: dir, anonymized: recorded.anonymized, ...recorded.counts });
+  logger.warn(`${OVIRT_URL} is a recording: serving what an engine answered when recorded, not a live engine`, { recording: dir, anonymized: recorded.anonymized, ...recorded.counts });
   return { connection: { url, username: simulator.username, password: simulator.password, caFile: undefined, insecure: false }, simulator };
 }

@@ -5,7 +5,7 @@
  * registry that the /metrics listener serves. (With KSM_SCORER_WORKERS above
  * 1, src/cluster/ splits them between processes.)
  */
-import type { Config } from './config';
+import type { Config } from './config/load';
 import { connectEngine } from './engine';
 import { checkListenAddresses, Endpoints, logListening, serveMetrics } from './endpoints';
 import { HostInventory } from './inventory/inventory';

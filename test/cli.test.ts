@@ -98,6 +98,10 @@ describe('ksm-scorer CLI', () => {
     const env = run(['hosts'], { KSM_SCORER_TARGET: 'localhost' });
     expect(await env.exited).toBe(2);
     expect(env.stderr).toMatch(/^ksm-scorer hosts: KSM_SCORER_TARGET must be HOST:PORT, .* got "localhost" \(see ksm-scorer hosts --help\)\n$/);
+    // KSM_SCORER_TARGET_TLS is read by the settings table's flag kind: a value that is neither true nor false is named, not taken as false.
+    const tls = run(['health'], { KSM_SCORER_TARGET_TLS: 'maybe' });
+    expect(await tls.exited).toBe(2);
+    expect(tls.stderr).toBe('ksm-scorer health: KSM_SCORER_TARGET_TLS must be true or false, got "maybe" (see ksm-scorer health --help)\n');
   }, 60_000);
 
   it('batch on a file that is not there is a failure (exit 1), not a usage error', async () => {

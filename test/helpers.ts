@@ -1,6 +1,6 @@
 /** Shared test wiring: a simulated engine, the real service on 127.0.0.1:0, and a grpc-js client. */
 import * as grpc from '@grpc/grpc-js';
-import { type InventorySettings, loadConfig } from '../src/config';
+import { type InventorySettings, loadConfig } from '../src/config/load';
 import type { CallView } from '../src/inventory/call-view';
 import type { CallNeeds, HostInventory } from '../src/inventory/inventory';
 import type { InventorySnapshot } from '../src/inventory/snapshot';

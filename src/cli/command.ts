@@ -8,10 +8,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { HostScorerServiceClient } from '../generated/ksmscorer/v1/HostScorerService';
+import { formatHostPort, type HostPort } from '../config/kinds';
+import { readClientSettings } from '../config/load';
+import { CLIENT_SETTINGS } from '../config/settings';
 import { LOADER_OPTIONS, loadScorerProto } from '../server/proto';
-import { channelCredentials, explainTlsFailure, probeTlsMismatch, TLS_OPTIONS, TLS_USAGE, type TlsValues, wantsTls } from './tls';
+import { channelCredentials, explainTlsFailure, probeTlsMismatch, type TargetTls, targetTls, TLS_OPTIONS, TLS_USAGE, type TlsValues } from './tls';
 
-export const DEFAULT_TARGET = '127.0.0.1:50051';
+const TARGET = CLIENT_SETTINGS.target;
 
 /** Options every client command takes. */
 export const CLIENT_OPTIONS = {
@@ -21,10 +24,10 @@ export const CLIENT_OPTIONS = {
   ...TLS_OPTIONS,
 } as const;
 
-export const CLIENT_USAGE = `      --target defaults to $KSM_SCORER_TARGET or ${DEFAULT_TARGET}; --timeout (seconds) to 10.
+export const CLIENT_USAGE = `      --target defaults to $${TARGET.env} or ${TARGET.defaultText}; --timeout (seconds) to 10.
 ${TLS_USAGE}`;
 
-type ClientValues = { target?: string; timeout: string } & Parameters<typeof channelCredentials>[0];
+type ClientValues = { target?: string; timeout: string } & TlsValues;
 
 /** A usage error: the command's name, what is wrong, and its usage, on stderr; exit code 2. */
 export class UsageError extends Error {}
@@ -102,24 +105,25 @@ export function positiveInteger(name: string, raw: string, max = Number.MAX_SAFE
 }
 
 /**
- * The --target (or $KSM_SCORER_TARGET) as HOST:PORT. grpc-js reads anything else its own way:
- * no port dials 443, `http://...` becomes a DNS name, "" a parse error, all failing as calls.
+ * Where to call and how: each option, or where it is not given its setting (KSM_SCORER_TARGET...),
+ * read by the settings table's kinds. The target must be HOST:PORT: grpc-js reads anything else its
+ * own way (no port dials 443, `http://...` becomes a DNS name, "" a parse error, all failing as calls).
  */
-export function parseTarget(raw: string, source: string): { readonly host: string; readonly port: number } {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(raw);
-  const port = Number(m?.[2]);
-  if (m === null || port < 1 || port > 65535) {
-    throw new UsageError(`${source} must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got ${JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw)}`);
-  }
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+function clientTarget(values: ClientValues): { address: HostPort; tls: TargetTls } {
+  const given = { target: values.target !== undefined, tls: values.tls === true, ca: values.ca !== undefined, cert: values.cert !== undefined, key: values.key !== undefined };
+  const settings = readClientSettings(process.env, given);
+  const option = values.target === undefined ? undefined : TARGET.parse(values.target);
+  const problems = [...(option !== undefined && 'problem' in option ? [`--target ${option.problem}`] : []), ...settings.problems];
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  const address = option !== undefined && 'value' in option ? option.value : settings.values.target;
+  return { address, tls: targetTls(values, settings.values) };
 }
 
 export interface Connection {
   readonly scorer: HostScorerServiceClient;
   readonly target: string;
-  readonly address: { readonly host: string; readonly port: number };
-  readonly plaintext: boolean;
-  readonly tls: TlsValues;
+  readonly address: HostPort;
+  readonly tls: TargetTls;
   readonly credentials: grpc.ChannelCredentials;
   /** A unary call with the command's deadline, as a promise. */
   call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res>;
@@ -132,9 +136,9 @@ const MAX_ANSWER_BYTES = 256 * 2 ** 20;
 function connect(values: ClientValues): Connection {
   const timeout = Number(values.timeout);
   if (!(timeout > 0)) throw new UsageError(`--timeout must be a positive number of seconds, got ${JSON.stringify(values.timeout)}`);
-  const target = values.target ?? (process.env.KSM_SCORER_TARGET || DEFAULT_TARGET);
-  const address = parseTarget(target, values.target !== undefined ? '--target' : 'KSM_SCORER_TARGET');
-  const credentials = channelCredentials(values);
+  const { address, tls } = clientTarget(values);
+  const target = formatHostPort(address);
+  const credentials = channelCredentials(tls);
   if ('problem' in credentials) throw new UsageError(credentials.problem);
   const proto = loadScorerProto();
   const scorer = new proto.ksmscorer.v1.HostScorerService(target, credentials, { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES });
@@ -142,8 +146,7 @@ function connect(values: ClientValues): Connection {
     scorer,
     target,
     address,
-    plaintext: !wantsTls(values),
-    tls: values,
+    tls,
     credentials,
     call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res> {
       const fn = (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
@@ -175,12 +178,12 @@ async function describeCallError(err: unknown, conn: Connection): Promise<string
   const details = (e.details ?? e.message).replace(/\.? Resolution note:\s*$/, '.');
   const notConnected = e.code === grpc.status.UNAVAILABLE && /No connection established|Failed to connect|ECONNRESET|Connection dropped/.test(details);
   if (notConnected) {
-    const mismatch = await probeTlsMismatch(conn.address.host, conn.address.port, conn.tls, conn.plaintext);
+    const mismatch = await probeTlsMismatch(conn.address.host, conn.address.port, conn.tls);
     if (mismatch !== undefined) return mismatch;
   }
   const text = `${grpc.status[e.code] ?? 'ERROR'}: ${details}`;
   return e.code === grpc.status.UNAVAILABLE && /ECONNREFUSED|No connection established/.test(details)
-    ? `${text} (is \`ksm-scorer serve\` running at ${conn.target}? set --target or $KSM_SCORER_TARGET)`
+    ? `${text} (is \`ksm-scorer serve\` running at ${conn.target}? set --target or $${TARGET.env})`
     : text;
 }
 

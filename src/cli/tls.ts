@@ -1,11 +1,15 @@
 /**
- * How the client commands reach a service over TLS: --tls, --ca, --cert, --key (or
- * KSM_SCORER_TARGET_TLS, _CA, _CERT, _KEY) as grpc-js channel credentials, and plain words for a
- * handshake that fails.
+ * How the client commands reach a service over TLS: --tls, --ca, --cert, --key (or their
+ * settings, KSM_SCORER_TARGET_TLS, _CA, _CERT, _KEY) as grpc-js channel credentials, and plain
+ * words for a handshake that fails.
  */
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { ClientSettings } from '../config/load';
+import { CLIENT_SETTINGS } from '../config/settings';
+
+const { tls: TARGET_TLS, ca: TARGET_CA } = CLIENT_SETTINGS;
 
 /** parseArgs options of every client command. */
 export const TLS_OPTIONS = {
@@ -17,7 +21,7 @@ export const TLS_OPTIONS = {
 
 export const TLS_USAGE = `      --tls calls over TLS, trusting the system's CAs; --ca FILE (PEM) trusts the CA that signed the
       server's certificate instead; --cert FILE and --key FILE add a client certificate (mutual TLS).
-      Each implies --tls; defaults: $KSM_SCORER_TARGET_TLS (true), $KSM_SCORER_TARGET_CA, _CERT, _KEY.`;
+      Each implies --tls; defaults: $${TARGET_TLS.env} (true), $${TARGET_CA.env}, _CERT, _KEY.`;
 
 export interface TlsValues {
   readonly tls?: boolean | undefined;
@@ -26,21 +30,28 @@ export interface TlsValues {
   readonly key?: string | undefined;
 }
 
-/** Whether the options (or the environment) ask for TLS: --tls, or any of the files. */
-export function wantsTls(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): boolean {
-  const given = (option: 'ca' | 'cert' | 'key') => values[option] !== undefined || Boolean(env[`KSM_SCORER_TARGET_${option.toUpperCase()}`]);
-  return values.tls === true || /^(true|1|yes)$/i.test(env.KSM_SCORER_TARGET_TLS ?? '') || given('ca') || given('cert') || given('key');
+/** How to call the service: over TLS or not, and the files, each named by the option or the variable that gave it. */
+export interface TargetTls {
+  readonly on: boolean;
+  readonly ca: NamedFile | undefined;
+  readonly cert: NamedFile | undefined;
+  readonly key: NamedFile | undefined;
 }
 
-/** The channel credentials the options (or the environment) ask for, or a usage problem. */
-export function channelCredentials(values: TlsValues, env: Readonly<Record<string, string | undefined>> = process.env): grpc.ChannelCredentials | { problem: string } {
+/** The options, or where one is not given its setting: TLS is on with --tls, or with any of the files. */
+export function targetTls(values: TlsValues, settings: Pick<ClientSettings, 'tls' | 'ca' | 'cert' | 'key'>): TargetTls {
   const pick = (option: 'ca' | 'cert' | 'key'): NamedFile | undefined => {
-    const variable = `KSM_SCORER_TARGET_${option.toUpperCase()}`;
-    const path = values[option] ?? (env[variable] || undefined);
-    return path === undefined ? undefined : { path, name: values[option] === undefined ? variable : `--${option}` };
+    const path = values[option] ?? settings[option];
+    return path === undefined ? undefined : { path, name: values[option] === undefined ? CLIENT_SETTINGS[option].env : `--${option}` };
   };
   const [ca, cert, key] = [pick('ca'), pick('cert'), pick('key')];
-  if (!wantsTls(values, env)) return grpc.credentials.createInsecure();
+  return { on: values.tls === true || settings.tls || ca !== undefined || cert !== undefined || key !== undefined, ca, cert, key };
+}
+
+/** The channel credentials `target` asks for, or a usage problem. */
+export function channelCredentials(target: TargetTls): grpc.ChannelCredentials | { problem: string } {
+  const { ca, cert, key } = target;
+  if (!target.on) return grpc.credentials.createInsecure();
   if ((cert === undefined) !== (key === undefined)) return { problem: '--cert and --key go together: a client certificate and its private key' };
   const contents: (Buffer | null)[] = [];
   for (const file of [ca, key, cert]) {
@@ -112,7 +123,7 @@ export function explainTlsFailure(err: grpc.ServiceError): string | undefined {
   }
   const reason = /Last error: (?:Error: )?([^\n]*?)\.?(?: \(\d{4}-\d\d-\d\dT[^)]*\))?\.? Resolution note:/.exec(details)?.[1] ?? details;
   if (/certificate|altnames|self[- ]signed|issuer/i.test(reason)) {
-    return `the server's certificate does not verify (${reason}): give the CA that signed it with --ca (or KSM_SCORER_TARGET_CA), and a --target host the certificate names`;
+    return `the server's certificate does not verify (${reason}): give the CA that signed it with --ca (or ${TARGET_CA.env}), and a --target host the certificate names`;
   }
   return undefined;
 }
@@ -127,9 +138,10 @@ const PROBE_MS = 3_000;
  * an alert after the client's side of the handshake, so a byte is sent and the answer awaited).
  * Undefined when the probe finds neither (nothing listens, a plaintext server...).
  */
-export async function probeTlsMismatch(host: string, port: number, values: TlsValues, plaintext: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string | undefined> {
-  const file = (option: 'ca' | 'cert' | 'key') => {
-    const path = values[option] ?? (env[`KSM_SCORER_TARGET_${option.toUpperCase()}`] || undefined);
+export async function probeTlsMismatch(host: string, port: number, target: TargetTls): Promise<string | undefined> {
+  const plaintext = !target.on;
+  const file = (option: 'cert' | 'key') => {
+    const path = target[option]?.path;
     try {
       return path === undefined ? undefined : readFileSync(path);
     } catch {
@@ -169,7 +181,7 @@ export async function probeTlsMismatch(host: string, port: number, values: TlsVa
   });
   if (plaintext) {
     return outcome.kind === 'tls' || outcome.kind === 'alert'
-      ? `the server at ${host}:${port} speaks TLS and this call was plaintext: add --tls (system CAs) or --ca FILE, or set KSM_SCORER_TARGET_TLS=true or KSM_SCORER_TARGET_CA`
+      ? `the server at ${host}:${port} speaks TLS and this call was plaintext: add --tls (system CAs) or --ca FILE, or set ${TARGET_TLS.env}=true or ${TARGET_CA.env}`
       : undefined;
   }
   if (outcome.kind === 'alert' && /certificate required|bad certificate|unknown ca|certificate unknown|handshake failure|decrypt error/i.test(outcome.alert!)) {
@@ -177,7 +189,7 @@ export async function probeTlsMismatch(host: string, port: number, values: TlsVa
   }
   // A server that accepts a client answers the HTTP/2 preface with its SETTINGS; one that ends the
   // connection instead, right after a handshake in which we sent a certificate, refused that certificate.
-  const cert = values.cert ?? (env.KSM_SCORER_TARGET_CERT || undefined);
+  const cert = target.cert?.path;
   if (outcome.kind === 'cut after handshake' && cert !== undefined) {
     return `the server refused this client's certificate (${cert}): it ended the connection right after the TLS handshake; give one signed by a CA the server trusts with --cert and --key`;
   }

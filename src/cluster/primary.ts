@@ -11,7 +11,7 @@
  * (prom-client's AggregatorRegistry.aggregate).
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { Config } from '../config';
+import type { Config } from '../config/load';
 import { type BoundPorts, checkListenAddresses, logListening, serveMetrics } from '../endpoints';
 import { connectEngine } from '../engine';
 import { HostInventory } from '../inventory/inventory';

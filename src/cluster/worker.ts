@@ -7,7 +7,7 @@
  * disconnect).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Config } from '../config';
+import type { Config } from '../config/load';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
 import { engineStatusService } from '../engine-view/service';

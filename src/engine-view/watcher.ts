@@ -6,7 +6,7 @@
  * a bad answer, a dead engine) makes the view "unknown" with the reason,
  * logged, and never reaches the inventory or the service's health.
  */
-import type { Config } from '../config';
+import type { Config } from '../config/load';
 import { ScorerError } from '../errors';
 import type { EngineClient } from '../ovirt/client';
 import type { Logger } from '../log';

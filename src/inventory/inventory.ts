@@ -4,7 +4,7 @@
  * served inventory (freshness and on-demand reads), which handlers see only
  * as ScoringInventory.
  */
-import type { InventorySettings } from '../config';
+import type { InventorySettings } from '../config/load';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { ServedInventory } from './served';

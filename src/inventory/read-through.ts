@@ -8,7 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { abortable } from '../abortable';
-import type { InventorySettings } from '../config';
+import type { InventorySettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';

@@ -5,7 +5,7 @@
  * or in a worker process, the primary over IPC (src/cluster/worker.ts).
  * Its gauges (size, generation, age, state) are read at scrape time.
  */
-import type { InventorySettings } from '../config';
+import type { InventorySettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';

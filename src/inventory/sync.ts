@@ -10,7 +10,7 @@
  * by kind and outcome, with its duration.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { InventorySettings } from '../config';
+import type { InventorySettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';

@@ -1,15 +1,17 @@
 /**
  * The HTTP listener Prometheus scrapes: GET /metrics and nothing else, with
  * every wait short (headers, idle connections) and a cap on connections where
- * the connection showing the least progress makes room (src/http-guard.ts), so
+ * the connection showing the least progress makes room (src/net/http-guard.ts), so
  * idle, slow or reconnecting clients cannot keep scrapes out; https (and
  * mutual TLS) with rotated files when its TLS settings are set.
  */
 import type { RequestListener, Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ProgressGuard } from '../http-guard';
+import type { TlsFiles } from '../config/connection';
+import type { HostPort } from '../config/kinds';
 import type { Logger } from '../log';
-import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
+import { bind } from '../net/bind';
+import { ProgressGuard } from '../net/http-guard';
+import { httpServer, type TlsCredentials } from '../net/tls';
 import type { Metrics } from './metrics';
 
 export interface MetricsListenerOptions {
@@ -64,16 +66,9 @@ export class MetricsListener {
     this.server.timeout = backstopMs; // a socket that moves no byte at all
   }
 
-  /** Binds HOST:PORT (port 0 picks one) and returns the bound port. */
-  listen(address: string): Promise<number> {
-    const m = /^\[?(.*?)\]?:(\d+)$/.exec(address)!;
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: m[1], port: Number(m[2]) }, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+  /** Binds `at` (port 0 picks one) and returns the bound port. */
+  listen(at: HostPort): Promise<number> {
+    return bind(this.server, at);
   }
 
   close(): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config/load';
 import { connectEngine } from '../engine';
 import { ScorerError } from '../errors';
 import { createLogger, type Logger } from '../log';

@@ -5,11 +5,14 @@
  * Calls are counted by method and outcome.
  */
 import * as http from 'node:http';
+import type { TlsFiles } from '../config/connection';
+import type { HostPort } from '../config/kinds';
 import { ScorerError } from '../errors';
-import { ProgressGuard } from '../http-guard';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
-import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
+import { bind } from '../net/bind';
+import { ProgressGuard } from '../net/http-guard';
+import { httpServer, type TlsCredentials } from '../net/tls';
 import type { ProxyMethods } from './handlers';
 import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
 
@@ -108,21 +111,12 @@ export class SchedulerProxyListener {
     });
   }
 
-  /** Binds `address` (HOST:PORT, port 0 picks one) and returns the bound port. */
-  listen(address: string): Promise<number> {
-    const i = address.lastIndexOf(':');
-    const host = address.slice(0, i).replace(/^\[(.*)\]$/, '$1');
-    const port = Number(address.slice(i + 1));
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        this.server.on('error', (err) => this.options.logger.error('scheduler proxy listener error', { err }));
-        if (this.credentials !== undefined) this.options.logger.info('scheduler proxy serves TLS (https)', this.credentials.describe());
-        resolve((this.server.address() as { port: number }).port);
-      });
-    });
+  /** Binds `at` (port 0 picks one) and returns the bound port. */
+  async listen(at: HostPort): Promise<number> {
+    const port = await bind(this.server, at);
+    this.server.on('error', (err) => this.options.logger.error('scheduler proxy listener error', { err }));
+    if (this.credentials !== undefined) this.options.logger.info('scheduler proxy serves TLS (https)', this.credentials.describe());
+    return port;
   }
 
   /** Stops accepting, lets calls in flight finish for up to `graceMs`, then cuts what is left. */

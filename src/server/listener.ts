@@ -2,12 +2,20 @@
  * The TCP listener in front of grpc-js: it bounds how many connections are open at once (at the
  * cap the quietest one makes room), ends TLS when it is on (with rotation), and closes a connection
  * that has not sent the HTTP/2 preface within the handshake timeout.
+ *
+ * grpc-js binds its own http2 server, so it could not share the bind and cap of the HTTP listeners
+ * (src/net/): the service binds this TCP server instead, with the same helpers, and hands grpc-js
+ * each connection past the cap, TLS and the preface (ConnectionInjector).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { ConnectionInjector } from '@grpc/grpc-js';
+import type { TlsFiles } from '../config/connection';
+import type { HostPort } from '../config/kinds';
 import type { Logger } from '../log';
-import { TlsCredentials, type TlsFiles } from '../tls';
+import { bind } from '../net/bind';
+import { ConnectionCap } from '../net/connection-cap';
+import { TlsCredentials } from '../net/tls';
 
 /** The client preface (24 bytes) and the header of the SETTINGS frame that must follow it. */
 const HANDSHAKE_BYTES = 24 + 9;
@@ -17,8 +25,6 @@ const QUIET_MS = 100;
 const MAX_WAITING = 16;
 /** On shutdown, how long a connection is given to send what was written to it (GOAWAY, a last answer) before it is closed. */
 const FLUSH_MS = 100;
-/** Refused and timed-out connections are logged as counts, at most this often. */
-const REPORT_INTERVAL_MS = 10_000;
 
 export interface ListenerLimits {
   readonly maxConnections: number;
@@ -34,13 +40,11 @@ export class ConnectionListener {
   private readonly credentials: TlsCredentials | undefined;
   /** Connections that have not sent the HTTP/2 preface yet, not handed to grpc-js: closed at once on shutdown. */
   private readonly handshaking = new Set<net.Socket>();
-  private readonly refused = { overLimit: 0, handshakeTimeout: 0, evictedQuiet: 0, tlsFailed: 0 };
-  /** Open connections (TCP sockets, also under TLS), oldest first. */
-  private readonly open = new Set<net.Socket>();
+  /** Open connections (TCP sockets, also under TLS), with what was refused or closed. */
+  private readonly cap: ConnectionCap<'handshakeTimeout' | 'evictedQuiet' | 'tlsFailed'>;
   /** New connections waiting at the cap for a quiet one to make room. */
   private waiting = 0;
   private closed = false;
-  private reportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly injector: ConnectionInjector, private readonly limits: ListenerLimits, private readonly logger: Logger) {
     if (limits.tls !== undefined) {
@@ -54,40 +58,27 @@ export class ConnectionListener {
       // A handshake that timed out, a refused client certificate, a client speaking plaintext: Node reports them, closing is ours.
       this.tls.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
         socket.destroy();
-        this.count(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshakeTimeout' : 'tlsFailed');
+        this.cap.count(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshakeTimeout' : 'tlsFailed');
       });
     }
-    this.tcp = net.createServer((socket) => {
-      if (this.open.size < limits.maxConnections) return this.admit(socket);
-      // At the cap, the oldest connection that stays quiet for a moment makes room (its client reconnects when
-      // it needs to), so connections that do nothing cannot lock real clients out; when all are busy, it is refused.
-      if (this.waiting >= MAX_WAITING) {
-        socket.destroy();
-        return this.count('overLimit');
-      }
+    // At the cap, the oldest connection that stays quiet for a moment makes room (its client reconnects when
+    // it needs to), so connections that do nothing cannot lock real clients out; when all are busy, it is refused.
+    const makeRoom = () => {
+      if (this.waiting >= MAX_WAITING) return false;
       this.waiting++;
-      void this.evictQuiet().then((evicted) => {
-        this.waiting--;
-        if (evicted && !this.closed) return this.admit(socket);
-        socket.destroy();
-        this.count('overLimit');
-      });
-    });
+      return this.evictQuiet().finally(() => this.waiting--);
+    };
+    const report = { logger, message: 'connections refused or closed by the connection limits or in the TLS handshake', events: ['overLimit', 'handshakeTimeout', 'evictedQuiet', 'tlsFailed'] as const };
+    this.cap = new ConnectionCap(limits.maxConnections, makeRoom, report);
+    this.tcp = net.createServer();
+    this.cap.attach(this.tcp, (socket) => this.admit(socket));
   }
 
-  /** Listens on `address` (HOST:PORT or [IPv6]:PORT; port 0 picks one) and returns the port. */
-  listen(address: string): Promise<number> {
-    const at = address.lastIndexOf(':');
-    const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-    const port = Number(address.slice(at + 1));
-    return new Promise((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen({ host, port }, () => {
-        this.tcp.off('error', reject);
-        if (this.credentials !== undefined) this.logger.info('gRPC listener serves TLS', this.credentials.describe());
-        resolve((this.tcp.address() as net.AddressInfo).port);
-      });
-    });
+  /** Listens on `at` (port 0 picks one) and returns the port. */
+  async listen(at: HostPort): Promise<number> {
+    const port = await bind(this.tcp, at);
+    if (this.credentials !== undefined) this.logger.info('gRPC listener serves TLS', this.credentials.describe());
+    return port;
   }
 
   /**
@@ -99,7 +90,7 @@ export class ConnectionListener {
     this.tcp.close();
     this.credentials?.close();
     for (const socket of this.handshaking) socket.destroy();
-    clearTimeout(this.reportTimer);
+    this.cap.stop();
   }
 
   /**
@@ -107,15 +98,12 @@ export class ConnectionListener {
    * selects, once what was written to them has had a moment to leave (the GOAWAY, a call's last frames).
    */
   closeConnections(which: (peer: string) => boolean): void {
-    const chosen = [...this.open].filter((socket) => which(`${socket.remoteAddress}:${socket.remotePort}`));
+    const chosen = [...this.cap.sockets].filter((socket) => which(`${socket.remoteAddress}:${socket.remotePort}`));
     if (chosen.length > 0) setTimeout(() => chosen.forEach((socket) => socket.destroy()), FLUSH_MS);
   }
 
-  /** A connection within the cap: counted while open, then TLS (when on) and the preface. */
+  /** A connection within the cap: TLS (when on), then the preface. */
   private admit(socket: net.Socket): void {
-    if (socket.destroyed) return;
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
     if (this.tls === undefined) return this.awaitPreface(socket);
     // A reset of the TCP socket under TLS is only a close to us; the TLS socket sees it too.
     socket.on('error', () => {});
@@ -135,7 +123,7 @@ export class ConnectionListener {
     let bytes = 0;
     const timer = setTimeout(() => {
       socket.destroy();
-      this.count('handshakeTimeout');
+      this.cap.count('handshakeTimeout');
     }, this.limits.handshakeTimeoutMs);
     const settle = () => {
       clearTimeout(timer);
@@ -154,7 +142,7 @@ export class ConnectionListener {
     };
     // A reset before the preface is only a close to us; after it the http2 session handles errors
     // (and a TLS socket's are its owner's to handle, nodejs/node#35824). An error closes the
-    // connection: a refused TLS renegotiation (ERR_TLS_SESSION_ATTACK, see src/tls.ts) is one.
+    // connection: a refused TLS renegotiation (ERR_TLS_SESSION_ATTACK, see src/net/tls.ts) is one.
     socket.on('error', () => socket.destroy());
     socket.on('data', onData);
     socket.once('close', settle);
@@ -164,25 +152,14 @@ export class ConnectionListener {
   private async evictQuiet(): Promise<boolean> {
     // TCP sockets: under TLS they still count the bytes on the wire, and destroying one closes the connection.
     const traffic = (socket: net.Socket) => socket.bytesRead + socket.bytesWritten;
-    const before = new Map([...this.open].map((socket) => [socket, traffic(socket)]));
+    const before = new Map([...this.cap.sockets].map((socket) => [socket, traffic(socket)]));
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     for (const [socket, bytes] of before) {
-      if (socket.destroyed || !this.open.has(socket)) return true; // one closed meanwhile: room anyway
+      if (socket.destroyed || !this.cap.sockets.has(socket)) return true; // one closed meanwhile: room anyway
       if (traffic(socket) !== bytes) continue;
-      socket.destroy();
-      this.open.delete(socket);
-      this.count('evictedQuiet');
+      this.cap.close(socket, 'evictedQuiet');
       return true;
     }
     return false;
-  }
-
-  private count(reason: keyof ConnectionListener['refused']): void {
-    this.refused[reason]++;
-    this.reportTimer ??= setTimeout(() => {
-      this.reportTimer = undefined;
-      this.logger.warn('connections refused or closed by the connection limits or in the TLS handshake', { ...this.refused, intervalMs: REPORT_INTERVAL_MS });
-      this.refused.overLimit = this.refused.handshakeTimeout = this.refused.evictedQuiet = this.refused.tlsFailed = 0;
-    }, REPORT_INTERVAL_MS).unref();
   }
 }

@@ -3,7 +3,7 @@
  * or IndexedQuery values, and of ListVmsRequest. Every message names the field (with its path inside a batch) and
  * says what is wrong with it.
  */
-import type { LimitSettings } from '../config';
+import type { LimitSettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { ListVmsRequest__Output } from '../generated/ksmscorer/v1/ListVmsRequest';
 import type { ScoreHostsRequest__Output } from '../generated/ksmscorer/v1/ScoreHostsRequest';

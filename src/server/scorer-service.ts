@@ -5,7 +5,7 @@
  * are copied from the score tables (score-tables.ts, table-answers.ts).
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { LimitSettings } from '../config';
+import type { LimitSettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
 import type { CallView } from '../inventory/call-view';

@@ -6,7 +6,8 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
-import type { ServerSettings } from '../config';
+import type { HostPort } from '../config/kinds';
+import type { ServerSettings } from '../config/load';
 import type { Logger } from '../log';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
 import { ControlFloodGuard, injectorHttp2Server } from './control-flood';
@@ -88,9 +89,9 @@ export class ScorerServer {
     this.server.addService(definition, this.tracked(handlers as Record<string, grpc.handleUnaryCall<unknown, unknown>>));
   }
 
-  /** Listens on `address` (HOST:PORT; port 0 picks one) and returns the bound port. */
-  listen(address: string): Promise<number> {
-    return this.listener.listen(address);
+  /** Listens on `at` (port 0 picks one) and returns the bound port. */
+  listen(at: HostPort): Promise<number> {
+    return this.listener.listen(at);
   }
 
   setServing(serving: boolean): void {

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import protobuf from 'protobufjs';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/load';
 import { HostInventory } from '../../src/inventory/inventory';
 import { operatingSystems } from '../../src/inventory/listings';
 import { silentLogger } from '../../src/log';

@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/load';
 import { grpcServerOptions } from '../../src/server/server';
 
 const PATH = '/ksmscorer.v1.HostScorerService/ScoreHosts';

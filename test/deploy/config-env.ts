@@ -2,11 +2,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Config, loadConfig, SETTINGS, type Setting } from '../../src/config';
+import type { Setting } from '../../src/config/kinds';
+import { type Config, loadConfig } from '../../src/config/load';
+import { SERVICE_SETTINGS } from '../../src/config/settings';
 
-/** Every variable the service reads: the env names of src/config.ts's settings table. */
+/** Every variable the service reads: the env names of the service's groups of the settings table (src/config/settings.ts; not the client commands'). */
 export function configEnvNames(): ReadonlySet<string> {
-  return new Set(Object.values(SETTINGS).flatMap((group) => Object.values(group).map((setting: Setting<unknown>) => setting.env)));
+  return new Set(Object.values(SERVICE_SETTINGS).flatMap((group) => Object.values(group).map((setting: Setting<unknown>) => setting.env)));
 }
 
 /**

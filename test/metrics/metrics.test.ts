@@ -274,7 +274,7 @@ describe('scheduler proxy (XML-RPC) calls', () => {
 describe('the metrics listener alone', () => {
   it('cuts a client that never finishes its request, and a truncated one', async () => {
     const listener = new MetricsListener(new Metrics(), silentLogger, { requestTimeoutMs: 300 });
-    const port = await listener.listen('127.0.0.1:0');
+    const port = await listener.listen({ host: '127.0.0.1', port: 0 });
     try {
       for (const partial of ['GET /metrics HTTP/1.1\r\nHost: x\r\n', 'GET /met']) {
         const socket = connect(port, '127.0.0.1');
@@ -294,7 +294,7 @@ describe('the metrics listener alone', () => {
 
   it('garbage instead of HTTP gets 400 and the connection closed', async () => {
     const listener = new MetricsListener(new Metrics(), silentLogger);
-    const port = await listener.listen('127.0.0.1:0');
+    const port = await listener.listen({ host: '127.0.0.1', port: 0 });
     try {
       const socket = connect(port, '127.0.0.1');
       let answer = '';
@@ -330,7 +330,7 @@ describe('metrics off', () => {
   it('a metrics port already taken fails the start with the address named', async () => {
     const sim = await startSimulator();
     const taken = new MetricsListener(new Metrics(), silentLogger);
-    const port = await taken.listen('127.0.0.1:0');
+    const port = await taken.listen({ host: '127.0.0.1', port: 0 });
     try {
       await expect(startScorer(sim, { KSM_SCORER_METRICS_LISTEN: `127.0.0.1:${port}` })).rejects.toThrow(`127.0.0.1:${port}`);
     } finally {

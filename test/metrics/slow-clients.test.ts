@@ -35,7 +35,7 @@ describe('/metrics under idle and slow clients', () => {
       const metrics = new Metrics();
       metrics.counter('ksm_scorer_test_total', 'A sample for the scrapes to read.', []).inc();
       const listener = new MetricsListener(metrics, silentLogger, { tls });
-      const port = await listener.listen('127.0.0.1:0');
+      const port = await listener.listen({ host: '127.0.0.1', port: 0 });
       const drippers = startDrippers({ port, connections: 80, head, drip, intervalMs: 500, ca: idleTls ? ca : undefined });
       const prometheus = new KeepAliveCaller(port, ca);
       try {

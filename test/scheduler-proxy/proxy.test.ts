@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config/load';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { silentLogger } from '../../src/log';
 import { createProxyMethods, UNIT_NAME } from '../../src/scheduler-proxy/handlers';
@@ -359,7 +359,7 @@ describe('a body dripped slowly', () => {
     // The service's own listener with the real methods, but a body timeout short enough for a test.
     const methods = createProxyMethods({ scoreVm: scoreVmLikeScoreHosts(scorer.service.inventory, loadConfig({}).limits), logger: silentLogger });
     listener = new SchedulerProxyListener({ methods, logger: silentLogger, maxBodyBytes: 2 ** 20, bodyTimeoutMs: 300 });
-    port = await listener.listen('127.0.0.1:0');
+    port = await listener.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(async () => {
     await listener.close(1_000);

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, FIRST_SETTINGS, loadConfig, settingsMarkdown } from '../src/config';
-import { killAll, spawnProc } from './processes';
+import { ConfigError, describeConfig, loadConfig } from '../../src/config/load';
+import { killAll, spawnProc } from '../processes';
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -20,7 +20,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.engine.connection).toBeUndefined();
     expect(c).toMatchObject({
-      server: { listen: '0.0.0.0:50051' },
+      server: { listen: { host: '0.0.0.0', port: 50051 } },
       inventory: { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000 },
       limits: { maxHostsPerRequest: 10_000 },
       engine: { pageSize: 500 },
@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       KSM_SCORER_MAX_HOSTS: '64',
     });
     expect(c.engine.connection).toEqual({ url: 'https://engine.example.com/ovirt-engine/api', username: 'admin@internal', password: 's3cret', caFile: undefined, insecure: false });
-    expect(c).toMatchObject({ server: { listen: '127.0.0.1:6000' }, inventory: { refreshIntervalMs: 50_000 }, limits: { maxHostsPerRequest: 64 } });
+    expect(c).toMatchObject({ server: { listen: { host: '127.0.0.1', port: 6000 } }, inventory: { refreshIntervalMs: 50_000 }, limits: { maxHostsPerRequest: 64 } });
   });
 
   it('reads the password from OVIRT_PASSWORD_FILE, without its trailing newline', () => {
@@ -125,7 +125,7 @@ describe('loadConfig', () => {
   it('the oVirt scheduler proxy is off unless KSM_SCORER_OVIRT_PROXY_LISTEN is set; its body limit is in MiB', () => {
     expect(loadConfig({}).ovirtProxy).toEqual({ listen: undefined, maxBodyBytes: 4 * 2 ** 20, minRateBytes: 500 });
     expect(loadConfig({ KSM_SCORER_OVIRT_PROXY_LISTEN: 'localhost:18781', KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.5', KSM_SCORER_OVIRT_PROXY_MIN_RATE_BYTES: '2000' }).ovirtProxy).toEqual({
-      listen: 'localhost:18781',
+      listen: { host: 'localhost', port: 18781 },
       maxBodyBytes: 2 ** 19,
       minRateBytes: 2000,
     });
@@ -162,22 +162,8 @@ describe('loadConfig', () => {
     }
   });
 
-  it('the configuration tables are the ones generated from the settings table: all in docs/configuration.md, the first ones in the README', () => {
-    for (const [file, expected] of [
-      ['docs/configuration.md', settingsMarkdown()],
-      ['README.md', settingsMarkdown(FIRST_SETTINGS)],
-    ] as const) {
-      const text = readFileSync(join(__dirname, '..', file), 'utf8');
-      const m = /<!-- settings-table:begin[^>]*-->\n([\s\S]*?)\n<!-- settings-table:end -->/.exec(text);
-      expect(m, `${file} lacks the settings-table markers`).not.toBeNull();
-      // On a difference: `make readme-config` rewrites the tables from src/config.ts.
-      expect(m![1], file).toBe(expected);
-    }
-    expect(settingsMarkdown(FIRST_SETTINGS).split('\n')).toHaveLength(2 + FIRST_SETTINGS.length);
-  });
-
   it('refuses settings for a real engine when OVIRT_URL is unset, instead of ignoring them for the simulator', () => {
-    const ca = join(__dirname, 'fixtures', 'tls', 'ca.pem');
+    const ca = join(__dirname, '..', 'fixtures', 'tls', 'ca.pem');
     expect(problemsOf({ OVIRT_CA_FILE: ca })).toEqual([
       'OVIRT_URL: unset, so the embedded simulator would be used and OVIRT_CA_FILE ignored; set OVIRT_URL for a real engine, or unset it',
     ]);
@@ -194,6 +180,11 @@ describe('loadConfig', () => {
     expect(real).not.toHaveProperty('simulator');
   });
 
+  it('describeConfig shows the listen addresses as HOST:PORT, and metrics off as off', () => {
+    const shown = describeConfig(loadConfig({ KSM_SCORER_LISTEN: '[::1]:6000', KSM_SCORER_METRICS_LISTEN: 'off' }));
+    expect(shown).toMatchObject({ server: { listen: '[::1]:6000' }, ovirtProxy: { listen: undefined }, metrics: { listen: 'off' } });
+  });
+
   it('describeConfig leaves the password out', () => {
     const c = loadConfig({ OVIRT_URL: 'https://e/ovirt-engine/api', OVIRT_USERNAME: 'u', OVIRT_PASSWORD: 'top-secret' });
     expect(JSON.stringify(describeConfig(c))).not.toContain('top-secret');
@@ -204,7 +195,7 @@ describe('settings refused by `ksm-scorer serve`', () => {
   afterEach(() => killAll());
 
   it('a number setting written in hex, binary or octal is refused: one line naming the variable, exit 2', async () => {
-    const cli = join(__dirname, '..', 'dist', 'cli.js');
+    const cli = join(__dirname, '..', '..', 'dist', 'cli.js');
     for (const raw of ['0x10', '0b101', '0o7']) {
       const proc = spawnProc(process.execPath, [cli, 'serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '2', KSM_SCORER_SIM_VMS: '2', OVIRT_PAGE_SIZE: raw });
       const code = await Promise.race([proc.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 5_000))]);

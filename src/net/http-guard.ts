@@ -13,7 +13,8 @@
  */
 import type * as http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from './log';
+import type { Logger } from '../log';
+import { ConnectionCap } from './connection-cap';
 
 export interface ProgressLimits {
   /** Most TCP connections open at once (under TLS, handshakes included). */
@@ -31,7 +32,6 @@ export interface ProgressLimits {
 /** At the cap, how long a connection must have sent nothing to count as idle (a new caller's request may be on its way). */
 const IDLE_GRACE_MS = 100;
 const CHECK_INTERVAL_MS = 250;
-const REPORT_INTERVAL_MS = 10_000;
 
 interface Connection {
   /** The TCP socket: its bytesRead counts the wire, and destroying it closes the connection (TLS too). */
@@ -47,23 +47,30 @@ interface Connection {
   request: http.IncomingMessage | undefined;
 }
 
-type GuardEvent = 'evicted' | 'overLimit' | 'headerTimeout' | 'idleTimeout';
+type GuardEvent = 'evicted' | 'headerTimeout' | 'idleTimeout';
 
 export class ProgressGuard {
   /** By remote address and port: an https request's socket is the TLS socket, not the TCP one counted here. */
   private readonly connections = new Map<string, Connection>();
   private readonly timer: NodeJS.Timeout;
-  private readonly counts: Record<GuardEvent, number> = { evicted: 0, overLimit: 0, headerTimeout: 0, idleTimeout: 0 };
-  private reportTimer: NodeJS.Timeout | undefined;
+  private readonly cap: ConnectionCap<GuardEvent>;
 
   constructor(
     server: http.Server,
     private readonly limits: ProgressLimits,
-    private readonly logger: Logger,
+    logger: Logger,
     /** Which listener, for logs. */
-    private readonly listener: string,
+    listener: string,
   ) {
-    server.on('connection', (socket: Socket) => this.admit(socket));
+    // At the cap, the connection with the least progress makes room; none when every one is being answered.
+    const makeRoom = () => {
+      const victim = this.leastProgress(performance.now());
+      if (victim !== undefined) this.drop(victim, 'evicted');
+      return victim !== undefined;
+    };
+    const report = { logger, message: 'connections closed or refused for lack of progress or at the connection cap', fields: { listener }, events: ['evicted', 'overLimit', 'headerTimeout', 'idleTimeout'] as const };
+    this.cap = new ConnectionCap(limits.maxConnections, makeRoom, report);
+    this.cap.attach(server, (socket) => this.admit(socket));
     // Under TLS the handshake's bytes are not a request: the wait for one starts when it is done.
     server.on('secureConnection', (tls: Socket) => {
       const c = this.connections.get(keyOf(tls));
@@ -85,18 +92,11 @@ export class ProgressGuard {
 
   close(): void {
     clearInterval(this.timer);
-    clearTimeout(this.reportTimer);
+    this.cap.stop();
   }
 
+  /** A connection within the cap: watched for progress while open. */
   private admit(socket: Socket): void {
-    if (this.connections.size >= this.limits.maxConnections) {
-      const victim = this.leastProgress(performance.now());
-      if (victim === undefined) {
-        socket.destroy();
-        return this.count('overLimit');
-      }
-      this.drop(victim, 'evicted');
-    }
     const key = keyOf(socket);
     const c: Connection = { socket, key, since: performance.now(), base: 0, readingSince: undefined, request: undefined };
     this.connections.set(key, c);
@@ -151,18 +151,8 @@ export class ProgressGuard {
   }
 
   private drop(c: Connection, why: GuardEvent): void {
-    c.socket.destroy();
+    this.cap.close(c.socket, why);
     this.connections.delete(c.key);
-    this.count(why);
-  }
-
-  private count(why: GuardEvent): void {
-    this.counts[why]++;
-    this.reportTimer ??= setTimeout(() => {
-      this.reportTimer = undefined;
-      this.logger.warn('connections closed or refused for lack of progress or at the connection cap', { listener: this.listener, ...this.counts, intervalMs: REPORT_INTERVAL_MS });
-      for (const k of Object.keys(this.counts) as GuardEvent[]) this.counts[k] = 0;
-    }, REPORT_INTERVAL_MS).unref();
   }
 }
 

@@ -2,13 +2,11 @@
  * TLS for any listener: its certificate, key and client CA files, checked at start and re-read on
  * an interval, so rotated files reach new connections without a restart (and broken ones never do).
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { isIP } from 'node:net';
 import * as tls from 'node:tls';
-import type { Logger } from './log';
+import { loadTlsFiles, type TlsContents, type TlsFiles, tlsContextOptions } from '../config/connection';
+import type { Logger } from '../log';
 
 // No client-initiated renegotiation on any listener (TLS 1.2; TLS 1.3 has none): each costs the
 // server a full handshake and no client of ours needs one. Node counts a connection's handshakes
@@ -16,102 +14,6 @@ import type { Logger } from './log';
 // listener closes the connection. It only counts on the server side of a connection.
 // The module object itself: an `import * as` namespace is a copy (or frozen), where setting it does nothing.
 (require('node:tls') as { CLIENT_RENEG_LIMIT: number }).CLIENT_RENEG_LIMIT = 0;
-
-/** A file named by an environment variable, so every problem can say which variable to fix. */
-export interface FileSetting {
-  readonly env: string;
-  readonly path: string;
-}
-
-/** One listener's TLS files; a client CA means mutual TLS. */
-export interface TlsFiles {
-  readonly cert: FileSetting;
-  readonly key: FileSetting;
-  readonly clientCa: FileSetting | undefined;
-  /** How often the files are read again. */
-  readonly reloadMs: number;
-}
-
-interface Contents {
-  readonly cert: Buffer;
-  readonly key: Buffer;
-  readonly clientCa: Buffer | undefined;
-  /** The served certificate (the first of the chain), for logs. */
-  readonly leaf: X509Certificate;
-}
-
-/**
- * Reads and checks the files: every certificate complete and parseable, the served one not expired,
- * a key that matches it. Returns the contents, or one problem naming the variable.
- * Synchronous on purpose: a few KB, once per interval, and the same code at start and on rotation.
- */
-export function loadTlsFiles(files: TlsFiles, now: Date = new Date()): Contents | string {
-  const read = (file: FileSetting) => {
-    try {
-      return readFileSync(file.path);
-    } catch (err) {
-      return `${file.env}: cannot read ${file.path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-    }
-  };
-  const cert = read(files.cert);
-  if (typeof cert === 'string') return cert;
-  const key = read(files.key);
-  if (typeof key === 'string') return key;
-  const clientCa = files.clientCa === undefined ? undefined : read(files.clientCa);
-  if (typeof clientCa === 'string') return clientCa;
-
-  const chain = certificates(cert, files.cert);
-  if (typeof chain === 'string') return chain;
-  const leaf = chain[0]!;
-  const notAfter = new Date(leaf.validTo);
-  if (!(notAfter > now)) return `${files.cert.env}: the certificate in ${files.cert.path} expired on ${notAfter.toISOString()}`;
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch {
-    return `${files.key.env}: ${files.key.path} holds no usable private key (PEM, unencrypted; truncated or still being written?)`;
-  }
-  if (!leaf.checkPrivateKey(privateKey)) return `${files.key.env}: the key in ${files.key.path} does not match the certificate in ${files.cert.env} (${files.cert.path})`;
-  if (clientCa !== undefined) {
-    const cas = certificates(clientCa, files.clientCa!);
-    if (typeof cas === 'string') return cas;
-  }
-  const contents = { cert, key, clientCa, leaf };
-  try {
-    tls.createSecureContext(contextOptions(contents));
-  } catch (err) {
-    return `${files.cert.env}: the files cannot serve TLS: ${(err as Error).message}`;
-  }
-  return contents;
-}
-
-const BEGIN = '-----BEGIN CERTIFICATE-----';
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
-
-/** The PEM certificates of a file; a file cut inside one (half-written) is a problem, not a shorter chain. */
-function certificates(pem: Buffer, file: FileSetting): X509Certificate[] | string {
-  const text = pem.toString('latin1');
-  const begun = text.split(BEGIN).length - 1;
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  if (begun === 0) return `${file.env}: ${file.path} holds no PEM certificate`;
-  if (blocks.length !== begun) return `${file.env}: ${file.path} ends inside a certificate (truncated or still being written?)`;
-  try {
-    return blocks.map((b) => new X509Certificate(b));
-  } catch {
-    return `${file.env}: ${file.path} holds a certificate that cannot be parsed`;
-  }
-}
-
-function contextOptions(c: Omit<Contents, 'leaf'>): tls.SecureContextOptions {
-  return { cert: c.cert, key: c.key, ...(c.clientCa === undefined ? {} : { ca: c.clientCa }) };
-}
-
-/** Whether HOST:PORT binds loopback only (127.0.0.0/8, ::1, localhost): the one place plaintext is not a warning. */
-export function isLoopback(address: string): boolean {
-  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
-}
 
 /**
  * One listener's credentials: the files as they were at start, then each valid change of them.
@@ -125,7 +27,7 @@ export function isLoopback(address: string): boolean {
  * tls.Server#setSecureContext: new connections get the new context, open ones keep theirs.
  */
 export class TlsCredentials {
-  private current: Contents;
+  private current: TlsContents;
   private readonly servers = new Set<tls.Server>();
   private timer: NodeJS.Timeout | undefined;
   /** The last problem, so files that stay broken are reported once, not every interval. */
@@ -146,7 +48,7 @@ export class TlsCredentials {
   /** For tls.createServer or https.createServer: the files, and mutual TLS when a client CA is set. */
   serverOptions(): tls.TlsOptions {
     const mutual = this.files.clientCa !== undefined;
-    return { ...contextOptions(this.current), requestCert: mutual, rejectUnauthorized: mutual };
+    return { ...tlsContextOptions(this.current), requestCert: mutual, rejectUnauthorized: mutual };
   }
 
   /** `server` (made with serverOptions()) gets each valid change of the files for its new connections. */
@@ -177,7 +79,7 @@ export class TlsCredentials {
     const c = this.current;
     if (loaded.cert.equals(c.cert) && loaded.key.equals(c.key) && sameBuffer(loaded.clientCa, c.clientCa)) return;
     try {
-      for (const server of this.servers) server.setSecureContext(contextOptions(loaded));
+      for (const server of this.servers) server.setSecureContext(tlsContextOptions(loaded));
     } catch (err) {
       // loadTlsFiles built a context from the same options, so this is not expected; it must not crash the timer.
       this.logger.error('TLS files not loaded: still serving the previous ones', { listener: this.listener, err });
