@@ -12,7 +12,7 @@ import { ServedInventory } from '../src/inventory/served';
 import { VmTable } from '../src/inventory/vm-table';
 import { createLogger } from '../src/log';
 import type { SimulatedEngine } from '../src/simulator/engine';
-import { vmJson } from '../src/simulator/engine';
+import { vmJson } from '../src/simulator/answers';
 import { engineClient, inventorySettings, type Scorer, startScorer, startSimulator, waitUntil, FAST_SYNC } from './helpers';
 import { scrape, valueOf } from './metrics/scrape';
 import { killAll, type Proc, spawnProc } from './processes';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type WireScoreRequest } from '../../src/server/codec';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import type { HostScore } from '../../src/scoring/score';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 
 const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
 const Response = root.lookupType('ksmscorer.v1.ScoreHostsResponse');

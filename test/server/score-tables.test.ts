@@ -27,7 +27,7 @@ import { checkBatchRequest, checkBatchSize, parseBatchItems, parseIndexedRequest
 import { createScorerHandlers, scoreQuery } from '../../src/server/scorer-service';
 import { type OsTable, ScoreTables } from '../../src/server/score-tables';
 import { toStatus } from '../../src/server/status';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 
 const root = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true });
 const Request = root.lookupType('ksmscorer.v1.ScoreHostsRequest');
