@@ -20,7 +20,7 @@ const { silentLogger } = dist('log.js');
 
 const hosts = Number(process.argv[2] ?? 1000);
 const vms = Number(process.argv[3] ?? 20000);
-const sim = new SimulatedEngine({ hosts, vms, seed: 1 });
+const sim = new SimulatedEngine({ hosts, vms, seed: 1, maxRecorded: 10_000 });
 const url = await sim.start();
 const env = { OVIRT_URL: url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0' };
 const config = loadConfig(env);

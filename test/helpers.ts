@@ -12,7 +12,8 @@ import { type RunningService, startService } from '../src/service';
 import { SimulatedEngine, type SimulatedEngineOptions } from '../src/simulator/engine';
 
 export async function startSimulator(options: Partial<SimulatedEngineOptions> = {}): Promise<SimulatedEngine> {
-  const sim = new SimulatedEngine({ hosts: 8, vms: 120, seed: 7, ...options });
+  // Tests count what the service asked: the newest 10,000 requests are kept unless a test says otherwise.
+  const sim = new SimulatedEngine({ hosts: 8, vms: 120, seed: 7, maxRecorded: 10_000, ...options });
   await sim.start();
   return sim;
 }

@@ -3,7 +3,7 @@
  * the service reads (see shared/reference/ovirt.md): OAuth password grant,
  * HTML 401 pages for bad tokens, integers as strings, `{}` for empty lists,
  * paging through `search=... page N` with `max`, and gzip on request. It
- * records every request so tests can count what the service asked.
+ * records the requests it serves when asked to, so tests can count what the service asked.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -11,8 +11,11 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { RecordedEngine } from '../recording/replay';
-import type { SimPolicy, SimPolicyUnit } from './scheduling';
-import { type SimCluster, SimInventory, type SimEvent, type SimInventoryOptions, type SimHost, type SimVm } from './inventory';
+import { API, clusterJson, eventJson, hostJson, list, policyJson, unitJson, vmJson, weightJson } from './answers';
+import { type EngineFaults, writeGarbage } from './faults';
+import { SimInventory, type SimInventoryOptions } from './inventory';
+import { type RecordedRequest, Ring } from './request-log';
+import { searchEvents, searchHosts, searchVms } from './search';
 
 export interface SimulatedEngineOptions extends SimInventoryOptions {
   readonly username?: string;
@@ -27,62 +30,14 @@ export interface SimulatedEngineOptions extends SimInventoryOptions {
   /** Serve HTTPS with this PEM key and certificate instead of HTTP. */
   readonly tls?: { readonly key: string; readonly cert: string };
   /**
-   * Requests remembered for tests (`requests`, `arrived`), default 10,000; older ones are forgotten,
-   * so a simulator serving for days (`serve` without OVIRT_URL) stays bounded.
+   * How many requests to remember for tests (`requests`, `arrived`), the newest kept; default 0:
+   * none, so a simulator serving for days (`serve` without OVIRT_URL) keeps nothing.
    */
   readonly maxRecorded?: number;
 }
 
-/** Trouble the simulated engine can be told to make, for fault-injection tests. */
-export interface EngineFaults {
-  /** Answer every API request with this HTTP status (e.g. 503), a JSON fault body. */
-  status?: number;
-  /** Answer API requests with a broken 200: cut-off JSON, an HTML page, or fields of the wrong type. */
-  garbage?: 'truncated' | 'html' | 'wrong-types';
-  /** Hold API requests without answering until the fault is cleared. */
-  hang?: boolean;
-  /** 401 to every API request, fresh tokens included. */
-  unauthorized?: boolean;
-  /** After this many more API requests, forget every token once (expiry mid-refresh). */
-  expireTokensAfter?: number;
-  /** Hold logins without answering until the fault is cleared. */
-  hangLogin?: boolean;
-  /** Hand out this text as the next access tokens (a hostile or broken SSO), instead of good ones. */
-  badToken?: () => string | undefined;
-  /**
-   * A hostile answer: called for each authorised API request with its path below /api;
-   * returns true when it answered (oversized, dripped, deeply nested, duplicated...).
-   */
-  respond?: (path: string, req: IncomingMessage, res: ServerResponse) => boolean;
-}
-
-export interface RecordedRequest {
-  readonly method: string;
-  /** Path below /ovirt-engine, without the query. */
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: IncomingMessage['headers'];
-  readonly status: number;
-  readonly gzipped: boolean;
-}
-
-const API = '/ovirt-engine/api';
-
-const VM_LINKS = [
-  'affinitylabels', 'applications', 'backups', 'cdroms', 'checkpoints', 'diskattachments', 'graphicsconsoles',
-  'hostdevices', 'katelloerrata', 'mediateddevices', 'nics', 'numanodes', 'permissions', 'reporteddevices',
-  'sessions', 'snapshots', 'statistics', 'tags', 'watchdogs', 'dynamicaffinitylabels',
-];
-const VM_ACTIONS = [
-  'start', 'stop', 'shutdown', 'suspend', 'migrate', 'cancelmigration', 'reboot', 'reset', 'detach',
-  'export', 'previewsnapshot', 'commitsnapshot', 'undosnapshot', 'ticket', 'logon', 'freezefilesystems',
-];
-
 export class SimulatedEngine {
   readonly inventory: SimInventory;
-  readonly requests: RecordedRequest[] = [];
-  /** Paths of API requests as they arrive, before any latency or fault: a test knows a request is in flight. */
-  readonly arrived: string[] = [];
   readonly username: string;
   /** Change it to play a password change on the engine side. */
   password: string;
@@ -101,12 +56,14 @@ export class SimulatedEngine {
   private listening = false;
   private readonly scheme: 'http' | 'https';
   private baseUrl: string | undefined;
-
-  private readonly maxRecorded: number;
+  private readonly requestLog: Ring<RecordedRequest>;
+  private readonly arrivalLog: Ring<string>;
+  private answered = 0;
 
   constructor(options: SimulatedEngineOptions) {
     this.inventory = new SimInventory(options);
-    this.maxRecorded = options.maxRecorded ?? 10_000;
+    this.requestLog = new Ring(options.maxRecorded ?? 0);
+    this.arrivalLog = new Ring(options.maxRecorded ?? 0);
     this.answerCache = options.cacheAnswers ? new Map() : undefined;
     this.recorded = options.recorded;
     this.username = options.username ?? 'admin@internal';
@@ -149,9 +106,29 @@ export class SimulatedEngine {
     this.tokens.clear();
   }
 
+  /** The requests recorded (the newest `maxRecorded`), oldest first, as they were answered. */
+  get requests(): readonly RecordedRequest[] {
+    return this.requestLog.items();
+  }
+
+  /** Paths of the API requests recorded as they arrived, before any latency or fault: a test knows a request is in flight. */
+  get arrived(): readonly string[] {
+    return this.arrivalLog.items();
+  }
+
   /** API requests (login and logout excluded) recorded so far. */
   apiRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.path.startsWith('/api/'));
+    return this.requestLog.items().filter((r) => r.path.startsWith('/api/'));
+  }
+
+  /** Requests answered so far, recorded or not (benchmarks count them). */
+  get requestCount(): number {
+    return this.answered;
+  }
+
+  /** Forgets the requests recorded so far (`requests`; `arrived` is kept): a test counts from here. */
+  forgetRequests(): void {
+    this.requestLog.clear();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -166,7 +143,7 @@ export class SimulatedEngine {
       this.tokens.delete(new URLSearchParams(await readBody(req)).get('token') ?? '');
       return this.send(req, res, 200, {});
     }
-    remember(this.arrived, this.maxRecorded, url.pathname.replace(/^\/ovirt-engine/, ''));
+    this.arrivalLog.add(url.pathname.replace(/^\/ovirt-engine/, ''));
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     while (this.faults.hang && this.listening) await new Promise((resolve) => setTimeout(resolve, 20));
     if (!this.listening) return void res.destroy();
@@ -191,7 +168,7 @@ export class SimulatedEngine {
       return body === undefined ? this.notFound(req, res) : this.send(req, res, 200, body);
     }
     let match: RegExpMatchArray | null;
-    if (path === '/hosts') return this.send(req, res, 200, list('host', this.searchHosts(search, max).map(hostJson)));
+    if (path === '/hosts') return this.send(req, res, 200, list('host', searchHosts(this.inventory, this.hiddenHosts, search, max).map(hostJson)));
     if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
       return host && !this.hiddenHosts.has(host.id) ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
@@ -203,10 +180,10 @@ export class SimulatedEngine {
       const policy = this.inventory.scheduling.policies.get(decodeURIComponent(match[1]!));
       return policy ? this.send(req, res, 200, list('weight', policy.weights.map((w) => weightJson(policy, w)))) : this.notFound(req, res);
     }
-    if (path === '/events') return this.send(req, res, 200, list('event', this.searchEvents(url.searchParams)));
+    if (path === '/events') return this.send(req, res, 200, list('event', searchEvents(this.inventory, url.searchParams).map(eventJson)));
     if (path === '/vms') {
-      if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', this.searchVms(search, max).map(vmJson)));
-      return this.send(req, res, 200, list('vm', this.searchVms(search, max).map(vmJson)));
+      if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', searchVms(this.inventory, search, max).map(vmJson)));
+      return this.send(req, res, 200, list('vm', searchVms(this.inventory, search, max).map(vmJson)));
     }
     if ((match = path?.match(/^\/vms\/([^/]+)$/) ?? null)) {
       const vm = this.inventory.vms.get(decodeURIComponent(match[1]!));
@@ -228,56 +205,9 @@ export class SimulatedEngine {
     this.send(req, res, 200, { access_token: token, token_type: 'bearer', scope: 'ovirt-app-api', exp: '9223372036854775807' });
   }
 
-  /** Engine search, the part the service uses: on_host=NAME, hosts.id=ID, sortby name asc, page N. */
-  private searchVms(search: string, max: number | undefined): SimVm[] {
-    const sorted = /sortby\s+name(\s+asc)?/.test(search);
-    let vms: readonly SimVm[] = sorted ? this.inventory.vmsByName() : [...this.inventory.vms.values()];
-    const onHost = /(?:^|\s)on_host\s*=\s*(\S+)/.exec(search)?.[1];
-    if (onHost !== undefined) {
-      const host = [...this.inventory.hosts.values()].find((h) => h.name === onHost);
-      vms = host === undefined ? [] : vms.filter((vm) => vm.hostId === host.id);
-    }
-    // The old plugin's fuzzy `host=NAME` (a substring match on real engines).
-    const hostLike = /(?:^|\s)host\s*=\s*(\S+)/.exec(search)?.[1];
-    if (hostLike !== undefined) {
-      const ids = new Set([...this.inventory.hosts.values()].filter((h) => h.name.includes(hostLike)).map((h) => h.id));
-      vms = vms.filter((vm) => vm.hostId !== undefined && ids.has(vm.hostId));
-    }
-    const hostsId = /(?:^|\s)hosts\.id\s*=\s*(\S+)/.exec(search)?.[1];
-    if (hostsId !== undefined) vms = vms.filter((vm) => vm.hostId === hostsId);
-    return page(vms, search, max);
-  }
-
-  /** Events with id > from, newest first, at most max: the newest ones when there are more. */
-  private searchEvents(params: URLSearchParams): unknown[] {
-    const from = Number(params.get('from') ?? '0');
-    const max = params.has('max') ? Number(params.get('max')) : Infinity;
-    const out: unknown[] = [];
-    const events = this.inventory.events;
-    for (let i = events.length - 1; i >= 0 && out.length < max; i--) {
-      const e = events[i]!;
-      if (e.id <= from) break;
-      out.push(eventJson(e));
-    }
-    return out;
-  }
-
   private garbage(req: IncomingMessage, res: ServerResponse, kind: NonNullable<EngineFaults['garbage']>): void {
     this.record(req, 200, false);
-    if (kind === 'html') {
-      res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Engine is starting, please wait</body></html>');
-    } else if (kind === 'truncated') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"vm": [{"id": "a1293e54-dae8-496f-baa4-277195921');
-    } else {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"vm": "none", "host": 5, "event": true, "id": {"x": 1}}');
-    }
-  }
-
-  /** `id=A or id=B ...`, as the old plugin asked; anything else lists every host. */
-  private searchHosts(search: string, max: number | undefined): SimHost[] {
-    const ids = [...search.matchAll(/(?:^|\s)id\s*=\s*([0-9a-f-]+)/g)].map((m) => m[1]!);
-    const hosts = ids.length > 0 ? ids.flatMap((id) => this.inventory.hosts.get(id) ?? []) : [...this.inventory.hosts.values()];
-    return page(hosts.filter((h) => !this.hiddenHosts.has(h.id)), search, max);
+    writeGarbage(res, kind);
   }
 
   private unauthorized(req: IncomingMessage, res: ServerResponse): void {
@@ -314,8 +244,10 @@ export class SimulatedEngine {
   }
 
   private record(req: IncomingMessage, status: number, gzipped: boolean): void {
+    this.answered++;
+    if (this.requestLog.capacity === 0) return;
     const url = new URL(req.url ?? '/', 'http://simulator');
-    remember(this.requests, this.maxRecorded, {
+    this.requestLog.add({
       method: req.method ?? 'GET',
       path: url.pathname.replace(/^\/ovirt-engine/, ''),
       query: url.searchParams,
@@ -324,141 +256,6 @@ export class SimulatedEngine {
       gzipped,
     });
   }
-}
-
-/** Appends, dropping the oldest half once `max` is reached (amortised O(1) a request). */
-function remember<T>(list: T[], max: number, item: T): void {
-  if (list.length >= max) list.splice(0, Math.ceil(max / 2));
-  list.push(item);
-}
-
-function page<T>(items: readonly T[], search: string, max: number | undefined): T[] {
-  if (max === undefined || !Number.isFinite(max)) return [...items];
-  const n = Number(/(?:^|\s)page\s+(\d+)/.exec(search)?.[1] ?? '1');
-  return items.slice((n - 1) * max, n * max);
-}
-
-/** The engine's list wrapper; an empty list is `{}`, as real engines send it. */
-function list(key: string, items: unknown[]): Record<string, unknown> {
-  return items.length === 0 ? {} : { [key]: items };
-}
-
-function eventJson(e: SimEvent): Record<string, unknown> {
-  return {
-    href: `${API}/events/${e.id}`,
-    id: String(e.id),
-    code: String(e.code),
-    severity: 'normal',
-    time: e.time,
-    description: e.description,
-    origin: 'oVirt',
-    ...(e.vm ? { vm: { href: `${API}/vms/${e.vm.id}`, id: e.vm.id } } : {}),
-    ...(e.host ? { host: { href: `${API}/hosts/${e.host.id}`, id: e.host.id } } : {}),
-  };
-}
-
-/** A host as the engine writes it (exported for tests that hand-craft answers). */
-export function hostJson(host: SimHost): Record<string, unknown> {
-  return {
-    href: `${API}/hosts/${host.id}`,
-    id: host.id,
-    name: host.name,
-    address: host.name,
-    status: host.status,
-    cluster: { href: `${API}/clusters/${host.clusterId}`, id: host.clusterId },
-    memory: '405874409472',
-    max_scheduling_memory: '390123456512',
-    cpu: { topology: { cores: '16', sockets: '2', threads: '2' } },
-    os: { type: 'RHEL', version: { full_version: '8.9 - 1.el8', major: '8', minor: '9' } },
-    ksm: { enabled: String(host.ksmEnabled), merge_across_nodes: 'true' },
-    link: ['nics', 'statistics', 'storage', 'tags', 'permissions'].map((rel) => ({ href: `${API}/hosts/${host.id}/${rel}`, rel })),
-  };
-}
-
-function clusterJson(cluster: SimCluster): Record<string, unknown> {
-  return {
-    href: `${API}/clusters/${cluster.id}`,
-    id: cluster.id,
-    name: cluster.name,
-    description: '',
-    ballooning_enabled: 'true',
-    cpu: { architecture: 'x86_64', type: 'Secure Intel Cascadelake Server Family' },
-    ksm: { enabled: String(cluster.ksmEnabled), merge_across_nodes: 'true' },
-    memory_policy: { over_commit: { percent: '100' }, transparent_hugepages: { enabled: 'true' } },
-    version: { major: '4', minor: '7' },
-    ...(cluster.schedulingPolicyId === undefined ? {} : { scheduling_policy: { href: `${API}/schedulingpolicies/${cluster.schedulingPolicyId}`, id: cluster.schedulingPolicyId } }),
-    data_center: { href: `${API}/datacenters/00000001-0001-0001-0001-000000000311`, id: '00000001-0001-0001-0001-000000000311' },
-    link: ['affinitygroups', 'glustervolumes', 'networks', 'permissions'].map((rel) => ({ href: `${API}/clusters/${cluster.id}/${rel}`, rel })),
-  };
-}
-
-/** types/SchedulingPolicyUnit.java: type (filter | weight | load_balancing), internal, enabled; booleans as strings. */
-function unitJson(unit: SimPolicyUnit): Record<string, unknown> {
-  return {
-    href: `${API}/schedulingpolicyunits/${unit.id}`,
-    id: unit.id,
-    name: unit.name,
-    description: unit.description,
-    enabled: String(unit.enabled),
-    internal: String(unit.internal),
-    type: unit.type,
-  };
-}
-
-/** types/SchedulingPolicy.java; its weights are the sub-collection /schedulingpolicies/{id}/weights. */
-function policyJson(policy: SimPolicy): Record<string, unknown> {
-  const href = `${API}/schedulingpolicies/${policy.id}`;
-  return {
-    href,
-    id: policy.id,
-    name: policy.name,
-    description: '',
-    default_policy: String(policy.defaultPolicy),
-    locked: String(policy.locked),
-    properties: {},
-    link: ['balances', 'filters', 'weights'].map((rel) => ({ href: `${href}/${rel}`, rel })),
-  };
-}
-
-/** types/Weight.java: factor (an integer, as a string), links to the policy and the unit; the weight's id is the unit's. */
-function weightJson(policy: SimPolicy, w: { unitId: string; factor: number }): Record<string, unknown> {
-  return {
-    href: `${API}/schedulingpolicies/${policy.id}/weights/${w.unitId}`,
-    id: w.unitId,
-    factor: String(w.factor),
-    scheduling_policy: { href: `${API}/schedulingpolicies/${policy.id}`, id: policy.id },
-    scheduling_policy_unit: { href: `${API}/schedulingpolicyunits/${w.unitId}`, id: w.unitId },
-  };
-}
-
-/** A VM as the engine writes it (exported for tests that hand-craft pages). */
-export function vmJson(vm: SimVm): Record<string, unknown> {
-  const href = `${API}/vms/${vm.id}`;
-  const json: Record<string, unknown> = {
-    href,
-    id: vm.id,
-    name: vm.name,
-    status: vm.hostId === undefined ? 'down' : 'up',
-    memory: '4294967296',
-    creation_time: 1700000000000,
-    cpu: { topology: { cores: '2', sockets: '1', threads: '1' } },
-    os: vm.osType === undefined ? { boot: { devices: { device: ['hd'] } } } : { type: vm.osType, boot: { devices: { device: ['hd'] } } },
-    cluster: { href: `${API}/clusters/00000002-0002-0002-0002-00000000017a`, id: '00000002-0002-0002-0002-00000000017a' },
-    template: { href: `${API}/templates/00000000-0000-0000-0000-000000000000`, id: '00000000-0000-0000-0000-000000000000' },
-    actions: { link: VM_ACTIONS.map((rel) => ({ href: `${href}/${rel}`, rel })) },
-    link: VM_LINKS.map((rel) => ({ href: `${href}/${rel}`, rel })),
-  };
-  if (vm.hostId !== undefined) json.host = { href: `${API}/hosts/${vm.hostId}`, id: vm.hostId };
-  if (vm.guest !== undefined) {
-    const [major = '', minor = ''] = vm.guest.fullVersion.split('.');
-    json.guest_operating_system = {
-      architecture: 'x86_64',
-      family: vm.guest.family,
-      ...(vm.guest.distribution === '' ? {} : { distribution: vm.guest.distribution }),
-      version: { full_version: vm.guest.fullVersion, major, minor },
-    };
-  }
-  return json;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

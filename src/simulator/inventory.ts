@@ -4,6 +4,9 @@
  * Tests and benchmarks change it through the methods here.
  */
 
+import { EVENT, type SimEvent } from './events';
+import { OS_PROFILES, type SimGuestOs } from './guest-os';
+import { seededRandom, seededUuid } from './random';
 import { defaultScheduling, KSM_POLICY_ID, NONE_POLICY_ID, type SimScheduling } from './scheduling';
 
 export interface SimHost {
@@ -27,12 +30,6 @@ export interface SimCluster {
 /** Hosts per generated cluster; every third cluster has KSM off, as some sites run memory-bound clusters without it. */
 const HOSTS_PER_CLUSTER = 20;
 
-export interface SimGuestOs {
-  readonly family: string;
-  readonly distribution: string;
-  readonly fullVersion: string;
-}
-
 export interface SimVm {
   readonly id: string;
   name: string;
@@ -43,28 +40,6 @@ export interface SimVm {
   guest: SimGuestOs | undefined;
 }
 
-interface OsProfile {
-  readonly type: string;
-  readonly weight: number;
-  readonly guests: readonly SimGuestOs[];
-}
-
-const linux = (distribution: string, ...versions: string[]) => versions.map((fullVersion) => ({ family: 'Linux', distribution, fullVersion }));
-const windows = (...versions: string[]) => versions.map((fullVersion) => ({ family: 'Windows', distribution: '', fullVersion }));
-
-/** osinfo names as the engine knows them, with the guest reports they come with. */
-export const OS_PROFILES: readonly OsProfile[] = [
-  { type: 'rhel_8x64', weight: 24, guests: linux('Red Hat Enterprise Linux', '8.6', '8.8', '8.10') },
-  { type: 'rhel_9x64', weight: 20, guests: linux('Red Hat Enterprise Linux', '9.2', '9.4') },
-  { type: 'rhel_7x64', weight: 8, guests: linux('Red Hat Enterprise Linux Server', '7.9') },
-  { type: 'windows_2019x64', weight: 12, guests: windows('10.0.17763') },
-  { type: 'windows_2022', weight: 10, guests: windows('10.0.20348') },
-  { type: 'ubuntu_22_04', weight: 8, guests: linux('Ubuntu', '22.04') },
-  { type: 'ubuntu_18_04', weight: 3, guests: linux('Ubuntu', '18.04') },
-  { type: 'other_linux', weight: 8, guests: linux('Debian GNU/Linux', '11', '12') },
-  { type: 'other', weight: 7, guests: [] },
-];
-
 export interface SimInventoryOptions {
   readonly hosts: number;
   readonly vms: number;
@@ -74,46 +49,6 @@ export interface SimInventoryOptions {
   /** Share of running VMs whose guest agent reports the OS. */
   readonly agentShare?: number;
 }
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function seededUuid(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${'89ab'[Math.floor(random() * 4)]}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-}
-
-/** An audit-log entry, as the engine keeps them. */
-export interface SimEvent {
-  readonly id: number;
-  readonly code: number;
-  readonly time: number;
-  readonly description: string;
-  readonly vm?: { readonly id: string; readonly name: string };
-  readonly host?: { readonly id: string; readonly name: string };
-}
-
-/** Event codes the simulator writes (the engine's AuditLogType numbers). */
-export const EVENT = {
-  USER_STARTED_VM: 153,
-  USER_STOP_VM: 33,
-  USER_SUSPEND_VM_OK: 503,
-  VM_MIGRATION_DONE: 63,
-  USER_UPDATE_VM: 35,
-  USER_REMOVE_VM_FINISHED: 113,
-  USER_ADD_VDS: 42,
-  USER_REMOVE_VDS: 44,
-  USER_ADD_VM: 34,
-} as const;
 
 export class SimInventory {
   readonly clusters = new Map<string, SimCluster>();

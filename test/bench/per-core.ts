@@ -26,7 +26,7 @@ import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import { ScoreTables } from '../../src/server/score-tables';
-import { seededRandom } from '../../src/simulator/inventory';
+import { seededRandom } from '../../src/simulator/random';
 import {
   benchDir,
   type Child,

@@ -10,7 +10,7 @@ const sim = new SimulatedEngine({ hosts: Number(hosts), vms: Number(vms), seed: 
 sim.start().then((url) => process.stdout.write(`${JSON.stringify({ url, username: sim.username, password: sim.password })}\n`));
 process.on('SIGTERM', () => sim.stop().then(() => process.exit(0)));
 // Benchmarks count the engine requests a scorer made: SIGUSR2 prints the count so far.
-process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify({ requests: sim.requests.length })}\n`));
+process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify({ requests: sim.requestCount })}\n`));
 
 if (Number(churn) > 0) {
   const inv = sim.inventory;

@@ -8,7 +8,7 @@
  */
 import { SnapshotBuilder } from '../../src/inventory/snapshot';
 import type { EngineHost, EngineVm } from '../../src/ovirt/model';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 import { fmt, table } from './lib';
 
 const HOSTS = Number(process.env.BENCH_HEAP_HOSTS ?? 5_000);

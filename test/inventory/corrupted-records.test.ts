@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostInventory } from '../../src/inventory/inventory';
 import { silentLogger } from '../../src/log';
 import type { EngineClient } from '../../src/ovirt/client';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { engineClient, inventorySettings, startSimulator } from '../helpers';
 

@@ -31,7 +31,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
       now: () => clock,
     });
     await inv.sync(); // the first step is a full refresh
-    sim.requests.length = 0;
+    sim.forgetRequests();
   });
   afterEach(async () => {
     await inv.stop();

@@ -83,7 +83,7 @@ describe('HostInventory against the simulated engine', () => {
     const snap = await inv.refresh();
     const added = sim.inventory.addHost('added.example.com');
     sim.inventory.addVm({ osType: 'rhel_9x64', hostId: added.id });
-    sim.requests.length = 0;
+    sim.forgetRequests();
     const views = await Promise.all([1, 2, 3].map(() => viewOf(inv, snap, { hostIds: [added.id] })));
     // one GET /hosts/{id} and one VM search for that host alone
     expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/hosts/${added.id}`, '/api/vms']);
@@ -91,7 +91,7 @@ describe('HostInventory against the simulated engine', () => {
     const counts = views[0]!.candidates([added.id], undefined)[0]!.counts;
     expect(counts?.vmCount).toBe(1);
 
-    sim.requests.length = 0;
+    sim.forgetRequests();
     await viewOf(inv, snap, { hostIds: [added.id] });
     expect(sim.apiRequests()).toHaveLength(0);
   });
@@ -99,7 +99,7 @@ describe('HostInventory against the simulated engine', () => {
   it('an inventory larger than the on-demand cache bound is answered from the snapshot, with no engine request', async () => {
     const inv = make({ onDemandCacheSize: 2 });
     const snap = await inv.refresh();
-    sim.requests.length = 0;
+    sim.forgetRequests();
     const view = await viewOf(inv, snap, { hostIds: snap.hostIds });
     expect(view.candidates(undefined, undefined).every((c) => c.counts !== undefined)).toBe(true);
     expect(sim.apiRequests()).toHaveLength(0);
@@ -109,7 +109,7 @@ describe('HostInventory against the simulated engine', () => {
     const inv = make();
     const snap = await inv.refresh();
     const unknown = '11111111-2222-4333-8444-555555555555';
-    sim.requests.length = 0;
+    sim.forgetRequests();
     const view = await viewOf(inv, snap, { hostIds: [unknown] });
     expect(view.candidates([unknown], undefined)[0]!.counts).toBeUndefined();
     await viewOf(inv, snap, { hostIds: [unknown] });
@@ -120,7 +120,7 @@ describe('HostInventory against the simulated engine', () => {
     const inv = make();
     const snap = await inv.refresh();
     const fresh = sim.inventory.addVm({ osType: 'rhel_9x64' });
-    sim.requests.length = 0;
+    sim.forgetRequests();
     const view = await viewOf(inv, snap, { vmIds: [fresh.id] });
     expect(view.vm(fresh.id)?.os).toEqual({ type: 'rhel_9x64', version: '' });
     await viewOf(inv, snap, { vmIds: [fresh.id] });

@@ -18,7 +18,8 @@ import type { OsIdentity } from '../../src/ovirt/model';
 import { osIdentity } from '../../src/ovirt/parse';
 import { countOs } from '../../src/scoring/os-counts';
 import { scoreHost } from '../../src/scoring/score';
-import { hostJson, type SimulatedEngine, vmJson } from '../../src/simulator/engine';
+import { hostJson, vmJson } from '../../src/simulator/answers';
+import type { SimulatedEngine } from '../../src/simulator/engine';
 import type { SimVm } from '../../src/simulator/inventory';
 import { type Scorer, startScorer, startSimulator, unary, waitUntil } from '../helpers';
 

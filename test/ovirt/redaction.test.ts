@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { vmJson } from '../../src/simulator/engine';
+import { vmJson } from '../../src/simulator/answers';
 import { engineEnv, simulatedSites, startSimulator, waitUntil } from '../helpers';
 import { killAll, spawnProc } from '../processes';
 

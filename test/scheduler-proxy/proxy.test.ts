@@ -13,7 +13,7 @@ import { SchedulerProxyListener } from '../../src/scheduler-proxy/listener';
 import { FaultCode } from '../../src/scheduler-proxy/xmlrpc';
 import { scoreVmLikeScoreHosts } from '../../src/service';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { seededRandom } from '../../src/simulator/inventory';
+import { seededRandom } from '../../src/simulator/random';
 import { type Scorer, simulatedSites, startScorer, startSimulator, unary } from '../helpers';
 import { apacheCall, call, engineCostCall, expectFault, i4, NIL, parseResponse, plain, post, type Typed } from './wire';
 

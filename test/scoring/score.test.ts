@@ -4,7 +4,7 @@ import { SnapshotBuilder } from '../../src/inventory/snapshot';
 import { CallView } from '../../src/inventory/call-view';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
 import { type Candidate, scoreCandidates, scoreHost } from '../../src/scoring/score';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 
 const os = (type: string, version = ''): OsIdentity => ({ type, version });
 const R8 = os('rhel_8x64', 'RHEL 8.6');

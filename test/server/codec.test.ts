@@ -6,7 +6,7 @@ import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHosts
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
 import type { HostScore } from '../../src/scoring/score';
 import type { SimulatedEngine } from '../../src/simulator/engine';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 import { type Scorer, startScorer, startSimulator } from '../helpers';
 import { field, grpcFrame, rawCall, SCORE_HOSTS } from '../raw-grpc';
 

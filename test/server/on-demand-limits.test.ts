@@ -19,7 +19,7 @@ describe('on-demand engine reads are bounded whatever clients send', () => {
   const start = async (env: Record<string, string> = {}) => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 9 });
     scorer = await startScorer(sim, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '300', KSM_SCORER_MAX_STALENESS_SECONDS: '3600', ...env });
-    sim.requests.length = 0;
+    sim.forgetRequests();
   };
   afterEach(async () => {
     await scorer.close();

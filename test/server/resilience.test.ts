@@ -117,7 +117,7 @@ describe('engine trouble', () => {
 
   it('token expiry in the middle of a full refresh: logs in again and finishes', async () => {
     await start();
-    sim.requests.length = 0;
+    sim.forgetRequests();
     sim.faults.expireTokensAfter = 3;
     const snap = await scorer.service.inventory.refresh();
     expect(snap.vmCount).toBe(120);
@@ -131,7 +131,7 @@ describe('engine trouble', () => {
     const before = await everyHost();
     await sim.stop();
     await sim.start(port);
-    sim.requests.length = 0;
+    sim.forgetRequests();
     await waitUntil(() => sim.requests.some((r) => r.path === '/sso/oauth/token' && r.status === 200), 5_000);
     await waitForRecovery();
     const after = await everyHost();
@@ -141,7 +141,7 @@ describe('engine trouble', () => {
   it('a 401 storm (every token refused): no hot login loop, inventory kept', async () => {
     await start();
     const before = await everyHost();
-    sim.requests.length = 0;
+    sim.forgetRequests();
     sim.faults.unauthorized = true;
     await new Promise((r) => setTimeout(r, 2_500));
     await expectScoringGoesOn(before);
@@ -159,7 +159,7 @@ describe('engine trouble', () => {
     const good = sim.password;
     sim.password = 'rotated';
     sim.expireTokens();
-    sim.requests.length = 0;
+    sim.forgetRequests();
     await new Promise((r) => setTimeout(r, 2_500));
     await expectScoringGoesOn(before);
     const attempts = sim.requests.filter((r) => r.path === '/sso/oauth/token');

@@ -31,7 +31,7 @@ import { checkBatchRequest, checkBatchSize, parseBatchItems, parseIndexedRequest
 import { createScorerHandlers, scoreQuery } from '../../src/server/scorer-service';
 import { type OsTable, ScoreTables } from '../../src/server/score-tables';
 import { toStatus } from '../../src/server/status';
-import { seededRandom, seededUuid } from '../../src/simulator/inventory';
+import { seededRandom, seededUuid } from '../../src/simulator/random';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
 import { field, grpcFrame, rawCall, SCORE_HOSTS, SCORE_HOSTS_BATCH } from '../raw-grpc';
