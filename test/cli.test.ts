@@ -506,3 +506,26 @@ describe('ksm-scorer client commands against a served simulator', () => {
     }
   });
 });
+
+describe('client output into a closed pipe', () => {
+  afterEach(killAll);
+
+  it('`batch FILE | head -c 20`: the closed stdout ends batch quietly, not with an unhandled EPIPE error event and a stack trace', async () => {
+    const run = (args: string[], env: Record<string, string> = {}) => spawnProc(process.execPath, [CLI, ...args], env);
+    const { port } = await serveOnSimulator(run, 5, 20);
+    const dir = mkdtempSync(join(tmpdir(), 'ksm-batch-epipe-'));
+    try {
+      const file = join(dir, 'lines.jsonl');
+      writeFileSync(file, `${JSON.stringify({ os: { type: 'rhel_9x64', version: '' } })}\n`.repeat(3_000));
+      const batch = run(['batch', file, '--target', `127.0.0.1:${port}`]);
+      // The reader takes the first bytes and goes away, as `head -c 20` does.
+      await new Promise<void>((resolve) => batch.child.stdout!.once('data', () => resolve()));
+      batch.child.stdout!.destroy();
+      await batch.exited;
+      expect(batch.stderr).not.toContain("Unhandled 'error' event");
+      expect(batch.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
