@@ -149,7 +149,7 @@ describe('Dockerfile', () => {
   const instructions = (name: string) => lines.filter((l) => l.startsWith(`${name} `)).map((l) => l.slice(name.length + 1).trim());
 
   it('runs `ksm-scorer serve` in exec form as a non-root user and exposes the default ports', () => {
-    // tini as PID 1, which forwards signals: PID 1 ignores those it has no handler for (test/hostile-findings-round2.test.ts).
+    // tini as PID 1, which forwards signals: PID 1 ignores those it has no handler for (test/stop-signals.test.ts).
     expect(instructions('ENTRYPOINT').map((e) => JSON.parse(e) as unknown)).toEqual([['tini', '--', 'ksm-scorer', 'serve']]);
     expect(instructions('RUN').some((r) => /apt-get install .*\btini\b/.test(r))).toBe(true);
     const defaults = loadConfig({});
