@@ -9,8 +9,6 @@ import { onStopSignal } from './stop-signals';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { format } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
 import { batchCommand, BATCH_USAGE } from './cli/batch';
 import { parseCommand, UsageError } from './cli/command';
 import { engineCommand, ENGINE_USAGE } from './cli/engine';

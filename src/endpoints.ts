@@ -143,7 +143,7 @@ export async function serveMetrics(
   others?: MetricsListenerOptions['others'],
 ): Promise<{ readonly port: number | undefined; readonly url: string; close(): Promise<void> }> {
   const address = config.metrics.listen;
-  if (address === undefined) return { port: undefined, url: 'off', close: async () => undefined };
+  if (address === undefined) return { port: undefined, url: 'off', close: () => Promise.resolve() };
   const listener = new MetricsListener(metrics, logger, { tls: config.metrics.tls, ...(others === undefined ? {} : { others }) });
   let port: number;
   try {

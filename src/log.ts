@@ -85,7 +85,7 @@ export function serializeError(value: unknown): unknown {
  */
 export function routeGrpcLogs(logger: Logger, level: LogLevel): void {
   const line = (lvl: LogLevel) => (message?: unknown, ...rest: unknown[]) => logger[lvl](format(message, ...rest), { component: 'grpc-js' });
-  grpc.setLogger({ error: line('error'), info: line('info'), debug: line('debug') } as Partial<Console> as Console);
+  grpc.setLogger({ error: line('error'), info: line('info'), debug: line('debug') });
   if (process.env.GRPC_VERBOSITY === undefined && process.env.GRPC_NODE_VERBOSITY === undefined) {
     grpc.setLogVerbosity(level === 'debug' ? grpc.logVerbosity.DEBUG : level === 'info' ? grpc.logVerbosity.INFO : grpc.logVerbosity.ERROR);
   }

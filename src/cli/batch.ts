@@ -91,5 +91,5 @@ function parseRequestLine(text: string, where: string): ScoreHostsRequest {
   }
   if (vm_id !== undefined && os !== undefined) throw new UsageError(`${where}: set either vm_id or os, not both`);
   // The service checks the rest (UUIDs, one of vm_id or os) and answers per item.
-  return request as ScoreHostsRequest;
+  return request;
 }

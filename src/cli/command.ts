@@ -151,7 +151,7 @@ function connect(values: ClientValues): Connection {
     call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res> {
       const fn = (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
       return new Promise((resolve, reject) => {
-        fn.call(client, request, { deadline: Date.now() + timeout * 1000 }, (err, res) => (err || res === undefined ? reject(err) : resolve(res)));
+        fn.call(client, request, { deadline: Date.now() + timeout * 1000 }, (err, res) => (err || res === undefined ? reject(err ?? new Error(`${method}: an empty answer`)) : resolve(res)));
       });
     },
     close: () => scorer.close(),

@@ -5,7 +5,7 @@
  * `ksm-scorer engine record DIR`: saves what the engine answers to the reads
  * ksm-scorer makes, for a bug report or a test fixture (see recording/).
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { GetEngineStatusResponse__Output } from '../generated/ksmscorer/v1/GetEngineStatusResponse';
 import { loadEngineStatusProto } from '../engine-view/service';
 import { CLIENT_OPTIONS, CLIENT_USAGE, parseCommand, UsageError, withConnection } from './command';
@@ -22,7 +22,6 @@ ${CLIENT_USAGE}
       scheduling set-up. No credential or token is written. --anonymize replaces host, VM and
       cluster names, keeping ids, OS types and versions. Serve from it with OVIRT_URL=file:DIR.`;
 
-const GRPC_UNIMPLEMENTED = 12;
 const STATUS_OPTIONS = { ...CLIENT_OPTIONS, json: { type: 'boolean', default: false } } as const;
 const RECORD_OPTIONS = { anonymize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;
 
@@ -46,7 +45,7 @@ async function statusCommand(args: string[]): Promise<number> {
     try {
       const res = await conn.call<GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {}).catch((err: grpc.ServiceError) => {
         // Versions before it do not answer it.
-        if (err.code === GRPC_UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it is older than the command)`;
+        if (err.code === grpc.status.UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it is older than the command)`;
         throw err;
       });
       process.stdout.write(parsed.values.json ? json(res) : `${formatStatus(res).join('\n')}\n`);

@@ -172,7 +172,7 @@ export function readConnection(c: ValuesOf<ConnectionSettings>, group: Connectio
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') problems.push(`${OVIRT_URL}: must be an http(s) URL`);
     // Credentials in the URL would end up in logs; they belong in OVIRT_USERNAME/OVIRT_PASSWORD.
     if (parsed.username || parsed.password) problems.push(`${OVIRT_URL}: must not contain credentials, use ${OVIRT_USERNAME} and ${OVIRT_PASSWORD}`);
-    if (!/\/api$/.test(parsed.pathname.replace(/\/+$/, ''))) problems.push(`${OVIRT_URL}: must end in /api (e.g. https://engine.example.com/ovirt-engine/api), got ${JSON.stringify(parsed.pathname)}`);
+    if (!parsed.pathname.replace(/\/+$/, '').endsWith('/api')) problems.push(`${OVIRT_URL}: must end in /api (e.g. https://engine.example.com/ovirt-engine/api), got ${JSON.stringify(parsed.pathname)}`);
     url = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
   } catch {
     problems.push(`${OVIRT_URL}: not a valid URL`);

@@ -16,8 +16,8 @@ export interface CallCount {
 
 export class CallWindow {
   /** Bucket i holds the minute `minutes[i]` (since the epoch); a stale minute is cleared on reuse. */
-  private readonly minutes = new Array<number>(BUCKETS).fill(-1);
-  private readonly counts: Map<string, number>[] = Array.from({ length: BUCKETS }, () => new Map());
+  private readonly minutes = Array.from({ length: BUCKETS }, () => -1);
+  private readonly counts: Map<string, number>[] = Array.from({ length: BUCKETS }, () => new Map<string, number>());
   private last: number | undefined;
   /** Bumped by every call recorded: what was computed from the window is still good while it and the minute are the same. */
   version = 0;

@@ -60,7 +60,7 @@ export class EngineViewWatcher {
   /** The first read now (not awaited: the service does not wait on an optional read), then one per interval. */
   start(): void {
     this.firstRead = this.refresh();
-    this.timer = setInterval(() => this.refresh(), this.options.intervalMs);
+    this.timer = setInterval(() => void this.refresh(), this.options.intervalMs);
     this.timer.unref();
   }
 

@@ -47,8 +47,8 @@ abstract class HotMetric<S> {
     return this.series.values();
   }
 
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Value[] }> {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() };
+  get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: Value[] }> {
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values() });
   }
 
   protected abstract values(): Value[];

@@ -4,7 +4,7 @@
  * helpers each part uses to declare its metrics in it, and the rendering in
  * the Prometheus text or the OpenMetrics format.
  */
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, type GaugeConfiguration, Histogram, type Metric, type MetricObjectWithValues, type MetricValue, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, type GaugeConfiguration, Histogram, type Metric, type MetricObjectWithValues, type MetricValue, type PrometheusContentType, Registry } from 'prom-client';
 import { HotCounter, HotHistogram } from './hot';
 
 export type { Counter, Gauge, Histogram } from 'prom-client';
@@ -75,7 +75,7 @@ export class Metrics {
   render(accept: string | undefined, others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>): Promise<{ contentType: string; body: string }> {
     const contentType = /application\/openmetrics-text/i.test(accept ?? '') ? OPENMETRICS : PROMETHEUS;
     const next = this.rendering.then(async () => {
-      const registry = others === undefined ? this.registry : (AggregatorRegistry.aggregate([await this.values(), ...(await others())]) as Registry);
+      const registry = others === undefined ? this.registry : AggregatorRegistry.aggregate<PrometheusContentType>([await this.values(), ...(await others())]);
       return renderAs(registry, contentType);
     });
     this.rendering = next.catch(() => undefined);

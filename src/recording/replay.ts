@@ -6,7 +6,7 @@
  * events after an id. A request the recording cannot answer is a 404.
  */
 import { join } from 'node:path';
-import { type RecordedAnswer, readRecording } from './format';
+import { readRecording } from './format';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -38,7 +38,7 @@ export class RecordedEngine {
     const { index, bodies } = readRecording(dir, maxAnswerBytes);
     this.anonymized = index.anonymized;
     const seenVms = new Set<unknown>();
-    for (const [answer, body] of bodies as Map<RecordedAnswer, unknown>) {
+    for (const [answer, body] of bodies) {
       const file = join(dir, answer.file);
       if (answer.path === '/hosts') this.hosts.push(...items(body, 'host', file));
       else if (answer.path === '/clusters') this.clusters.push(...items(body, 'cluster', file));
