@@ -18,7 +18,8 @@ import type { Logger } from '../log';
 import { type Counter, type Histogram, Metrics } from '../metrics/metrics';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { AnswerTooLarge, CLUSTER_FIELDS, decodeInline, EVENT_FIELDS, HOST_FIELDS, JsonDecoder, type ListShape, VM_FIELDS } from './decoder';
-import { BadRecord, faultReason, listItems, parseCluster, parseEach, parseEvent, parseEventId, parseHost, parseVm, preview, RecordRejections, searchableHostName } from './parse';
+import { faultReason, listItems, parseCluster, parseEvent, parseEventId, parseHost, parseVm, searchableHostName } from './parse';
+import { BadRecord, parseEach, preview, RecordRejections } from './rejections';
 
 export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
   readonly connection: EngineConnection;
