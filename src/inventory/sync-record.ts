@@ -29,9 +29,8 @@ export type SyncKind = 'full' | 'events' | 'none';
 const SYNC_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export class SyncRecord {
-  readonly counters = { fullRefreshes: 0, eventPolls: 0, syncFailures: 0 };
-  /** Failures in a row, now. */
-  failureStreak = 0;
+  private readonly counters = { fullRefreshes: 0, eventPolls: 0, syncFailures: 0 };
+  private streak = 0;
   private streakStartedAt = 0;
   private readonly syncs: Counter<'kind' | 'outcome'>;
   private readonly syncSeconds: Histogram<'kind'>;
@@ -47,37 +46,47 @@ export class SyncRecord {
       ['kind', 'outcome'],
     );
     this.syncSeconds = metrics.histogram('ksm_scorer_sync_duration_seconds', 'Inventory sync time by kind, failed ones included.', ['kind'], SYNC_BUCKETS);
-    const streak = () => this.failureStreak;
+    const streak = () => this.streak;
     metrics.gauge('ksm_scorer_sync_failure_streak', 'Inventory syncs failed in a row, now (0 once one succeeds).', [], function collect() {
       this.set(streak());
     });
   }
 
+  /** Failures in a row, now. */
+  get failureStreak(): number {
+    return this.streak;
+  }
+
+  /** A full refresh published, or an events poll that read the engine's events. */
+  count(what: 'fullRefreshes' | 'eventPolls'): void {
+    this.counters[what]++;
+  }
+
   stats(): SyncStats {
-    return { ...this.counters, failureStreak: this.failureStreak };
+    return { ...this.counters, failureStreak: this.streak };
   }
 
   /** A sync of `kind` that began at `t0` (performance.now) read and published; `kind` undefined: cut short by stop(), not counted. */
   succeeded(kind: SyncKind | undefined, t0: number): void {
-    if (this.failureStreak > 0) {
-      this.logger.info('engine sync recovered', { failures: this.failureStreak, downForMs: this.now() - this.streakStartedAt });
+    if (this.streak > 0) {
+      this.logger.info('engine sync recovered', { failures: this.streak, downForMs: this.now() - this.streakStartedAt });
     }
-    this.failureStreak = 0;
+    this.streak = 0;
     if (kind !== undefined) this.observe(kind, 'success', t0);
   }
 
   /** A sync failed (or was held); `loaded`: a snapshot is being served meanwhile. */
   failed(kind: SyncKind, t0: number, e: ScorerError, loaded: boolean): void {
     this.counters.syncFailures++;
-    if (this.failureStreak++ === 0) this.streakStartedAt = this.now();
+    if (this.streak++ === 0) this.streakStartedAt = this.now();
     if (e instanceof RefreshHeld) {
       // Each held refresh was logged with its reasons when it was read.
-    } else if (this.failureStreak === 1) {
+    } else if (this.streak === 1) {
       // Once per streak: a dead engine must not flood the log.
       const what = loaded ? 'engine sync failed; serving the last good inventory and retrying with backoff' : 'engine sync failed: no inventory has loaded yet; retrying with backoff';
       this.logger.warn(what, { code: e.code, endpoint: e.endpoint, status: e.status, err: e });
     } else {
-      this.logger.debug('engine sync failed again', { code: e.code, err: e.message, failures: this.failureStreak });
+      this.logger.debug('engine sync failed again', { code: e.code, err: e.message, failures: this.streak });
     }
     this.observe(kind, e instanceof RefreshHeld ? 'held' : 'failure', t0);
   }

@@ -201,7 +201,7 @@ export class InventorySync {
       this.holding = false;
       this.lastEventId = read.newestEventId;
       this.lastFullAt = started;
-      this.record.counters.fullRefreshes++;
+      this.record.count('fullRefreshes');
       this.accept(snapshot, FULL, readAt);
       this.logger.info('inventory refreshed', {
         generation: snapshot.generation,
@@ -229,7 +229,7 @@ export class InventorySync {
     const polled = await this.reads.events(from, signal);
     if (polled === 'unreadable') return this.fullRefresh();
     const { events, highestLeftOut } = polled;
-    this.record.counters.eventPolls++;
+    this.record.count('eventPolls');
     // A full page: the engine kept the newest events and cut older ones, so some changes went unseen.
     // (Gaps between ids prove nothing: dismissed events leave them.)
     if (events.length >= EVENTS_PAGE) {
