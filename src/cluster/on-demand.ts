@@ -6,15 +6,16 @@
  */
 import type { Worker } from 'node:cluster';
 import { ScorerError } from '../errors';
-import { unusableAsGone } from '../inventory/sync';
-import { ConcurrencyLimit, type OnDemandSource } from '../inventory/read-through';
+import { ConcurrencyLimit } from '../concurrency-limit';
+import type { OnDemandSource } from '../inventory/engine-reads';
 import type { EngineHost, EngineVm } from '../ovirt/model';
+import { unusableAsGone } from '../ovirt/rejections';
+import { IpcCalls } from './ipc-call';
 import type { OnDemandRead, ToPrimary, ToWorker, WireError } from './messages';
 
 /** Worker side: the OnDemandSource a worker's inventory reads through. */
 export class PrimaryReads implements OnDemandSource {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(err: ScorerError): void }>();
+  private readonly calls = new IpcCalls<unknown>();
 
   constructor(private readonly send: (message: ToPrimary) => void) {}
 
@@ -32,42 +33,17 @@ export class PrimaryReads implements OnDemandSource {
 
   /** The primary's answer to one read. */
   settle(id: number, value: unknown, error: WireError | undefined): void {
-    const waiter = this.pending.get(id);
-    if (waiter === undefined) return; // cancelled meanwhile
-    this.pending.delete(id);
-    if (error === undefined) waiter.resolve(value);
-    else waiter.reject(new ScorerError(error.code, error.message, { endpoint: error.endpoint, status: error.status }));
+    if (error === undefined) this.calls.answer(id, value);
+    else this.calls.fail(id, new ScorerError(error.code, error.message, { endpoint: error.endpoint, status: error.status }));
   }
 
   /** Every read still waiting fails (the process is stopping). */
   failAll(err: ScorerError): void {
-    for (const waiter of this.pending.values()) waiter.reject(err);
-    this.pending.clear();
+    this.calls.failAll(err);
   }
 
   private ask<T>(read: OnDemandRead, signal: AbortSignal | undefined): Promise<T> {
-    if (signal?.aborted) return Promise.reject(ScorerError.from(signal.reason));
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        this.pending.delete(id);
-        this.send({ ksm: 'read-cancel', id });
-        reject(ScorerError.from(signal!.reason));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = () => signal?.removeEventListener('abort', onAbort);
-      this.pending.set(id, {
-        resolve: (value) => {
-          done();
-          resolve(value as T);
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      });
-      this.send({ ksm: 'read', id, read });
-    });
+    return this.calls.call((id) => this.send({ ksm: 'read', id, read }), { signal, onCancel: (id) => this.send({ ksm: 'read-cancel', id }) }) as Promise<T>;
   }
 }
 

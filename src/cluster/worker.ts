@@ -8,6 +8,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config/load';
+import { formatHostPort } from '../config/kinds';
 import { onStopSignal } from '../stop-signals';
 import { Endpoints } from '../endpoints';
 import { engineStatusService } from '../engine-view/service';
@@ -15,9 +16,9 @@ import type { EngineStatus } from '../engine-view/status';
 import { ScorerError } from '../errors';
 import { decodeSnapshotInSlices, followGeneration, type GenerationMessage } from '../inventory/replica';
 import { ServedInventory } from '../inventory/served';
-import type { InventorySnapshot } from '../inventory/snapshot';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
+import { IpcCalls } from './ipc-call';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
 import { PrimaryReads } from './on-demand';
 
@@ -36,7 +37,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // at each scrape and merges them into the /metrics it serves.
   const metrics = new Metrics();
   metrics.collectProcessMetrics();
-  const inventory = new CountingInventory({
+  const inventory = new ServedInventory({
     source: reads,
     settings: { ...config.inventory, onDemandPerSecond: share(config.inventory.onDemandPerSecond) },
     logger,
@@ -46,23 +47,11 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
     send({ ksm: 'xmlrpc-call', method, outcome }),
   );
   // GetEngineStatus: the engine's view is the primary's.
-  const statusAsks = new Map<number, (status: EngineStatus) => void>();
-  let nextStatusAsk = 0;
-  const engineStatus = engineStatusService(
-    () =>
-      new Promise<EngineStatus>((resolve, reject) => {
-        const id = nextStatusAsk++;
-        const timer = setTimeout(() => {
-          statusAsks.delete(id);
-          reject(new Error(`the primary process did not answer within ${STATUS_ASK_TIMEOUT_MS} ms`));
-        }, STATUS_ASK_TIMEOUT_MS);
-        statusAsks.set(id, (status) => {
-          clearTimeout(timer);
-          statusAsks.delete(id);
-          resolve(status);
-        });
-        send({ ksm: 'engine-status-ask', id });
-      }),
+  const statusAsks = new IpcCalls<EngineStatus>();
+  const engineStatus = engineStatusService(() =>
+    statusAsks.call((id) => send({ ksm: 'engine-status-ask', id }), {
+      timeout: { ms: STATUS_ASK_TIMEOUT_MS, error: () => new Error(`the primary process did not answer within ${STATUS_ASK_TIMEOUT_MS} ms`) },
+    }),
   );
   endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);
   inventory.onStateChange((state) => endpoints.setServing(state === 'fresh' || state === 'stale'));
@@ -112,7 +101,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
         send({ ksm: 'listening', ports });
         logger.info('worker listening', { ...ports, generation: inventory.snapshot()?.generation });
       } catch (err) {
-        logger.error('worker cannot listen', { address: config.server.listen, ovirtProxyAddress: config.ovirtProxy.listen, err: err as Error });
+        logger.error('worker cannot listen', { address: formatHostPort(config.server.listen), ovirtProxyAddress: config.ovirtProxy.listen === undefined ? undefined : formatHostPort(config.ovirtProxy.listen), err: err as Error });
         resolve(1);
       }
     };
@@ -151,7 +140,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
           void drain();
           break;
         case 'engine-status':
-          statusAsks.get(message.id)?.(message.status);
+          statusAsks.answer(message.id, message.status);
           break;
         case 'metrics-ask':
           void metrics.values().then((values) => send({ ksm: 'metrics', id: message.id, values }));
@@ -160,14 +149,4 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
     });
     send({ ksm: 'hello' });
   });
-}
-
-/** Counts the calls that reached the inventory, logged at exit: which worker answered how much. */
-class CountingInventory extends ServedInventory {
-  calls = 0;
-
-  override servableSnapshot(): InventorySnapshot {
-    this.calls++;
-    return super.servableSnapshot();
-  }
 }

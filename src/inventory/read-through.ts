@@ -8,17 +8,16 @@
  */
 import { LRUCache } from 'lru-cache';
 import { abortable } from '../abortable';
+import { ConcurrencyLimit } from '../concurrency-limit';
 import type { InventorySettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';
+import { unusableAsGone } from '../ovirt/rejections';
 import { countOs } from '../scoring/os-counts';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
-import { type InventorySource, unusableAsGone } from './sync';
-
-/** The engine reads this needs; in a worker process they go to the primary. */
-export type OnDemandSource = Pick<InventorySource, 'getHost' | 'getVm' | 'listVmsOnHost'>;
+import type { OnDemandSource } from './engine-reads';
 
 /** What one call (or batch) will read. */
 export interface CallNeeds {
@@ -181,43 +180,6 @@ export class ReadThrough {
     }
     const vm = await this.limiter.run(() => unusableAsGone(this.source.getVm(id, signal)), signal);
     return vm === undefined ? NOT_FOUND : { found: true, generation, vm: { hostId: vm.hostId, os: vm.os } };
-  }
-
-}
-
-/** At most `limit` tasks at once; the rest wait in order, or leave when their signal fires. */
-export class ConcurrencyLimit {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    if (this.active < this.limit) this.active++;
-    else await this.slot(signal); // handed over by a finishing task: `active` stays as it is
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.active--;
-    }
-  }
-
-  private slot(signal: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.waiting.splice(this.waiting.indexOf(granted), 1);
-        reject(ScorerError.from(signal.reason));
-      };
-      const granted = () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      if (signal.aborted) return reject(ScorerError.from(signal.reason));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(granted);
-    });
   }
 }
 

@@ -7,7 +7,7 @@
 import type { EngineCluster, EngineHost, OsIdentity } from '../ovirt/model';
 import { bump, emptyCounts, type HostOsCounts, type MutableHostOsCounts } from '../scoring/os-counts';
 import { applyChanges, type InventoryChanges, type InventorySnapshot } from './snapshot';
-import type { SnapshotUpdate } from './sync';
+import type { SnapshotUpdate } from './generation-sink';
 import { VmIndex, type VmPlacement } from './vm-index';
 import { type EncodedVmTable, VmTable } from './vm-table';
 

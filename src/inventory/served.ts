@@ -1,8 +1,9 @@
 /**
  * The inventory as calls see it: the current generation, whether it may be
  * served (freshness), and on-demand reads for what it lacks. Whoever makes
- * generations publishes them here: this process's sync loop (HostInventory),
- * or in a worker process, the primary over IPC (src/cluster/worker.ts).
+ * generations publishes them here (it is a GenerationSink): this process's
+ * sync loop (inventory.ts), or in a worker process, the primary over IPC
+ * (src/cluster/worker.ts).
  * Its gauges (size, generation, age, state) are read at scrape time.
  */
 import type { InventorySettings } from '../config/load';
@@ -10,9 +11,11 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import type { CallView } from './call-view';
+import type { GenerationSink } from './generation-sink';
 import { Freshness, type InventoryInfo, type InventoryState } from './freshness';
 import { type HostListing, hostListing, type OsUsage, operatingSystems, type VmListing, vmListing } from './listings';
-import { type CallNeeds, type OnDemandSource, type OpenCallSignal, ReadThrough } from './read-through';
+import type { OnDemandSource } from './engine-reads';
+import { type CallNeeds, type OpenCallSignal, ReadThrough } from './read-through';
 import type { InventorySnapshot } from './snapshot';
 
 /** What the handlers need of the inventory, and nothing else. */
@@ -52,9 +55,11 @@ const STATES: readonly InventoryState[] = ['loading', 'fresh', 'stale', 'expired
 /** How often the state is re-evaluated as time passes (fresh -> stale -> expired without any sync). */
 const STATE_CHECK_MS = 1_000;
 
-export class ServedInventory implements ScoringInventory {
+export class ServedInventory implements ScoringInventory, GenerationSink {
   /** The clock ages are measured on (ms, never jumps). */
-  protected readonly monotonicNow: () => number;
+  readonly monotonicNow: () => number;
+  /** Calls that asked for a snapshot to answer from: a worker logs it at exit (which worker answered how much). */
+  calls = 0;
   private readonly freshness: Freshness;
   private readonly readThrough: ReadThrough;
   private readonly stopController = new AbortController();
@@ -118,8 +123,7 @@ export class ServedInventory implements ScoringInventory {
     this.stopController.abort(new ScorerError('cancelled', 'inventory stopped'));
   }
 
-  /** A new generation to serve. */
-  /** `ageMs`: how long ago its data was read, measured by whoever read it; else from the wall clock. */
+  /** A new generation to serve; `ageMs`: how long ago its data was read, measured by whoever read it; else from the wall clock. */
   publish(snapshot: InventorySnapshot, ageMs?: number): void {
     this.freshness.publish(snapshot, ageMs);
   }
@@ -148,6 +152,7 @@ export class ServedInventory implements ScoringInventory {
   }
 
   servableSnapshot(): InventorySnapshot {
+    this.calls++;
     return this.freshness.servable();
   }
 

@@ -6,7 +6,7 @@
  */
 import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
 import { bump, countOs, emptyCounts, type HostOsCounts, type MutableHostOsCounts, withVm } from '../scoring/os-counts';
-import type { RecordRejections } from '../ovirt/parse';
+import type { RecordRejections } from '../ovirt/rejections';
 import { VmIndex, type VmPlacement } from './vm-index';
 import { VmTable } from './vm-table';
 

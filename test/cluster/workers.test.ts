@@ -127,7 +127,7 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const text = await res.text();
     // 6 connections x 2 calls, spread over two workers; each worker counts its own, the scrape adds them up.
     expect(valueOf(text, 'grpc_server_handled_total', { grpc_method: 'ScoreHosts', grpc_code: 'OK' })).toBe(12);
-    // Every process holds the same generation: max, not 3 x it.
+    // Every worker holds the same generation: max, not 2 x it.
     const generation = Math.max(...answers.map((r) => Number(r.inventory!.generation)));
     expect(valueOf(text, 'ksm_scorer_inventory_generation')).toBe(generation);
     expect(valueOf(text, 'ksm_scorer_inventory_hosts')).toBe(6);

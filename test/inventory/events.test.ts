@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostInventory } from '../../src/inventory/inventory';
-import { EVENTS_PAGE } from '../../src/inventory/sync';
+import { EVENTS_PAGE } from '../../src/inventory/engine-reads';
 import type { InventorySnapshot } from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';

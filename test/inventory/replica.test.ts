@@ -3,7 +3,7 @@ import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { decodeSnapshot, encodeSnapshot, followGeneration, type GenerationMessage, generationMessage } from '../../src/inventory/replica';
 import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder } from '../../src/inventory/snapshot';
-import type { SnapshotUpdate } from '../../src/inventory/sync';
+import type { SnapshotUpdate } from '../../src/inventory/generation-sink';
 import { hostListing, operatingSystems, vmListing } from '../../src/inventory/listings';
 import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
 

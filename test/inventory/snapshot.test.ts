@@ -4,7 +4,7 @@ import { eventTargets } from '../../src/inventory/events';
 import { applyChanges, SnapshotBuilder } from '../../src/inventory/snapshot';
 import { VmIndex } from '../../src/inventory/vm-index';
 import type { EngineHost, EngineVm } from '../../src/ovirt/model';
-import { RecordRejections } from '../../src/ovirt/parse';
+import { RecordRejections } from '../../src/ovirt/rejections';
 
 const H1 = '10000000-0000-4000-8000-000000000001';
 const H2 = '10000000-0000-4000-8000-000000000002';

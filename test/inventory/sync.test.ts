@@ -1,7 +1,9 @@
 /** The sync loop against a fake InventorySource: what it publishes and logs, without HTTP. */
 import { describe, expect, it } from 'vitest';
 import type { InventorySnapshot } from '../../src/inventory/snapshot';
-import { type InventorySource, InventorySync, type SnapshotUpdate } from '../../src/inventory/sync';
+import type { InventorySource } from '../../src/inventory/engine-reads';
+import type { SnapshotUpdate } from '../../src/inventory/generation-sink';
+import { InventorySync } from '../../src/inventory/sync';
 import { createLogger } from '../../src/log';
 import type { EngineEvent, EngineHost, EngineVm } from '../../src/ovirt/model';
 import { ScorerError } from '../../src/errors';
@@ -33,18 +35,20 @@ const setup = () => {
   const source = new FakeSource();
   const published: InventorySnapshot[] = [];
   const updates: SnapshotUpdate[] = [];
-  const failures: ScorerError[] = [];
+  const failures: string[] = [];
   const logs: string[] = [];
   let clock = 1_000_000;
   const sync = new InventorySync(
     source,
     { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000, maxRejectedPercent: 10, maxDropPercent: 25 },
     createLogger('debug', { write: (l) => logs.push(l) }),
-    (s, u) => {
-      published.push(s);
-      updates.push(u);
+    {
+      publish(s, _ageMs, u) {
+        published.push(s);
+        updates.push(u);
+      },
+      syncFailed: (reason) => void failures.push(reason),
     },
-    (e) => failures.push(e),
     () => clock,
     () => 0.5,
   );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { BadRecord, faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
+import { faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
+import { BadRecord } from '../../src/ovirt/rejections';
 
 describe('osIdentity', () => {
   it.each([
