@@ -1,10 +1,10 @@
 /**
  * What the service tells systemd when systemd runs it, and nothing otherwise: readiness
- * (Type=notify) and each log line's priority for the journal.
+ * (Type=notify) and each log line's priority for the journal. Imports nothing of the service,
+ * as the logger (log.ts) uses it.
  */
 import { execFile } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import type { Logger } from './log';
 
 /**
  * Tells systemd the service is up (listening, its configuration valid), so `systemctl start` waits
@@ -12,7 +12,7 @@ import type { Logger } from './log';
  * (no unix datagram sockets), so systemd's own `systemd-notify` sends it: the unit sets
  * NotifyAccess=all, as the message comes from that child, not the main process.
  */
-export function notifyReady(logger: Logger): void {
+export function notifyReady(logger: { error(msg: string, fields?: Record<string, unknown>): void }): void {
   if (!process.env.NOTIFY_SOCKET) return;
   execFile('systemd-notify', ['--ready'], { timeout: 10_000 }, (err, _stdout, stderr) => {
     if (err !== null) logger.error('could not tell systemd the service is ready (systemd-notify --ready failed): systemctl start waits until TimeoutStartSec', { err, stderr: stderr.trim() });

@@ -83,6 +83,6 @@ async function recordCommand(args: string[]): Promise<number> {
   if (parsed === undefined) return 0;
   const dir = parsed.positionals[0];
   if (dir === undefined) throw new UsageError('missing DIR: where to write the recording');
-  const { recordEngine } = await import('../recording/record.js');
+  const { recordEngine } = await import('./engine-record.js');
   return recordEngine(dir, { anonymize: parsed.values.anonymize });
 }

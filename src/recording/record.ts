@@ -7,10 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../config/load';
-import { connectEngine } from '../engine';
 import { ScorerError } from '../errors';
-import { createLogger, type Logger } from '../log';
 import { EngineClient } from '../ovirt/client';
 import { parsePolicies } from '../ovirt/scheduling';
 import { Anonymizer } from './anonymize';
@@ -64,29 +61,4 @@ export async function recordAnswers(client: EngineClient, dir: string, options: 
   const index: RecordingIndex = { format: FORMAT, recordedAt: new Date().toISOString(), anonymized: options.anonymize, answers };
   writeFileSync(join(dir, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`, { mode: 0o600 });
   return index;
-}
-
-/** The CLI command: the engine as serve would reach it (OVIRT_URL unset: the embedded simulator). */
-export async function recordEngine(dir: string, options: { anonymize: boolean }, logger: Logger = createLogger('warn')): Promise<number> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`ksm-scorer engine record: ${err.message}\n`);
-    return 2;
-  }
-  const { connection, simulator } = await connectEngine(config, logger);
-  const client = new EngineClient({ ...config.engine, connection, logger });
-  try {
-    const index = await recordAnswers(client, dir, { anonymize: options.anonymize, pageSize: config.engine.pageSize, maxVms: config.engine.maxVms });
-    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with OVIRT_URL=file:${dir}\n`);
-    return 0;
-  } catch (err) {
-    process.stderr.write(`ksm-scorer engine record: ${ScorerError.from(err).message}\n`);
-    return 1;
-  } finally {
-    await client.close();
-    await simulator?.stop();
-  }
 }
