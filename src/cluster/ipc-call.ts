@@ -69,6 +69,6 @@ export class IpcCalls<T> {
 
   /** Every call still waiting fails (this process is stopping). */
   failAll(err: Error): void {
-    for (const waiter of [...this.pending.values()]) waiter.reject(err);
+    for (const waiter of this.pending.values()) waiter.reject(err);
   }
 }

@@ -65,7 +65,7 @@ export class WorkerReads {
   read(worker: Worker, id: number, read: OnDemandRead): void {
     const controller = new AbortController();
     let reads = this.inFlight.get(worker.id);
-    if (reads === undefined) this.inFlight.set(worker.id, (reads = new Map()));
+    if (reads === undefined) this.inFlight.set(worker.id, (reads = new Map<number, AbortController>()));
     reads.set(id, controller);
     const signal = AbortSignal.any([controller.signal, this.stopController.signal]);
     this.limit

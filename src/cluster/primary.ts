@@ -50,7 +50,7 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
           ? metricAsks
               .call((id) => sendTo(worker, { ksm: 'metrics-ask', id }), { timeout: { ms: METRICS_ASK_TIMEOUT_MS, error: () => new Error('no metric values') } })
               .catch(() => undefined)
-          : undefined,
+          : Promise.resolve(undefined),
       ),
     ).then((all) => all.filter((v): v is WorkerMetrics => v !== undefined));
   let scrape;

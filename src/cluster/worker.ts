@@ -128,7 +128,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
           });
           break;
         case 'generation':
-          follow(message.generation);
+          void follow(message.generation); // applied in order on `applying`; its failures are handled there
           break;
         case 'sync-failed':
           void applying.then(() => inventory.syncFailed(message.reason));

@@ -55,7 +55,7 @@ export function operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[
   const byObject = new Map<OsIdentity, Tally>();
   const tallyOf = (os: OsIdentity): Tally => {
     let versions = byIdentity.get(os.type);
-    if (versions === undefined) byIdentity.set(os.type, (versions = new Map()));
+    if (versions === undefined) byIdentity.set(os.type, (versions = new Map<string, Tally>()));
     let tally = versions.get(os.version);
     if (tally === undefined) versions.set(os.version, (tally = { os: { type: os.type, version: os.version }, vms: 0, running: 0, hosts: new Set() }));
     byObject.set(os, tally);

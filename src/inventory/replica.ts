@@ -86,7 +86,7 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
   const osIndex = new Map<string, Map<string, number>>();
   const osOf = (os: OsIdentity): number => {
     let versions = osIndex.get(os.type);
-    if (versions === undefined) osIndex.set(os.type, (versions = new Map()));
+    if (versions === undefined) osIndex.set(os.type, (versions = new Map<string, number>()));
     let i = versions.get(os.version);
     if (i === undefined) {
       versions.set(os.version, (i = osNames.length / 2));

@@ -118,9 +118,10 @@ export class ServedInventory implements ScoringInventory, GenerationSink {
   }
 
   /** Cancels every on-demand read in flight. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     clearInterval(this.stateTimer);
     this.stopController.abort(new ScorerError('cancelled', 'inventory stopped'));
+    return Promise.resolve();
   }
 
   /** A new generation to serve; `ageMs`: how long ago its data was read, measured by whoever read it; else from the wall clock. */

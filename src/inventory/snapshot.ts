@@ -106,7 +106,7 @@ export class SnapshotBuilder {
       hostCount: this.hostIds.length,
       vmCount: this.vms.size,
       hostIds: Object.freeze(this.hostIds),
-      hosts: this.counts as ReadonlyMap<string, HostOsCounts>,
+      hosts: this.counts,
       hostDetails: this.hostDetails,
       clusters: this.clusters,
       vms: VmIndex.of(this.vms),
@@ -120,7 +120,7 @@ export class SnapshotBuilder {
    */
   private intern(os: OsIdentity): OsIdentity {
     let versions = this.interned.get(os.type);
-    if (versions === undefined) this.interned.set(os.type, (versions = new Map()));
+    if (versions === undefined) this.interned.set(os.type, (versions = new Map<string, OsIdentity>()));
     let interned = versions.get(os.version);
     if (interned === undefined) versions.set(os.version, (interned = Object.freeze({ type: os.type, version: os.version })));
     return interned;

@@ -9,9 +9,10 @@ import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { CLUSTER_FIELDS, EVENT_FIELDS, HOST_FIELDS, type ListShape, VM_FIELDS } from './decoder';
 import { listItems, parseCluster, parseEvent, parseEventId, parseHost, parseVm, searchableHostName } from './parse';
 import { parseEach, preview, type RecordRejections } from './rejections';
-import { type EngineClientOptions, EngineSession } from './session';
+import { EngineSession } from './session';
+import type { EngineClientOptions } from './transport';
 
-export type { EngineClientOptions } from './session';
+export type { EngineClientOptions } from './transport';
 
 /** VMs parsed and handed over between two yields to the event loop during a refresh: well under a millisecond. */
 const PARSE_SLICE = 100;

@@ -188,7 +188,7 @@ export async function decodeInline(bytes: Buffer, gzip: boolean, maxBytes: numbe
   const raw = gzip
     ? await new Promise<Buffer | undefined>((resolve, reject) =>
         gunzip(bytes, { maxOutputLength: maxBytes }, (err, out) =>
-          (err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge(maxBytes)) : resolve(err ? undefined : out),
+          (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge(maxBytes)) : resolve(err ? undefined : out),
         ),
       )
     : bytes;

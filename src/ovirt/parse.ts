@@ -114,6 +114,7 @@ export function parseHost(obj: unknown): EngineHost {
   const id = requireId(obj, 'host');
   // An odd name does not make the host unusable (it is joined on id); only searching by it is refused.
   const name = text(obj.name);
+  // oxlint-disable-next-line no-control-regex -- control characters are what it looks for
   if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
     throw new BadRecord('host', 'bad_field', id, `engine sent host ${id} with a name longer than 255 characters or with control characters`);
   }
@@ -140,7 +141,7 @@ export function parseEventId(obj: unknown): number {
   if (!isObject(obj)) throw notAnObject('event', obj);
   try {
     return parseInteger(obj.id, 'an event id');
-  } catch (err) {
+  } catch {
     throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', rawText(obj.id), 'engine sent an event id that is not an integer', true);
   }
 }
@@ -161,6 +162,7 @@ export function parseEvent(obj: unknown): EngineEvent {
 export function faultReason(body: unknown): string | undefined {
   const fault = isObject(body) && isObject(body.fault) ? body.fault : body;
   const parts = [field(fault, 'reason'), field(fault, 'detail'), field(fault, 'error_description'), field(fault, 'error')]
+    // oxlint-disable-next-line no-control-regex -- control characters are what it blanks out
     .map((v) => text(v).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())
     .filter((s) => s !== '')
     .map((s) => (s.length > 160 ? `${s.slice(0, 160)}...` : s));

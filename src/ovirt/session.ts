@@ -7,22 +7,13 @@
  * them is blanked out.
  */
 import { abortable } from '../abortable';
-import type { EngineConnection } from '../config/connection';
-import type { EngineSettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { AnswerTooLarge, decodeInline, type ListShape } from './decoder';
 import { faultReason } from './parse';
 import { BadRecord, RecordRejections } from './rejections';
-import { type EngineResponse, EngineTransport, readBounded, SMALL_ANSWER, tooLarge, transportError } from './transport';
-
-export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
-  readonly connection: EngineConnection;
-  readonly logger: Logger;
-  /** Where the request metrics go; default a registry of its own. */
-  readonly metrics?: Metrics;
-};
+import { type EngineClientOptions, type EngineResponse, EngineTransport, readBounded, SMALL_ANSWER, tooLarge, transportError } from './transport';
 
 /** How an answer is read: `parse` its body; `notFound`: what a 404 means; `list`: a large list decoded off the main thread; `raw`: the bytes. */
 export interface GetOptions<T> {

@@ -12,10 +12,18 @@ import { readFileSync } from 'node:fs';
 import { gunzip } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
 import { ScorerError } from '../errors';
+import type { EngineConnection } from '../config/connection';
+import type { EngineSettings } from '../config/load';
 import type { Logger } from '../log';
 import type { Counter, Histogram, Metrics } from '../metrics/metrics';
 import { AnswerTooLarge, decodeInline, JsonDecoder, type ListShape } from './decoder';
-import type { EngineClientOptions } from './session';
+
+export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
+  readonly connection: EngineConnection;
+  readonly logger: Logger;
+  /** Where the request metrics go; default a registry of its own. */
+  readonly metrics?: Metrics;
+};
 
 export interface EngineResponse {
   readonly status: number;
@@ -193,7 +201,7 @@ async function inflateBounded(bytes: Buffer, gzip: boolean, limit: number): Prom
   if (!gzip) return bytes;
   return new Promise((resolve, reject) =>
     gunzip(bytes, { maxOutputLength: limit }, (err, out) => {
-      if ((err as NodeJS.ErrnoException | null)?.code === 'ERR_BUFFER_TOO_LARGE') reject(new AnswerTooLarge(limit, 'OVIRT_MAX_ANSWER_MB'));
+      if ((err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE') reject(new AnswerTooLarge(limit, 'OVIRT_MAX_ANSWER_MB'));
       else if (err) reject(new ScorerError('engine_protocol', 'an answer that is not valid gzip'));
       else resolve(out);
     }),
