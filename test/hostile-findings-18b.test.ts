@@ -17,7 +17,7 @@ import { engineClient, inventorySettings, type Scorer, startScorer, startSimulat
 import { scrape, valueOf } from './metrics/scrape';
 import { killAll, type Proc, spawnProc } from './processes';
 import { engineEnv, unary } from './helpers';
-import { loadScorerProto } from '../src/server/proto';
+import { loadScorerProto } from '../src/contract/proto';
 
 const FAST = FAST_SYNC;
 

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { HostScorerServiceClient } from '../generated/ksmscorer/v1/HostScorerService';
-import { LOADER_OPTIONS, loadScorerProto } from '../server/proto';
+import { LOADER_OPTIONS, loadScorerProto } from '../contract/proto';
 import { channelCredentials, explainTlsFailure, probeTlsMismatch, TLS_OPTIONS, TLS_USAGE, type TlsValues, wantsTls } from './tls';
 
 export const DEFAULT_TARGET = '127.0.0.1:50051';

@@ -11,7 +11,9 @@ import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
 import { httpServer, type TlsCredentials, type TlsFiles } from '../tls';
 import type { ProxyMethods } from './handlers';
-import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
+import { DEFAULT_READER_LIMITS, MethodCallReader, type ReaderLimits } from './xmlrpc-reader';
+import { FaultCode, type MethodCall, XmlRpcFault } from './xmlrpc-values';
+import { writeFault, type XmlRpcOut, writeResponse } from './xmlrpc-writer';
 
 export interface ProxyListenerOptions {
   readonly methods: ProxyMethods;

@@ -13,7 +13,7 @@ import { ControlFloodGuard, injectorHttp2Server } from './control-flood';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import type { GrpcServerMetrics } from './grpc-metrics';
-import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
+import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from '../contract/proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 import { addHealthService, addReflectionService } from './standard-services';
 

@@ -24,7 +24,7 @@ import { HostInventory } from '../../src/inventory/inventory';
 import { operatingSystems } from '../../src/inventory/listings';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import { ScoreTables } from '../../src/server/score-tables';
 import { seededRandom } from '../../src/simulator/inventory';
 import {

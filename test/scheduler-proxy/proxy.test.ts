@@ -10,7 +10,7 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { silentLogger } from '../../src/log';
 import { createProxyMethods, UNIT_NAME } from '../../src/scheduler-proxy/handlers';
 import { SchedulerProxyListener } from '../../src/scheduler-proxy/listener';
-import { FaultCode } from '../../src/scheduler-proxy/xmlrpc';
+import { FaultCode } from '../../src/scheduler-proxy/xmlrpc-values';
 import { scoreVmLikeScoreHosts } from '../../src/service';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { seededRandom } from '../../src/simulator/inventory';

@@ -22,7 +22,7 @@ import { countOs } from '../../src/scoring/os-counts';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type PreparedMessage } from '../../src/server/codec';
 import { HostIdIndex } from '../../src/server/host-id-index';
 import { inventoryMessage } from '../../src/server/inventory-info';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import { checkBatchRequest, checkBatchSize, parseBatchItems, parseIndexedRequest, parseScoreRequest, type ScoreQuery } from '../../src/server/request';
 import { createScorerHandlers, scoreQuery } from '../../src/server/scorer-service';
 import { type OsTable, ScoreTables } from '../../src/server/score-tables';
