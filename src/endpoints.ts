@@ -15,7 +15,7 @@ import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/h
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
 import { bindProblem, listenProblem } from './server/listen-check';
 import { GrpcServerMetrics } from './server/grpc-metrics';
-import { scoreVmOnHosts } from './server/scorer-service';
+import { scoreVmOnHosts } from './scoring/service';
 import { ScorerServer } from './server/server';
 import { isLoopback } from './tls';
 

@@ -13,6 +13,7 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';
 import { countOs } from '../scoring/os-counts';
+import type { CallNeeds, OpenCallSignal } from '../scoring/view';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
 import { type InventorySource, unusableAsGone } from './sync';
@@ -20,15 +21,7 @@ import { type InventorySource, unusableAsGone } from './sync';
 /** The engine reads this needs; in a worker process they go to the primary. */
 export type OnDemandSource = Pick<InventorySource, 'getHost' | 'getVm' | 'listVmsOnHost'>;
 
-/** What one call (or batch) will read. */
-export interface CallNeeds {
-  /** May repeat ids. */
-  readonly hostIds: Iterable<string>;
-  readonly vmIds: Iterable<string>;
-}
-
-/** The call's cancellation, opened only when the call has to wait for the engine. */
-export type OpenCallSignal = () => { readonly signal: AbortSignal; dispose(): void };
+export type { CallNeeds, OpenCallSignal };
 
 export type ReadThroughSettings = Pick<
   InventorySettings,

@@ -25,7 +25,7 @@ import { operatingSystems } from '../../src/inventory/listings';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
-import { ScoreTables } from '../../src/server/score-tables';
+import { ScoreTables } from '../../src/fast-path/score-tables';
 import { seededRandom } from '../../src/simulator/inventory';
 import {
   benchDir,

@@ -19,13 +19,17 @@ import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBu
 import { silentLogger } from '../../src/log';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
 import { countOs } from '../../src/scoring/os-counts';
-import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type PreparedMessage } from '../../src/server/codec';
-import { HostIdIndex } from '../../src/server/host-id-index';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest } from '../../src/fast-path/decode';
+import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type PreparedMessage } from '../../src/fast-path/encode';
+import { HostIdIndex } from '../../src/fast-path/host-id-index';
+import { parseIndexedRequest } from '../../src/fast-path/indexed-request';
+import type { OsTable } from '../../src/fast-path/os-table';
+import { ScoreTables } from '../../src/fast-path/score-tables';
 import { inventoryMessage } from '../../src/server/inventory-info';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
-import { checkBatchRequest, checkBatchSize, parseBatchItems, parseIndexedRequest, parseScoreRequest, type ScoreQuery } from '../../src/server/request';
-import { createScorerHandlers, scoreQuery } from '../../src/server/scorer-service';
-import { type OsTable, ScoreTables } from '../../src/server/score-tables';
+import { checkBatchRequest, checkBatchSize, parseBatchItems, parseScoreRequest, type ScoreQuery } from '../../src/scoring/request';
+import { scoreQuery } from '../../src/scoring/service';
+import { createScorerHandlers } from '../../src/server/scorer-service';
 import { toStatus } from '../../src/server/status';
 import { seededRandom, seededUuid } from '../../src/simulator/inventory';
 

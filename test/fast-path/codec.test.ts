@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
-import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type WireScoreRequest } from '../../src/server/codec';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, type WireScoreRequest } from '../../src/fast-path/decode';
+import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from '../../src/fast-path/encode';
 import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import type { HostScore } from '../../src/scoring/score';
 import { seededRandom, seededUuid } from '../../src/simulator/inventory';
