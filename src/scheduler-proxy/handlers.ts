@@ -3,6 +3,7 @@
  * the way the engine reads them: discover advertises one weight unit, and
  * runCostFunctions turns ScoreHosts scores into weights (lower is better).
  */
+import { UNIT_DESCRIPTION, UNIT_NAME } from '../contract/scheduler-unit';
 import { forCaller, ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { uuid } from '../ovirt/model';
@@ -10,11 +11,8 @@ import type { HostScore } from '../scoring/score';
 import { clip, FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcValue } from './xmlrpc-values';
 import type { XmlRpcOut } from './xmlrpc-writer';
 
-export const UNIT_NAME = 'ksm_same_os_score';
 /** Policy unit names are short identifiers; the engine's own are under 50 characters. */
 const MAX_UNIT_NAME = 256;
-export const UNIT_DESCRIPTION =
-  'ksm-scorer: prefers hosts that already run VMs of the same operating system, so KSM can share more memory pages (weight 0 to 1000, lower = more same-OS VMs)';
 
 export type VmScores = { readonly kind: 'scored'; readonly scores: readonly Pick<HostScore, 'score'>[] } | { readonly kind: 'vm_not_found' };
 
