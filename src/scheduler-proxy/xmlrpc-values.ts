@@ -2,6 +2,7 @@
  * XML-RPC values as the scheduler proxy reads them, its fault codes, and how
  * a read value is named in an error message.
  */
+
 /** Apache XML-RPC's extension types (the engine declares them with `enabledForExtensions`). */
 export const EXTENSIONS_NS = 'http://ws.apache.org/xmlrpc/namespaces/extensions';
 
