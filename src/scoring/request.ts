@@ -26,7 +26,9 @@ export type DecodedRequest<T> = T & { readonly malformed?: string; readonly extr
 /** A ScoreHostsRequest as decoded; `hostIdCount`: every host id, from a decoder that counts them without making them strings (fast-path/decode.ts). */
 export type ScoreRequest = DecodedRequest<ScoreHostsRequest__Output> & { readonly hostIdCount?: number };
 
+/** INVALID_ARGUMENT naming the field and what is wrong with it. */
 export const invalid = (field: string, why: string) => new ScorerError('invalid_argument', `${field}: ${why}`);
+/** Caller text as a message quotes it: short. */
 export const quote = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
 
 /** `prefix` locates the request inside a batch, e.g. "requests[3]." */
