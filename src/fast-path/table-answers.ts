@@ -6,7 +6,7 @@
  */
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
 import type { OsIdentity } from '../ovirt/model';
-import { ownHostIn, scoreHost } from '../scoring/score';
+import { ownHostOf, scoreHost } from '../scoring/score';
 import { noSuchVm, type VmNotFound } from '../scoring/service';
 import type { ScoringView } from '../scoring/view';
 import { copyBytes, encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './encode';
@@ -47,12 +47,13 @@ export class ScoresAnswer {
     let scoredVmId: string | undefined;
     let scoredAt = -1;
     if (query.kind === 'vm') {
-      const vm = view.vm(query.vmId);
+      const placed = view.snapshot.vms.get(query.vmId);
+      const vm = placed ?? view.vm(query.vmId);
       if (vm === undefined) return noSuchVm(query.vmId);
       os = vm.os;
       scoredVmId = query.vmId;
-      // The snapshot host that counts the VM (the view's candidates follow the same rule).
-      const own = ownHostIn(view.snapshot.vms, scoredVmId);
+      // The snapshot host that counts the VM, as the view's candidates decide it.
+      const own = ownHostOf(placed);
       if (own !== undefined) scoredAt = tables.index.position(own);
     } else {
       os = query.os;

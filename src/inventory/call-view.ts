@@ -4,7 +4,7 @@
  * batch reads the same view; nothing in it changes while the call runs.
  */
 import type { HostOsCounts } from '../scoring/os-counts';
-import { type Candidate, ownHostIn } from '../scoring/score';
+import { type Candidate, ownHostOf } from '../scoring/score';
 import type { ScoringView } from '../scoring/view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
 
@@ -30,7 +30,7 @@ export class CallView implements ScoringView {
   /** `hostIds` undefined: every host of the snapshot. */
   candidates(hostIds: readonly string[] | undefined, scoredVmId: string | undefined): Candidate[] {
     const { hosts, vms } = this.snapshot;
-    const scoredOn = ownHostIn(vms, scoredVmId);
+    const scoredOn = scoredVmId === undefined ? undefined : ownHostOf(vms.get(scoredVmId));
     return (hostIds ?? this.snapshot.hostIds).map((hostId): Candidate => {
       const counts = hosts.get(hostId);
       if (counts !== undefined) return { hostId, counts, containsScoredVm: scoredOn === hostId };

@@ -61,12 +61,12 @@ export function compareRank(aScore: number, aId: string, bScore: number, bId: st
 const byRank = (a: HostScore, b: HostScore): number => compareRank(a.score, a.host_id, b.score, b.host_id);
 
 /**
- * The own-host rule: the snapshot host whose counts include VM `vmId` (where
- * it runs), so that host is scored without it; undefined: no host of the
- * snapshot counts it. A host read on demand counts the VMs it was read with.
+ * The own-host rule: of the snapshot's hosts, the scored VM is counted on the
+ * one where the snapshot places it (`placed`: its placement in the snapshot,
+ * not one read on demand), so that host is scored without it; undefined: none
+ * counts it. A host read on demand counts the VMs it was read with.
  */
-export const ownHostIn = (vms: { get(id: string): { readonly hostId: string | undefined } | undefined }, vmId: string | undefined): string | undefined =>
-  vmId === undefined ? undefined : vms.get(vmId)?.hostId;
+export const ownHostOf = (placed: { readonly hostId: string | undefined } | undefined): string | undefined => placed?.hostId;
 
 /**
  * Scores candidates in the order given; `rank` sorts them best first

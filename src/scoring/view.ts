@@ -30,7 +30,7 @@ export interface ScoringView {
   readonly snapshot: ScoredSnapshot;
   /** Where the VM runs and what it runs; undefined: the engine has no such VM. */
   vm(id: string): ScoredVm | undefined;
-  /** `hostIds` undefined: every host of the snapshot; each counts `scoredVmId` or not as ownHostIn says. */
+  /** `hostIds` undefined: every host of the snapshot; each counts `scoredVmId` or not as ownHostOf says. */
   candidates(hostIds: readonly string[] | undefined, scoredVmId: string | undefined): Candidate[];
 }
 
