@@ -13,11 +13,12 @@ import type { ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { MetricsListener, type MetricsListenerOptions } from './metrics/http';
 import type { Metrics } from './metrics/metrics';
+import { UNIT_NAME } from './contract/scheduler-unit';
 import { bindProblem, isLoopback, listenProblem } from './net/bind';
-import { createProxyMethods, type ScoreVm, UNIT_NAME } from './scheduler-proxy/handlers';
+import { createProxyMethods, type ScoreVm } from './scheduler-proxy/handlers';
 import { SchedulerProxyListener } from './scheduler-proxy/listener';
 import { GrpcServerMetrics } from './server/grpc-metrics';
-import { scoreVmOnHosts } from './server/scorer-service';
+import { scoreVmOnHosts } from './scoring/service';
 import { ScorerServer } from './server/server';
 
 export interface BoundPorts {

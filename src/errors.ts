@@ -1,10 +1,12 @@
 /**
  * The one error type of the service. Every failure is normalised into a
  * ScorerError with a stable `code` and, for engine trouble, structured
- * fields (endpoint, HTTP status) for logs; the mapping to a gRPC status
- * happens once, at the handler edge (src/server/status.ts). `cause` is for
- * logs only.
+ * fields (endpoint, HTTP status) for logs. What a caller is told is decided
+ * once, here (forCaller); the mapping to a gRPC status happens at the gRPC
+ * edge (src/server/status.ts). `cause` is for logs only.
  */
+import type { Logger } from './log';
+
 export type ScorerErrorCode =
   | 'invalid_argument' // the caller's request is wrong; the message names the field
   | 'not_found' // the caller named something the engine does not have
@@ -47,4 +49,25 @@ export class ScorerError extends Error {
     }
     return new ScorerError('internal', String(err));
   }
+}
+
+/** Errors whose message is meant for the caller; the others get a generic one. */
+const CALLER_FACING = new Set<ScorerErrorCode>(['invalid_argument', 'not_found', 'resource_exhausted', 'not_ready', 'deadline_exceeded', 'cancelled']);
+
+/** What a caller is told of an error: its code, and its message. */
+export interface CallerError {
+  readonly code: ScorerErrorCode;
+  readonly message: string;
+}
+
+/**
+ * An error as any front end tells it to its caller: a caller-facing one with
+ * its own message; engine trouble and internal errors with a generic one,
+ * their cause logged here (as `method` failing), never sent.
+ */
+export function forCaller(err: unknown, logger: Logger, method: string): CallerError {
+  const e = ScorerError.from(err);
+  if (CALLER_FACING.has(e.code)) return e;
+  logger.warn('call failed', { method, code: e.code, err: e });
+  return { code: e.code, message: e.code === 'internal' ? 'internal error' : 'the oVirt engine is unavailable; try again later' };
 }

@@ -7,7 +7,7 @@ import type { InventorySnapshot } from '../src/inventory/snapshot';
 import type { HostScorerServiceClient } from '../src/generated/ksmscorer/v1/HostScorerService';
 import { createLogger, type Logger, silentLogger } from '../src/log';
 import { EngineClient } from '../src/ovirt/client';
-import { loadScorerProto } from '../src/server/proto';
+import { loadScorerProto } from '../src/contract/proto';
 import { type RunningService, startService } from '../src/service';
 import { SimulatedEngine, type SimulatedEngineOptions } from '../src/simulator/engine';
 

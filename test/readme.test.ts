@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListVmsResponse__Output } from '../src/generated/ksmscorer/v1/ListVmsResponse';
-import { loadScorerProto } from '../src/server/proto';
+import { loadScorerProto } from '../src/contract/proto';
 import { unary } from './helpers';
 import { killAll, serveOnSimulator, spawnProc } from './processes';
 

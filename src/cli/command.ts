@@ -11,7 +11,7 @@ import type { HostScorerServiceClient } from '../generated/ksmscorer/v1/HostScor
 import { formatHostPort, type HostPort } from '../config/kinds';
 import { readClientSettings } from '../config/load';
 import { CLIENT_SETTINGS } from '../config/settings';
-import { LOADER_OPTIONS, loadScorerProto } from '../server/proto';
+import { LOADER_OPTIONS, loadScorerProto } from '../contract/proto';
 import { channelCredentials, explainTlsFailure, probeTlsMismatch, type TargetTls, targetTls, TLS_OPTIONS, TLS_USAGE, type TlsValues } from './tls';
 
 const TARGET = CLIENT_SETTINGS.target;

@@ -9,7 +9,7 @@ import type { GetEngineStatusResponse } from '../generated/ksmscorer/v1/GetEngin
 import type { EngineUseState } from '../generated/ksmscorer/v1/EngineUseState';
 import type { Timestamp } from '../generated/google/protobuf/Timestamp';
 import type { ProtoGrpcType } from '../generated/engine_status';
-import { ENGINE_STATUS_PROTO, LOADER_OPTIONS } from '../server/proto';
+import { ENGINE_STATUS_PROTO, LOADER_OPTIONS } from '../contract/proto';
 import type { EngineStatus } from './status';
 import { WINDOW_MS } from './call-window';
 

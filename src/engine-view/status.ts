@@ -5,7 +5,7 @@
  * listener on -> calls arrive), and plain sentences saying what to do next.
  * Pure: the watcher feeds it, the RPC, the CLI, the log and /metrics show it.
  */
-import { UNIT_NAME } from '../scheduler-proxy/handlers';
+import { UNIT_NAME } from '../contract/scheduler-unit';
 import type { SchedulingSetup } from '../ovirt/scheduling';
 import type { CallCount } from './call-window';
 

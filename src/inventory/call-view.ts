@@ -4,7 +4,8 @@
  * batch reads the same view; nothing in it changes while the call runs.
  */
 import type { HostOsCounts } from '../scoring/os-counts';
-import type { Candidate } from '../scoring/score';
+import { type Candidate, ownHostOf } from '../scoring/score';
+import type { ScoringView } from '../scoring/view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
 
 /** A host the snapshot did not list, as read on demand: its counts and the VMs they were built from. */
@@ -13,7 +14,7 @@ export interface OnDemandHost {
   readonly vmIds: ReadonlySet<string>;
 }
 
-export class CallView {
+export class CallView implements ScoringView {
   constructor(
     readonly snapshot: InventorySnapshot,
     /** Hosts read on demand; an id mapped to undefined: the engine has no such host. */
@@ -29,7 +30,7 @@ export class CallView {
   /** `hostIds` undefined: every host of the snapshot. */
   candidates(hostIds: readonly string[] | undefined, scoredVmId: string | undefined): Candidate[] {
     const { hosts, vms } = this.snapshot;
-    const scoredOn = scoredVmId === undefined ? undefined : vms.get(scoredVmId)?.hostId;
+    const scoredOn = scoredVmId === undefined ? undefined : ownHostOf(vms.get(scoredVmId));
     return (hostIds ?? this.snapshot.hostIds).map((hostId): Candidate => {
       const counts = hosts.get(hostId);
       if (counts !== undefined) return { hostId, counts, containsScoredVm: scoredOn === hostId };

@@ -15,19 +15,12 @@ import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';
 import { unusableAsGone } from '../ovirt/rejections';
 import { countOs } from '../scoring/os-counts';
+import type { CallNeeds, OpenCallSignal } from '../scoring/view';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
 import type { OnDemandSource } from './engine-reads';
 
-/** What one call (or batch) will read. */
-export interface CallNeeds {
-  /** May repeat ids. */
-  readonly hostIds: Iterable<string>;
-  readonly vmIds: Iterable<string>;
-}
-
-/** The call's cancellation, opened only when the call has to wait for the engine. */
-export type OpenCallSignal = () => { readonly signal: AbortSignal; dispose(): void };
+export type { CallNeeds, OpenCallSignal };
 
 export type ReadThroughSettings = Pick<
   InventorySettings,

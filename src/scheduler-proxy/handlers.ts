@@ -3,18 +3,16 @@
  * the way the engine reads them: discover advertises one weight unit, and
  * runCostFunctions turns ScoreHosts scores into weights (lower is better).
  */
-import { ScorerError } from '../errors';
+import { UNIT_DESCRIPTION, UNIT_NAME } from '../contract/scheduler-unit';
+import { forCaller, ScorerError } from '../errors';
 import type { Logger } from '../log';
 import { uuid } from '../ovirt/model';
 import type { HostScore } from '../scoring/score';
-import { toStatus } from '../server/status';
-import { clip, FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcOut, type XmlRpcValue } from './xmlrpc';
+import { clip, FaultCode, type MethodCall, typeName, XmlRpcFault, type XmlRpcValue } from './xmlrpc-values';
+import type { XmlRpcOut } from './xmlrpc-writer';
 
-export const UNIT_NAME = 'ksm_same_os_score';
 /** Policy unit names are short identifiers; the engine's own are under 50 characters. */
 const MAX_UNIT_NAME = 256;
-export const UNIT_DESCRIPTION =
-  'ksm-scorer: prefers hosts that already run VMs of the same operating system, so KSM can share more memory pages (weight 0 to 1000, lower = more same-OS VMs)';
 
 export type VmScores = { readonly kind: 'scored'; readonly scores: readonly Pick<HostScore, 'score'>[] } | { readonly kind: 'vm_not_found' };
 
@@ -125,7 +123,7 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
       } catch (err) {
         const e = ScorerError.from(err);
         if (e.code === 'invalid_argument') throw new XmlRpcFault(FaultCode.invalidParams, `runCostFunctions: ${e.message}`);
-        pluginErrors[UNIT_NAME] = [toStatus(e, logger, 'runCostFunctions').message];
+        pluginErrors[UNIT_NAME] = [forCaller(e, logger, 'runCostFunctions').message];
       }
     }
     return { result_code: Object.keys(pluginErrors).length > 0 ? 1 : 0, result, plugin_errors: pluginErrors, errors: [] };

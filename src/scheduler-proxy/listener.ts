@@ -14,7 +14,9 @@ import { bind } from '../net/bind';
 import { ProgressGuard } from '../net/http-guard';
 import { httpServer, type TlsCredentials } from '../net/tls';
 import type { ProxyMethods } from './handlers';
-import { DEFAULT_READER_LIMITS, FaultCode, type MethodCall, MethodCallReader, type ReaderLimits, writeFault, type XmlRpcOut, writeResponse, XmlRpcFault } from './xmlrpc';
+import { DEFAULT_READER_LIMITS, MethodCallReader, type ReaderLimits } from './xmlrpc-reader';
+import { FaultCode, type MethodCall, XmlRpcFault } from './xmlrpc-values';
+import { writeFault, type XmlRpcOut, writeResponse } from './xmlrpc-writer';
 
 export interface ProxyListenerOptions {
   readonly methods: ProxyMethods;

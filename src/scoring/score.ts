@@ -50,10 +50,23 @@ export function scoreHost(candidate: Candidate, os: OsIdentity): HostScore {
   return { host_id: hostId, score, vm_count: vmCount, same_type_count: sameTypeCount, same_version_count: sameVersionCount, found: true };
 }
 
-/** Best first: score descending, then host id ascending, so equal scores have a stable order. */
-function byScoreThenId(a: HostScore, b: HostScore): number {
-  return b.score - a.score || (a.host_id < b.host_id ? -1 : a.host_id > b.host_id ? 1 : 0);
+/**
+ * The ranking, best first: score descending, then host id ascending, so
+ * equal scores have a stable order (a total order). Negative: host a ranks before host b.
+ */
+export function compareRank(aScore: number, aId: string, bScore: number, bId: string): number {
+  return bScore - aScore || (aId < bId ? -1 : aId > bId ? 1 : 0);
 }
+
+const byRank = (a: HostScore, b: HostScore): number => compareRank(a.score, a.host_id, b.score, b.host_id);
+
+/**
+ * The own-host rule: of the snapshot's hosts, the scored VM is counted on the
+ * one where the snapshot places it (`placed`: its placement in the snapshot,
+ * not one read on demand), so that host is scored without it; undefined: none
+ * counts it. A host read on demand counts the VMs it was read with.
+ */
+export const ownHostOf = (placed: { readonly hostId: string | undefined } | undefined): string | undefined => placed?.hostId;
 
 /**
  * Scores candidates in the order given; `rank` sorts them best first
@@ -61,5 +74,5 @@ function byScoreThenId(a: HostScore, b: HostScore): number {
  */
 export function scoreCandidates(candidates: readonly Candidate[], os: OsIdentity, rank: boolean): HostScore[] {
   const scores = candidates.map((c) => scoreHost(c, os));
-  return rank ? scores.sort(byScoreThenId) : scores;
+  return rank ? scores.sort(byRank) : scores;
 }

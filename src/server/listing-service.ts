@@ -7,16 +7,22 @@ import type * as grpc from '@grpc/grpc-js';
 import { ScorerError } from '../errors';
 import type { HostScorerServiceHandlers } from '../generated/ksmscorer/v1/HostScorerService';
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
+import type { ScoringInventory } from '../inventory/inventory';
 import type { InventorySnapshot } from '../inventory/snapshot';
-import type { DecodedRequest } from './codec';
+import type { Logger } from '../log';
+import type { DecodedRequest } from '../scoring/request';
 import { inventoryMessage } from './inventory-info';
-import { parseListVmsRequest, rejectMalformed } from './request';
-import type { ScorerServiceDeps } from './scorer-service';
+import { parseListVmsRequest, rejectMalformed } from './listing-request';
 import { toServiceError } from './status';
 
 type ListingHandlers = Pick<HostScorerServiceHandlers, 'ListOperatingSystems' | 'ListHosts' | 'ListVms'>;
 
-export function createListingHandlers({ inventory, logger }: ScorerServiceDeps): ListingHandlers {
+export interface ListingDeps {
+  readonly inventory: ScoringInventory;
+  readonly logger: Logger;
+}
+
+export function createListingHandlers({ inventory, logger }: ListingDeps): ListingHandlers {
   /** A handler that parses the request, then answers from a servable snapshot, with its InventoryInfo. */
   const answer =
     <Req, Parsed, Res>(method: string, parse: (req: DecodedRequest<Req>) => Parsed, respond: (snapshot: InventorySnapshot, parsed: Parsed) => Res): grpc.handleUnaryCall<Req, Res & { inventory: InventoryInfo }> =>

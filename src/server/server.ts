@@ -9,12 +9,13 @@ import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { HostPort } from '../config/kinds';
 import type { ServerSettings } from '../config/load';
 import type { Logger } from '../log';
-import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, encodeScoreHostsBatchResponse, encodeScoreHostsResponse, flagMalformed } from './codec';
+import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest, flagMalformed } from '../fast-path/decode';
+import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse } from '../fast-path/encode';
 import { ControlFloodGuard, injectorHttp2Server } from './control-flood';
 import { firstMessageTimeout } from './first-message-timeout';
 import { ConnectionListener } from './listener';
 import type { GrpcServerMetrics } from './grpc-metrics';
-import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from './proto';
+import { loadPackageDefinition, loadScorerProto, SCORER_SERVICE_NAME } from '../contract/proto';
 import { createScorerHandlers, type ScorerServiceDeps } from './scorer-service';
 import { addHealthService, addReflectionService } from './standard-services';
 

@@ -1,9 +1,9 @@
 /**
  * The one mapping from ScorerError codes to gRPC status. Engine trouble is
- * UNAVAILABLE with a generic message: its cause is logged here, never sent.
+ * UNAVAILABLE with a generic message (forCaller, src/errors.ts).
  */
 import { type ServiceError, status } from '@grpc/grpc-js';
-import { ScorerError, type ScorerErrorCode } from '../errors';
+import { forCaller, type ScorerErrorCode } from '../errors';
 import type { Logger } from '../log';
 
 const STATUS: Record<ScorerErrorCode, status> = {
@@ -19,20 +19,15 @@ const STATUS: Record<ScorerErrorCode, status> = {
   internal: status.INTERNAL,
 };
 
-/** Errors whose message is meant for the caller; the others get a generic one. */
-const CALLER_FACING = new Set<ScorerErrorCode>(['invalid_argument', 'not_found', 'resource_exhausted', 'not_ready', 'deadline_exceeded', 'cancelled']);
-
 export interface StatusError {
   readonly code: status;
   readonly message: string;
 }
 
+/** The gRPC status of an error, with what the caller is told (forCaller). */
 export function toStatus(err: unknown, logger: Logger, method: string): StatusError {
-  const e = ScorerError.from(err);
-  if (CALLER_FACING.has(e.code)) return { code: STATUS[e.code], message: e.message };
-  logger.warn('call failed', { method, code: e.code, err: e });
-  const message = e.code === 'internal' ? 'internal error' : 'the oVirt engine is unavailable; try again later';
-  return { code: STATUS[e.code], message };
+  const { code, message } = forCaller(err, logger, method);
+  return { code: STATUS[code], message };
 }
 
 export function toServiceError(err: unknown, logger: Logger, method: string): Partial<ServiceError> {

@@ -9,7 +9,7 @@ DIR="$(mktemp -d)/baseline"
 trap 'git worktree remove --force "$DIR" >/dev/null 2>&1 || true' EXIT
 git worktree add --detach -q "$DIR" "$BASELINE"
 ln -s "$PWD/node_modules" "$DIR/node_modules"
-(cd "$DIR" && npx proto-loader-gen-types --grpcLib=@grpc/grpc-js --keepCase --longs=String --enums=String --defaults --oneofs --includeComments --outDir=src/generated proto/ksmscorer/v1/scorer.proto >/dev/null && npx tsc -p tsconfig.json)
+(cd "$DIR" && npm run --silent gen >/dev/null && npx tsc -p tsconfig.json)
 npx tsc -p tsconfig.bench.json
 echo "baseline: $(git rev-parse --short "$BASELINE") $(git log -1 --format=%s "$BASELINE" | cut -c1-80)"
 node build/test/bench/compare.js "$DIR/dist/cli.js"

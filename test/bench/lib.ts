@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 
 export const BUILD_ROOT = join(__dirname, '..', '..');
 export const CLI = join(BUILD_ROOT, 'src', 'cli.js');

@@ -24,8 +24,8 @@ import { HostInventory } from '../../src/inventory/inventory';
 import { operatingSystems } from '../../src/inventory/listings';
 import { silentLogger } from '../../src/log';
 import { EngineClient } from '../../src/ovirt/client';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
-import { ScoreTables } from '../../src/server/score-tables';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
+import { ScoreTables } from '../../src/fast-path/score-tables';
 import { seededRandom } from '../../src/simulator/random';
 import {
   benchDir,

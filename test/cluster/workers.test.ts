@@ -13,7 +13,7 @@ import type { HostScorerServiceClient } from '../../src/generated/ksmscorer/v1/H
 import type { ScoreHostsRequest } from '../../src/generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { weight } from '../../src/scheduler-proxy/handlers';
-import { loadScorerProto } from '../../src/server/proto';
+import { loadScorerProto } from '../../src/contract/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { engineEnv, expectGrpcError, startSimulator, unary, waitUntil } from '../helpers';
 import { killAll, type Proc, spawnProc, waitForLog } from '../processes';

@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SCORER_PROTO } from '../../src/server/proto';
+import { SCORER_PROTO } from '../../src/contract/proto';
 
 const ROOT = join(__dirname, '..', '..');
 const BUF = join(ROOT, 'node_modules', '.bin', 'buf');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load';
-import { SCORER_SERVICE_NAME } from '../../src/server/proto';
+import { SCORER_SERVICE_NAME } from '../../src/contract/proto';
 import { configEnvNames, loadDeployedConfig } from './config-env';
 
 const ROOT = join(__dirname, '..', '..');

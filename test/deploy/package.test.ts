@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ENGINE_STATUS_PROTO, SCORER_PROTO } from '../../src/server/proto';
+import { ENGINE_STATUS_PROTO, SCORER_PROTO } from '../../src/contract/proto';
 import { killAll, serveOnSimulator, spawnProc } from '../processes';
 
 const exec = promisify(execFile);

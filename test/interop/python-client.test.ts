@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreHostsBatchResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsBatchResponse';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
 import { makePki } from '../tls/pki';

@@ -11,7 +11,7 @@ const path = require('node:path');
 const ROOT = path.join(__dirname, '..', '..');
 const grpc = require(path.join(ROOT, 'node_modules', '@grpc', 'grpc-js'));
 const protoLoader = require(path.join(ROOT, 'node_modules', '@grpc', 'proto-loader'));
-const { loadPackageDefinition } = require(path.join(ROOT, 'dist', 'server', 'proto.js'));
+const { loadPackageDefinition } = require(path.join(ROOT, 'dist', 'contract', 'proto.js'));
 
 function fail(message, code = 2) {
   process.stderr.write(`grpcurl stand-in: ${message}\n`);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
-import { UNIT_NAME } from '../../src/scheduler-proxy/handlers';
-import { FaultCode } from '../../src/scheduler-proxy/xmlrpc';
+import { UNIT_NAME } from '../../src/contract/scheduler-unit';
+import { FaultCode } from '../../src/scheduler-proxy/xmlrpc-values';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
 

@@ -1,6 +1,8 @@
 /** The XML-RPC codec: the engine's and Python's request forms, every kind of bad body, and what the writer emits. */
 import { describe, expect, it } from 'vitest';
-import { FaultCode, type MethodCall, MethodCallReader, writeFault, writeResponse, XmlRpcFault, XmlRpcOther } from '../../src/scheduler-proxy/xmlrpc';
+import { MethodCallReader } from '../../src/scheduler-proxy/xmlrpc-reader';
+import { FaultCode, type MethodCall, XmlRpcFault, XmlRpcOther } from '../../src/scheduler-proxy/xmlrpc-values';
+import { writeFault, writeResponse } from '../../src/scheduler-proxy/xmlrpc-writer';
 import { apacheCall, engineCostCall, i4, NIL, parseResponse, plain } from './wire';
 
 const HOST_A = '8a1c3f64-5717-4562-b3fc-2c963f66afa6';

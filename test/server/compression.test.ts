@@ -9,7 +9,7 @@ import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreHostsRequest } from '../../src/generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
-import { PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
 import { grpcFrame, HEALTH_CHECK, rawCall, SCORE_HOSTS, SCORE_HOSTS_BATCH } from '../raw-grpc';

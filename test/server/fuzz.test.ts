@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostScorerServiceClient } from '../../src/generated/ksmscorer/v1/HostScorerService';
 import type { ScoreHostsRequest } from '../../src/generated/ksmscorer/v1/ScoreHostsRequest';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
-import { loadScorerProto, PROTO_ROOT, SCORER_PROTO } from '../../src/server/proto';
+import { loadScorerProto, PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import { unary } from '../helpers';
 import { killAll, type Proc, serveOnSimulator, spawnProc } from '../processes';
 import { field, grpcFrame, HEALTH_CHECK, HEALTH_WATCH, type RawAnswer, rawCall, REFLECTION_V1, REFLECTION_V1ALPHA, SCORE_HOSTS, SCORE_HOSTS_BATCH, varint } from '../raw-grpc';

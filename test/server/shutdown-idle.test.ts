@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import { createLogger } from '../../src/log';
-import { loadScorerProto } from '../../src/server/proto';
+import { loadScorerProto } from '../../src/contract/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { type Scorer, startScorer, startSimulator, unary } from '../helpers';
 import { killAll, serveOnSimulator, spawnProc } from '../processes';

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsResponse';
 import { createLogger } from '../../src/log';
-import { loadScorerProto } from '../../src/server/proto';
+import { loadScorerProto } from '../../src/contract/proto';
 import type { SimulatedEngine } from '../../src/simulator/engine';
 import { expectGrpcError, type Scorer, startScorer, startSimulator, unary, waitUntil } from '../helpers';
 import { grpcFrame, HEALTH_CHECK, rawCall } from '../raw-grpc';

@@ -5,28 +5,14 @@
  * hosts the snapshot lacks, are scored for the call.
  */
 import type { InventoryInfo } from '../generated/ksmscorer/v1/InventoryInfo';
-import type { CallView } from '../inventory/call-view';
 import type { OsIdentity } from '../ovirt/model';
-import { type HostScore, scoreHost } from '../scoring/score';
-import { encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './codec';
-import type { IndexedQuery } from './request';
-import { encodeScoreEntry, INVENTORY_ROOM, type ListBody, type OsTable, type SnapshotTables } from './score-tables';
-
-/** The VM a query names is not known to the engine: a result, not an exception. */
-export interface VmNotFound {
-  readonly notFound: string;
-}
-
-export const noSuchVm = (vmId: string): VmNotFound => ({ notFound: `the oVirt engine has no VM ${vmId}` });
-
-/** Ranges shorter than this are copied byte by byte: cheaper than Buffer#copy's view and call. */
-const SHORT_COPY = 64;
-
-function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, pos: number): number {
-  if (end - start > SHORT_COPY) return pos + src.copy(dst, pos, start, end);
-  for (let k = start; k < end; k++) dst[pos++] = src[k]!;
-  return pos;
-}
+import { ownHostOf, scoreHost } from '../scoring/score';
+import { noSuchVm, type VmNotFound } from '../scoring/service';
+import type { ScoringView } from '../scoring/view';
+import { copyBytes, encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './encode';
+import type { IndexedQuery } from './indexed-request';
+import { INVENTORY_ROOM, type ListBody, type OsTable } from './os-table';
+import { encodeScoreEntry, type SnapshotTables } from './score-tables';
 
 /**
  * One query's `scores` entries, ready to copy: table entries, and those made
@@ -56,18 +42,19 @@ export class ScoresAnswer {
    * Plans the scores of `query` on `view`: what scoreQuery and
    * scoreCandidates give, as bytes. VmNotFound when the VM is not known.
    */
-  static plan(view: CallView, tables: SnapshotTables, query: IndexedQuery): ScoresAnswer | VmNotFound {
+  static plan(view: ScoringView, tables: SnapshotTables, query: IndexedQuery): ScoresAnswer | VmNotFound {
     let os: OsIdentity;
     let scoredVmId: string | undefined;
     let scoredAt = -1;
     if (query.kind === 'vm') {
-      // As CallView decides: the snapshot's placement says which of its hosts counts the VM.
       const placed = view.snapshot.vms.get(query.vmId);
       const vm = placed ?? view.vm(query.vmId);
       if (vm === undefined) return noSuchVm(query.vmId);
       os = vm.os;
       scoredVmId = query.vmId;
-      if (placed?.hostId !== undefined) scoredAt = tables.index.position(placed.hostId);
+      // The snapshot host that counts the VM, as the view's candidates decide it.
+      const own = ownHostOf(placed);
+      if (own !== undefined) scoredAt = tables.index.position(own);
     } else {
       os = query.os;
     }
@@ -91,7 +78,7 @@ export class ScoresAnswer {
       const score = ownScore();
       const own = encodeScoreEntry(score);
       const old = rankOf[scoredAt]!;
-      return new ScoresAnswer(table, body.length - (at[old + 1]! - at[old]!) + own.length, undefined, scoredAt, own, [], entriesBefore(table, tables.hostIds, score));
+      return new ScoresAnswer(table, body.length - (at[old + 1]! - at[old]!) + own.length, undefined, scoredAt, own, [], table.entriesBefore(score));
     }
     let own: Buffer | undefined;
     const others: Buffer[] = [];
@@ -100,9 +87,7 @@ export class ScoresAnswer {
     for (let i = 0; i < positions.length; i++) {
       const p = positions[i]!;
       if (p >= 0 && p !== scoredAt) {
-        const { where } = table;
-        if (where[3 * p + 2] === 0) table.entry(p);
-        size += where[3 * p + 2]! - where[3 * p + 1]!;
+        size += table.entrySize(p);
       } else if (p >= 0) {
         own ??= encodeScoreEntry(ownScore());
         size += own.length;
@@ -150,52 +135,8 @@ export class ScoresAnswer {
       pos = copyBytes(body, at[cut]!, at[old]!, dst, pos);
       return copyBytes(body, at[old + 1]!, body.length, dst, pos);
     }
-    // Neighbouring table entries in one chunk (filled in the order a list asked for them) copy as one range.
-    let runSrc: Buffer | undefined;
-    let runStart = 0;
-    let runEnd = 0;
-    let other = 0;
-    for (let i = 0; i < positions.length; i++) {
-      const p = positions[i]!;
-      if (p >= 0 && p !== scoredAt) {
-        const { where } = table;
-        const src = table.chunks[where[3 * p]!]!;
-        const start = where[3 * p + 1]!;
-        if (src === runSrc && start === runEnd) {
-          runEnd = where[3 * p + 2]!;
-          continue;
-        }
-        if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
-        runSrc = src;
-        runStart = start;
-        runEnd = where[3 * p + 2]!;
-        continue;
-      }
-      if (runSrc !== undefined) pos = copyBytes(runSrc, runStart, runEnd, dst, pos);
-      runSrc = undefined;
-      const entry = p >= 0 ? own! : this.others[other++]!;
-      pos = copyBytes(entry, 0, entry.length, dst, pos);
-    }
-    return runSrc === undefined ? pos : copyBytes(runSrc, runStart, runEnd, dst, pos);
+    return table.writeEntries(positions, scoredAt, own, this.others, dst, pos);
   }
-}
-
-/**
- * How many entries of the ranking come before an entry scored `own`: the
- * ranking is a total order (score descending, then host id), so they are a prefix.
- */
-function entriesBefore(table: OsTable, hostIds: readonly string[], own: HostScore): number {
-  const { order } = table.ranked();
-  let lo = 0;
-  let hi = order.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const p = order[mid]!;
-    const score = table.scores[p]!;
-    if (score > own.score || (score === own.score && hostIds[p]! < own.host_id)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Replies up to this size are written into one buffer, reused (see PreparedMessage); larger ones get their own. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScoreHostsRequest__Output } from '../../src/generated/ksmscorer/v1/ScoreHostsRequest';
-import { parseScoreRequest } from '../../src/server/request';
+import { parseScoreRequest } from '../../src/scoring/request';
 
 const limits = { maxHostsPerRequest: 3 };
 const req = (r: Partial<ScoreHostsRequest__Output>): ScoreHostsRequest__Output => ({ host_ids: [], ...r });

@@ -1,52 +1,9 @@
 /**
- * The XML-RPC codec of the scheduler proxy: a streaming methodCall reader on
- * saxes (bounded, no DTD, no entities) and a methodResponse / fault writer.
+ * The XML-RPC reader of the scheduler proxy: a streaming methodCall reader on
+ * saxes (bounded, no DTD, no entities).
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
-
-/** Apache XML-RPC's extension types (the engine declares them with `enabledForExtensions`). */
-export const EXTENSIONS_NS = 'http://ws.apache.org/xmlrpc/namespaces/extensions';
-
-/** A value read from a call. Strings are strings whether typed `<string>` or untyped; all integer types are numbers. */
-export type XmlRpcValue = string | number | boolean | null | XmlRpcOther | XmlRpcValue[] | XmlRpcStruct;
-export type XmlRpcStruct = Map<string, XmlRpcValue>;
-
-/** Types read and checked but never used by a handler: kept apart so they cannot pass for a string or an int. */
-export class XmlRpcOther {
-  constructor(
-    readonly type: 'double' | 'dateTime.iso8601' | 'base64',
-    readonly text: string,
-  ) {}
-}
-
-export interface MethodCall {
-  readonly methodName: string;
-  readonly params: readonly XmlRpcValue[];
-}
-
-/** A value to write. Numbers must be 32-bit integers: the engine reads weights with `(Integer)`, so no double is ever written. */
-export type XmlRpcOut = string | number | boolean | readonly XmlRpcOut[] | { readonly [name: string]: XmlRpcOut };
-
-/** Fault codes of the XML-RPC "specification for fault code interoperability". */
-export const FaultCode = {
-  notWellFormed: -32700,
-  unsupportedEncoding: -32701,
-  invalidXmlRpc: -32600,
-  methodNotFound: -32601,
-  invalidParams: -32602,
-  internal: -32603,
-  transport: -32300,
-} as const;
-
-export class XmlRpcFault extends Error {
-  override readonly name = 'XmlRpcFault';
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { clip, EXTENSIONS_NS, FaultCode, type MethodCall, XmlRpcFault, XmlRpcOther, type XmlRpcStruct, type XmlRpcValue } from './xmlrpc-values';
 
 export interface ReaderLimits {
   /** Deepest element nesting; the engine's calls nest 10 deep. */
@@ -313,59 +270,4 @@ function scalar(type: string, text: string): XmlRpcValue {
       return null;
   }
   throw invalid(`unknown value type <${type}>`);
-}
-
-/** Caller text as it may be echoed in a fault or a log line: short. */
-export const clip = (s: string) => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
-
-/** What a value is, in the words of an XML-RPC type, for error messages. */
-export function typeName(value: XmlRpcValue | undefined): string {
-  if (value === undefined) return 'missing';
-  if (value === null) return 'nil';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return 'an int';
-  if (typeof value === 'boolean') return 'a boolean';
-  if (value instanceof XmlRpcOther) return `a ${value.type}`;
-  if (Array.isArray(value)) return 'an array';
-  return 'a struct';
-}
-
-// Writing. Text is escaped; characters XML 1.0 cannot carry become U+FFFD, so every answer parses.
-const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu;
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' };
-
-/** Anything but plain text: one test, so the usual string (a host id) costs no replace. */
-const NEEDS_WORK = /[^\t\n\u0020-\u0025\u0027-\u003B\u003D\u003F-\uD7FF\uE000-\uFFFD]/;
-
-function escape(s: string): string {
-  if (!NEEDS_WORK.test(s)) return s;
-  return s.replace(NOT_XML_CHAR, '\uFFFD').replace(/[&<>\r]/g, (c) => ESCAPES[c]!);
-}
-
-function writeValue(v: XmlRpcOut): string {
-  if (typeof v === 'string') return `<value><string>${escape(v)}</string></value>`;
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v) || v < -(2 ** 31) || v > 2 ** 31 - 1) throw new Error(`cannot write ${v} as an XML-RPC <int>`);
-    return `<value><int>${v}</int></value>`;
-  }
-  if (typeof v === 'boolean') return `<value><boolean>${v ? 1 : 0}</boolean></value>`;
-  let out: string;
-  if (Array.isArray(v)) {
-    out = '<value><array><data>';
-    for (const item of v as readonly XmlRpcOut[]) out += writeValue(item);
-    return `${out}</data></array></value>`;
-  }
-  out = '<value><struct>';
-  for (const [name, item] of Object.entries(v)) out += `<member><name>${escape(name)}</name>${writeValue(item)}</member>`;
-  return `${out}</struct></value>`;
-}
-
-const HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n';
-
-export function writeResponse(value: XmlRpcOut): string {
-  return `${HEAD}<methodResponse><params><param>${writeValue(value)}</param></params></methodResponse>\n`;
-}
-
-export function writeFault(code: number, message: string): string {
-  return `${HEAD}<methodResponse><fault>${writeValue({ faultCode: code, faultString: message })}</fault></methodResponse>\n`;
 }
