@@ -128,6 +128,7 @@ export class WireScoreRequest implements ScoreHostsRequest__Output {
   /** The host ids as text (UTF-8, as proto-loader decodes them). */
   get host_ids(): string[] {
     if (this.strings === undefined) {
+      // oxlint-disable-next-line unicorn/no-new-array -- presized, then filled by index
       const strings = new Array<string>(this.hostIdCount);
       if (this.malformed === undefined) this.forEachHostId((start, end, i) => (strings[i] = this.bytes.toString('utf8', start, end)));
       this.strings = strings;

@@ -107,10 +107,22 @@ function writeHostScore(out: Out, s: HostScore): void {
     out.buf[out.pos++] = tag(2, WIRE_FIXED64);
     out.pos = out.buf.writeDoubleLE(s.score, out.pos);
   }
-  if (s.vm_count !== 0) (out.varint(tag(3, WIRE_VARINT)), out.varint(s.vm_count));
-  if (s.same_type_count !== 0) (out.varint(tag(4, WIRE_VARINT)), out.varint(s.same_type_count));
-  if (s.same_version_count !== 0) (out.varint(tag(5, WIRE_VARINT)), out.varint(s.same_version_count));
-  if (s.found) (out.varint(tag(6, WIRE_VARINT)), out.varint(1));
+  if (s.vm_count !== 0) {
+    out.varint(tag(3, WIRE_VARINT));
+    out.varint(s.vm_count);
+  }
+  if (s.same_type_count !== 0) {
+    out.varint(tag(4, WIRE_VARINT));
+    out.varint(s.same_type_count);
+  }
+  if (s.same_version_count !== 0) {
+    out.varint(tag(5, WIRE_VARINT));
+    out.varint(s.same_version_count);
+  }
+  if (s.found) {
+    out.varint(tag(6, WIRE_VARINT));
+    out.varint(1);
+  }
 }
 
 /** One entry of a repeated HostScore field: tag, length, body (the length byte is reserved and patched: no closure per host). */
@@ -154,14 +166,32 @@ export function writeInventory(out: Out, field: number, inv: ReturnType<typeof i
     const nanos = info.refreshed_at.nanos ?? 0;
     out.varint(tag(1, WIRE_LEN));
     out.varint(inv.tsSize);
-    if (seconds !== 0) (out.varint(tag(1, WIRE_VARINT)), out.varint(seconds));
-    if (nanos !== 0) (out.varint(tag(2, WIRE_VARINT)), out.varint(nanos));
+    if (seconds !== 0) {
+    out.varint(tag(1, WIRE_VARINT));
+    out.varint(seconds);
   }
-  if (info.stale) (out.varint(tag(2, WIRE_VARINT)), out.varint(1));
+    if (nanos !== 0) {
+    out.varint(tag(2, WIRE_VARINT));
+    out.varint(nanos);
+  }
+  }
+  if (info.stale) {
+    out.varint(tag(2, WIRE_VARINT));
+    out.varint(1);
+  }
   const generation = Number(info.generation ?? 0);
-  if (generation !== 0) (out.varint(tag(3, WIRE_VARINT)), out.varint(generation));
-  if (info.host_count) (out.varint(tag(4, WIRE_VARINT)), out.varint(info.host_count));
-  if (info.vm_count) (out.varint(tag(5, WIRE_VARINT)), out.varint(info.vm_count));
+  if (generation !== 0) {
+    out.varint(tag(3, WIRE_VARINT));
+    out.varint(generation);
+  }
+  if (info.host_count) {
+    out.varint(tag(4, WIRE_VARINT));
+    out.varint(info.host_count);
+  }
+  if (info.vm_count) {
+    out.varint(tag(5, WIRE_VARINT));
+    out.varint(info.vm_count);
+  }
 }
 
 /** Most bytes an OperatingSystem field can take: tag and length, two strings with theirs. */
@@ -171,8 +201,14 @@ export function writeOs(out: Out, field: number, os: OperatingSystem | null | un
   if (!os) return;
   out.varint(tag(field, WIRE_LEN));
   out.nested(() => {
-    if (os.type) (out.buf[out.pos++] = tag(1, WIRE_LEN), out.writeString(os.type));
-    if (os.version) (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(os.version));
+    if (os.type) {
+      out.buf[out.pos++] = tag(1, WIRE_LEN);
+      out.writeString(os.type);
+    }
+    if (os.version) {
+      out.buf[out.pos++] = tag(2, WIRE_LEN);
+      out.writeString(os.version);
+    }
   });
 }
 
@@ -182,8 +218,14 @@ export const errorBound = (message: string) => 2 + 5 + 1 + 5 + 3 * message.lengt
 export function writeError(out: Out, field: number, code: number, message: string): void {
   out.varint(tag(field, WIRE_LEN));
   out.nested(() => {
-    if (code !== 0) (out.varint(tag(1, WIRE_VARINT)), out.varint(code));
-    if (message !== '') (out.buf[out.pos++] = tag(2, WIRE_LEN), out.writeString(message));
+    if (code !== 0) {
+    out.varint(tag(1, WIRE_VARINT));
+    out.varint(code);
+  }
+    if (message !== '') {
+      out.buf[out.pos++] = tag(2, WIRE_LEN);
+      out.writeString(message);
+    }
   });
 }
 

@@ -235,7 +235,7 @@ export class SchedulerProxyListener {
     try {
       pending = this.options.methods(call, calls.signal);
     } catch (err) {
-      pending = Promise.reject(err);
+      pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     pending
       .then((value) => reply(writeResponse(value)))

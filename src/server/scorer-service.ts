@@ -35,6 +35,7 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
   const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger, () => evicted?.inc());
   if (registry !== undefined) reportScoreTables(registry, scoreTables);
   return {
+    // oxlint-disable-next-line typescript/no-misused-promises -- it catches everything and answers through callback
     async ScoreHosts(call, callback) {
       try {
         const req = call.request as WireScoreRequest;
@@ -50,6 +51,7 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
       }
     },
 
+    // oxlint-disable-next-line typescript/no-misused-promises -- it catches everything and answers through callback
     async ScoreHostsBatch(call, callback) {
       try {
         const batch = call.request as WireBatchRequest;
