@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../config/load';
+import { SETTINGS } from '../config/settings';
 import { connectEngine } from '../engine';
 import { ScorerError } from '../errors';
 import { createLogger, type Logger } from '../log';
@@ -43,7 +44,7 @@ export async function recordAnswers(client: EngineClient, dir: string, options: 
     const vms = (JSON.parse(bytes.toString('utf8')) as { vm?: unknown }).vm;
     const count = Array.isArray(vms) ? vms.length : vms === undefined ? 0 : 1;
     if (count < options.pageSize) break;
-    if (page * options.pageSize >= options.maxVms) throw new ScorerError('engine_protocol', `engine has at least ${options.maxVms} VMs, the most a refresh reads (OVIRT_MAX_VMS)`);
+    if (page * options.pageSize >= options.maxVms) throw new ScorerError('engine_protocol', `engine has at least ${options.maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`);
   }
   await get({ path: '/events', query: { max: String(RECORDED_EVENTS) }, endpoint: 'GET /events' });
   await get({ path: '/schedulingpolicyunits', query: {}, endpoint: 'GET /schedulingpolicyunits' });
@@ -80,7 +81,7 @@ export async function recordEngine(dir: string, options: { anonymize: boolean },
   const client = new EngineClient({ ...config.engine, connection, logger });
   try {
     const index = await recordAnswers(client, dir, { anonymize: options.anonymize, pageSize: config.engine.pageSize, maxVms: config.engine.maxVms });
-    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with OVIRT_URL=file:${dir}\n`);
+    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with ${SETTINGS.connection.url.env}=file:${dir}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`ksm-scorer engine record: ${ScorerError.from(err).message}\n`);
