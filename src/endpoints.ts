@@ -8,7 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { formatHostPort, type HostPort, type Setting, type TlsFileSettings } from './config/kinds';
 import { type Config, ConfigError, type LimitSettings } from './config/load';
-import { SETTINGS } from './config/settings';
+import { SETTINGS, type SettingName } from './config/settings';
 import type { ScoringInventory } from './inventory/inventory';
 import type { Logger } from './log';
 import { MetricsListener, type MetricsListenerOptions } from './metrics/http';
@@ -118,7 +118,7 @@ export async function checkListenAddresses(config: Config): Promise<void> {
 
 /** A listener that is on: its listen setting and the address it holds. */
 interface ListenAt {
-  readonly setting: Setting<unknown>;
+  readonly setting: Setting<unknown, SettingName>;
   readonly at: HostPort;
 }
 

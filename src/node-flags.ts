@@ -18,8 +18,12 @@ export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
 /** The flags node was started without. */
 export const missingNodeFlags = (): string[] => NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));
 
-/** Set in the environment of the process serveWithNodeFlags starts: its parent is only a relay. */
-const RELAYED = 'KSM_SCORER_INTERNAL_RELAYED';
+/**
+ * INTERNAL, not a setting (so not in the settings table, config/settings.ts, nor in the docs): set
+ * only by serveWithNodeFlags, in the environment of the process it starts, to tell that process its
+ * parent is only a relay; followRelay drops it. KSM_SCORER_INTERNAL_ names no setting may take.
+ */
+const INTERNAL_RELAYED = 'KSM_SCORER_INTERNAL_RELAYED';
 
 /** Signals the relay passes on; SIGTERM and SIGINT come through stop-signals.ts (kept from the first moment). */
 const PASSED_ON = ['SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
@@ -34,7 +38,7 @@ export function serveWithNodeFlags(missing: readonly string[]): Promise<number> 
   // An IPC channel, so the child sees this relay go even when it is killed with SIGKILL (followRelay).
   const child = spawn(process.execPath, [...process.execArgv, ...missing, ...process.argv.slice(1)], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, [RELAYED]: '1' },
+    env: { ...process.env, [INTERNAL_RELAYED]: '1' },
   });
   // Ctrl-C at a terminal reaches both processes: the child takes the copy relayed moments later as
   // the same request (cli.ts, REPEATED_SIGNAL_MS).
@@ -61,8 +65,8 @@ export function serveWithNodeFlags(missing: readonly string[]): Promise<number> 
  * as on SIGTERM instead of serving on unseen. The mark is dropped so worker processes do not see it.
  */
 export function followRelay(): void {
-  if (process.env[RELAYED] === undefined) return;
-  delete process.env[RELAYED];
+  if (process.env[INTERNAL_RELAYED] === undefined) return;
+  delete process.env[INTERNAL_RELAYED];
   if (process.channel === undefined) return;
   process.channel.unref();
   process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));

@@ -5,6 +5,7 @@ import { ScorerError } from '../errors';
 import { createLogger, type Logger } from '../log';
 import { EngineClient } from '../ovirt/client';
 import { recordAnswers } from '../recording/record';
+import { SETTINGS } from '../config/settings';
 
 export async function recordEngine(dir: string, options: { anonymize: boolean }, logger: Logger = createLogger('warn')): Promise<number> {
   let config;
@@ -19,7 +20,7 @@ export async function recordEngine(dir: string, options: { anonymize: boolean },
   const client = new EngineClient({ ...config.engine, connection, logger });
   try {
     const index = await recordAnswers(client, dir, { anonymize: options.anonymize, pageSize: config.engine.pageSize, maxVms: config.engine.maxVms });
-    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with OVIRT_URL=file:${dir}\n`);
+    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with ${SETTINGS.connection.url.env}=file:${dir}\n`);
     return 0;
   } catch (err) {
     process.stderr.write(`ksm-scorer engine record: ${ScorerError.from(err).message}\n`);

@@ -7,9 +7,13 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { GetEngineStatusResponse__Output } from '../generated/ksmscorer/v1/GetEngineStatusResponse';
+import { nameAfter } from '../config/kinds';
+import { SETTINGS } from '../config/settings';
 import { loadEngineStatusProto } from '../engine-view/service';
 import { CLIENT_OPTIONS, CLIENT_USAGE, parseCommand, UsageError, withConnection } from './command';
 import { json, table } from './format';
+
+const { url: OVIRT_URL, username: OVIRT_USERNAME, password: OVIRT_PASSWORD, passwordFile: OVIRT_PASSWORD_FILE } = SETTINGS.connection;
 
 export const ENGINE_USAGE = `  ksm-scorer engine status [--json] [--target HOST:PORT] [--timeout SECONDS]
       Whether the oVirt engine uses ksm-scorer: the unit ksm_same_os_score as the engine lists it,
@@ -17,10 +21,10 @@ export const ENGINE_USAGE = `  ksm-scorer engine status [--json] [--target HOST:
       engine's XML-RPC calls of the last hour; then what to do next, in plain sentences.
 ${CLIENT_USAGE}
   ksm-scorer engine record DIR [--anonymize]
-      Saves what the engine (OVIRT_URL, OVIRT_USERNAME, OVIRT_PASSWORD[_FILE], as serve reads them)
+      Saves what the engine (${OVIRT_URL.env}, ${OVIRT_USERNAME.env}, ${OVIRT_PASSWORD.env}[${nameAfter(OVIRT_PASSWORD, OVIRT_PASSWORD_FILE)}], as serve reads them)
       answers to the reads ksm-scorer makes: hosts, clusters, VMs page by page, events and the
       scheduling set-up. No credential or token is written. --anonymize replaces host, VM and
-      cluster names, keeping ids, OS types and versions. Serve from it with OVIRT_URL=file:DIR.`;
+      cluster names, keeping ids, OS types and versions. Serve from it with ${OVIRT_URL.env}=file:DIR.`;
 
 const STATUS_OPTIONS = { ...CLIENT_OPTIONS, json: { type: 'boolean', default: false } } as const;
 const RECORD_OPTIONS = { anonymize: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } as const;

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { ClientSettings } from '../config/load';
-import { CLIENT_SETTINGS } from '../config/settings';
+import { nameAfter } from '../config/kinds';
+import { CLIENT_SETTINGS, type SettingName } from '../config/settings';
 
-const { tls: TARGET_TLS, ca: TARGET_CA } = CLIENT_SETTINGS;
+const { target: TARGET, tls: TARGET_TLS, ca: TARGET_CA, cert: TARGET_CERT, key: TARGET_KEY } = CLIENT_SETTINGS;
 
 /** parseArgs options of every client command. */
 export const TLS_OPTIONS = {
@@ -21,7 +22,7 @@ export const TLS_OPTIONS = {
 
 export const TLS_USAGE = `      --tls calls over TLS, trusting the system's CAs; --ca FILE (PEM) trusts the CA that signed the
       server's certificate instead; --cert FILE and --key FILE add a client certificate (mutual TLS).
-      Each implies --tls; defaults: $${TARGET_TLS.env} (true), $${TARGET_CA.env}, _CERT, _KEY.`;
+      Each implies --tls; defaults: $${TARGET_TLS.env} (true), $${TARGET_CA.env}, ${nameAfter(TARGET, TARGET_CERT)}, ${nameAfter(TARGET, TARGET_KEY)}.`;
 
 export interface TlsValues {
   readonly tls?: boolean | undefined;
@@ -109,7 +110,7 @@ function filesProblem(
 interface NamedFile {
   readonly path: string;
   /** The option (--cert) or the variable (KSM_SCORER_TARGET_CERT) that gave it. */
-  readonly name: string;
+  readonly name: `--${'ca' | 'cert' | 'key'}` | SettingName;
 }
 
 /** What to tell the operator when a call failed in the TLS handshake; undefined for any other failure. */

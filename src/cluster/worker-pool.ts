@@ -6,6 +6,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { backoffMs } from '../backoff';
+import { SETTINGS } from '../config/settings';
 import type { BoundPorts } from '../endpoints';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics/metrics';
@@ -53,7 +54,7 @@ export class WorkerPool {
     });
     // Only the primary knows its workers: a worker that died and was replaced shows here, not in its own metrics.
     const live = () => this.live().length;
-    options.metrics.gauge('ksm_scorer_workers', 'Worker processes running now (KSM_SCORER_WORKERS when all are up).', [], function collect() {
+    options.metrics.gauge('ksm_scorer_workers', `Worker processes running now (${SETTINGS.server.workers.env} when all are up).`, [], function collect() {
       this.set(live());
     });
     this.restarts = options.metrics.counter('ksm_scorer_worker_restarts_total', 'Worker processes that exited unasked and were replaced.');

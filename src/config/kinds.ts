@@ -6,9 +6,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { availableParallelism } from 'node:os';
 
-/** One environment variable: how it is read and how it is documented. */
-export interface Setting<T> {
-  readonly env: string;
+/** One environment variable: how it is read and how it is documented. `N`: its name, as written in the table. */
+export interface Setting<T, N extends string = string> {
+  readonly env: N;
   /** The default as the README shows it. */
   readonly defaultText: string;
   /** Accepted values as the README shows them ('' when any text goes). */
@@ -24,11 +24,15 @@ export interface Setting<T> {
 }
 
 export type Parsed<T> = { value: T } | { problem: string };
+/** A setting's name as the docs' tables write it, when another row names it: `NAME` in backticks. */
+export const inCode = (setting: Setting<unknown>) => `\`${setting.env}\``;
+/** What a setting's name adds to `base`'s (`_FILE` of OVIRT_PASSWORD_FILE), for help text that abbreviates; a name that does not start with base's does not compile. */
+export const nameAfter = <B extends string>(base: Setting<unknown, B>, setting: Setting<unknown, `${NoInfer<B>}${string}`>) => setting.env.slice(base.env.length);
 /** A value as a problem echoes it: quoted, and cut short. */
 export const shown = (raw: string) => JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw);
 
-interface NumberSpec<D> {
-  env: string;
+interface NumberSpec<D, N extends string> {
+  env: N;
   default: D;
   min: number;
   max: number;
@@ -38,7 +42,7 @@ interface NumberSpec<D> {
 }
 
 /** A number of `unit`s, bounded; `scale` converts it to the unit the code uses (seconds -> ms). */
-function quantity<D extends number | undefined>(unit: string, integer: boolean, scale: number, spec: NumberSpec<D>): Setting<number | D> {
+function quantity<D extends number | undefined, N extends string>(unit: string, integer: boolean, scale: number, spec: NumberSpec<D, N>): Setting<number | D, N> {
   const what = integer ? 'an integer' : 'a number';
   return {
     env: spec.env,
@@ -56,11 +60,11 @@ function quantity<D extends number | undefined>(unit: string, integer: boolean, 
     },
   };
 }
-export const seconds = <D extends number | undefined>(spec: NumberSpec<D>) => quantity('s', false, 1000, spec);
-export const count = <D extends number | undefined>(unit: string, spec: NumberSpec<D>) => quantity(unit, true, 1, spec);
-export const mebibytes = <D extends number | undefined>(spec: NumberSpec<D>) => quantity('MiB', false, 2 ** 20, spec);
+export const seconds = <D extends number | undefined, N extends string>(spec: NumberSpec<D, N>) => quantity('s', false, 1000, spec);
+export const count = <D extends number | undefined, N extends string>(unit: string, spec: NumberSpec<D, N>) => quantity(unit, true, 1, spec);
+export const mebibytes = <D extends number | undefined, N extends string>(spec: NumberSpec<D, N>) => quantity('MiB', false, 2 ** 20, spec);
 
-export function flag(spec: { env: string; default: boolean; description: string }): Setting<boolean> {
+export function flag<N extends string>(spec: { env: N; default: boolean; description: string }): Setting<boolean, N> {
   return {
     env: spec.env,
     defaultText: String(spec.default),
@@ -75,7 +79,7 @@ export function flag(spec: { env: string; default: boolean; description: string 
   };
 }
 
-export function text(spec: { env: string; description: string; defaultText: string; secret?: boolean }): Setting<string | undefined> {
+export function text<N extends string>(spec: { env: N; description: string; defaultText: string; secret?: boolean }): Setting<string | undefined, N> {
   return {
     env: spec.env,
     defaultText: spec.defaultText,
@@ -87,7 +91,7 @@ export function text(spec: { env: string; description: string; defaultText: stri
   };
 }
 
-export function oneOf<const V extends string>(spec: { env: string; values: readonly V[]; default: V; description: string }): Setting<V> {
+export function oneOf<const V extends string, N extends string>(spec: { env: N; values: readonly V[]; default: V; description: string }): Setting<V, N> {
   return {
     env: spec.env,
     defaultText: spec.default,
@@ -124,15 +128,15 @@ export function formatHostPort(address: HostPort, port = address.port): string {
   return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}`;
 }
 
-export function address<D extends HostPort | undefined>(spec: {
-  env: string;
+export function address<D extends HostPort | undefined, N extends string>(spec: {
+  env: N;
   default: D;
   /** undefined: as parsed; `unset: off` when the default is none. */
   defaultText?: string;
   description: string;
   /** 1: an address to dial, where port 0 means nothing. */
   minPort?: 0 | 1;
-}): Setting<HostPort | D> {
+}): Setting<HostPort | D, N> {
   const example = spec.minPort === 1 ? '127.0.0.1:50051' : '0.0.0.0:50051';
   return {
     env: spec.env,
@@ -145,7 +149,7 @@ export function address<D extends HostPort | undefined>(spec: {
 }
 
 /** HOST:PORT of a listener that is on by default; set empty (or `off`) to turn it off. */
-export function optionalAddress(spec: { env: string; default: HostPort; description: string }): Setting<HostPort | undefined> {
+export function optionalAddress<N extends string>(spec: { env: N; default: HostPort; description: string }): Setting<HostPort | undefined, N> {
   return {
     env: spec.env,
     defaultText: formatHostPort(spec.default),
@@ -158,7 +162,7 @@ export function optionalAddress(spec: { env: string; default: HostPort; descript
 }
 
 /** A process count: an integer, or `auto`: os.availableParallelism(), the CPUs this process may run on. */
-export function processes(spec: { env: string; default: number; max: number; description: string }): Setting<number> {
+export function processes<N extends string>(spec: { env: N; default: number; max: number; description: string }): Setting<number, N> {
   const integer = count('', { ...spec, min: 1 });
   return {
     ...integer,
@@ -171,29 +175,29 @@ export function processes(spec: { env: string; default: number; max: number; des
   };
 }
 
-/** A listener's TLS files: `${prefix}_CERT`, `_KEY` and `_CLIENT_CA` (loadConfig checks them together). */
-export function tlsFiles(prefix: string, listener: string) {
+/** A listener's TLS files: `${prefix}_CERT`, `_KEY` and `_CLIENT_CA` (loadConfig checks them together); `reload` re-reads them. */
+export function tlsFiles<P extends string>(prefix: P, listener: string, reload: Setting<unknown>) {
   return {
     tlsCert: text({
-      env: `${prefix}_CERT`,
+      env: `${prefix}_CERT` as const,
       defaultText: 'unset: plaintext',
-      description: `PEM certificate (chain) the ${listener} listener serves; with the key it turns TLS on. Re-read while running (\`KSM_SCORER_TLS_RELOAD_SECONDS\`)`,
+      description: `PEM certificate (chain) the ${listener} listener serves; with the key it turns TLS on. Re-read while running (${inCode(reload)})`,
     }),
-    tlsKey: text({ env: `${prefix}_KEY`, defaultText: 'required with the certificate', description: `PEM private key of that certificate (unencrypted; keep the file readable by the service only)` }),
+    tlsKey: text({ env: `${prefix}_KEY` as const, defaultText: 'required with the certificate', description: `PEM private key of that certificate (unencrypted; keep the file readable by the service only)` }),
     tlsClientCa: text({
-      env: `${prefix}_CLIENT_CA`,
+      env: `${prefix}_CLIENT_CA` as const,
       defaultText: 'unset: any client',
       description: `PEM bundle of CAs: set, the ${listener} listener is mutual TLS and refuses, in the handshake, a client without a certificate signed by one of them`,
     }),
   };
 }
-/** The settings of one listener's TLS files. */
-export type TlsFileSettings = ReturnType<typeof tlsFiles>;
+/** The settings of one listener's TLS files (of any listener: their names as `string`). */
+export type TlsFileSettings = ReturnType<typeof tlsFiles<string>>;
 
 /** The values a group of settings reads into. */
 export type ValuesOf<G> = { readonly [K in keyof G]: G[K] extends Setting<infer T> ? T : never };
 
 /** A group's variable names by key, for problems that name a setting. */
-export function envNames<G extends Record<string, Setting<unknown>>>(group: G): { readonly [K in keyof G]: string } {
-  return Object.fromEntries(Object.entries(group).map(([k, s]) => [k, s.env])) as { [K in keyof G]: string };
+export function envNames<G extends Record<string, Setting<unknown>>>(group: G): { readonly [K in keyof G]: G[K]['env'] } {
+  return Object.fromEntries(Object.entries(group).map(([k, s]) => [k, s.env])) as { [K in keyof G]: G[K]['env'] };
 }

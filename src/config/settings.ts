@@ -4,10 +4,30 @@
  * (`client`), read by the CLI. The configuration tables of the docs are generated from it (markdown.ts).
  */
 import type { LogFormat, LogLevel } from '../log';
-import { address, count, flag, mebibytes, oneOf, optionalAddress, processes, seconds, text, tlsFiles } from './kinds';
+import { address, count, flag, inCode, mebibytes, oneOf, optionalAddress, processes, seconds, text, tlsFiles } from './kinds';
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
+
+// The rows other rows name in their texts, declared first so those texts take the name from them.
+const TLS_RELOAD = seconds({
+  env: 'KSM_SCORER_TLS_RELOAD_SECONDS',
+  default: 60,
+  min: 0.1,
+  max: 86_400,
+  description: 'how often the TLS files are read again; a changed, valid set is used for new connections, a broken one is logged and the previous set kept',
+});
+const ENGINE_URL = text({
+  env: 'OVIRT_URL',
+  defaultText: 'unset: embedded simulator',
+  description: 'engine API base, e.g. `https://engine.example.com/ovirt-engine/api`; must end in `/api`, must not contain credentials; or `file:DIR`, a recording made by `ksm-scorer engine record DIR`',
+});
+const ENGINE_PASSWORD = text({ env: 'OVIRT_PASSWORD', defaultText: `one of the two required with ${inCode(ENGINE_URL)}`, description: 'the password; never logged', secret: true });
+const ENGINE_CA_FILE = text({
+  env: 'OVIRT_CA_FILE',
+  defaultText: 'system roots',
+  description: "PEM bundle to verify the engine's certificate (the engine CA is at `/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA`)",
+});
 
 /**
  * The service's settings, grouped by the part of the service that uses them. Adding a
@@ -42,7 +62,7 @@ export const SERVICE_SETTINGS = {
         'control frames (WINDOW_UPDATE, PRIORITY, PING, SETTINGS, RST_STREAM) one connection may send in a second, as bytes beyond its calls (their messages, and 1 KiB each); past it the connection gets GOAWAY `ENHANCE_YOUR_CALM` and is closed. The default is about 5,000 WINDOW_UPDATE frames',
     }),
     maxRequestBytes: mebibytes({ env: 'KSM_SCORER_MAX_REQUEST_MB', default: 4, min: 0.001, max: 1_024, description: 'largest request message, after decompression; a larger one gets `RESOURCE_EXHAUSTED`' }),
-    ...tlsFiles('KSM_SCORER_TLS', 'gRPC'),
+    ...tlsFiles('KSM_SCORER_TLS', 'gRPC', TLS_RELOAD),
   },
   /** The oVirt engine's external-scheduler protocol (XML-RPC over HTTP, src/scheduler-proxy), off unless an address is set. */
   ovirtProxy: {
@@ -67,35 +87,18 @@ export const SERVICE_SETTINGS = {
       description:
         'slowest a request may arrive: headers get 10 s and the body 10 s, each plus 1 s per this many bytes received (headers at most 20 s); at the connection cap (64) the connection furthest behind it, or idle, is closed to make room. See docs/security.md',
     }),
-    ...tlsFiles('KSM_SCORER_OVIRT_PROXY_TLS', 'XML-RPC'),
+    ...tlsFiles('KSM_SCORER_OVIRT_PROXY_TLS', 'XML-RPC', TLS_RELOAD),
   },
   /** The TLS files of every listener (src/net/tls.ts). */
-  tls: {
-    reloadMs: seconds({
-      env: 'KSM_SCORER_TLS_RELOAD_SECONDS',
-      default: 60,
-      min: 0.1,
-      max: 86_400,
-      description: 'how often the TLS files are read again; a changed, valid set is used for new connections, a broken one is logged and the previous set kept',
-    }),
-  },
+  tls: { reloadMs: TLS_RELOAD },
   /** How to reach the engine; turned into an EngineConnection (or none: the simulator). */
   connection: {
-    url: text({
-      env: 'OVIRT_URL',
-      defaultText: 'unset: embedded simulator',
-      description: 'engine API base, e.g. `https://engine.example.com/ovirt-engine/api`; must end in `/api`, must not contain credentials; or `file:DIR`, a recording made by `ksm-scorer engine record DIR`',
-    }),
-    username: text({ env: 'OVIRT_USERNAME', defaultText: 'required with `OVIRT_URL`', description: 'e.g. `admin@internal`' }),
-    password: text({ env: 'OVIRT_PASSWORD', defaultText: 'one of the two required with `OVIRT_URL`', description: 'the password; never logged', secret: true }),
-    passwordFile: text({ env: 'OVIRT_PASSWORD_FILE', defaultText: 'unset', description: 'a file holding the password (a trailing newline is dropped); preferred over `OVIRT_PASSWORD`' }),
-    caFile: text({
-      env: 'OVIRT_CA_FILE',
-      defaultText: 'system roots',
-      description:
-        "PEM bundle to verify the engine's certificate (the engine CA is at `/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA`)",
-    }),
-    insecure: flag({ env: 'OVIRT_INSECURE', default: false, description: '`true` turns certificate verification off; refused together with `OVIRT_CA_FILE`' }),
+    url: ENGINE_URL,
+    username: text({ env: 'OVIRT_USERNAME', defaultText: `required with ${inCode(ENGINE_URL)}`, description: 'e.g. `admin@internal`' }),
+    password: ENGINE_PASSWORD,
+    passwordFile: text({ env: 'OVIRT_PASSWORD_FILE', defaultText: 'unset', description: `a file holding the password (a trailing newline is dropped); preferred over ${inCode(ENGINE_PASSWORD)}` }),
+    caFile: ENGINE_CA_FILE,
+    insecure: flag({ env: 'OVIRT_INSECURE', default: false, description: `\`true\` turns certificate verification off; refused together with ${inCode(ENGINE_CA_FILE)}` }),
   },
   /** The engine REST client. */
   engine: {
@@ -234,7 +237,7 @@ export const SERVICE_SETTINGS = {
   },
   /** The embedded simulated engine, used when OVIRT_URL is unset. */
   simulator: {
-    hosts: count('hosts', { env: 'KSM_SCORER_SIM_HOSTS', default: 50, min: 1, max: 100_000, description: 'hosts of the embedded simulator (only without `OVIRT_URL`)' }),
+    hosts: count('hosts', { env: 'KSM_SCORER_SIM_HOSTS', default: 50, min: 1, max: 100_000, description: `hosts of the embedded simulator (only without ${inCode(ENGINE_URL)})` }),
     vms: count('VMs', { env: 'KSM_SCORER_SIM_VMS', default: 1_000, min: 0, max: 1_000_000, description: 'VMs of the embedded simulator' }),
     seed: count('', { env: 'KSM_SCORER_SIM_SEED', default: 1, min: 0, max: 2 ** 31 - 1, description: 'seed of the embedded simulator' }),
   },
@@ -245,7 +248,7 @@ export const SERVICE_SETTINGS = {
       default: { host: '0.0.0.0', port: 9464 },
       description: 'HTTP listen address of `/metrics` (Prometheus text, or OpenMetrics when asked); empty or `off` turns metrics off, the gRPC metrics cost included',
     }),
-    ...tlsFiles('KSM_SCORER_METRICS_TLS', 'metrics'),
+    ...tlsFiles('KSM_SCORER_METRICS_TLS', 'metrics', TLS_RELOAD),
   },
   log: {
     level: oneOf({ env: 'KSM_SCORER_LOG_LEVEL', values: LOG_LEVELS, default: 'info', description: 'log level; logs are JSON lines on stderr (pino)' }),
@@ -268,3 +271,10 @@ export const CLIENT_SETTINGS = {
 /** The one settings table: the service's groups, and the client commands' as `client`. */
 export const SETTINGS = { ...SERVICE_SETTINGS, client: CLIENT_SETTINGS } as const;
 export type Settings = typeof SETTINGS;
+
+/**
+ * The variable name of every setting, read from the table. Code that writes a name in a message
+ * takes it from the setting (`SETTINGS.inventory.onDemandCacheSize.env`), and code that is handed
+ * one takes a SettingName: a setting renamed or removed in the table is then a compile error there.
+ */
+export type SettingName = { [G in keyof Settings]: { [K in keyof Settings[G]]: Settings[G][K] extends { readonly env: infer N extends string } ? N : never }[keyof Settings[G]] }[keyof Settings];

@@ -5,6 +5,7 @@
  * listener on -> calls arrive), and plain sentences saying what to do next.
  * Pure: the watcher feeds it, the RPC, the CLI, the log and /metrics show it.
  */
+import { SETTINGS } from '../config/settings';
 import { UNIT_NAME } from '../contract/scheduler-unit';
 import type { SchedulingSetup } from '../ovirt/scheduling';
 import type { CallCount } from './call-window';
@@ -153,10 +154,11 @@ function useSentence(policies: readonly PolicyUse[], clusters: readonly ClusterU
 
 function callSentences(calls: CallsSeen, state: EngineUseState, using: readonly ClusterUse[]): string[] {
   if (!calls.listening) {
+    const LISTEN = SETTINGS.ovirtProxy.listen.env;
     return [
       state === 'proxy_off'
-        ? 'the XML-RPC listener is off here (KSM_SCORER_OVIRT_PROXY_LISTEN unset), so the engine cannot call: set it and point ExternalSchedulerServiceURL at it'
-        : 'the XML-RPC listener is off (KSM_SCORER_OVIRT_PROXY_LISTEN unset): the engine can only use ksm-scorer once it is set',
+        ? `the XML-RPC listener is off here (${LISTEN} unset), so the engine cannot call: set it and point ExternalSchedulerServiceURL at it`
+        : `the XML-RPC listener is off (${LISTEN} unset): the engine can only use ksm-scorer once it is set`,
     ];
   }
   const total = calls.counts.reduce((s, c) => s + c.count, 0);

@@ -5,6 +5,7 @@
  * calls need hosts; the ranked answer for calls that name no hosts is built
  * whole, once. Memory is bounded: least recently used tables go first.
  */
+import { SETTINGS } from '../config/settings';
 import type { Logger } from '../log';
 import type { OsIdentity } from '../ovirt/model';
 import type { HostOsCounts } from '../scoring/os-counts';
@@ -63,7 +64,7 @@ export class ScoreTables {
     if (current !== undefined) this.logger.debug('score tables replaced', { generation: snapshot.generation, ...this.stats() });
     this.current = new SnapshotTables(snapshot, index, lists, this.limitBytes - Math.floor(this.limitBytes * LISTS_SHARE), () => {
       this.onEvict();
-      if (this.evicted++ === 0) this.logger.info('score tables reached their memory limit; the least recently used are dropped (KSM_SCORER_SCORE_CACHE_MB)', { limitBytes: this.limitBytes });
+      if (this.evicted++ === 0) this.logger.info(`score tables reached their memory limit; the least recently used are dropped (${SETTINGS.limits.scoreCacheBytes.env})`, { limitBytes: this.limitBytes });
     });
     return this.current;
   }

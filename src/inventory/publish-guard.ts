@@ -10,6 +10,7 @@
  * Unusable records are never published by agreement: they are as unusable the
  * third time.
  */
+import { SETTINGS } from '../config/settings';
 import type { InventorySnapshot } from './snapshot';
 
 /** Refreshes in a row that must agree before a large fall is taken as real. */
@@ -86,7 +87,7 @@ export class PublishGuard {
       const listed = usable + leftOut;
       if (leftOut === 0) continue;
       if (usable === 0 || (leftOut >= MIN_HELD_REJECTED && (100 * leftOut) / listed > this.limits.maxRejectedPercent)) {
-        return `the engine listed ${listed} ${what} and ${leftOut} of them (${percent(leftOut, listed)}) cannot be used, more than KSM_SCORER_MAX_REJECTED_PERCENT=${this.limits.maxRejectedPercent}%`;
+        return `the engine listed ${listed} ${what} and ${leftOut} of them (${percent(leftOut, listed)}) cannot be used, more than ${SETTINGS.inventory.maxRejectedPercent.env}=${this.limits.maxRejectedPercent}%`;
       }
     }
     return undefined;
@@ -101,7 +102,7 @@ export class PublishGuard {
     ] as const) {
       const gone = before - now;
       if (isLargeFall(before, gone, this.limits.maxDropPercent)) {
-        return `the engine listed ${now} ${what} where the inventory has ${before} (${percent(gone, before)} fewer, more than KSM_SCORER_MAX_DROP_PERCENT=${this.limits.maxDropPercent}%)`;
+        return `the engine listed ${now} ${what} where the inventory has ${before} (${percent(gone, before)} fewer, more than ${SETTINGS.inventory.maxDropPercent.env}=${this.limits.maxDropPercent}%)`;
       }
     }
     return undefined;

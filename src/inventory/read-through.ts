@@ -10,6 +10,7 @@ import { LRUCache } from 'lru-cache';
 import { abortable } from '../abortable';
 import { ConcurrencyLimit } from '../concurrency-limit';
 import type { InventorySettings } from '../config/load';
+import { SETTINGS } from '../config/settings';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';
@@ -56,7 +57,7 @@ export class ReadThrough {
   ) {
     this.limiter = new ConcurrencyLimit(settings.onDemandConcurrency);
     this.rate = new TokenBucket(settings.onDemandPerSecond, monotonicNow);
-    const evictions = metrics.counter('ksm_scorer_cache_evictions_total', 'Entries the on-demand cache dropped to stay within KSM_SCORER_CACHE_HOSTS.');
+    const evictions = metrics.counter('ksm_scorer_cache_evictions_total', `Entries the on-demand cache dropped to stay within ${SETTINGS.inventory.onDemandCacheSize.env}.`);
     this.cache = new LRUCache<string, Entry, { generation: number }>({
       max: settings.onDemandCacheSize,
       fetchMethod: (key, _stale, { signal, options, context }) => this.read(key, context.generation, AbortSignal.any([signal, this.stopSignal]), options),
@@ -87,7 +88,7 @@ export class ReadThrough {
       missing.add(key);
       this.misses.inc({ kind: kindOf(key) });
       // Checked as it grows: 100,000 unknown ids cost no more than the budget does.
-      if (missing.size > this.settings.onDemandPerCall) this.refuse(missing, `more than ${this.settings.onDemandPerCall}`, 'one call may read at most that many from the oVirt engine (KSM_SCORER_ON_DEMAND_PER_CALL)');
+      if (missing.size > this.settings.onDemandPerCall) this.refuse(missing, `more than ${this.settings.onDemandPerCall}`, `one call may read at most that many from the oVirt engine (${SETTINGS.inventory.onDemandPerCall.env})`);
     };
     for (const id of needs.hostIds) {
       if (snapshot.hosts.has(id) || hosts?.has(id)) continue;
@@ -104,7 +105,7 @@ export class ReadThrough {
     if (missing === undefined) return use(new CallView(snapshot, hosts, vms));
     const keys = [...missing];
     if (!this.rate.take(keys.length)) {
-      this.refuse(missing, String(keys.length), `the service is already reading ${this.settings.onDemandPerSecond} ids a second from the oVirt engine on demand (KSM_SCORER_ON_DEMAND_READS_PER_SECOND); try again in a second`);
+      this.refuse(missing, String(keys.length), `the service is already reading ${this.settings.onDemandPerSecond} ids a second from the oVirt engine on demand (${SETTINGS.inventory.onDemandPerSecond.env}); try again in a second`);
     }
     return this.readAll(keys, snapshot.generation, openSignal).then((entries) => {
       keys.forEach((key, i) => {

@@ -6,6 +6,7 @@
  */
 import { createServer, isIP, type AddressInfo, type Server } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/kinds';
+import type { SettingName } from '../config/settings';
 
 /** Binds `server` to `at` (port 0 picks a free one) and returns the bound port; a failed bind rejects. */
 export function bind(server: Server, at: HostPort): Promise<number> {
@@ -19,7 +20,7 @@ export function bind(server: Server, at: HostPort): Promise<number> {
 }
 
 /** Binds `at` for a moment; a problem naming `setting`, or undefined. */
-export async function listenProblem(setting: string, at: HostPort): Promise<string | undefined> {
+export async function listenProblem(setting: SettingName, at: HostPort): Promise<string | undefined> {
   const probe = createServer();
   try {
     await bind(probe, at);
@@ -32,7 +33,7 @@ export async function listenProblem(setting: string, at: HostPort): Promise<stri
 }
 
 /** The operator's wording for a failed bind, from the error's code. */
-export function bindProblem(setting: string, at: HostPort, err: unknown): string {
+export function bindProblem(setting: SettingName, at: HostPort, err: unknown): string {
   const text = `${(err as NodeJS.ErrnoException)?.code ?? ''} ${(err as Error)?.message ?? String(err)}`;
   const why = /EADDRINUSE/.test(text)
     ? 'is already in use by another process (pick another port, or stop that process)'

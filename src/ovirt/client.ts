@@ -4,6 +4,7 @@
  * with its unusable records left out and counted. The session (session.ts)
  * logs in and makes every GET; the transport (transport.ts) bounds it.
  */
+import { SETTINGS } from '../config/settings';
 import { ScorerError } from '../errors';
 import type { EngineCluster, EngineEvent, EngineHost, EngineVm } from './model';
 import { CLUSTER_FIELDS, EVENT_FIELDS, HOST_FIELDS, type ListShape, VM_FIELDS } from './decoder';
@@ -60,7 +61,7 @@ export class EngineClient {
       }
       if (items.length < max) return page;
       if (page * max >= maxVms) {
-        throw new ScorerError('engine_protocol', `engine has at least ${maxVms} VMs, the most a refresh reads (OVIRT_MAX_VMS)`, { endpoint: 'GET /vms' });
+        throw new ScorerError('engine_protocol', `engine has at least ${maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`, { endpoint: 'GET /vms' });
       }
     }
   }

@@ -10,6 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { gunzip } from 'node:zlib';
+import { SETTINGS, type SettingName } from '../config/settings';
 import { ScorerError } from '../errors';
 
 /** Which fields to keep: `true` keeps a value as it is, an object keeps those sub-fields. */
@@ -97,7 +98,7 @@ export class AnswerTooLarge extends Error {
   constructor(
     readonly limitBytes: number,
     /** The setting that raises it, when there is one. */
-    readonly setting?: string,
+    readonly setting?: SettingName,
   ) {
     super(`answer larger than ${limitBytes} bytes`);
   }
@@ -157,7 +158,7 @@ export class JsonDecoder {
       const p = this.pending.get(id);
       if (p === undefined) return;
       this.pending.delete(id);
-      if (tooLarge) p.reject(new AnswerTooLarge(this.maxBytes, 'OVIRT_MAX_ANSWER_MB'));
+      if (tooLarge) p.reject(new AnswerTooLarge(this.maxBytes, SETTINGS.engine.maxAnswerBytes.env));
       else if (error !== undefined) p.reject(new ScorerError('engine_protocol', `a malformed answer (${error.slice(0, 120)})`));
       else p.resolve(body);
     });

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzip } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
+import { SETTINGS } from '../config/settings';
 import { ScorerError } from '../errors';
 import type { EngineConnection } from '../config/connection';
 import type { EngineSettings } from '../config/load';
@@ -31,6 +32,7 @@ export interface EngineResponse {
 }
 
 const MiB = 2 ** 20;
+const { requestDeadlineMs: DEADLINE, maxAnswerBytes: MAX_ANSWER } = SETTINGS.engine;
 /** Answers that are not lists (the login, faults) are small; nothing honest comes near this. */
 export const SMALL_ANSWER = 64 * 1024;
 /** Engine requests take ms (a host) to minutes (a large page on a loaded engine). */
@@ -115,7 +117,7 @@ export class EngineTransport {
     } catch (err) {
       if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
       if (deadline.aborted && !signal?.aborted && !this.closed.signal.aborted) {
-        throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (OVIRT_REQUEST_DEADLINE_SECONDS)`, {
+        throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (${DEADLINE.env})`, {
           endpoint,
           cause: deadline.reason,
         });
@@ -189,7 +191,7 @@ export async function readBounded(body: Dispatcher.ResponseData['body'], limit: 
     size += chunk.length;
     if (size > limit) {
       body.destroy();
-      throw new AnswerTooLarge(limit, limit === SMALL_ANSWER ? undefined : 'OVIRT_MAX_ANSWER_MB');
+      throw new AnswerTooLarge(limit, limit === SMALL_ANSWER ? undefined : MAX_ANSWER.env);
     }
     chunks.push(chunk);
   }
@@ -201,7 +203,7 @@ async function inflateBounded(bytes: Buffer, gzip: boolean, limit: number): Prom
   if (!gzip) return bytes;
   return new Promise((resolve, reject) =>
     gunzip(bytes, { maxOutputLength: limit }, (err, out) => {
-      if ((err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE') reject(new AnswerTooLarge(limit, 'OVIRT_MAX_ANSWER_MB'));
+      if ((err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE') reject(new AnswerTooLarge(limit, MAX_ANSWER.env));
       else if (err) reject(new ScorerError('engine_protocol', 'an answer that is not valid gzip'));
       else resolve(out);
     }),

@@ -6,6 +6,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { SETTINGS, type SettingName } from '../config/settings';
 
 export const INDEX_FILE = 'recording.json';
 export const FORMAT = 'ksm-scorer-recording/1';
@@ -30,7 +31,7 @@ export const MAX_ANSWERS = 20_000;
 const MAX_INDEX_BYTES = 16 * 2 ** 20;
 
 /** A file's bytes, refused unread past `limit` (a file swapped for a huge one must not exhaust memory). */
-function readBounded(file: string, limit: number, setting: string): Buffer {
+function readBounded(file: string, limit: number, setting: SettingName | 'the index'): Buffer {
   const size = statSync(file).size;
   if (size > limit) throw new Error(`${file}: ${size} bytes, more than the ${limit} an answer may have (${setting})`);
   return readFileSync(file);
@@ -59,7 +60,7 @@ export function readRecording(dir: string, maxAnswerBytes: number): { index: Rec
     if (typeof (answer as Partial<RecordedAnswer> | null)?.path !== 'string' || typeof answer.file !== 'string' || !/^[\w-][\w.-]*$/.test(answer.file)) throw new Error(`${join(dir, INDEX_FILE)}: an answer entry without a path or a plain file name`);
     let bytes: Buffer;
     try {
-      bytes = readBounded(join(dir, answer.file), maxAnswerBytes, 'OVIRT_MAX_ANSWER_MB');
+      bytes = readBounded(join(dir, answer.file), maxAnswerBytes, SETTINGS.engine.maxAnswerBytes.env);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw code === undefined ? err : new Error(`${join(dir, answer.file)}: cannot read it (${code})`);

@@ -7,6 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SETTINGS } from '../config/settings';
 import { ScorerError } from '../errors';
 import { EngineClient } from '../ovirt/client';
 import { parsePolicies } from '../ovirt/scheduling';
@@ -40,7 +41,7 @@ export async function recordAnswers(client: EngineClient, dir: string, options: 
     const vms = (JSON.parse(bytes.toString('utf8')) as { vm?: unknown }).vm;
     const count = Array.isArray(vms) ? vms.length : vms === undefined ? 0 : 1;
     if (count < options.pageSize) break;
-    if (page * options.pageSize >= options.maxVms) throw new ScorerError('engine_protocol', `engine has at least ${options.maxVms} VMs, the most a refresh reads (OVIRT_MAX_VMS)`);
+    if (page * options.pageSize >= options.maxVms) throw new ScorerError('engine_protocol', `engine has at least ${options.maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`);
   }
   await get({ path: '/events', query: { max: String(RECORDED_EVENTS) }, endpoint: 'GET /events' });
   await get({ path: '/schedulingpolicyunits', query: {}, endpoint: 'GET /schedulingpolicyunits' });

@@ -4,6 +4,7 @@
  * path, where answers are copied from the score tables (src/fast-path/).
  */
 import type { LimitSettings } from '../config/load';
+import { SETTINGS } from '../config/settings';
 import { ScorerError } from '../errors';
 import { checkBatchSize, checkBatchRequest } from '../scoring/request';
 import { callSignal, servableSnapshot, withQueriesView } from '../scoring/service';
@@ -31,7 +32,7 @@ export interface ScorerServiceDeps {
 /** Every RPC of HostScorerService: scoring here, the inventory listings in listing-service.ts. */
 export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerServiceHandlers {
   const { inventory, limits, logger, registry } = deps;
-  const evicted = registry?.counter('ksm_scorer_score_tables_evicted_total', 'Score tables dropped to stay within KSM_SCORER_SCORE_CACHE_MB (least recently used OS identity first).');
+  const evicted = registry?.counter('ksm_scorer_score_tables_evicted_total', `Score tables dropped to stay within ${SETTINGS.limits.scoreCacheBytes.env} (least recently used OS identity first).`);
   const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger, () => evicted?.inc());
   if (registry !== undefined) reportScoreTables(registry, scoreTables);
   return {
@@ -84,7 +85,7 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
 
 /** The score tables' memory, read at scrape time. */
 function reportScoreTables(registry: Metrics, tables: ScoreTables): void {
-  registry.gauge('ksm_scorer_score_table_bytes', 'Memory the score tables hold, by part: tables (entries and whole answers), host_lists (lists remembered by their bytes), index (host id index); the first two within KSM_SCORER_SCORE_CACHE_MB.', ['part'], function collect() {
+  registry.gauge('ksm_scorer_score_table_bytes', `Memory the score tables hold, by part: tables (entries and whole answers), host_lists (lists remembered by their bytes), index (host id index); the first two within ${SETTINGS.limits.scoreCacheBytes.env}.`, ['part'], function collect() {
     const s = tables.stats();
     this.set({ part: 'tables' }, s.bytes);
     this.set({ part: 'host_lists' }, s.listBytes);
