@@ -124,7 +124,7 @@ describe('the README commands', () => {
   it('the CLI equivalent named above each grpcurl call runs too', async () => {
     const equivalents = blocks('sh')
       .flatMap((b) => b.split('\n'))
-      .filter((l) => /^# ksm-scorer /.test(l))
+      .filter((l) => l.startsWith('# ksm-scorer '))
       .map((l) => l.slice(2));
     expect(equivalents.length).toBeGreaterThanOrEqual(7);
     const { code, stderr } = await sh(equivalents.join('\n'));

@@ -23,8 +23,8 @@ function spawnGroup(command: string, args: string[], env: Record<string, string>
     env: { ...clean, npm_config_update_notifier: 'false', KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '5', KSM_SCORER_SIM_VMS: '20', ...env },
   });
   const group: Group = { child, stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (d: Buffer) => (group.stderr += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (group.stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (group.stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (group.stderr += d.toString()));
   groups.push(group);
   return group;
 }

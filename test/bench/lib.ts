@@ -38,7 +38,7 @@ export function spawnNode(args: string[], env: Record<string, string>, cpu?: num
     },
   };
   let buf = '';
-  proc.stderr!.on('data', (d: Buffer) => {
+  proc.stderr.on('data', (d: Buffer) => {
     buf += d.toString();
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -51,7 +51,7 @@ export function spawnNode(args: string[], env: Record<string, string>, cpu?: num
       }
     }
   });
-  proc.stdout!.on('data', (d: Buffer) => (child.stdout += d.toString()));
+  proc.stdout.on('data', (d: Buffer) => (child.stdout += d.toString()));
   const kill = () => proc.kill('SIGKILL');
   process.once('exit', kill);
   proc.once('exit', () => process.off('exit', kill));
@@ -67,7 +67,7 @@ function hasTaskset(): boolean {
       taskset = false;
     }
   }
-  return taskset!;
+  return taskset;
 }
 
 export async function waitFor<T>(fn: () => T | undefined, what: string, timeoutMs = 120_000): Promise<T> {
@@ -237,8 +237,8 @@ export function h2loadAsync(address: string, path: string, frameFile: string, op
   return new Promise((resolve, reject) => {
     const child = spawn(run.command, run.args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: run.timeoutMs });
     let text = '';
-    child.stdout!.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
     child.on('error', reject);
     child.on('close', () => {
       try {

@@ -100,7 +100,7 @@ function metricsNsPerCall(): number {
   const answer = Buffer.alloc(0);
   type Handler = (call: unknown, callback: (err: unknown, value?: unknown) => void) => void;
   const bare: { ScoreHosts: Handler } = { ScoreHosts: (_call, callback) => callback(null, answer) };
-  const counted = grpcMetrics.instrument({ ScoreHosts: method } as grpc.ServiceDefinition, bare);
+  const counted = grpcMetrics.instrument({ ScoreHosts: method }, bare);
   const base = { getDeadline: () => Infinity } as unknown as grpc.ServerInterceptingCallInterface;
   let answered = 0;
   const callback = () => void answered++;

@@ -157,7 +157,7 @@ async function memory(): Promise<{ text: string; single: number; workers: number
       } finally {
         await child.stop();
       }
-      for (const { name, rss } of measured[workers]!) rows.push([`${workers}`, name, rss]);
+      for (const { name, rss } of measured[workers]) rows.push([`${workers}`, name, rss]);
     }
   } finally {
     await engine.child.stop();

@@ -11,7 +11,7 @@ describe('setting names, read from the table', () => {
     expect(names.filter((name) => name.startsWith('KSM_SCORER_INTERNAL_'))).toEqual([]);
   });
 
-  // The type checks here fail `tsc -p tsconfig.test.json` (make test) rather than vitest.
+  // The type checks here fail `tsc -p test` (make test) rather than vitest.
   it('SettingName holds the names of the table and nothing else, so a removed or renamed setting is a compile error where code names it', () => {
     const wide: string extends SettingName ? true : false = false;
     const some: SettingName[] = ['OVIRT_URL', 'KSM_SCORER_TLS_RELOAD_SECONDS', 'KSM_SCORER_METRICS_TLS_CLIENT_CA', 'KSM_SCORER_TARGET_KEY'];

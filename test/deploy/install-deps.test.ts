@@ -24,7 +24,7 @@ time.sleep(${seconds})`;
   const child = spawn('/usr/bin/python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const released = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
     child.on('exit', (code) => reject(new Error(`the lock holder exited (${code}) before holding the locks`)));
   });
   return { child, released };

@@ -22,7 +22,7 @@ const PROXY = { KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0' };
 
 function statusClient(s: Scorer): grpc.Client {
   const proto = loadEngineStatusProto();
-  return new proto.ksmscorer.v1.EngineStatusService(s.address, grpc.credentials.createInsecure()) as unknown as grpc.Client;
+  return new proto.ksmscorer.v1.EngineStatusService(s.address, grpc.credentials.createInsecure());
 }
 
 async function status(s: Scorer): Promise<GetEngineStatusResponse__Output> {

@@ -254,7 +254,7 @@ describe('a hostile engine', () => {
       if (p !== '/hosts' || refused > 0) return false;
       refused++;
       res.writeHead(431, { 'content-type': 'text/html' }).end('<html>Request Header Fields Too Large</html>');
-      void req;
+       req;
       return true;
     };
     const logins = () => sim.requests.filter((r) => r.path === '/sso/oauth/token').length;
@@ -319,7 +319,7 @@ describe('a hostile engine', () => {
   it('a newest event whose id is not a safe integer does not make every full refresh fail', async () => {
     await start();
     const before = (await everyHost()).inventory!.host_count;
-    sim.inventory.events.push({ id: 1e20, code: 30, time: Date.now(), description: 'event id beyond 2^53' } as (typeof sim.inventory.events)[number]);
+    sim.inventory.events.push({ id: 1e20, code: 30, time: Date.now(), description: 'event id beyond 2^53' });
     sim.inventory.addHost(); // seen by a full refresh
     // The events poll fails ("a full refresh follows"), but the refresh starts with GET /events?max=1 and fails the same way, forever.
     const snap = await scorer!.service.inventory.refresh();

@@ -20,7 +20,7 @@ async function idlePythonClient(address: string): Promise<ChildProcess> {
   const child = spawn('/usr/bin/python3', [join(__dirname, 'idle_client.py'), address], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the Python client made no call within 10 s')), 10_000);
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && (clearTimeout(timer), resolve()));
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && (clearTimeout(timer), resolve()));
     child.once('exit', (code) => reject(new Error(`the Python client exited with ${code}`)));
   });
   return child;
