@@ -21,7 +21,9 @@ function newerReleases(name, version) {
 
 /** @types/node describes one Node major: it follows the oldest supported one, not the newest Node. */
 const runsOnOldestNode = (name, release) =>
-  name === '@types/node' ? semver.major(release.version) === semver.major(oldestNode) : release.node === '' || semver.satisfies(oldestNode, release.node);
+  name === '@types/node'
+    ? semver.major(release.version) === semver.major(oldestNode)
+    : release.node === '' || semver.satisfies(oldestNode, release.node);
 
 const rows = [];
 const upgrades = [];
@@ -36,7 +38,13 @@ for (const [name, version] of Object.entries(pinned)) {
 
 const header = ['package', 'pinned', `newest on node ${oldestNode}`, 'newer, needing a newer node'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-for (const row of [header, ...rows]) console.log(row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+for (const row of [header, ...rows])
+  console.log(
+    row
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
 console.log(
   upgrades.length === 0
     ? `\nEvery dependency is at its newest release for node ${oldestNode}.`

@@ -21,7 +21,24 @@ export const LAYERS = [
 const APART = [['server', 'scheduler-proxy']];
 
 const FILE = new URL('../.oxlintrc.json', import.meta.url);
-const folders = new Set(['generated', 'config', 'net', 'metrics', 'ovirt', 'contract', 'scoring', 'inventory', 'recording', 'simulator', 'fast-path', 'engine-view', 'server', 'scheduler-proxy', 'cluster', 'cli']);
+const folders = new Set([
+  'generated',
+  'config',
+  'net',
+  'metrics',
+  'ovirt',
+  'contract',
+  'scoring',
+  'inventory',
+  'recording',
+  'simulator',
+  'fast-path',
+  'engine-view',
+  'server',
+  'scheduler-proxy',
+  'cluster',
+  'cli',
+]);
 
 /** Import specifiers that reach `unit`, from a file in a folder of src/ (`..`) or at its root (`.`). */
 const reach = (unit, from) => (folders.has(unit) ? [`${from}/${unit}/*`, `${from}/${unit}`] : [`${from}/${unit}`, `${from}/${unit}.js`]);
@@ -40,7 +57,14 @@ function overrides() {
         rules: {
           'no-restricted-imports': [
             'error',
-            { patterns: [{ group: banned.flatMap((u) => reach(u, from)), message: `${unit} is in layer ${i} of scripts/layers.mjs: it imports nothing of a higher layer${apart.length ? ` nor of ${apart.join(', ')}` : ''}` }] },
+            {
+              patterns: [
+                {
+                  group: banned.flatMap((u) => reach(u, from)),
+                  message: `${unit} is in layer ${i} of scripts/layers.mjs: it imports nothing of a higher layer${apart.length ? ` nor of ${apart.join(', ')}` : ''}`,
+                },
+              ],
+            },
           ],
         },
       });
@@ -53,7 +77,12 @@ const config = JSON.parse(readFileSync(FILE, 'utf8'));
 // Tests read JSON logs, metrics and raw answers as untyped values on purpose: the no-unsafe-* rules stay in src/.
 const TESTS = {
   files: ['test/**', 'scripts/**'],
-  rules: Object.fromEntries(['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [`typescript/${r}`, 'off'])),
+  rules: Object.fromEntries(
+    ['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [
+      `typescript/${r}`,
+      'off',
+    ]),
+  ),
 };
 const next = `${JSON.stringify({ ...config, overrides: [...overrides(), TESTS] }, null, 2)}\n`;
 if (process.argv.includes('--check')) {

@@ -22,7 +22,13 @@ const hosts = Number(process.argv[2] ?? 1000);
 const vms = Number(process.argv[3] ?? 20000);
 const sim = new SimulatedEngine({ hosts, vms, seed: 1, maxRecorded: 10_000 });
 const url = await sim.start();
-const env = { OVIRT_URL: url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0' };
+const env = {
+  OVIRT_URL: url,
+  OVIRT_USERNAME: sim.username,
+  OVIRT_PASSWORD: sim.password,
+  KSM_SCORER_LISTEN: '127.0.0.1:0',
+  KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+};
 const config = loadConfig(env);
 const client = new EngineClient({ ...config.engine, connection: config.engine.connection, logger: silentLogger });
 const ms = (t0) => Math.round(performance.now() - t0);
@@ -43,7 +49,9 @@ const requestsOf = async (run) => {
     counts[path] = (counts[path] ?? 0) + 1;
   }
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  return `${total} (${Object.entries(counts).map(([p, n]) => `${p} x${n}`).join(', ')})`;
+  return `${total} (${Object.entries(counts)
+    .map(([p, n]) => `${p} x${n}`)
+    .join(', ')})`;
 };
 const fullRefreshRequests = await requestsOf(() => live.inventory.refresh());
 let viewMs = 0;
@@ -77,15 +85,22 @@ for (const id of sample) {
   const b = await scoreVmLikeScoreHosts(replay.inventory, config.limits)(id, hostIds, signal);
   if (JSON.stringify(a) === JSON.stringify(b)) same++;
 }
-console.log(JSON.stringify({
-  hosts, vms,
-  fullRefreshRequests,
-  viewReadRequests,
-  viewReadMs: viewMs,
-  record: { answers: index.answers.length, mb: +(bytes / 2 ** 20).toFixed(1), ms: recordMs, anonymizedMs: anonMs },
-  firstLoadMs: { live: liveLoadMs, replay: replayLoadMs },
-  sampleVmsScoredSame: `${same}/${sample.length}`,
-}, null, 1));
+console.log(
+  JSON.stringify(
+    {
+      hosts,
+      vms,
+      fullRefreshRequests,
+      viewReadRequests,
+      viewReadMs: viewMs,
+      record: { answers: index.answers.length, mb: +(bytes / 2 ** 20).toFixed(1), ms: recordMs, anonymizedMs: anonMs },
+      firstLoadMs: { live: liveLoadMs, replay: replayLoadMs },
+      sampleVmsScoredSame: `${same}/${sample.length}`,
+    },
+    null,
+    1,
+  ),
+);
 await replay.stop();
 await live.stop();
 await client.close();

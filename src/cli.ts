@@ -45,7 +45,14 @@ The client commands' connection options (--target, --timeout, --tls, --ca, --cer
 also come before COMMAND: ksm-scorer --target HOST:PORT score ...`;
 
 /** Options every client command takes, also accepted before the command (`ksm-scorer --target H:P score ...`). */
-const LEADING_OPTIONS: Record<string, 'value' | 'flag'> = { '--target': 'value', '--timeout': 'value', '--ca': 'value', '--cert': 'value', '--key': 'value', '--tls': 'flag' };
+const LEADING_OPTIONS: Record<string, 'value' | 'flag'> = {
+  '--target': 'value',
+  '--timeout': 'value',
+  '--ca': 'value',
+  '--cert': 'value',
+  '--key': 'value',
+  '--tls': 'flag',
+};
 
 /** The command's name and its arguments, client options given before the name moved after it. */
 function splitCommand(argv: string[]): { name: string | undefined; rest: string[] } {
@@ -126,13 +133,18 @@ async function serve(args: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       // The configuration did not load, but the format people asked for still applies to this line.
       const format = readSetting(SETTINGS.log.format, process.env[SETTINGS.log.format.env]);
-      createLogger('info', { format: 'value' in format ? format.value : SETTINGS.log.format.default }).error(`ksm-scorer: ${err.message}`, { problems: err.problems });
+      createLogger('info', { format: 'value' in format ? format.value : SETTINGS.log.format.default }).error(`ksm-scorer: ${err.message}`, {
+        problems: err.problems,
+      });
       return 2;
     }
     throw err;
   }
   const worker = config.server.workers > 1 && cluster.isWorker;
-  const logger = createLogger(config.log.level, { format: config.log.format, ...(worker ? { context: { worker: cluster.worker!.id } } : {}) });
+  const logger = createLogger(config.log.level, {
+    format: config.log.format,
+    ...(worker ? { context: { worker: cluster.worker!.id } } : {}),
+  });
   routeGrpcLogs(logger, config.log.level);
   // A worker process is this same command, forked by the primary (node:cluster): it runs until the
   // primary drains it. Each role loads only its own modules (a worker never loads the engine client).
@@ -179,7 +191,10 @@ async function serve(args: string[]): Promise<number> {
       }
       stoppingSince = performance.now();
       logger.info('signal received', { signal });
-      service.stop().then(() => resolve(0), () => resolve(1));
+      service.stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
     });
   });
 }

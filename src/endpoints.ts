@@ -130,8 +130,16 @@ function sharedAddresses(listeners: readonly ListenAt[]): string[] {
   listeners.forEach((b, j) => {
     const a = listeners
       .slice(0, j)
-      .find((a) => a.at.port !== 0 && a.at.port === b.at.port && (loopback(a.at.host) === loopback(b.at.host) || wildcard(a.at.host) || wildcard(b.at.host)));
-    if (a !== undefined) problems.push(`${b.setting.env}: ${formatHostPort(b.at)} is also ${a.setting.env} (${formatHostPort(a.at)}): give each listener its own port`);
+      .find(
+        (a) =>
+          a.at.port !== 0 &&
+          a.at.port === b.at.port &&
+          (loopback(a.at.host) === loopback(b.at.host) || wildcard(a.at.host) || wildcard(b.at.host)),
+      );
+    if (a !== undefined)
+      problems.push(
+        `${b.setting.env}: ${formatHostPort(b.at)} is also ${a.setting.env} (${formatHostPort(a.at)}): give each listener its own port`,
+      );
   });
   return problems;
 }
@@ -176,9 +184,12 @@ export function logListening(logger: Logger, config: Config, ports: BoundPorts, 
 /** Plaintext beyond loopback: anyone on the path reads placement answers and cannot tell a fake scorer. */
 function warnIfPlaintext(logger: Logger, listener: string, at: HostPort, tls: boolean, group: TlsFileSettings): void {
   if (tls || isLoopback(at.host)) return;
-  logger.warn(`the ${listener} listener serves plaintext on a non-loopback address: set ${group.tlsCert.env} and ${group.tlsKey.env} for TLS (and ${group.tlsClientCa.env} for mutual TLS)`, {
-    address: formatHostPort(at),
-  });
+  logger.warn(
+    `the ${listener} listener serves plaintext on a non-loopback address: set ${group.tlsCert.env} and ${group.tlsKey.env} for TLS (and ${group.tlsClientCa.env} for mutual TLS)`,
+    {
+      address: formatHostPort(at),
+    },
+  );
 }
 
 /**
@@ -190,7 +201,10 @@ export function warnIfPlaintextEngine(logger: Logger, config: Config): void {
   if (url === undefined || !url.startsWith('http:')) return;
   if (isLoopback(new URL(url).hostname)) return;
   const { url: OVIRT_URL, caFile: OVIRT_CA_FILE } = SETTINGS.connection;
-  logger.warn(`${OVIRT_URL.env} is http://: the engine password and session token cross the network in clear text; use the https:// URL of the engine (${OVIRT_CA_FILE.env} for its CA)`, { url });
+  logger.warn(
+    `${OVIRT_URL.env} is http://: the engine password and session token cross the network in clear text; use the https:// URL of the engine (${OVIRT_CA_FILE.env} for its CA)`,
+    { url },
+  );
 }
 
 /** What the engine's scheduler proxy asks, answered along the same path as gRPC ScoreHosts. */

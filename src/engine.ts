@@ -18,7 +18,8 @@ export interface Engine {
 }
 
 export async function connectEngine(config: Config, logger: Logger): Promise<Engine> {
-  if (config.engine.connection?.url.startsWith('file:')) return replayRecording(config.engine.connection.url.slice('file:'.length), config.engine.maxAnswerBytes, logger);
+  if (config.engine.connection?.url.startsWith('file:'))
+    return replayRecording(config.engine.connection.url.slice('file:'.length), config.engine.maxAnswerBytes, logger);
   if (config.engine.connection !== undefined) return { connection: config.engine.connection, simulator: undefined };
   const simulator = new SimulatedEngine(config.simulator);
   const url = await simulator.start();
@@ -41,6 +42,10 @@ async function replayRecording(dir: string, maxAnswerBytes: number, logger: Logg
   }
   const simulator = new SimulatedEngine({ hosts: 0, vms: 0, seed: 0, recorded });
   const url = await simulator.start();
-  logger.warn(`${OVIRT_URL} is a recording: serving what an engine answered when recorded, not a live engine`, { recording: dir, anonymized: recorded.anonymized, ...recorded.counts });
+  logger.warn(`${OVIRT_URL} is a recording: serving what an engine answered when recorded, not a live engine`, {
+    recording: dir,
+    anonymized: recorded.anonymized,
+    ...recorded.counts,
+  });
   return { connection: { url, username: simulator.username, password: simulator.password, caFile: undefined, insecure: false }, simulator };
 }

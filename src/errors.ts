@@ -52,7 +52,14 @@ export class ScorerError extends Error {
 }
 
 /** Errors whose message is meant for the caller; the others get a generic one. */
-const CALLER_FACING = new Set<ScorerErrorCode>(['invalid_argument', 'not_found', 'resource_exhausted', 'not_ready', 'deadline_exceeded', 'cancelled']);
+const CALLER_FACING = new Set<ScorerErrorCode>([
+  'invalid_argument',
+  'not_found',
+  'resource_exhausted',
+  'not_ready',
+  'deadline_exceeded',
+  'cancelled',
+]);
 
 /** What a caller is told of an error: its code, and its message. */
 export interface CallerError {

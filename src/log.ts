@@ -20,7 +20,17 @@ export interface Logger {
 }
 
 /** Field paths that could carry a password, a token or an Authorization header, at any of the first three levels. */
-const SECRET_KEYS = ['password', 'token', 'access_token', 'refresh_token', 'id_token', 'authorization', 'Authorization', 'cookie', 'Cookie'];
+const SECRET_KEYS = [
+  'password',
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'authorization',
+  'Authorization',
+  'cookie',
+  'Cookie',
+];
 export const REDACTED_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 export interface LoggerOptions {
@@ -37,7 +47,12 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
       ? { write: options.write }
       : options.format === 'pretty'
         ? // Loaded only when asked for: services never pay for it.
-          (require('pino-pretty') as typeof import('pino-pretty'))({ destination: 2, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+          (require('pino-pretty') as typeof import('pino-pretty'))({
+            destination: 2,
+            sync: true,
+            translateTime: 'SYS:HH:MM:ss.l',
+            ignore: 'pid,hostname',
+          })
         : journalOrStderr();
   const root = pino(
     {
@@ -84,7 +99,10 @@ export function serializeError(value: unknown): unknown {
  * Process-wide: grpc-js has one logger.
  */
 export function routeGrpcLogs(logger: Logger, level: LogLevel): void {
-  const line = (lvl: LogLevel) => (message?: unknown, ...rest: unknown[]) => logger[lvl](format(message, ...rest), { component: 'grpc-js' });
+  const line =
+    (lvl: LogLevel) =>
+    (message?: unknown, ...rest: unknown[]) =>
+      logger[lvl](format(message, ...rest), { component: 'grpc-js' });
   grpc.setLogger({ error: line('error'), info: line('info'), debug: line('debug') });
   if (process.env.GRPC_VERBOSITY === undefined && process.env.GRPC_NODE_VERBOSITY === undefined) {
     grpc.setLogVerbosity(level === 'debug' ? grpc.logVerbosity.DEBUG : level === 'info' ? grpc.logVerbosity.INFO : grpc.logVerbosity.ERROR);

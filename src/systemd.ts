@@ -15,7 +15,11 @@ import { fstatSync } from 'node:fs';
 export function notifyReady(logger: { error(msg: string, fields?: Record<string, unknown>): void }): void {
   if (!process.env.NOTIFY_SOCKET) return;
   execFile('systemd-notify', ['--ready'], { timeout: 10_000 }, (err, _stdout, stderr) => {
-    if (err !== null) logger.error('could not tell systemd the service is ready (systemd-notify --ready failed): systemctl start waits until TimeoutStartSec', { err, stderr: stderr.trim() });
+    if (err !== null)
+      logger.error(
+        'could not tell systemd the service is ready (systemd-notify --ready failed): systemctl start waits until TimeoutStartSec',
+        { err, stderr: stderr.trim() },
+      );
   });
 }
 

@@ -24,7 +24,13 @@ ${CLIENT_USAGE}`;
 const OPTIONS = { ...CLIENT_OPTIONS, chunk: { type: 'string', default: '100' } } as const;
 
 /** What a request line may hold: the proto field names, or their JSON-mapping (lowerCamel) names. */
-const REQUEST_KEYS: Record<string, keyof ScoreHostsRequest> = { vm_id: 'vm_id', vmId: 'vm_id', os: 'os', host_ids: 'host_ids', hostIds: 'host_ids' };
+const REQUEST_KEYS: Record<string, keyof ScoreHostsRequest> = {
+  vm_id: 'vm_id',
+  vmId: 'vm_id',
+  os: 'os',
+  host_ids: 'host_ids',
+  hostIds: 'host_ids',
+};
 
 export async function batchCommand(args: string[]): Promise<number> {
   const parsed = parseCommand(args, OPTIONS, BATCH_USAGE, 1);
@@ -49,7 +55,9 @@ export async function batchCommand(args: string[]): Promise<number> {
   return withConnection('batch', parsed.values, async (conn) => {
     for (let start = 0; start < requests.length; start += chunk) {
       const items = requests.slice(start, start + chunk);
-      const res = await conn.call<ScoreHostsBatchResponse__Output>(conn.scorer, 'ScoreHostsBatch', { requests: items.map((i) => i.request) });
+      const res = await conn.call<ScoreHostsBatchResponse__Output>(conn.scorer, 'ScoreHostsBatch', {
+        requests: items.map((i) => i.request),
+      });
       const out = res.results.map((r, k) => {
         const line = items[k]!.line;
         if (r.error) {
@@ -76,12 +84,14 @@ function parseRequestLine(text: string, where: string): ScoreHostsRequest {
   const request: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
     const field = REQUEST_KEYS[key];
-    if (field === undefined) throw new UsageError(`${where}: unknown field ${JSON.stringify(key)} (a ScoreHostsRequest has vm_id, os, host_ids)`);
+    if (field === undefined)
+      throw new UsageError(`${where}: unknown field ${JSON.stringify(key)} (a ScoreHostsRequest has vm_id, os, host_ids)`);
     request[field] = v;
   }
   const { vm_id, os, host_ids } = request;
   if (vm_id !== undefined && typeof vm_id !== 'string') throw new UsageError(`${where}: vm_id must be a string`);
-  if (host_ids !== undefined && !(Array.isArray(host_ids) && host_ids.every((h) => typeof h === 'string'))) throw new UsageError(`${where}: host_ids must be a list of strings`);
+  if (host_ids !== undefined && !(Array.isArray(host_ids) && host_ids.every((h) => typeof h === 'string')))
+    throw new UsageError(`${where}: host_ids must be a list of strings`);
   if (os !== undefined) {
     if (typeof os !== 'object' || os === null || Array.isArray(os)) throw new UsageError(`${where}: os must be an object`);
     for (const [k, v] of Object.entries(os)) {

@@ -12,7 +12,16 @@ import { formatHostPort, type HostPort } from '../config/kinds';
 import { readClientSettings } from '../config/load';
 import { CLIENT_SETTINGS } from '../config/settings';
 import { LOADER_OPTIONS, loadScorerProto } from '../contract/proto';
-import { channelCredentials, explainTlsFailure, probeTlsMismatch, type TargetTls, targetTls, TLS_OPTIONS, TLS_USAGE, type TlsValues } from './tls';
+import {
+  channelCredentials,
+  explainTlsFailure,
+  probeTlsMismatch,
+  type TargetTls,
+  targetTls,
+  TLS_OPTIONS,
+  TLS_USAGE,
+  type TlsValues,
+} from './tls';
 
 const TARGET = CLIENT_SETTINGS.target;
 
@@ -54,7 +63,8 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
     process.stdout.write(`usage:\n${usage}\n`);
     return undefined;
   }
-  if (parsed.positionals.length > positionals) throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
+  if (parsed.positionals.length > positionals)
+    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
   return parsed;
 }
 
@@ -110,7 +120,13 @@ export function positiveInteger(name: string, raw: string, max = Number.MAX_SAFE
  * own way (no port dials 443, `http://...` becomes a DNS name, "" a parse error, all failing as calls).
  */
 function clientTarget(values: ClientValues): { address: HostPort; tls: TargetTls } {
-  const given = { target: values.target !== undefined, tls: values.tls === true, ca: values.ca !== undefined, cert: values.cert !== undefined, key: values.key !== undefined };
+  const given = {
+    target: values.target !== undefined,
+    tls: values.tls === true,
+    ca: values.ca !== undefined,
+    cert: values.cert !== undefined,
+    key: values.key !== undefined,
+  };
   const settings = readClientSettings(process.env, given);
   const option = values.target === undefined ? undefined : TARGET.parse(values.target);
   const problems = [...(option !== undefined && 'problem' in option ? [`--target ${option.problem}`] : []), ...settings.problems];
@@ -151,7 +167,9 @@ function connect(values: ClientValues): Connection {
     call<Res>(client: grpc.Client, method: string, request: unknown): Promise<Res> {
       const fn = (client as unknown as Record<string, (r: unknown, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
       return new Promise((resolve, reject) => {
-        fn.call(client, request, { deadline: Date.now() + timeout * 1000 }, (err, res) => (err || res === undefined ? reject(err ?? new Error(`${method}: an empty answer`)) : resolve(res)));
+        fn.call(client, request, { deadline: Date.now() + timeout * 1000 }, (err, res) =>
+          err || res === undefined ? reject(err ?? new Error(`${method}: an empty answer`)) : resolve(res),
+        );
       });
     },
     close: () => scorer.close(),
@@ -176,7 +194,8 @@ async function describeCallError(err: unknown, conn: Connection): Promise<string
   const tls = explainTlsFailure(e);
   if (tls !== undefined) return tls;
   const details = (e.details ?? e.message).replace(/\.? Resolution note:\s*$/, '.');
-  const notConnected = e.code === grpc.status.UNAVAILABLE && /No connection established|Failed to connect|ECONNRESET|Connection dropped/.test(details);
+  const notConnected =
+    e.code === grpc.status.UNAVAILABLE && /No connection established|Failed to connect|ECONNRESET|Connection dropped/.test(details);
   if (notConnected) {
     const mismatch = await probeTlsMismatch(conn.address.host, conn.address.port, conn.tls);
     if (mismatch !== undefined) return mismatch;

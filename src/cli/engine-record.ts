@@ -19,8 +19,14 @@ export async function recordEngine(dir: string, options: { anonymize: boolean },
   const { connection, simulator } = await connectEngine(config, logger);
   const client = new EngineClient({ ...config.engine, connection, logger });
   try {
-    const index = await recordAnswers(client, dir, { anonymize: options.anonymize, pageSize: config.engine.pageSize, maxVms: config.engine.maxVms });
-    process.stdout.write(`recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with ${SETTINGS.connection.url.env}=file:${dir}\n`);
+    const index = await recordAnswers(client, dir, {
+      anonymize: options.anonymize,
+      pageSize: config.engine.pageSize,
+      maxVms: config.engine.maxVms,
+    });
+    process.stdout.write(
+      `recorded ${index.answers.length} answers into ${dir}${options.anonymize ? ' (anonymized)' : ''}; serve from it with ${SETTINGS.connection.url.env}=file:${dir}\n`,
+    );
     return 0;
   } catch (err) {
     process.stderr.write(`ksm-scorer engine record: ${ScorerError.from(err).message}\n`);

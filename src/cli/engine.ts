@@ -37,7 +37,9 @@ export async function engineCommand(args: string[]): Promise<number> {
     process.stdout.write(`usage:\n${ENGINE_USAGE}\n`);
     return 0;
   }
-  throw new UsageError(sub === undefined ? 'missing subcommand: status or record' : `unknown subcommand ${JSON.stringify(sub)}: status or record`);
+  throw new UsageError(
+    sub === undefined ? 'missing subcommand: status or record' : `unknown subcommand ${JSON.stringify(sub)}: status or record`,
+  );
 }
 
 async function statusCommand(args: string[]): Promise<number> {
@@ -49,7 +51,8 @@ async function statusCommand(args: string[]): Promise<number> {
     try {
       const res = await conn.call<GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {}).catch((err: grpc.ServiceError) => {
         // Versions before it do not answer it.
-        if (err.code === grpc.status.UNIMPLEMENTED) err.details = `${err.details}: this service does not answer engine status (it is older than the command)`;
+        if (err.code === grpc.status.UNIMPLEMENTED)
+          err.details = `${err.details}: this service does not answer engine status (it is older than the command)`;
         throw err;
       });
       process.stdout.write(parsed.values.json ? json(res) : `${formatStatus(res).join('\n')}\n`);
@@ -67,9 +70,18 @@ export function formatStatus(res: GetEngineStatusResponse__Output): string[] {
   const lines = [`state: ${state}`, ...res.advice.map((a) => `- ${a}`)];
   const engine = res.engine;
   if (engine?.known) {
-    lines.push('', `engine set-up read ${time(engine.read_time)}: unit ${engine.unit_discovered ? (engine.unit_enabled ? 'discovered, enabled' : 'discovered, DISABLED') : 'NOT discovered'}`);
+    lines.push(
+      '',
+      `engine set-up read ${time(engine.read_time)}: unit ${engine.unit_discovered ? (engine.unit_enabled ? 'discovered, enabled' : 'discovered, DISABLED') : 'NOT discovered'}`,
+    );
     if (engine.clusters.length > 0) {
-      lines.push(...table(['cluster', 'scheduling policy', 'weighs unit'], engine.clusters.map((c) => [c.name, c.policy_name === '' ? '-' : c.policy_name, c.weighs_unit ? 'yes' : 'no']), new Set()));
+      lines.push(
+        ...table(
+          ['cluster', 'scheduling policy', 'weighs unit'],
+          engine.clusters.map((c) => [c.name, c.policy_name === '' ? '-' : c.policy_name, c.weighs_unit ? 'yes' : 'no']),
+          new Set(),
+        ),
+      );
     }
   } else if (engine !== null) {
     lines.push('', `engine set-up unknown: ${engine.unknown_reason}`);
@@ -77,7 +89,14 @@ export function formatStatus(res: GetEngineStatusResponse__Output): string[] {
   const calls = res.calls;
   if (calls !== null) {
     lines.push('', `XML-RPC listener: ${calls.listening ? 'on' : 'off'}; last call: ${time(calls.last_call_time)}`);
-    if (calls.counts.length > 0) lines.push(...table(['method', 'outcome', 'last hour'], calls.counts.map((c) => [c.method, c.outcome, c.count]), new Set([2])));
+    if (calls.counts.length > 0)
+      lines.push(
+        ...table(
+          ['method', 'outcome', 'last hour'],
+          calls.counts.map((c) => [c.method, c.outcome, c.count]),
+          new Set([2]),
+        ),
+      );
   }
   return lines;
 }

@@ -25,7 +25,13 @@ ${CLIENT_USAGE}`;
 const LIST_OPTIONS = { ...CLIENT_OPTIONS, json: { type: 'boolean', default: false } } as const;
 
 /** Runs one listing call and prints it: JSON as answered, or `format`'s lines. */
-function list<Res>(name: string, values: { target?: string; timeout: string; json: boolean }, method: string, request: unknown, format: (res: Res) => string[]): Promise<number> {
+function list<Res>(
+  name: string,
+  values: { target?: string; timeout: string; json: boolean },
+  method: string,
+  request: unknown,
+  format: (res: Res) => string[],
+): Promise<number> {
   return withConnection(name, values, async (conn) => {
     const res = await conn.call<Res>(conn.scorer, method, request);
     process.stdout.write(values.json ? json(res) : `${format(res).join('\n')}\n`);
@@ -42,7 +48,13 @@ export async function osCommand(args: string[]): Promise<number> {
   return list<ListOperatingSystemsResponse__Output>('os', parsed.values, 'ListOperatingSystems', {}, (res) => [
     ...table(
       ['TYPE', 'VERSION', 'VMS', 'RUNNING', 'HOSTS'],
-      res.operating_systems.map((u) => [u.os!.type === '' ? '""' : u.os!.type, version(u.os!.version), String(u.vm_count), String(u.running_vm_count), String(u.host_count)]),
+      res.operating_systems.map((u) => [
+        u.os!.type === '' ? '""' : u.os!.type,
+        version(u.os!.version),
+        String(u.vm_count),
+        String(u.running_vm_count),
+        String(u.host_count),
+      ]),
       new Set([2, 3, 4]),
     ),
     'VERSION -: no version known (no guest agent report); score it by leaving --os-version out',
@@ -51,7 +63,8 @@ export async function osCommand(args: string[]): Promise<number> {
 }
 
 /** What the two KSM columns mean, under every table that shows them. */
-export const KSM_COLUMNS = 'KSM CLUSTER: the cluster lets KSM run (? when the cluster is unknown); KSM HOST: KSM runs on the host now (the engine turns it on under memory pressure)';
+export const KSM_COLUMNS =
+  'KSM CLUSTER: the cluster lets KSM run (? when the cluster is unknown); KSM HOST: KSM runs on the host now (the engine turns it on under memory pressure)';
 
 export async function hostsCommand(args: string[]): Promise<number> {
   const parsed = parseCommand(args, LIST_OPTIONS, HOSTS_USAGE);
@@ -59,7 +72,15 @@ export async function hostsCommand(args: string[]): Promise<number> {
   return list<ListHostsResponse__Output>('hosts', parsed.values, 'ListHosts', {}, (res) => [
     ...table(
       ['HOST', 'NAME', 'CLUSTER', 'STATUS', 'VMS', 'KSM CLUSTER', 'KSM HOST'],
-      res.hosts.map((h) => [h.id, h.name, h.cluster_name || '?', h.status || '?', String(h.vm_count), h.cluster_name === '' ? '?' : h.ksm_enabled ? 'on' : 'off', h.host_ksm_enabled ? 'on' : 'off']),
+      res.hosts.map((h) => [
+        h.id,
+        h.name,
+        h.cluster_name || '?',
+        h.status || '?',
+        String(h.vm_count),
+        h.cluster_name === '' ? '?' : h.ksm_enabled ? 'on' : 'off',
+        h.host_ksm_enabled ? 'on' : 'off',
+      ]),
       new Set([4]),
     ),
     KSM_COLUMNS,

@@ -41,14 +41,18 @@ export async function scoreCommand(args: string[]): Promise<number> {
   }
   const top = positiveInteger('top', values.top);
   const request: ScoreHostsRequest =
-    vmId !== undefined ? { vm_id: vmId, host_ids: values.host } : { os: { type: osType, version: values['os-version'] ?? '' }, host_ids: values.host };
+    vmId !== undefined
+      ? { vm_id: vmId, host_ids: values.host }
+      : { os: { type: osType, version: values['os-version'] ?? '' }, host_ids: values.host };
 
   return withConnection('score', values, async (conn) => {
     // The listings only decorate the answer: without them (an older service) the table has no names.
     const [response, hosts, oses] = await Promise.all([
       conn.call<ScoreHostsResponse__Output>(conn.scorer, 'ScoreHosts', request),
       values.json ? undefined : conn.call<ListHostsResponse__Output>(conn.scorer, 'ListHosts', {}).catch(() => undefined),
-      osType === undefined ? undefined : conn.call<ListOperatingSystemsResponse__Output>(conn.scorer, 'ListOperatingSystems', {}).catch(() => undefined),
+      osType === undefined
+        ? undefined
+        : conn.call<ListOperatingSystemsResponse__Output>(conn.scorer, 'ListOperatingSystems', {}).catch(() => undefined),
     ]);
     if (oses !== undefined) warnUnknownOs(request.os as { type: string; version: string }, oses, values['os-version'] !== undefined);
     process.stdout.write(values.json ? json(response) : formatScores(response, request, top, hosts));
@@ -56,13 +60,28 @@ export async function scoreCommand(args: string[]): Promise<number> {
   });
 }
 
-export function formatScores(res: ScoreHostsResponse__Output, req: ScoreHostsRequest, top: number, hosts?: ListHostsResponse__Output): string {
-  const what = req.vm_id !== undefined ? `VM ${req.vm_id}, scored as ${osLabel(res.scored_os)}` : `OS ${osLabel(req.os as { type: string; version: string })}`;
+export function formatScores(
+  res: ScoreHostsResponse__Output,
+  req: ScoreHostsRequest,
+  top: number,
+  hosts?: ListHostsResponse__Output,
+): string {
+  const what =
+    req.vm_id !== undefined
+      ? `VM ${req.vm_id}, scored as ${osLabel(res.scored_os)}`
+      : `OS ${osLabel(req.os as { type: string; version: string })}`;
   const shown = req.host_ids && req.host_ids.length > 0 ? res.scores : res.scores.slice(0, top);
   const byId = new Map((hosts?.hosts ?? []).map((h) => [h.id, h]));
   const rows = shown.map((s) => {
     const host = byId.get(s.host_id);
-    const named = hosts === undefined ? [] : [host?.name ?? '', host === undefined ? '' : host.ksm_enabled ? 'on' : 'off', host === undefined ? '' : host.host_ksm_enabled ? 'on' : 'off'];
+    const named =
+      hosts === undefined
+        ? []
+        : [
+            host?.name ?? '',
+            host === undefined ? '' : host.ksm_enabled ? 'on' : 'off',
+            host === undefined ? '' : host.host_ksm_enabled ? 'on' : 'off',
+          ];
     return [
       s.host_id,
       ...named,
@@ -77,7 +96,8 @@ export function formatScores(res: ScoreHostsResponse__Output, req: ScoreHostsReq
   const out = [`Hosts for ${what}  (score 0..100, higher = more same-OS VMs)`, ...table(header, rows, numbers)];
   if (shown.length < res.scores.length) out.push(`... ${res.scores.length - shown.length} more hosts (use --top)`);
   if (hosts !== undefined) out.push(KSM_COLUMNS);
-  if (rows.some((r) => r[2] === 'off')) out.push('KSM CLUSTER off: the host\'s cluster does not run KSM, so same-OS placement saves no memory there');
+  if (rows.some((r) => r[2] === 'off'))
+    out.push("KSM CLUSTER off: the host's cluster does not run KSM, so same-OS placement saves no memory there");
   out.push(inventoryLine(res.inventory));
   return `${out.join('\n')}\n`;
 }

@@ -53,7 +53,8 @@ export function targetTls(values: TlsValues, settings: Pick<ClientSettings, 'tls
 export function channelCredentials(target: TargetTls): grpc.ChannelCredentials | { problem: string } {
   const { ca, cert, key } = target;
   if (!target.on) return grpc.credentials.createInsecure();
-  if ((cert === undefined) !== (key === undefined)) return { problem: '--cert and --key go together: a client certificate and its private key' };
+  if ((cert === undefined) !== (key === undefined))
+    return { problem: '--cert and --key go together: a client certificate and its private key' };
   const contents: (Buffer | null)[] = [];
   for (const file of [ca, key, cert]) {
     try {
@@ -175,7 +176,12 @@ export async function probeTlsMismatch(host: string, port: number, target: Targe
       socket.once('data', () => finish({ kind: 'tls' }));
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      const alert = /alert ([a-z ]+)/i.exec(err.message)?.[1]?.trim() ?? /ALERT_([A-Z_]+)/.exec(err.code ?? '')?.[1]?.toLowerCase().replace(/_/g, ' ');
+      const alert =
+        /alert ([a-z ]+)/i.exec(err.message)?.[1]?.trim() ??
+        /ALERT_([A-Z_]+)/
+          .exec(err.code ?? '')?.[1]
+          ?.toLowerCase()
+          .replace(/_/g, ' ');
       finish(alert !== undefined ? { kind: 'alert', alert } : handshaken ? { kind: 'cut after handshake' } : { kind: 'other' });
     });
     socket.once('close', () => finish(handshaken ? { kind: 'cut after handshake' } : { kind: 'other' }));
@@ -185,7 +191,10 @@ export async function probeTlsMismatch(host: string, port: number, target: Targe
       ? `the server at ${host}:${port} speaks TLS and this call was plaintext: add --tls (system CAs) or --ca FILE, or set ${TARGET_TLS.env}=true or ${TARGET_CA.env}`
       : undefined;
   }
-  if (outcome.kind === 'alert' && /certificate required|bad certificate|unknown ca|certificate unknown|handshake failure|decrypt error/i.test(outcome.alert!)) {
+  if (
+    outcome.kind === 'alert' &&
+    /certificate required|bad certificate|unknown ca|certificate unknown|handshake failure|decrypt error/i.test(outcome.alert!)
+  ) {
     return refusedCertificate(outcome.alert!);
   }
   // A server that accepts a client answers the HTTP/2 preface with its SETTINGS; one that ends the

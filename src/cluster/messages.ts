@@ -11,7 +11,8 @@ import type { EngineHost } from '../ovirt/model';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 
 /** An on-demand engine read a worker asks of the primary (the OnDemandSource methods). */
-export type OnDemandRead = { readonly op: 'getHost' | 'getVm'; readonly id: string } | { readonly op: 'listVmsOnHost'; readonly host: EngineHost };
+export type OnDemandRead =
+  { readonly op: 'getHost' | 'getVm'; readonly id: string } | { readonly op: 'listVmsOnHost'; readonly host: EngineHost };
 
 /** A ScorerError across the channel; the cause stays in the primary's log. */
 export interface WireError {

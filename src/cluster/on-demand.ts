@@ -43,7 +43,10 @@ export class PrimaryReads implements OnDemandSource {
   }
 
   private ask<T>(read: OnDemandRead, signal: AbortSignal | undefined): Promise<T> {
-    return this.calls.call((id) => this.send({ ksm: 'read', id, read }), { signal, onCancel: (id) => this.send({ ksm: 'read-cancel', id }) }) as Promise<T>;
+    return this.calls.call((id) => this.send({ ksm: 'read', id, read }), {
+      signal,
+      onCancel: (id) => this.send({ ksm: 'read-cancel', id }),
+    }) as Promise<T>;
   }
 }
 
@@ -74,7 +77,11 @@ export class WorkerReads {
         (value) => this.send(worker, { ksm: 'read-result', id, value }),
         (err: unknown) => {
           const e = ScorerError.from(err);
-          this.send(worker, { ksm: 'read-result', id, error: { code: e.code, message: e.message, endpoint: e.endpoint, status: e.status } });
+          this.send(worker, {
+            ksm: 'read-result',
+            id,
+            error: { code: e.code, message: e.message, endpoint: e.endpoint, status: e.status },
+          });
         },
       )
       .finally(() => reads.delete(id));

@@ -48,7 +48,9 @@ export async function startPrimary(config: Config, logger: Logger): Promise<Runn
       pool.all().map((worker) =>
         worker.isConnected()
           ? metricAsks
-              .call((id) => sendTo(worker, { ksm: 'metrics-ask', id }), { timeout: { ms: METRICS_ASK_TIMEOUT_MS, error: () => new Error('no metric values') } })
+              .call((id) => sendTo(worker, { ksm: 'metrics-ask', id }), {
+                timeout: { ms: METRICS_ASK_TIMEOUT_MS, error: () => new Error('no metric values') },
+              })
               .catch(() => undefined)
           : Promise.resolve(undefined),
       ),

@@ -54,12 +54,20 @@ export class WorkerPool {
     });
     // Only the primary knows its workers: a worker that died and was replaced shows here, not in its own metrics.
     const live = () => this.live().length;
-    options.metrics.gauge('ksm_scorer_workers', `Worker processes running now (${SETTINGS.server.workers.env} when all are up).`, [], function collect() {
-      this.set(live());
-    });
+    options.metrics.gauge(
+      'ksm_scorer_workers',
+      `Worker processes running now (${SETTINGS.server.workers.env} when all are up).`,
+      [],
+      function collect() {
+        this.set(live());
+      },
+    );
     this.restarts = options.metrics.counter('ksm_scorer_worker_restarts_total', 'Worker processes that exited unasked and were replaced.');
     // Workers run with the flags serve wants, whatever node the primary was started with.
-    cluster.setupPrimary({ serialization: 'advanced', execArgv: [...process.execArgv, ...NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag))] });
+    cluster.setupPrimary({
+      serialization: 'advanced',
+      execArgv: [...process.execArgv, ...NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag))],
+    });
   }
 
   start(): void {
@@ -80,7 +88,9 @@ export class WorkerPool {
     const exits = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
     for (const worker of workers) sendTo(worker, { ksm: 'drain' });
     const killAfter = setTimeout(() => {
-      logger.warn('workers still running after the grace period: killing them', { workerPids: workers.filter((w) => !w.isDead()).map((w) => w.process.pid) });
+      logger.warn('workers still running after the grace period: killing them', {
+        workerPids: workers.filter((w) => !w.isDead()).map((w) => w.process.pid),
+      });
       for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
     }, this.options.shutdownGraceMs + EXIT_MARGIN_MS);
     await Promise.all(exits);

@@ -6,7 +6,6 @@
  * primary drains it) and exits with the primary (node:cluster does that on
  * disconnect).
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config/load';
 import { formatHostPort } from '../config/kinds';
 import { onStopSignal } from '../stop-signals';
@@ -17,6 +16,7 @@ import { ScorerError } from '../errors';
 import { decodeSnapshotInSlices, followGeneration, type GenerationMessage } from '../inventory/replica';
 import { ServedInventory } from '../inventory/served';
 import type { Logger } from '../log';
+import { LoopDelay } from '../metrics/loop-delay';
 import { Metrics } from '../metrics/metrics';
 import { IpcCalls } from './ipc-call';
 import { isOurs, type ToPrimary, type ToWorker } from './messages';
@@ -43,14 +43,21 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
     logger,
     metrics,
   });
-  const endpoints = new Endpoints(inventory, { ...config, server: { ...config.server, maxConnections: share(config.server.maxConnections) } }, logger, metrics, (method, outcome) =>
-    send({ ksm: 'xmlrpc-call', method, outcome }),
+  const endpoints = new Endpoints(
+    inventory,
+    { ...config, server: { ...config.server, maxConnections: share(config.server.maxConnections) } },
+    logger,
+    metrics,
+    (method, outcome) => send({ ksm: 'xmlrpc-call', method, outcome }),
   );
   // GetEngineStatus: the engine's view is the primary's.
   const statusAsks = new IpcCalls<EngineStatus>();
   const engineStatus = engineStatusService(() =>
     statusAsks.call((id) => send({ ksm: 'engine-status-ask', id }), {
-      timeout: { ms: STATUS_ASK_TIMEOUT_MS, error: () => new Error(`the primary process did not answer within ${STATUS_ASK_TIMEOUT_MS} ms`) },
+      timeout: {
+        ms: STATUS_ASK_TIMEOUT_MS,
+        error: () => new Error(`the primary process did not answer within ${STATUS_ASK_TIMEOUT_MS} ms`),
+      },
     }),
   );
   endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);
@@ -63,32 +70,36 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
 
   // At debug, how long this worker's event loop was held up since the last whole generation: its message's
   // deserialisation (before any handler runs) and the rebuild both count. Off otherwise: it wakes every millisecond.
-  const loopDelay = config.log.level === 'debug' ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
-  loopDelay?.enable();
+  const loopDelay = config.log.level === 'debug' ? new LoopDelay() : undefined;
   /** A whole generation, rebuilt in slices; how long it took and the longest block since the last one, at debug. */
   const rebuild = async (snapshot: Parameters<typeof decodeSnapshotInSlices>[0]) => {
     const t0 = performance.now();
     try {
       return await decodeSnapshotInSlices(snapshot);
     } finally {
-      const ms = (n: number) => Math.max(0, Math.round((n / 1e6 - 1) * 100) / 100);
-      logger.debug('generation applied', { generation: snapshot.generation, ms: Math.round(performance.now() - t0), loopDelayMaxMs: loopDelay === undefined ? undefined : ms(loopDelay.max) });
+      logger.debug('generation applied', {
+        generation: snapshot.generation,
+        ms: Math.round(performance.now() - t0),
+        loopDelayMaxMs: loopDelay?.maxMs(),
+      });
       loopDelay?.reset();
     }
   };
   // Generations apply in order; a whole snapshot is rebuilt a slice at a time, calls answered meanwhile from the one before.
   let applying: Promise<void> = Promise.resolve();
   const follow = (generation: GenerationMessage) => {
-    applying = applying.then(async () => {
-      const next = generation.kind === 'full' ? await rebuild(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
-      if (next !== undefined) return inventory.publish(next, generation.ageMs);
-      // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
-      logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
-      send({ ksm: 'hello' });
-    }).catch((err: unknown) => {
-      logger.error('generation could not be applied: asking the primary for a full copy', { err: err as Error });
-      send({ ksm: 'hello' });
-    });
+    applying = applying
+      .then(async () => {
+        const next = generation.kind === 'full' ? await rebuild(generation.snapshot) : followGeneration(inventory.snapshot(), generation);
+        if (next !== undefined) return inventory.publish(next, generation.ageMs);
+        // Not the generation after ours: cannot happen on an ordered channel, but a full copy mends it.
+        logger.warn('generation out of sequence: asking the primary for a full copy', { have: inventory.snapshot()?.generation });
+        send({ ksm: 'hello' });
+      })
+      .catch((err: unknown) => {
+        logger.error('generation could not be applied: asking the primary for a full copy', { err: err as Error });
+        send({ ksm: 'hello' });
+      });
     return applying;
   };
 
@@ -101,7 +112,11 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
         send({ ksm: 'listening', ports });
         logger.info('worker listening', { ...ports, generation: inventory.snapshot()?.generation });
       } catch (err) {
-        logger.error('worker cannot listen', { address: formatHostPort(config.server.listen), ovirtProxyAddress: config.ovirtProxy.listen === undefined ? undefined : formatHostPort(config.ovirtProxy.listen), err: err as Error });
+        logger.error('worker cannot listen', {
+          address: formatHostPort(config.server.listen),
+          ovirtProxyAddress: config.ovirtProxy.listen === undefined ? undefined : formatHostPort(config.ovirtProxy.listen),
+          err: err as Error,
+        });
         resolve(1);
       }
     };
@@ -111,7 +126,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
       draining = true;
       await endpoints.shutdown(config.server.shutdownGraceMs);
       reads.failAll(new ScorerError('cancelled', 'worker stopped'));
-      loopDelay?.disable();
+      loopDelay?.stop();
       await inventory.stop();
       logger.info('worker stopped', { calls: inventory.calls });
       resolve(0);

@@ -65,7 +65,8 @@ export function loadTlsFiles(files: TlsFiles, now: Date = new Date()): TlsConten
   } catch {
     return `${files.key.env}: ${files.key.path} holds no usable private key (PEM, unencrypted; truncated or still being written?)`;
   }
-  if (!leaf.checkPrivateKey(privateKey)) return `${files.key.env}: the key in ${files.key.path} does not match the certificate in ${files.cert.env} (${files.cert.path})`;
+  if (!leaf.checkPrivateKey(privateKey))
+    return `${files.key.env}: the key in ${files.key.path} does not match the certificate in ${files.cert.env} (${files.cert.path})`;
   if (clientCa !== undefined) {
     const cas = certificates(clientCa, files.clientCa!);
     if (typeof cas === 'string') return cas;
@@ -105,7 +106,12 @@ type TlsFileKeys = keyof TlsFileSettings;
 export type WithTls<V> = Omit<V, TlsFileKeys> & { readonly tls: TlsFiles | undefined };
 
 /** Resolves a listener's TLS settings into its files (or none), checked as the listener will load them. */
-export function readTls<V extends Record<TlsFileKeys, string | undefined>>(values: V, group: TlsFileSettings, reloadMs: number, problems: string[]): WithTls<V> {
+export function readTls<V extends Record<TlsFileKeys, string | undefined>>(
+  values: V,
+  group: TlsFileSettings,
+  reloadMs: number,
+  problems: string[],
+): WithTls<V> {
   const { tlsCert, tlsKey, tlsClientCa, ...rest } = values;
   const file = (setting: Setting<unknown>, path: string) => ({ env: setting.env, path });
   let tls: TlsFiles | undefined;
@@ -117,7 +123,12 @@ export function readTls<V extends Record<TlsFileKeys, string | undefined>>(value
       problems.push(`${group.tlsClientCa.env}: mutual TLS needs TLS: set ${group.tlsCert.env} and ${group.tlsKey.env} too`);
     }
   } else {
-    tls = { cert: file(group.tlsCert, tlsCert), key: file(group.tlsKey, tlsKey), clientCa: tlsClientCa === undefined ? undefined : file(group.tlsClientCa, tlsClientCa), reloadMs };
+    tls = {
+      cert: file(group.tlsCert, tlsCert),
+      key: file(group.tlsKey, tlsKey),
+      clientCa: tlsClientCa === undefined ? undefined : file(group.tlsClientCa, tlsClientCa),
+      reloadMs,
+    };
     const loaded = loadTlsFiles(tls);
     if (typeof loaded === 'string') problems.push(loaded);
   }
@@ -136,8 +147,19 @@ export interface EngineConnection {
 }
 
 /** The engine to reach, checked whole: undefined when OVIRT_URL is unset (the embedded simulator). */
-export function readConnection(c: ValuesOf<ConnectionSettings>, group: ConnectionSettings, problems: string[]): EngineConnection | undefined {
-  const { url: OVIRT_URL, username: OVIRT_USERNAME, password: OVIRT_PASSWORD, passwordFile: OVIRT_PASSWORD_FILE, caFile: OVIRT_CA_FILE, insecure: OVIRT_INSECURE } = envNames(group);
+export function readConnection(
+  c: ValuesOf<ConnectionSettings>,
+  group: ConnectionSettings,
+  problems: string[],
+): EngineConnection | undefined {
+  const {
+    url: OVIRT_URL,
+    username: OVIRT_USERNAME,
+    password: OVIRT_PASSWORD,
+    passwordFile: OVIRT_PASSWORD_FILE,
+    caFile: OVIRT_CA_FILE,
+    insecure: OVIRT_INSECURE,
+  } = envNames(group);
   if (c.url === undefined) {
     // Without OVIRT_URL the simulator is used: settings for a real engine would be silently ignored.
     const set = [
@@ -148,16 +170,20 @@ export function readConnection(c: ValuesOf<ConnectionSettings>, group: Connectio
       [OVIRT_INSECURE, c.insecure ? 'true' : undefined],
     ].flatMap(([name, value]) => (value === undefined ? [] : [name]));
     if (set.length > 0) {
-      problems.push(`${OVIRT_URL}: unset, so the embedded simulator would be used and ${set.join(', ')} ignored; set ${OVIRT_URL} for a real engine, or unset ${set.length === 1 ? 'it' : 'them'}`);
+      problems.push(
+        `${OVIRT_URL}: unset, so the embedded simulator would be used and ${set.join(', ')} ignored; set ${OVIRT_URL} for a real engine, or unset ${set.length === 1 ? 'it' : 'them'}`,
+      );
     }
     return undefined;
   }
   // A recording (`ksm-scorer engine record DIR`), served on loopback: no account, no TLS; connectEngine reads it.
   if (c.url.startsWith('file:')) {
-    if (c.url.length === 'file:'.length) problems.push(`${OVIRT_URL}: file: needs the directory of a recording, e.g. file:/var/tmp/engine-recording`);
+    if (c.url.length === 'file:'.length)
+      problems.push(`${OVIRT_URL}: file: needs the directory of a recording, e.g. file:/var/tmp/engine-recording`);
     return { url: c.url, username: '', password: '', caFile: undefined, insecure: false };
   }
-  if (c.insecure && c.caFile !== undefined) problems.push(`${OVIRT_INSECURE}: true disables verification, so ${OVIRT_CA_FILE} would be ignored; set only one`);
+  if (c.insecure && c.caFile !== undefined)
+    problems.push(`${OVIRT_INSECURE}: true disables verification, so ${OVIRT_CA_FILE} would be ignored; set only one`);
   if (c.caFile !== undefined) {
     try {
       const pem = readFileSync(c.caFile, 'utf8');
@@ -171,8 +197,12 @@ export function readConnection(c: ValuesOf<ConnectionSettings>, group: Connectio
     const parsed = new URL(url);
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') problems.push(`${OVIRT_URL}: must be an http(s) URL`);
     // Credentials in the URL would end up in logs; they belong in OVIRT_USERNAME/OVIRT_PASSWORD.
-    if (parsed.username || parsed.password) problems.push(`${OVIRT_URL}: must not contain credentials, use ${OVIRT_USERNAME} and ${OVIRT_PASSWORD}`);
-    if (!parsed.pathname.replace(/\/+$/, '').endsWith('/api')) problems.push(`${OVIRT_URL}: must end in /api (e.g. https://engine.example.com/ovirt-engine/api), got ${JSON.stringify(parsed.pathname)}`);
+    if (parsed.username || parsed.password)
+      problems.push(`${OVIRT_URL}: must not contain credentials, use ${OVIRT_USERNAME} and ${OVIRT_PASSWORD}`);
+    if (!parsed.pathname.replace(/\/+$/, '').endsWith('/api'))
+      problems.push(
+        `${OVIRT_URL}: must end in /api (e.g. https://engine.example.com/ovirt-engine/api), got ${JSON.stringify(parsed.pathname)}`,
+      );
     url = `${parsed.origin}${parsed.pathname.replace(/\/+$/, '')}`;
   } catch {
     problems.push(`${OVIRT_URL}: not a valid URL`);

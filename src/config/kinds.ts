@@ -27,7 +27,8 @@ export type Parsed<T> = { value: T } | { problem: string };
 /** A setting's name as the docs' tables write it, when another row names it: `NAME` in backticks. */
 export const inCode = (setting: Setting<unknown>) => `\`${setting.env}\``;
 /** What a setting's name adds to `base`'s (`_FILE` of OVIRT_PASSWORD_FILE), for help text that abbreviates; a name that does not start with base's does not compile. */
-export const nameAfter = <B extends string>(base: Setting<unknown, B>, setting: Setting<unknown, `${NoInfer<B>}${string}`>) => setting.env.slice(base.env.length);
+export const nameAfter = <B extends string>(base: Setting<unknown, B>, setting: Setting<unknown, `${NoInfer<B>}${string}`>) =>
+  setting.env.slice(base.env.length);
 /** A value as a problem echoes it: quoted, and cut short. */
 export const shown = (raw: string) => JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw);
 
@@ -42,7 +43,12 @@ interface NumberSpec<D, N extends string> {
 }
 
 /** A number of `unit`s, bounded; `scale` converts it to the unit the code uses (seconds -> ms). */
-function quantity<D extends number | undefined, N extends string>(unit: string, integer: boolean, scale: number, spec: NumberSpec<D, N>): Setting<number | D, N> {
+function quantity<D extends number | undefined, N extends string>(
+  unit: string,
+  integer: boolean,
+  scale: number,
+  spec: NumberSpec<D, N>,
+): Setting<number | D, N> {
   const what = integer ? 'an integer' : 'a number';
   return {
     env: spec.env,
@@ -61,7 +67,8 @@ function quantity<D extends number | undefined, N extends string>(unit: string, 
   };
 }
 export const seconds = <D extends number | undefined, N extends string>(spec: NumberSpec<D, N>) => quantity('s', false, 1000, spec);
-export const count = <D extends number | undefined, N extends string>(unit: string, spec: NumberSpec<D, N>) => quantity(unit, true, 1, spec);
+export const count = <D extends number | undefined, N extends string>(unit: string, spec: NumberSpec<D, N>) =>
+  quantity(unit, true, 1, spec);
 export const mebibytes = <D extends number | undefined, N extends string>(spec: NumberSpec<D, N>) => quantity('MiB', false, 2 ** 20, spec);
 
 export function flag<N extends string>(spec: { env: N; default: boolean; description: string }): Setting<boolean, N> {
@@ -79,7 +86,12 @@ export function flag<N extends string>(spec: { env: N; default: boolean; descrip
   };
 }
 
-export function text<N extends string>(spec: { env: N; description: string; defaultText: string; secret?: boolean }): Setting<string | undefined, N> {
+export function text<N extends string>(spec: {
+  env: N;
+  description: string;
+  defaultText: string;
+  secret?: boolean;
+}): Setting<string | undefined, N> {
   return {
     env: spec.env,
     defaultText: spec.defaultText,
@@ -91,14 +103,22 @@ export function text<N extends string>(spec: { env: N; description: string; defa
   };
 }
 
-export function oneOf<const V extends string, N extends string>(spec: { env: N; values: readonly V[]; default: V; description: string }): Setting<V, N> {
+export function oneOf<const V extends string, N extends string>(spec: {
+  env: N;
+  values: readonly V[];
+  default: V;
+  description: string;
+}): Setting<V, N> {
   return {
     env: spec.env,
     defaultText: spec.default,
     rangeText: spec.values.join(', '),
     description: spec.description,
     default: spec.default,
-    parse: (raw) => ((spec.values as readonly string[]).includes(raw) ? { value: raw as V } : { problem: `must be one of ${spec.values.join(', ')}, got ${shown(raw)}` }),
+    parse: (raw) =>
+      (spec.values as readonly string[]).includes(raw)
+        ? { value: raw as V }
+        : { problem: `must be one of ${spec.values.join(', ')}, got ${shown(raw)}` },
   };
 }
 
@@ -119,7 +139,8 @@ export function parseHostPort(raw: string, minPort: 0 | 1 = 0, example = '0.0.0.
   const port = Number(m?.[3]);
   if (m === null || port < minPort || port > 65_535) return bad;
   const host = m[1] ?? m[2]!;
-  const valid = m[1] !== undefined ? isIPv6(host) : /^[\d.]+$/.test(host) ? isIPv4(host) : /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host);
+  const valid =
+    m[1] !== undefined ? isIPv6(host) : /^[\d.]+$/.test(host) ? isIPv4(host) : /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host);
   return valid ? { value: { host, port } } : bad;
 }
 
@@ -149,7 +170,11 @@ export function address<D extends HostPort | undefined, N extends string>(spec: 
 }
 
 /** HOST:PORT of a listener that is on by default; set empty (or `off`) to turn it off. */
-export function optionalAddress<N extends string>(spec: { env: N; default: HostPort; description: string }): Setting<HostPort | undefined, N> {
+export function optionalAddress<N extends string>(spec: {
+  env: N;
+  default: HostPort;
+  description: string;
+}): Setting<HostPort | undefined, N> {
   return {
     env: spec.env,
     defaultText: formatHostPort(spec.default),
@@ -183,7 +208,11 @@ export function tlsFiles<P extends string>(prefix: P, listener: string, reload: 
       defaultText: 'unset: plaintext',
       description: `PEM certificate (chain) the ${listener} listener serves; with the key it turns TLS on. Re-read while running (${inCode(reload)})`,
     }),
-    tlsKey: text({ env: `${prefix}_KEY` as const, defaultText: 'required with the certificate', description: `PEM private key of that certificate (unencrypted; keep the file readable by the service only)` }),
+    tlsKey: text({
+      env: `${prefix}_KEY` as const,
+      defaultText: 'required with the certificate',
+      description: `PEM private key of that certificate (unencrypted; keep the file readable by the service only)`,
+    }),
     tlsClientCa: text({
       env: `${prefix}_CLIENT_CA` as const,
       defaultText: 'unset: any client',

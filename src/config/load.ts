@@ -92,7 +92,12 @@ export function loadConfig(env: Env = process.env): Config {
   // Relations between settings: each broken one would make a healthy service flap or stall. A default
   // that depends on another setting follows it, so only values that were set can break a relation,
   // and the problem is reported against the one that depends on the other.
-  const { refreshIntervalMs: REFRESH, eventsIntervalMs: EVENTS, staleAfterMs: STALE, maxStalenessMs: MAX_STALENESS } = envNames(S.inventory);
+  const {
+    refreshIntervalMs: REFRESH,
+    eventsIntervalMs: EVENTS,
+    staleAfterMs: STALE,
+    maxStalenessMs: MAX_STALENESS,
+  } = envNames(S.inventory);
   const { requestTimeoutMs: TIMEOUT, requestDeadlineMs: DEADLINE } = envNames(S.engine);
   const s = (ms: number) => `${ms / 1000} s`;
   const eventsIntervalMs = inventory.eventsIntervalMs ?? Math.min(DEFAULT_EVENTS_MS, inventory.refreshIntervalMs / 2);
@@ -131,7 +136,10 @@ export function loadConfig(env: Env = process.env): Config {
  * The client commands' settings from `env`, as far as `given` (the values of their command-line
  * options, which come first) leaves them to it; problems are sentences naming the variable.
  */
-export function readClientSettings(env: Env, given: { readonly [K in keyof ClientSettings]?: boolean }): { values: ClientSettings; problems: string[] } {
+export function readClientSettings(
+  env: Env,
+  given: { readonly [K in keyof ClientSettings]?: boolean },
+): { values: ClientSettings; problems: string[] } {
   const values: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, setting] of Object.entries(CLIENT_SETTINGS) as [keyof ClientSettings, Setting<unknown>][]) {
@@ -149,7 +157,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const shown = {
     ...rest,
     server: { ...config.server, listen: formatHostPort(config.server.listen) },
-    ovirtProxy: { ...config.ovirtProxy, listen: config.ovirtProxy.listen === undefined ? undefined : formatHostPort(config.ovirtProxy.listen) },
+    ovirtProxy: {
+      ...config.ovirtProxy,
+      listen: config.ovirtProxy.listen === undefined ? undefined : formatHostPort(config.ovirtProxy.listen),
+    },
     metrics: { ...config.metrics, listen: config.metrics.listen === undefined ? 'off' : formatHostPort(config.metrics.listen) },
   };
   return connection === undefined

@@ -21,7 +21,11 @@ export const FIRST_SETTINGS: readonly Setting<unknown>[] = [
 
 /** The service's settings as a table, all of them or `only` those; all of them are followed by the client commands' table. */
 export function settingsMarkdown(only?: readonly Setting<unknown>[]): string {
-  const service = table(Object.values(SERVICE_SETTINGS).flatMap((group) => Object.values(group as Record<string, Setting<unknown>>)).filter((s) => only === undefined || only.includes(s)));
+  const service = table(
+    Object.values(SERVICE_SETTINGS)
+      .flatMap((group) => Object.values(group as Record<string, Setting<unknown>>))
+      .filter((s) => only === undefined || only.includes(s)),
+  );
   if (only !== undefined) return service;
   const client = table(Object.values(CLIENT_SETTINGS));
   return `${service}\n\nThe client commands (\`score\`, \`hosts\`, \`vms\`, \`os\`, \`health\`, \`batch\`, \`engine status\`) read their own settings; the service ignores them:\n\n${client}`;

@@ -24,7 +24,10 @@ export function loadEngineStatusProto(): ProtoGrpcType {
  * the watcher's, or in a worker the primary's over IPC (which may fail:
  * UNAVAILABLE, with the reason).
  */
-export function engineStatusService(status: () => EngineStatus | Promise<EngineStatus>): { definition: grpc.ServiceDefinition; handlers: grpc.UntypedServiceImplementation } {
+export function engineStatusService(status: () => EngineStatus | Promise<EngineStatus>): {
+  definition: grpc.ServiceDefinition;
+  handlers: grpc.UntypedServiceImplementation;
+} {
   const definition = loadEngineStatusProto().ksmscorer.v1.EngineStatusService.service;
   const GetEngineStatus: grpc.handleUnaryCall<unknown, GetEngineStatusResponse> = (_call, callback) => {
     Promise.resolve()
@@ -51,7 +54,13 @@ export function toMessage(s: EngineStatus): GetEngineStatusResponse {
       unit_discovered: s.engine.unitDiscovered,
       unit_enabled: s.engine.unitEnabled,
       policies: s.engine.policies.map((p) => ({ id: p.id, name: p.name, factor: p.factor })),
-      clusters: s.engine.clusters.map((c) => ({ id: c.id, name: c.name, policy_id: c.policyId, policy_name: c.policyName, weighs_unit: c.weighsUnit })),
+      clusters: s.engine.clusters.map((c) => ({
+        id: c.id,
+        name: c.name,
+        policy_id: c.policyId,
+        policy_name: c.policyName,
+        weighs_unit: c.weighsUnit,
+      })),
     },
     calls: {
       listening: s.calls.listening,

@@ -10,7 +10,8 @@ import { UNIT_NAME } from '../contract/scheduler-unit';
 import type { SchedulingSetup } from '../ovirt/scheduling';
 import type { CallCount } from './call-window';
 
-export type EngineUseState = 'unknown' | 'not_discovered' | 'unit_disabled' | 'not_weighed' | 'no_cluster' | 'proxy_off' | 'not_called' | 'in_use';
+export type EngineUseState =
+  'unknown' | 'not_discovered' | 'unit_disabled' | 'not_weighed' | 'no_cluster' | 'proxy_off' | 'not_called' | 'in_use';
 
 /** What the last read of the set-up gave: the set-up, or why there is none. */
 export type SetupRead =
@@ -70,7 +71,12 @@ export function engineStatus(read: SetupRead, calls: CallsSeen, account: string)
         : `the engine's scheduling set-up is unknown (${reason}): ${forbidden(reason) ? `the account ${account} may not read it; give it a role that may (e.g. ReadOnlyAdmin on the system), or check` : 'check'} Administration > Configure > Scheduling Policies in the engine's portal. Scoring is not affected.`,
       ...callSentences(calls, 'unknown', []),
     ];
-    return { state: 'unknown', advice, engine: { known: false, unknownReason: reason, readAt: read.kind === 'failed' ? read.at : undefined, ...empty }, calls };
+    return {
+      state: 'unknown',
+      advice,
+      engine: { known: false, unknownReason: reason, readAt: read.kind === 'failed' ? read.at : undefined, ...empty },
+      calls,
+    };
   }
   const { setup } = read;
   // The engine's external units have internal=false; it marks one it no longer discovers disabled.
@@ -112,7 +118,9 @@ export function engineStatus(read: SetupRead, calls: CallsSeen, account: string)
     );
   } else if (using.length === 0) {
     state = 'no_cluster';
-    advice.push(`${policySentence(policies)}, but no cluster uses ${policies.length === 1 ? 'it' : 'them'}: set it on the clusters that should place VMs by OS (Compute > Clusters > Edit > Scheduling Policy)`);
+    advice.push(
+      `${policySentence(policies)}, but no cluster uses ${policies.length === 1 ? 'it' : 'them'}: set it on the clusters that should place VMs by OS (Compute > Clusters > Edit > Scheduling Policy)`,
+    );
   } else {
     state = 'in_use';
   }
@@ -135,7 +143,9 @@ function policySentence(policies: readonly PolicyUse[]): string {
 /** "policy X weighs the unit at factor 2, clusters A, B use it; cluster C uses policy Y, which does not". */
 function useSentence(policies: readonly PolicyUse[], clusters: readonly ClusterUse[]): string {
   const using = clusters.filter((c) => c.weighsUnit).map((c) => c.name);
-  const parts = [`${policySentence(policies)}, ${plural(using, 'cluster', 'clusters')} ${using.length === 1 ? 'uses' : 'use'} ${policies.length === 1 ? 'it' : 'them'}`];
+  const parts = [
+    `${policySentence(policies)}, ${plural(using, 'cluster', 'clusters')} ${using.length === 1 ? 'uses' : 'use'} ${policies.length === 1 ? 'it' : 'them'}`,
+  ];
   // The other clusters by their policy ("": none).
   const byPolicy = new Map<string, string[]>();
   for (const c of clusters) {
@@ -147,7 +157,11 @@ function useSentence(policies: readonly PolicyUse[], clusters: readonly ClusterU
   for (const [policy, members] of byPolicy) {
     const who = plural(members, 'cluster', 'clusters');
     const one = members.length === 1;
-    parts.push(policy === '' ? `${who} ${one ? 'names' : 'name'} no scheduling policy` : `${who} ${one ? 'uses' : 'use'} policy ${policy}, which does not`);
+    parts.push(
+      policy === ''
+        ? `${who} ${one ? 'names' : 'name'} no scheduling policy`
+        : `${who} ${one ? 'uses' : 'use'} policy ${policy}, which does not`,
+    );
   }
   return parts.join('; ');
 }
@@ -168,13 +182,18 @@ function callSentences(calls: CallsSeen, state: EngineUseState, using: readonly 
   if (total === 0) {
     out.push(
       state === 'not_called'
-        ? `no call from the engine in the last hour (${last}): if VMs were started or migrated on ${plural(using.map((c) => c.name), 'cluster', 'clusters')} since, check engine-config -g ExternalSchedulerEnabled is true and ExternalSchedulerServiceURL reaches this listener`
+        ? `no call from the engine in the last hour (${last}): if VMs were started or migrated on ${plural(
+            using.map((c) => c.name),
+            'cluster',
+            'clusters',
+          )} since, check engine-config -g ExternalSchedulerEnabled is true and ExternalSchedulerServiceURL reaches this listener`
         : `no call from the engine in the last hour (${last})`,
     );
   } else {
     const byMethod = calls.counts.map((c) => `${c.method} ${c.outcome} ${c.count}`).join(', ');
     out.push(`the engine called ${total} time${total === 1 ? '' : 's'} in the last hour (${byMethod}), ${last}`);
-    if (faults > 0) out.push(`${faults} of those calls failed: the log says why (and ksm_scorer_xmlrpc_calls_total{outcome="fault"} counts them)`);
+    if (faults > 0)
+      out.push(`${faults} of those calls failed: the log says why (and ksm_scorer_xmlrpc_calls_total{outcome="fault"} counts them)`);
   }
   return out;
 }

@@ -38,13 +38,37 @@ export class EngineViewWatcher {
   constructor(private readonly options: EngineViewOptions) {
     const weighing = (s: EngineStatus) => s.engine.clusters.filter((c) => c.weighsUnit).length;
     const gauges: [name: string, help: string, value: (s: EngineStatus) => number][] = [
-      ['ksm_scorer_engine_view_known', "The engine's scheduling set-up was read (1) or is unknown (0: not read yet, refused, or failed).", (s) => Number(s.engine.known)],
-      ['ksm_scorer_engine_unit_discovered', 'The engine lists the external policy unit ksm_same_os_score (1), or not or unknown (0).', (s) => Number(s.engine.unitDiscovered)],
-      ['ksm_scorer_engine_unit_enabled', 'The engine has the unit ksm_same_os_score enabled (1), or not or unknown (0).', (s) => Number(s.engine.unitEnabled)],
-      ['ksm_scorer_engine_policies_weighing_unit', 'Scheduling policies whose weights include ksm_same_os_score (0 when unknown).', (s) => s.engine.policies.length],
+      [
+        'ksm_scorer_engine_view_known',
+        "The engine's scheduling set-up was read (1) or is unknown (0: not read yet, refused, or failed).",
+        (s) => Number(s.engine.known),
+      ],
+      [
+        'ksm_scorer_engine_unit_discovered',
+        'The engine lists the external policy unit ksm_same_os_score (1), or not or unknown (0).',
+        (s) => Number(s.engine.unitDiscovered),
+      ],
+      [
+        'ksm_scorer_engine_unit_enabled',
+        'The engine has the unit ksm_same_os_score enabled (1), or not or unknown (0).',
+        (s) => Number(s.engine.unitEnabled),
+      ],
+      [
+        'ksm_scorer_engine_policies_weighing_unit',
+        'Scheduling policies whose weights include ksm_same_os_score (0 when unknown).',
+        (s) => s.engine.policies.length,
+      ],
       ['ksm_scorer_engine_clusters_weighing_unit', 'Clusters whose scheduling policy weighs ksm_same_os_score (0 when unknown).', weighing],
-      ['ksm_scorer_engine_clusters_not_weighing_unit', 'Clusters whose scheduling policy does not weigh ksm_same_os_score (0 when unknown).', (s) => s.engine.clusters.length - weighing(s)],
-      ['ksm_scorer_xmlrpc_last_call_timestamp_seconds', "When the engine's last XML-RPC call arrived, Unix time; 0 when none came since the start.", (s) => (s.calls.lastCallAt ?? 0) / 1000],
+      [
+        'ksm_scorer_engine_clusters_not_weighing_unit',
+        'Clusters whose scheduling policy does not weigh ksm_same_os_score (0 when unknown).',
+        (s) => s.engine.clusters.length - weighing(s),
+      ],
+      [
+        'ksm_scorer_xmlrpc_last_call_timestamp_seconds',
+        "When the engine's last XML-RPC call arrived, Unix time; 0 when none came since the start.",
+        (s) => (s.calls.lastCallAt ?? 0) / 1000,
+      ],
     ];
     const status = () => this.status();
     for (const [name, help, value] of gauges) {
@@ -123,7 +147,14 @@ export class EngineViewWatcher {
 }
 
 /** The watcher of a service: the engine client's reads, every full refresh interval. */
-export function engineViewWatcher(config: Config, client: EngineClient, account: string, calls: CallWindow, logger: Logger, metrics: Metrics): EngineViewWatcher {
+export function engineViewWatcher(
+  config: Config,
+  client: EngineClient,
+  account: string,
+  calls: CallWindow,
+  logger: Logger,
+  metrics: Metrics,
+): EngineViewWatcher {
   return new EngineViewWatcher({
     read: (signal) => readSchedulingSetup(client, signal),
     calls,

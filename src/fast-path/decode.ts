@@ -113,7 +113,7 @@ export class WireScoreRequest implements ScoreHostsRequest__Output {
   /** Calls `each` with each host id's bytes, `bytes[start, end)`, and its index, in order. */
   forEachHostId(each: (start: number, end: number, i: number) => void): void {
     const input = new In(this.bytes, this.start, this.end);
-    for (let i = 0; input.pos < input.end; ) {
+    for (let i = 0; input.pos < input.end;) {
       const key = input.varint();
       if (key === HOST_ID_KEY) {
         const len = input.varint();

@@ -167,13 +167,13 @@ export function writeInventory(out: Out, field: number, inv: ReturnType<typeof i
     out.varint(tag(1, WIRE_LEN));
     out.varint(inv.tsSize);
     if (seconds !== 0) {
-    out.varint(tag(1, WIRE_VARINT));
-    out.varint(seconds);
-  }
+      out.varint(tag(1, WIRE_VARINT));
+      out.varint(seconds);
+    }
     if (nanos !== 0) {
-    out.varint(tag(2, WIRE_VARINT));
-    out.varint(nanos);
-  }
+      out.varint(tag(2, WIRE_VARINT));
+      out.varint(nanos);
+    }
   }
   if (info.stale) {
     out.varint(tag(2, WIRE_VARINT));
@@ -195,7 +195,8 @@ export function writeInventory(out: Out, field: number, inv: ReturnType<typeof i
 }
 
 /** Most bytes an OperatingSystem field can take: tag and length, two strings with theirs. */
-export const osBound = (os: OperatingSystem | null | undefined) => (os ? 2 + 5 + 2 * (1 + 5) + 3 * ((os.type ?? '').length + (os.version ?? '').length) : 0);
+export const osBound = (os: OperatingSystem | null | undefined) =>
+  os ? 2 + 5 + 2 * (1 + 5) + 3 * ((os.type ?? '').length + (os.version ?? '').length) : 0;
 
 export function writeOs(out: Out, field: number, os: OperatingSystem | null | undefined): void {
   if (!os) return;
@@ -219,9 +220,9 @@ export function writeError(out: Out, field: number, code: number, message: strin
   out.varint(tag(field, WIRE_LEN));
   out.nested(() => {
     if (code !== 0) {
-    out.varint(tag(1, WIRE_VARINT));
-    out.varint(code);
-  }
+      out.varint(tag(1, WIRE_VARINT));
+      out.varint(code);
+    }
     if (message !== '') {
       out.buf[out.pos++] = tag(2, WIRE_LEN);
       out.writeString(message);

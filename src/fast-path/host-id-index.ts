@@ -12,7 +12,8 @@ const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 const SEED = 0x811c9dc5;
 const PRIME = 0x01000193;
 
-const charWord = (s: string, p: number) => s.charCodeAt(p) | (s.charCodeAt(p + 1) << 8) | (s.charCodeAt(p + 2) << 16) | (s.charCodeAt(p + 3) << 24);
+const charWord = (s: string, p: number) =>
+  s.charCodeAt(p) | (s.charCodeAt(p + 1) << 8) | (s.charCodeAt(p + 2) << 16) | (s.charCodeAt(p + 3) << 24);
 
 /**
  * A 36-character id hashes by its first and last eight characters: what

@@ -45,7 +45,10 @@ export class HostLists {
 
   /** `limitBytes`: 0 remembers none. */
   constructor(limitBytes: number) {
-    this.lists = limitBytes > 0 ? new LRUCache({ maxSize: limitBytes, sizeCalculation: (l: HostList) => l.bytes.length + listOverhead(l.positions.length) }) : undefined;
+    this.lists =
+      limitBytes > 0
+        ? new LRUCache({ maxSize: limitBytes, sizeCalculation: (l: HostList) => l.bytes.length + listOverhead(l.positions.length) })
+        : undefined;
   }
 
   /** The list these ids were sent as before, if remembered. */

@@ -34,7 +34,11 @@ export function parseIndexedRequest(req: WireScoreRequest, lookup: HostLookup, l
  * same host ids as the one before, byte for byte (a batch of VMs for one
  * cluster), reuses its lookups.
  */
-export function parseIndexedBatch(requests: readonly WireScoreRequest[], lookup: HostLookup, limits: RequestLimits): (IndexedQuery | ScorerError)[] {
+export function parseIndexedBatch(
+  requests: readonly WireScoreRequest[],
+  lookup: HostLookup,
+  limits: RequestLimits,
+): (IndexedQuery | ScorerError)[] {
   let last: { req: WireScoreRequest; hosts: IndexedHosts } | undefined;
   return parseBatchItems(requests, (req, prefix) => {
     checkScoreRequest(req, req.hostIdCount, limits, prefix);
@@ -48,7 +52,9 @@ const NO_HOSTS: IndexedHosts = { positions: undefined, otherIds: [] };
 
 /** Host ids are checked before the target (as the whole-message path does). Written out field by field, not spread: a batch makes one per item, and spreading a remembered list would copy its bytes' field too. */
 const indexedQuery = ({ positions, otherIds, list }: IndexedHosts, target: ScoreTarget): IndexedQuery =>
-  target.kind === 'vm' ? { kind: 'vm', vmId: target.vmId, positions, otherIds, list } : { kind: 'os', os: target.os, positions, otherIds, list };
+  target.kind === 'vm'
+    ? { kind: 'vm', vmId: target.vmId, positions, otherIds, list }
+    : { kind: 'os', os: target.os, positions, otherIds, list };
 
 function lookUpHostIds(req: WireScoreRequest, { index, lists }: HostLookup, prefix: string): IndexedHosts {
   if (req.hostIdCount === 0) return NO_HOSTS;
@@ -85,5 +91,10 @@ function lookUpHostIds(req: WireScoreRequest, { index, lists }: HostLookup, pref
 /** The same host ids: from the first host_ids field's key to the end of the last id, the same bytes (parsed alike from there on). */
 function sameHostIds(a: WireScoreRequest, b: WireScoreRequest): boolean {
   const span = a.lastIdEnd - a.hostIdsStart;
-  return a.hostIdCount > 0 && a.hostIdCount === b.hostIdCount && span === b.lastIdEnd - b.hostIdsStart && a.bytes.compare(b.bytes, b.hostIdsStart, b.lastIdEnd, a.hostIdsStart, a.lastIdEnd) === 0;
+  return (
+    a.hostIdCount > 0 &&
+    a.hostIdCount === b.hostIdCount &&
+    span === b.lastIdEnd - b.hostIdsStart &&
+    a.bytes.compare(b.bytes, b.hostIdsStart, b.lastIdEnd, a.hostIdsStart, a.lastIdEnd) === 0
+  );
 }

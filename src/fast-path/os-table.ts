@@ -194,7 +194,14 @@ export class OsTable {
    * instead of its table entry, and each -1 the next of `others` (entries made
    * for one call). Every table entry must be encoded (entrySize).
    */
-  writeEntries(positions: readonly number[], scoredAt: number, own: Buffer | undefined, others: readonly Buffer[], dst: Buffer, pos: number): number {
+  writeEntries(
+    positions: readonly number[],
+    scoredAt: number,
+    own: Buffer | undefined,
+    others: readonly Buffer[],
+    dst: Buffer,
+    pos: number,
+  ): number {
     const where = this.#where;
     const chunks = this.#chunks;
     // Neighbouring table entries in one chunk (filled in the order a list asked for them) copy as one range.

@@ -35,7 +35,8 @@ export interface ScoreTableStats {
 }
 
 /** A `scores` entry of its own: for a host scored for one call alone. */
-export const encodeScoreEntry = (score: HostScore): Buffer => encodeWith(ENTRY_OVERHEAD + hostScoreBound(score), (out: Out) => writeScoreEntry(out, 1, score));
+export const encodeScoreEntry = (score: HostScore): Buffer =>
+  encodeWith(ENTRY_OVERHEAD + hostScoreBound(score), (out: Out) => writeScoreEntry(out, 1, score));
 
 /**
  * The service's tables. They follow the latest snapshot asked for (the
@@ -64,7 +65,11 @@ export class ScoreTables {
     if (current !== undefined) this.logger.debug('score tables replaced', { generation: snapshot.generation, ...this.stats() });
     this.current = new SnapshotTables(snapshot, index, lists, this.limitBytes - Math.floor(this.limitBytes * LISTS_SHARE), () => {
       this.onEvict();
-      if (this.evicted++ === 0) this.logger.info(`score tables reached their memory limit; the least recently used are dropped (${SETTINGS.limits.scoreCacheBytes.env})`, { limitBytes: this.limitBytes });
+      if (this.evicted++ === 0)
+        this.logger.info(
+          `score tables reached their memory limit; the least recently used are dropped (${SETTINGS.limits.scoreCacheBytes.env})`,
+          { limitBytes: this.limitBytes },
+        );
     });
     return this.current;
   }

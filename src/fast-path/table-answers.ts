@@ -9,7 +9,19 @@ import type { OsIdentity } from '../ovirt/model';
 import { ownHostOf, scoreHost } from '../scoring/score';
 import { noSuchVm, type VmNotFound } from '../scoring/service';
 import type { ScoringView } from '../scoring/view';
-import { copyBytes, encodeWith, errorBound, inventoryBody, Out, type PreparedMessage, tag, varintSize, WIRE_LEN, writeError, writeInventory } from './encode';
+import {
+  copyBytes,
+  encodeWith,
+  errorBound,
+  inventoryBody,
+  Out,
+  type PreparedMessage,
+  tag,
+  varintSize,
+  WIRE_LEN,
+  writeError,
+  writeInventory,
+} from './encode';
 import type { IndexedQuery } from './indexed-request';
 import { INVENTORY_ROOM, type ListBody, type OsTable } from './os-table';
 import { encodeScoreEntry, type SnapshotTables } from './score-tables';
@@ -59,13 +71,15 @@ export class ScoresAnswer {
       os = query.os;
     }
     const table = tables.table(os);
-    const ownScore = () => scoreHost({ hostId: tables.hostIds[scoredAt]!, counts: tables.hosts.get(tables.hostIds[scoredAt]!), containsScoredVm: true }, os);
+    const ownScore = () =>
+      scoreHost({ hostId: tables.hostIds[scoredAt]!, counts: tables.hosts.get(tables.hostIds[scoredAt]!), containsScoredVm: true }, os);
     const { positions, otherIds, list } = query;
     // A list sent before, of hosts the snapshot has: its answer whole from the table, the VM's own host (if named) spliced in.
     if (list !== undefined && otherIds.length === 0) {
       const listBody = table.listBody(list);
       const { body, at } = listBody;
-      if (scoredAt < 0 || !list.positions.includes(scoredAt)) return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, listBody);
+      if (scoredAt < 0 || !list.positions.includes(scoredAt))
+        return new ScoresAnswer(table, body.length, list.positions, -1, undefined, [], -1, listBody);
       const ownAt: number[] = [];
       for (let i = 0; i < list.positions.length; i++) if (list.positions[i] === scoredAt) ownAt.push(i);
       const own = encodeScoreEntry(ownScore());
@@ -78,7 +92,15 @@ export class ScoresAnswer {
       const score = ownScore();
       const own = encodeScoreEntry(score);
       const old = rankOf[scoredAt]!;
-      return new ScoresAnswer(table, body.length - (at[old + 1]! - at[old]!) + own.length, undefined, scoredAt, own, [], table.entriesBefore(score));
+      return new ScoresAnswer(
+        table,
+        body.length - (at[old + 1]! - at[old]!) + own.length,
+        undefined,
+        scoredAt,
+        own,
+        [],
+        table.entriesBefore(score),
+      );
     }
     let own: Buffer | undefined;
     const others: Buffer[] = [];
@@ -178,7 +200,8 @@ export class ScoreHostsReply implements PreparedMessage {
 }
 
 /** A batch item's `error` field (2 in ScoreHostsResult). */
-export const errorField = (code: number, message: string): Buffer => encodeWith(errorBound(message), (out) => writeError(out, 2, code, message));
+export const errorField = (code: number, message: string): Buffer =>
+  encodeWith(errorBound(message), (out) => writeError(out, 2, code, message));
 
 /** ScoreHostsBatchResponse: one ScoreHostsResult (scores and scored_os, or an error field) per item (1), inventory (2), written when serialized. */
 export class BatchReply implements PreparedMessage {
@@ -189,7 +212,8 @@ export class BatchReply implements PreparedMessage {
 
   encode(): Buffer {
     const inv = inventoryBody(this.info);
-    const bodySize = (item: ScoresAnswer | Buffer) => (item instanceof ScoresAnswer ? item.size + item.table.scoredOsField.length : item.length);
+    const bodySize = (item: ScoresAnswer | Buffer) =>
+      item instanceof ScoresAnswer ? item.size + item.table.scoredOsField.length : item.length;
     let size = 1 + varintSize(inv.size) + inv.size;
     for (const item of this.items) size += 1 + varintSize(bodySize(item)) + bodySize(item);
     const out = outOf(size);

@@ -70,13 +70,22 @@ export class EngineReads {
     metrics: Metrics,
   ) {
     const unlisted = () => this.unlistedBefore.size;
-    metrics.gauge('ksm_scorer_inventory_unlisted_hosts', 'Hosts that VMs run on but the engine did not list at the last full refresh (a host added or removed meanwhile, or hidden from the account).', [], function collect() {
-      this.set(unlisted());
-    });
+    metrics.gauge(
+      'ksm_scorer_inventory_unlisted_hosts',
+      'Hosts that VMs run on but the engine did not list at the last full refresh (a host added or removed meanwhile, or hidden from the account).',
+      [],
+      function collect() {
+        this.set(unlisted());
+      },
+    );
   }
 
   /** The whole inventory: hosts, clusters and every VM page, made into generation `generation` after `current`. */
-  async full(signal: AbortSignal, current: InventorySnapshot | undefined, made: { generation: number; refreshedAt: number }): Promise<FullRead> {
+  async full(
+    signal: AbortSignal,
+    current: InventorySnapshot | undefined,
+    made: { generation: number; refreshedAt: number },
+  ): Promise<FullRead> {
     // What single reads left out since the last sync is theirs; this refresh counts its own lists.
     this.logLeftOut();
     const rejections = this.source.rejections?.fresh();
@@ -168,8 +177,15 @@ export class EngineReads {
       const e = ScorerError.from(err);
       if (e.code === 'cancelled' || signal.aborted) throw err;
       // Once until it can be read again: an engine that is down must not add a line to every retry.
-      const fields = { endpoint: e.endpoint ?? 'GET /events', status: e.status, code: e.code, err: e.message, refreshIntervalMs: this.settings.refreshIntervalMs };
-      const what = 'the engine newest event cannot be read: no events polls until a full refresh can read it; changes show at full refreshes';
+      const fields = {
+        endpoint: e.endpoint ?? 'GET /events',
+        status: e.status,
+        code: e.code,
+        err: e.message,
+        refreshIntervalMs: this.settings.refreshIntervalMs,
+      };
+      const what =
+        'the engine newest event cannot be read: no events polls until a full refresh can read it; changes show at full refreshes';
       if (this.newestEventUnreadable) this.logger.debug(what, fields);
       else this.logger.warn(what, fields);
       this.newestEventUnreadable = true;
@@ -188,12 +204,15 @@ export class EngineReads {
     } catch (err) {
       const e = ScorerError.from(err);
       if (e.code === 'cancelled' || signal.aborted) throw err;
-      this.logger.warn('the engine clusters cannot be read: hosts load with their cluster unknown (cluster_name "", ksm_enabled false); retried at the next full refresh', {
-        endpoint: e.endpoint ?? 'GET /clusters',
-        status: e.status,
-        code: e.code,
-        err: e.message,
-      });
+      this.logger.warn(
+        'the engine clusters cannot be read: hosts load with their cluster unknown (cluster_name "", ksm_enabled false); retried at the next full refresh',
+        {
+          endpoint: e.endpoint ?? 'GET /clusters',
+          status: e.status,
+          code: e.code,
+          err: e.message,
+        },
+      );
       return [];
     }
   }
@@ -212,14 +231,21 @@ export class EngineReads {
     const again = missing.map(([id]) => id).filter((id) => before.has(id));
     let vms = 0;
     for (const [, n] of missing) vms += n;
-    const fields = { hosts: missing.length, vms, examples: (again.length > 0 ? again : missing.map(([id]) => id)).slice(0, MAX_EXAMPLE_HOSTS) };
+    const fields = {
+      hosts: missing.length,
+      vms,
+      examples: (again.length > 0 ? again : missing.map(([id]) => id)).slice(0, MAX_EXAMPLE_HOSTS),
+    };
     if (again.length > 0) {
       this.logger.warn(
         'VMs run on hosts the engine did not list at two full refreshes in a row: the service account probably lacks permission to see those hosts (docs/deployment.md says which role it needs); the VMs are kept and score by vm_id, and a call naming such a host reads it from the engine',
         { ...fields, hostsAgain: again.length },
       );
     } else {
-      this.logger.info('VMs name hosts the host list lacks (a host added or removed while the refresh read the engine?): the VMs are kept; the next full refresh reads the host list again', fields);
+      this.logger.info(
+        'VMs name hosts the host list lacks (a host added or removed while the refresh read the engine?): the VMs are kept; the next full refresh reads the host list again',
+        fields,
+      );
     }
   }
 

@@ -57,7 +57,8 @@ export function operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[
     let versions = byIdentity.get(os.type);
     if (versions === undefined) byIdentity.set(os.type, (versions = new Map<string, Tally>()));
     let tally = versions.get(os.version);
-    if (tally === undefined) versions.set(os.version, (tally = { os: { type: os.type, version: os.version }, vms: 0, running: 0, hosts: new Set() }));
+    if (tally === undefined)
+      versions.set(os.version, (tally = { os: { type: os.type, version: os.version }, vms: 0, running: 0, hosts: new Set() }));
     byObject.set(os, tally);
     return tally;
   };
@@ -102,7 +103,11 @@ export function hostListing(snapshot: InventorySnapshot): HostListing[] {
  * The first `max` VMs, all or those running on `hostId`, and how many there
  * are in all; undefined when the snapshot has no such host.
  */
-export function vmListing(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: VmListing[]; total: number } | undefined {
+export function vmListing(
+  snapshot: InventorySnapshot,
+  hostId: string | undefined,
+  max: number,
+): { vms: VmListing[]; total: number } | undefined {
   const total = hostId === undefined ? snapshot.vmCount : snapshot.hosts.get(hostId)?.vmCount;
   if (total === undefined) return undefined;
   const vms: VmListing[] = [];

@@ -11,7 +11,7 @@
  * third time.
  */
 import { SETTINGS } from '../config/settings';
-import type { InventorySnapshot } from './snapshot';
+import type { InventoryChanges, InventorySnapshot } from './snapshot';
 
 /** Refreshes in a row that must agree before a large fall is taken as real. */
 export const CONFIRMATIONS = 3;
@@ -68,7 +68,10 @@ export class PublishGuard {
     const since = agrees ? before.since : now;
     if (times >= CONFIRMATIONS && now - since >= this.limits.confirmSpanMs) {
       this.held = undefined;
-      return { publish: true, confirmed: `${fall}, and ${times} refreshes in a row over ${Math.round((now - since) / 1000)} s read the same data: taken as a real change` };
+      return {
+        publish: true,
+        confirmed: `${fall}, and ${times} refreshes in a row over ${Math.round((now - since) / 1000)} s read the same data: taken as a real change`,
+      };
     }
     this.held = { snapshot: read.snapshot, since, times };
     const span = Math.round(this.limits.confirmSpanMs / 1000);
@@ -114,9 +117,29 @@ export function isLargeFall(before: number, gone: number, maxDropPercent: number
   return (gone >= MIN_HELD_FALL && (100 * gone) / before > maxDropPercent) || (gone > 0 && gone === before);
 }
 
+/**
+ * What an events poll would remove when that is a fall a full refresh would be held for (every
+ * re-read answering 404 through a broken proxy); undefined when the poll may apply.
+ */
+export function pollFall(
+  current: InventorySnapshot,
+  changes: InventoryChanges,
+  maxDropPercent: number,
+): { goneVms: number; vms: number; goneHosts: number; hosts: number } | undefined {
+  let goneVms = 0;
+  for (const vm of changes.vms.values()) if (vm === null) goneVms++;
+  let goneHosts = 0;
+  for (const [id, host] of changes.hosts) if (host === null && current.hosts.has(id)) goneHosts++;
+  return isLargeFall(current.vmCount, goneVms, maxDropPercent) || isLargeFall(current.hostCount, goneHosts, maxDropPercent)
+    ? { goneVms, vms: current.vmCount, goneHosts, hosts: current.hostCount }
+    : undefined;
+}
+
 /** A first load whose host list is empty while its VMs run on hosts: a host list that failed, not a data centre. */
 function noHostList(read: RefreshRead): string | undefined {
-  return read.snapshot.hostCount === 0 && read.unlistedHosts > 0 ? `the engine listed no host while its VMs run on ${read.unlistedHosts}` : undefined;
+  return read.snapshot.hostCount === 0 && read.unlistedHosts > 0
+    ? `the engine listed no host while its VMs run on ${read.unlistedHosts}`
+    : undefined;
 }
 
 /** VMs counted toward the hosts of the snapshot: what scores are made of. */

@@ -57,19 +57,40 @@ export class ReadThrough {
   ) {
     this.limiter = new ConcurrencyLimit(settings.onDemandConcurrency);
     this.rate = new TokenBucket(settings.onDemandPerSecond, monotonicNow);
-    const evictions = metrics.counter('ksm_scorer_cache_evictions_total', `Entries the on-demand cache dropped to stay within ${SETTINGS.inventory.onDemandCacheSize.env}.`);
+    const evictions = metrics.counter(
+      'ksm_scorer_cache_evictions_total',
+      `Entries the on-demand cache dropped to stay within ${SETTINGS.inventory.onDemandCacheSize.env}.`,
+    );
     this.cache = new LRUCache<string, Entry, { generation: number }>({
       max: settings.onDemandCacheSize,
-      fetchMethod: (key, _stale, { signal, options, context }) => this.read(key, context.generation, AbortSignal.any([signal, this.stopSignal]), options),
+      fetchMethod: (key, _stale, { signal, options, context }) =>
+        this.read(key, context.generation, AbortSignal.any([signal, this.stopSignal]), options),
       dispose: (_value, _key, reason) => reason === 'evict' && evictions.inc(),
     });
     const size = () => this.cache.size;
-    metrics.gauge('ksm_scorer_cache_entries', 'Entries in the on-demand cache: hosts and VMs read beyond the snapshot, found or not.', [], function collect() {
-      this.set(size());
-    });
-    this.hits = metrics.counter('ksm_scorer_cache_hits_total', 'Ids beyond the snapshot found in the on-demand cache, by kind (host, vm).', ['kind']);
-    this.misses = metrics.counter('ksm_scorer_cache_misses_total', 'Ids in neither the snapshot nor the on-demand cache, by kind: each needs an engine read.', ['kind']);
-    this.reads = metrics.counter('ksm_scorer_on_demand_fetches_total', 'On-demand engine reads by kind (host, vm) and outcome (found, not_found, failed).', ['kind', 'outcome']);
+    metrics.gauge(
+      'ksm_scorer_cache_entries',
+      'Entries in the on-demand cache: hosts and VMs read beyond the snapshot, found or not.',
+      [],
+      function collect() {
+        this.set(size());
+      },
+    );
+    this.hits = metrics.counter(
+      'ksm_scorer_cache_hits_total',
+      'Ids beyond the snapshot found in the on-demand cache, by kind (host, vm).',
+      ['kind'],
+    );
+    this.misses = metrics.counter(
+      'ksm_scorer_cache_misses_total',
+      'Ids in neither the snapshot nor the on-demand cache, by kind: each needs an engine read.',
+      ['kind'],
+    );
+    this.reads = metrics.counter(
+      'ksm_scorer_on_demand_fetches_total',
+      'On-demand engine reads by kind (host, vm) and outcome (found, not_found, failed).',
+      ['kind', 'outcome'],
+    );
   }
 
   /**
@@ -88,7 +109,12 @@ export class ReadThrough {
       missing.add(key);
       this.misses.inc({ kind: kindOf(key) });
       // Checked as it grows: 100,000 unknown ids cost no more than the budget does.
-      if (missing.size > this.settings.onDemandPerCall) this.refuse(missing, `more than ${this.settings.onDemandPerCall}`, `one call may read at most that many from the oVirt engine (${SETTINGS.inventory.onDemandPerCall.env})`);
+      if (missing.size > this.settings.onDemandPerCall)
+        this.refuse(
+          missing,
+          `more than ${this.settings.onDemandPerCall}`,
+          `one call may read at most that many from the oVirt engine (${SETTINGS.inventory.onDemandPerCall.env})`,
+        );
     };
     for (const id of needs.hostIds) {
       if (snapshot.hosts.has(id) || hosts?.has(id)) continue;
@@ -105,7 +131,11 @@ export class ReadThrough {
     if (missing === undefined) return use(new CallView(snapshot, hosts, vms));
     const keys = [...missing];
     if (!this.rate.take(keys.length)) {
-      this.refuse(missing, String(keys.length), `the service is already reading ${this.settings.onDemandPerSecond} ids a second from the oVirt engine on demand (${SETTINGS.inventory.onDemandPerSecond.env}); try again in a second`);
+      this.refuse(
+        missing,
+        String(keys.length),
+        `the service is already reading ${this.settings.onDemandPerSecond} ids a second from the oVirt engine on demand (${SETTINGS.inventory.onDemandPerSecond.env}); try again in a second`,
+      );
     }
     return this.readAll(keys, snapshot.generation, openSignal).then((entries) => {
       keys.forEach((key, i) => {

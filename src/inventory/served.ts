@@ -91,7 +91,11 @@ export class ServedInventory implements ScoringInventory, GenerationSink {
       );
     gauge('ksm_scorer_inventory_hosts', 'Hosts in the inventory snapshot (0 while loading).', () => snapshot()?.hostCount ?? 0);
     gauge('ksm_scorer_inventory_vms', 'VMs in the inventory snapshot (0 while loading).', () => snapshot()?.vmCount ?? 0);
-    gauge('ksm_scorer_inventory_generation', 'Generation of the snapshot: +1 at each change (0 while loading).', () => snapshot()?.generation ?? 0);
+    gauge(
+      'ksm_scorer_inventory_generation',
+      'Generation of the snapshot: +1 at each change (0 while loading).',
+      () => snapshot()?.generation ?? 0,
+    );
     gauge(
       'ksm_scorer_inventory_age_seconds',
       'Seconds since the inventory was last brought up to date with the engine (since start while nothing has loaded).',

@@ -45,7 +45,12 @@ export class SyncRecord {
       'Inventory syncs by kind (full, events) and outcome (success, failure, held: a full refresh read but not published as a possibly broken answer).',
       ['kind', 'outcome'],
     );
-    this.syncSeconds = metrics.histogram('ksm_scorer_sync_duration_seconds', 'Inventory sync time by kind, failed ones included.', ['kind'], SYNC_BUCKETS);
+    this.syncSeconds = metrics.histogram(
+      'ksm_scorer_sync_duration_seconds',
+      'Inventory sync time by kind, failed ones included.',
+      ['kind'],
+      SYNC_BUCKETS,
+    );
     const streak = () => this.streak;
     metrics.gauge('ksm_scorer_sync_failure_streak', 'Inventory syncs failed in a row, now (0 once one succeeds).', [], function collect() {
       this.set(streak());
@@ -83,7 +88,9 @@ export class SyncRecord {
       // Each held refresh was logged with its reasons when it was read.
     } else if (this.streak === 1) {
       // Once per streak: a dead engine must not flood the log.
-      const what = loaded ? 'engine sync failed; serving the last good inventory and retrying with backoff' : 'engine sync failed: no inventory has loaded yet; retrying with backoff';
+      const what = loaded
+        ? 'engine sync failed; serving the last good inventory and retrying with backoff'
+        : 'engine sync failed: no inventory has loaded yet; retrying with backoff';
       this.logger.warn(what, { code: e.code, endpoint: e.endpoint, status: e.status, err: e });
     } else {
       this.logger.debug('engine sync failed again', { code: e.code, err: e.message, failures: this.streak });

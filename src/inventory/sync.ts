@@ -9,31 +9,32 @@
  * (generation-sink.ts), with how it was made from the last one. Each sync is
  * counted by kind and outcome, with its duration.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { backoffMs } from '../backoff';
 import type { InventorySettings } from '../config/load';
 import { ScorerError } from '../errors';
 import type { Logger } from '../log';
+import { LoopDelay } from '../metrics/loop-delay';
 import { Metrics } from '../metrics/metrics';
 import { EngineReads, EVENTS_PAGE, type InventorySource } from './engine-reads';
 import { eventTargets } from './events';
 import type { GenerationSink, SnapshotUpdate } from './generation-sink';
-import { isLargeFall, PublishGuard } from './publish-guard';
+import { pollFall, PublishGuard } from './publish-guard';
 import { applyChanges, type InventorySnapshot } from './snapshot';
 import { RefreshHeld, type SyncKind, SyncRecord, type SyncStats } from './sync-record';
 
 const FULL: SnapshotUpdate = Object.freeze({ kind: 'full' });
 const REFRESHED: SnapshotUpdate = Object.freeze({ kind: 'refreshed' });
 
-export type SyncSettings = Pick<InventorySettings, 'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs' | 'maxRejectedPercent' | 'maxDropPercent'>;
+export type SyncSettings = Pick<
+  InventorySettings,
+  'refreshIntervalMs' | 'eventsIntervalMs' | 'maxStalenessMs' | 'backoffMaxMs' | 'maxRejectedPercent' | 'maxDropPercent'
+>;
 
 /** More VMs and hosts than this to re-read after one poll: a full refresh is cheaper. */
 const MAX_TARGETED_READS = 500;
 const MIN_BACKOFF_MS = 1_000;
 /** How long refreshes that agree on a large fall must span before it is published (at most a quarter of the maximum staleness). */
 const CONFIRM_SPAN_MS = 120_000;
-
-const round2 = (n: number) => Math.max(0, Math.round(n * 100) / 100);
 
 export class InventorySync {
   private generation = 0;
@@ -145,7 +146,10 @@ export class InventorySync {
     this.sync().then(
       () => this.schedule(this.intervalMs),
       // From 1 s, capped, with jitter so many scorers do not retry in step.
-      () => this.schedule(backoffMs(this.record.failureStreak, { baseMs: MIN_BACKOFF_MS, maxMs: this.settings.backoffMaxMs, random: this.random })),
+      () =>
+        this.schedule(
+          backoffMs(this.record.failureStreak, { baseMs: MIN_BACKOFF_MS, maxMs: this.settings.backoffMaxMs, random: this.random }),
+        ),
     );
   }
 
@@ -182,19 +186,24 @@ export class InventorySync {
     const started = this.now();
     const readAt = this.monotonicNow();
     const t0 = performance.now();
-    // How long the event loop (and so every call) was held up while this refresh ran.
-    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-    loopDelay.enable();
+    const loopDelay = new LoopDelay();
     try {
       const read = await this.reads.full(signal, this.current, { generation: this.generation + 1, refreshedAt: started });
       const { snapshot } = read;
       const verdict = this.guard.check(read, this.current, readAt);
       if (!verdict.publish) {
         this.holding = true;
-        this.logger.warn(this.current === undefined ? 'full refresh not published: nothing is served until one is' : 'full refresh not published: serving the last good inventory, which ages', {
-          why: verdict.why,
-          ...(this.current === undefined ? {} : { servingGeneration: this.current.generation, servingAgeMs: started - this.current.refreshedAt }),
-        });
+        this.logger.warn(
+          this.current === undefined
+            ? 'full refresh not published: nothing is served until one is'
+            : 'full refresh not published: serving the last good inventory, which ages',
+          {
+            why: verdict.why,
+            ...(this.current === undefined
+              ? {}
+              : { servingGeneration: this.current.generation, servingAgeMs: started - this.current.refreshedAt }),
+          },
+        );
         throw new RefreshHeld(verdict.why);
       }
       if (verdict.confirmed !== undefined) this.logger.warn('full refresh published after agreeing refreshes', { why: verdict.confirmed });
@@ -211,12 +220,12 @@ export class InventorySync {
         requests: read.requests,
         rssMb: Math.round(process.memoryUsage.rss() / 2 ** 20),
         heapUsedMb: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
-        loopDelayP99Ms: round2(loopDelay.percentile(99) / 1e6 - 1),
-        loopDelayMaxMs: round2(loopDelay.max / 1e6 - 1),
+        loopDelayP99Ms: loopDelay.p99Ms(),
+        loopDelayMaxMs: loopDelay.maxMs(),
       });
       return snapshot;
     } finally {
-      loopDelay.disable();
+      loopDelay.stop();
     }
   }
 
@@ -260,18 +269,22 @@ export class InventorySync {
     }
     const changes = await this.reads.changes(targets.vmIds, targets.hostIds, signal);
     if (changes === 'full refresh') return this.fullRefresh();
-    // A poll must not do what a full refresh would be held for (every re-read answering 404 through a broken proxy).
-    const goneVms = [...changes.vms.values()].filter((vm) => vm === null).length;
-    const goneHosts = [...changes.hosts.entries()].filter(([id, host]) => host === null && current.hosts.has(id)).length;
-    if (isLargeFall(current.vmCount, goneVms, this.settings.maxDropPercent) || isLargeFall(current.hostCount, goneHosts, this.settings.maxDropPercent)) {
-      this.logger.warn('an events poll would remove too many hosts or VMs at once: full refresh (held unless confirmed)', { goneVms, vms: current.vmCount, goneHosts, hosts: current.hostCount });
+    // A poll must not do what a full refresh would be held for.
+    const fall = pollFall(current, changes, this.settings.maxDropPercent);
+    if (fall !== undefined) {
+      this.logger.warn('an events poll would remove too many hosts or VMs at once: full refresh (held unless confirmed)', fall);
       return this.fullRefresh();
     }
     const update: SnapshotUpdate = changes.vms.size + changes.hosts.size === 0 ? REFRESHED : { kind: 'changes', changes };
     const next = update.kind === 'changes' ? applyChanges(current, changes, started) : Object.freeze({ ...current, refreshedAt: started });
     this.lastEventId = targets.lastId;
     this.reads.logLeftOut();
-    this.logger.debug('events applied', { events: events.length, vms: changes.vms.size, hosts: changes.hosts.size, generation: next.generation });
+    this.logger.debug('events applied', {
+      events: events.length,
+      vms: changes.vms.size,
+      hosts: changes.hosts.size,
+      generation: next.generation,
+    });
     return this.accept(next, update, readAt);
   }
 

@@ -49,7 +49,10 @@ export class MetricsListener {
         return;
       }
       metrics.render(req.headers.accept, options.others).then(
-        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }).end(req.method === 'HEAD' ? undefined : body),
+        ({ contentType, body }) =>
+          res
+            .writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+            .end(req.method === 'HEAD' ? undefined : body),
         (err: unknown) => {
           logger.error('metrics could not be rendered', { err });
           res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics could not be rendered\n');
@@ -58,11 +61,22 @@ export class MetricsListener {
     };
     // Node's own timeouts are backstops behind the guard's (a TLS handshake has only Node's).
     const backstopMs = headerMaxMs + 1_000;
-    const httpOptions = { headersTimeout: backstopMs, requestTimeout: backstopMs, keepAliveTimeout: IDLE_TIMEOUT_MS, maxHeaderSize: 16_384, handshakeTimeoutMs: headerTimeoutMs };
+    const httpOptions = {
+      headersTimeout: backstopMs,
+      requestTimeout: backstopMs,
+      keepAliveTimeout: IDLE_TIMEOUT_MS,
+      maxHeaderSize: 16_384,
+      handshakeTimeoutMs: headerTimeoutMs,
+    };
     ({ server: this.server, credentials: this.credentials } = httpServer(httpOptions, options.tls, logger, 'metrics'));
     this.server.on('request', handler);
     // No server.maxConnections: it refuses the new connection, so 64 idle ones kept every scrape out.
-    this.guard = new ProgressGuard(this.server, { maxConnections: MAX_CONNECTIONS, headerTimeoutMs, headerMaxMs, minRateBytes: MIN_RATE_BYTES, idleTimeoutMs: IDLE_TIMEOUT_MS }, logger, 'metrics');
+    this.guard = new ProgressGuard(
+      this.server,
+      { maxConnections: MAX_CONNECTIONS, headerTimeoutMs, headerMaxMs, minRateBytes: MIN_RATE_BYTES, idleTimeoutMs: IDLE_TIMEOUT_MS },
+      logger,
+      'metrics',
+    );
     this.server.timeout = backstopMs; // a socket that moves no byte at all
   }
 

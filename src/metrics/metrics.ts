@@ -4,7 +4,19 @@
  * helpers each part uses to declare its metrics in it, and the rendering in
  * the Prometheus text or the OpenMetrics format.
  */
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, type GaugeConfiguration, Histogram, type Metric, type MetricObjectWithValues, type MetricValue, type PrometheusContentType, Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  type GaugeConfiguration,
+  Histogram,
+  type Metric,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type PrometheusContentType,
+  Registry,
+} from 'prom-client';
 import { HotCounter, HotHistogram } from './hot';
 
 export type { Counter, Gauge, Histogram } from 'prom-client';
@@ -14,7 +26,11 @@ const PROMETHEUS = Registry.PROMETHEUS_CONTENT_TYPE;
 const OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
 
 /** prom-client default metrics that are gauges with a counter's `_total` suffix. */
-export const COUNTER_NAMED_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+export const COUNTER_NAMED_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
 
 export class Metrics {
   private readonly registry = new Registry();
@@ -30,8 +46,21 @@ export class Metrics {
    * A gauge; `collect` sets its value at scrape time, for what is cheaper read than tracked.
    * `aggregator`: how worker processes' values combine (default sum; max for a value every process shares).
    */
-  gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = [], collect?: GaugeConfiguration<L>['collect'], aggregator?: 'max'): Gauge<L> {
-    return new Gauge({ name, help, labelNames, registers: [this.registry], ...(collect === undefined ? {} : { collect }), ...(aggregator === undefined ? {} : { aggregator }) });
+  gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    collect?: GaugeConfiguration<L>['collect'],
+    aggregator?: 'max',
+  ): Gauge<L> {
+    return new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      ...(collect === undefined ? {} : { collect }),
+      ...(aggregator === undefined ? {} : { aggregator }),
+    });
   }
 
   /** Every metric with its values, to be merged with other processes' (worker mode). */
@@ -72,10 +101,16 @@ export class Metrics {
    * Every metric, in OpenMetrics when `accept` asks for it, else in the Prometheus text format.
    * `others`: the values of other processes (worker mode), merged in by each metric's aggregator.
    */
-  render(accept: string | undefined, others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>): Promise<{ contentType: string; body: string }> {
+  render(
+    accept: string | undefined,
+    others?: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>,
+  ): Promise<{ contentType: string; body: string }> {
     const contentType = /application\/openmetrics-text/i.test(accept ?? '') ? OPENMETRICS : PROMETHEUS;
     const next = this.rendering.then(async () => {
-      const registry = others === undefined ? this.registry : AggregatorRegistry.aggregate<PrometheusContentType>([await this.values(), ...(await others())]);
+      const registry =
+        others === undefined
+          ? this.registry
+          : AggregatorRegistry.aggregate<PrometheusContentType>([await this.values(), ...(await others())]);
       return renderAs(registry, contentType);
     });
     this.rendering = next.catch(() => undefined);
@@ -83,7 +118,10 @@ export class Metrics {
   }
 }
 
-async function renderAs(registry: Registry, contentType: typeof PROMETHEUS | typeof OPENMETRICS): Promise<{ contentType: string; body: string }> {
+async function renderAs(
+  registry: Registry,
+  contentType: typeof PROMETHEUS | typeof OPENMETRICS,
+): Promise<{ contentType: string; body: string }> {
   if (contentType === PROMETHEUS) return { contentType, body: await registry.metrics() };
   // prom-client's OpenMetrics rendering strips `_total` from the counters' own names, for good
   // (prometheus/client_js PR #829): a view registry renders them, then the names are put back.

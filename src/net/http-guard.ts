@@ -68,7 +68,12 @@ export class ProgressGuard {
       if (victim !== undefined) this.drop(victim, 'evicted');
       return victim !== undefined;
     };
-    const report = { logger, message: 'connections closed or refused for lack of progress or at the connection cap', fields: { listener }, events: ['evicted', 'overLimit', 'headerTimeout', 'idleTimeout'] as const };
+    const report = {
+      logger,
+      message: 'connections closed or refused for lack of progress or at the connection cap',
+      fields: { listener },
+      events: ['evicted', 'overLimit', 'headerTimeout', 'idleTimeout'] as const,
+    };
     this.cap = new ConnectionCap(limits.maxConnections, makeRoom, report);
     this.cap.attach(server, (socket) => this.admit(socket));
     // Under TLS the handshake's bytes are not a request: the wait for one starts when it is done.
@@ -115,7 +120,10 @@ export class ProgressGuard {
    * Where `c` is: idle (no byte of a request yet), reading a request (headers and body are one
    * measure: how long since its first byte was seen, and how many bytes), or answering it.
    */
-  private state(c: Connection, now: number): { kind: 'idle'; idleMs: number } | { kind: 'reading'; ms: number; bytes: number; header: boolean } | { kind: 'answering' } {
+  private state(
+    c: Connection,
+    now: number,
+  ): { kind: 'idle'; idleMs: number } | { kind: 'reading'; ms: number; bytes: number; header: boolean } | { kind: 'answering' } {
     if (c.request?.complete === true) return { kind: 'answering' };
     const bytes = c.socket.bytesRead - c.base;
     if (bytes === 0 && c.request === undefined) return { kind: 'idle', idleMs: now - c.since };
@@ -146,7 +154,8 @@ export class ProgressGuard {
     for (const c of this.connections.values()) {
       const s = this.state(c, now);
       if (s.kind === 'idle' && s.idleMs > idleTimeoutMs) this.drop(c, 'idleTimeout');
-      else if (s.kind === 'reading' && s.header && s.ms > Math.min(headerMaxMs, headerTimeoutMs + (s.bytes / minRateBytes) * 1000)) this.drop(c, 'headerTimeout');
+      else if (s.kind === 'reading' && s.header && s.ms > Math.min(headerMaxMs, headerTimeoutMs + (s.bytes / minRateBytes) * 1000))
+        this.drop(c, 'headerTimeout');
     }
   }
 

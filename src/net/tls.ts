@@ -65,13 +65,20 @@ export class TlsCredentials {
   /** What is logged about the served certificate: never the key. */
   describe(): Record<string, unknown> {
     const leaf = this.current.leaf;
-    return { listener: this.listener, subject: leaf.subject, notAfter: new Date(leaf.validTo).toISOString(), sha256: leaf.fingerprint256, mutual: this.files.clientCa !== undefined };
+    return {
+      listener: this.listener,
+      subject: leaf.subject,
+      notAfter: new Date(leaf.validTo).toISOString(),
+      sha256: leaf.fingerprint256,
+      mutual: this.files.clientCa !== undefined,
+    };
   }
 
   private reload(): void {
     const loaded = loadTlsFiles(this.files);
     if (typeof loaded === 'string') {
-      if (loaded !== this.refused) this.logger.error('TLS files not loaded: still serving the previous ones', { listener: this.listener, problem: loaded });
+      if (loaded !== this.refused)
+        this.logger.error('TLS files not loaded: still serving the previous ones', { listener: this.listener, problem: loaded });
       this.refused = loaded;
       return;
     }

@@ -30,11 +30,17 @@ export class EngineClient {
 
   /** `rejections`: where records left out are counted (default the client's own; a sync passes one of its own). */
   async listHosts(signal?: AbortSignal, rejections = this.rejections): Promise<EngineHost[]> {
-    return this.session.get('/hosts', {}, signal, { list: { listKey: 'host', fields: HOST_FIELDS }, parse: (body) => parseEach(listItems(body, 'host'), parseHost, rejections) });
+    return this.session.get('/hosts', {}, signal, {
+      list: { listKey: 'host', fields: HOST_FIELDS },
+      parse: (body) => parseEach(listItems(body, 'host'), parseHost, rejections),
+    });
   }
 
   async listClusters(signal?: AbortSignal, rejections = this.rejections): Promise<EngineCluster[]> {
-    return this.session.get('/clusters', {}, signal, { list: { listKey: 'cluster', fields: CLUSTER_FIELDS }, parse: (body) => parseEach(listItems(body, 'cluster'), parseCluster, rejections) });
+    return this.session.get('/clusters', {}, signal, {
+      list: { listKey: 'cluster', fields: CLUSTER_FIELDS },
+      parse: (body) => parseEach(listItems(body, 'cluster'), parseCluster, rejections),
+    });
   }
 
   /**
@@ -47,11 +53,18 @@ export class EngineClient {
     let firstOfLast: unknown;
     for (let page = 1; ; page++) {
       const query = { search: `sortby name asc page ${page}`, max: String(max) };
-      const items = await this.session.get('/vms', query, signal, { list: { listKey: 'vm', fields: VM_FIELDS, maxItems: max }, parse: (body) => listItems(body, 'vm') });
+      const items = await this.session.get('/vms', query, signal, {
+        list: { listKey: 'vm', fields: VM_FIELDS, maxItems: max },
+        parse: (body) => listItems(body, 'vm'),
+      });
       // Sorted by name, two pages never start with the same VM: the engine is ignoring `page`.
       const first = (items[0] as { id?: unknown } | undefined)?.id;
       if (page > 1 && first !== undefined && first === firstOfLast) {
-        throw new ScorerError('engine_protocol', `engine answered GET /vms page ${page} with the same VMs as page ${page - 1}: it ignores paging`, { endpoint: 'GET /vms' });
+        throw new ScorerError(
+          'engine_protocol',
+          `engine answered GET /vms page ${page} with the same VMs as page ${page - 1}: it ignores paging`,
+          { endpoint: 'GET /vms' },
+        );
       }
       firstOfLast = first;
       // A slice at a time, yielding between slices: a call that arrives meanwhile waits for one slice, not a page.
@@ -61,7 +74,11 @@ export class EngineClient {
       }
       if (items.length < max) return page;
       if (page * max >= maxVms) {
-        throw new ScorerError('engine_protocol', `engine has at least ${maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`, { endpoint: 'GET /vms' });
+        throw new ScorerError(
+          'engine_protocol',
+          `engine has at least ${maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`,
+          { endpoint: 'GET /vms' },
+        );
       }
     }
   }
@@ -87,18 +104,26 @@ export class EngineClient {
   }
 
   async getVm(id: string, signal?: AbortSignal): Promise<EngineVm | undefined> {
-    return this.session.get(`/vms/${encodeURIComponent(id)}`, {}, signal, { parse: (body): EngineVm | undefined => parseVm(body), notFound: () => undefined });
+    return this.session.get(`/vms/${encodeURIComponent(id)}`, {}, signal, {
+      parse: (body): EngineVm | undefined => parseVm(body),
+      notFound: () => undefined,
+    });
   }
 
   async getHost(id: string, signal?: AbortSignal): Promise<EngineHost | undefined> {
-    return this.session.get(`/hosts/${encodeURIComponent(id)}`, {}, signal, { parse: (body): EngineHost | undefined => parseHost(body), notFound: () => undefined });
+    return this.session.get(`/hosts/${encodeURIComponent(id)}`, {}, signal, {
+      parse: (body): EngineHost | undefined => parseHost(body),
+      notFound: () => undefined,
+    });
   }
 
   /** The VMs running on one host. The search is by name, so the result is filtered on host.id. */
   async listVmsOnHost(host: EngineHost, signal?: AbortSignal): Promise<EngineVm[]> {
     if (!searchableHostName(host.name)) {
       // Never put an odd name into an engine search: its VMs are known from full refreshes only.
-      throw new ScorerError('engine_protocol', `host ${host.id} has a name the engine cannot be searched by: ${preview(host.name)}`, { endpoint: 'GET /vms' });
+      throw new ScorerError('engine_protocol', `host ${host.id} has a name the engine cannot be searched by: ${preview(host.name)}`, {
+        endpoint: 'GET /vms',
+      });
     }
     const vms = await this.session.get('/vms', { search: `on_host=${host.name}` }, signal, {
       list: { listKey: 'vm', fields: VM_FIELDS },
@@ -113,7 +138,14 @@ export class EngineClient {
    * template for the metrics, ids left out. Throws ScorerError carrying the HTTP
    * status (403: an account that may not read it).
    */
-  async getOptional<T>(path: string, query: Record<string, string>, endpoint: string, parse: (body: unknown) => T, list?: ListShape, signal?: AbortSignal): Promise<T> {
+  async getOptional<T>(
+    path: string,
+    query: Record<string, string>,
+    endpoint: string,
+    parse: (body: unknown) => T,
+    list?: ListShape,
+    signal?: AbortSignal,
+  ): Promise<T> {
     return this.session.get(path, query, signal, { parse, endpoint, ...(list === undefined ? {} : { list }) });
   }
 

@@ -121,7 +121,9 @@ export class JsonDecoder {
     // A gzip member ends with its inflated size (mod 2^32): a page that says it is large goes straight to the
     // worker, rather than being inflated here up to the inline limit first (on every page of a refresh). A
     // member that lies is still bounded: inline by INLINE_LIMIT, in the worker by maxBytes.
-    const large = list !== undefined && (gzip ? bytes.length >= 18 && bytes.readUInt32LE(bytes.length - 4) > INLINE_LIMIT : bytes.length > INLINE_LIMIT);
+    const large =
+      list !== undefined &&
+      (gzip ? bytes.length >= 18 && bytes.readUInt32LE(bytes.length - 4) > INLINE_LIMIT : bytes.length > INLINE_LIMIT);
     const inline = large
       ? TOO_BIG_FOR_INLINE
       : await decodeInline(bytes, gzip, INLINE_LIMIT).catch((err: unknown) => {
@@ -164,7 +166,8 @@ export class JsonDecoder {
     });
     worker.on('error', (err: Error & { code?: string }) => {
       // Out of heap: the answer decodes into more than the worker may hold. A new worker serves the next one.
-      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') this.failAll(new ScorerError('engine_protocol', 'an answer too large to decode (it ran the decoder out of memory)'));
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY')
+        this.failAll(new ScorerError('engine_protocol', 'an answer too large to decode (it ran the decoder out of memory)'));
       else this.failAll(new ScorerError('internal', 'JSON decoder failed', { cause: err }));
     });
     worker.on('exit', () => {
@@ -189,7 +192,9 @@ export async function decodeInline(bytes: Buffer, gzip: boolean, maxBytes: numbe
   const raw = gzip
     ? await new Promise<Buffer | undefined>((resolve, reject) =>
         gunzip(bytes, { maxOutputLength: maxBytes }, (err, out) =>
-          (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE' ? reject(new AnswerTooLarge(maxBytes)) : resolve(err ? undefined : out),
+          (err as { code?: unknown } | null)?.code === 'ERR_BUFFER_TOO_LARGE'
+            ? reject(new AnswerTooLarge(maxBytes))
+            : resolve(err ? undefined : out),
         ),
       )
     : bytes;

@@ -72,13 +72,13 @@ function optionalId(obj: unknown, path: readonly string[], kind: RecordKind, rec
 }
 
 function bounded(s: string, what: string, kind: RecordKind, recordId: string): string {
-  if (s.length > MAX_OS_FIELD_LENGTH) throw new BadRecord(kind, 'bad_field', recordId, `engine sent ${what} longer than ${MAX_OS_FIELD_LENGTH} characters`);
+  if (s.length > MAX_OS_FIELD_LENGTH)
+    throw new BadRecord(kind, 'bad_field', recordId, `engine sent ${what} longer than ${MAX_OS_FIELD_LENGTH} characters`);
   return s;
 }
 
 /** Host names as the engine allows them (letters, digits, '.', '-', '_'): only such a name goes into an engine search. */
 export const searchableHostName = (name: string): boolean => /^[A-Za-z0-9._-]{1,255}$/.test(name);
-
 
 /**
  * The OS identity rule: type is `os.type`; version is `os.version.full_version`,
@@ -104,7 +104,8 @@ export function parseVm(obj: unknown): EngineVm {
   return { id, hostId: optionalId(obj, ['host', 'id'], 'vm', id), os: osIdentity(obj, id) };
 }
 
-const notAnObject = (kind: RecordKind, v: unknown) => new BadRecord(kind, 'not_an_object', rawText(v), `engine sent a ${kind} that is not a JSON object`, true);
+const notAnObject = (kind: RecordKind, v: unknown) =>
+  new BadRecord(kind, 'not_an_object', rawText(v), `engine sent a ${kind} that is not a JSON object`, true);
 
 /** Host statuses are short enum names ("up", "non_responsive"): anything else is not one. */
 const STATUS = /^[a-z_]{0,64}$/;
@@ -116,11 +117,22 @@ export function parseHost(obj: unknown): EngineHost {
   const name = text(obj.name);
   // oxlint-disable-next-line no-control-regex -- control characters are what it looks for
   if (name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
-    throw new BadRecord('host', 'bad_field', id, `engine sent host ${id} with a name longer than 255 characters or with control characters`);
+    throw new BadRecord(
+      'host',
+      'bad_field',
+      id,
+      `engine sent host ${id} with a name longer than 255 characters or with control characters`,
+    );
   }
   // Status, cluster and KSM only describe the host to people: an odd one is left out, the host is still scored.
   const status = text(obj.status).toLowerCase();
-  return { id, name, clusterId: uuid(text(field(obj, 'cluster', 'id'))), status: STATUS.test(status) ? status : '', ksmEnabled: ksmEnabled(obj) };
+  return {
+    id,
+    name,
+    clusterId: uuid(text(field(obj, 'cluster', 'id'))),
+    status: STATUS.test(status) ? status : '',
+    ksmEnabled: ksmEnabled(obj),
+  };
 }
 
 /** `ksm.enabled`, a boolean written as "true"/"false" or as JSON; undefined when absent or odd (it only describes). */
@@ -142,7 +154,13 @@ export function parseEventId(obj: unknown): number {
   try {
     return parseInteger(obj.id, 'an event id');
   } catch {
-    throw new BadRecord('event', obj.id === undefined ? 'no_id' : 'bad_id', rawText(obj.id), 'engine sent an event id that is not an integer', true);
+    throw new BadRecord(
+      'event',
+      obj.id === undefined ? 'no_id' : 'bad_id',
+      rawText(obj.id),
+      'engine sent an event id that is not an integer',
+      true,
+    );
   }
 }
 
@@ -155,7 +173,12 @@ export function parseEvent(obj: unknown): EngineEvent {
   } catch (err) {
     throw new BadRecord('event', 'bad_field', String(id), (err as Error).message);
   }
-  return { id, code, vmId: optionalId(event, ['vm', 'id'], 'event', String(id)), hostId: optionalId(event, ['host', 'id'], 'event', String(id)) };
+  return {
+    id,
+    code,
+    vmId: optionalId(event, ['vm', 'id'], 'event', String(id)),
+    hostId: optionalId(event, ['host', 'id'], 'event', String(id)),
+  };
 }
 
 /** The reason in an engine fault body, for error messages and logs: its known fields only, each bounded and printable. */
@@ -163,7 +186,11 @@ export function faultReason(body: unknown): string | undefined {
   const fault = isObject(body) && isObject(body.fault) ? body.fault : body;
   const parts = [field(fault, 'reason'), field(fault, 'detail'), field(fault, 'error_description'), field(fault, 'error')]
     // oxlint-disable-next-line no-control-regex -- control characters are what it blanks out
-    .map((v) => text(v).replace(/[\u0000-\u001f\u007f]+/g, ' ').trim())
+    .map((v) =>
+      text(v)
+        .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+        .trim(),
+    )
     .filter((s) => s !== '')
     .map((s) => (s.length > 160 ? `${s.slice(0, 160)}...` : s));
   return parts.length > 0 ? parts.join(': ') : undefined;

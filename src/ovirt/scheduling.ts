@@ -54,10 +54,22 @@ export const MAX_POLICIES = 200;
 export const MAX_CLUSTERS = 10_000;
 const MAX_NAME = 256;
 
-const UNIT_SHAPE: ListShape = { listKey: 'scheduling_policy_unit', fields: { id: true, name: true, type: true, internal: true, enabled: true }, maxItems: MAX_UNITS };
+const UNIT_SHAPE: ListShape = {
+  listKey: 'scheduling_policy_unit',
+  fields: { id: true, name: true, type: true, internal: true, enabled: true },
+  maxItems: MAX_UNITS,
+};
 const POLICY_SHAPE: ListShape = { listKey: 'scheduling_policy', fields: { id: true, name: true }, maxItems: MAX_POLICIES };
-const WEIGHT_SHAPE: ListShape = { listKey: 'weight', fields: { id: true, factor: true, scheduling_policy_unit: { id: true } }, maxItems: MAX_UNITS };
-const CLUSTER_SHAPE: ListShape = { listKey: 'cluster', fields: { id: true, name: true, scheduling_policy: { id: true } }, maxItems: MAX_CLUSTERS };
+const WEIGHT_SHAPE: ListShape = {
+  listKey: 'weight',
+  fields: { id: true, factor: true, scheduling_policy_unit: { id: true } },
+  maxItems: MAX_UNITS,
+};
+const CLUSTER_SHAPE: ListShape = {
+  listKey: 'cluster',
+  fields: { id: true, name: true, scheduling_policy: { id: true } },
+  maxItems: MAX_CLUSTERS,
+};
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,7 +107,15 @@ export function parseUnits(body: unknown): SchedulingUnit[] {
     const unitId = id(u.id);
     if (unitId === undefined) return [];
     // An absent `enabled` is taken as enabled: the engine always writes it, and absent says nothing against.
-    return [{ id: unitId, name: text(u.name), type: text(u.type).toLowerCase(), internal: bool(u.internal, true), enabled: bool(u.enabled, true) }];
+    return [
+      {
+        id: unitId,
+        name: text(u.name),
+        type: text(u.type).toLowerCase(),
+        internal: bool(u.internal, true),
+        enabled: bool(u.enabled, true),
+      },
+    ];
   });
 }
 
@@ -136,7 +156,14 @@ export async function readSchedulingSetup(client: EngineClient, signal?: AbortSi
   const listed = await client.getOptional('/schedulingpolicies', {}, 'GET /schedulingpolicies', parsePolicies, POLICY_SHAPE, signal);
   const policies: SchedulingPolicy[] = [];
   for (const p of listed) {
-    const weights = await client.getOptional(`/schedulingpolicies/${encodeURIComponent(p.id)}/weights`, {}, 'GET /schedulingpolicies/{id}/weights', parseWeights, WEIGHT_SHAPE, signal);
+    const weights = await client.getOptional(
+      `/schedulingpolicies/${encodeURIComponent(p.id)}/weights`,
+      {},
+      'GET /schedulingpolicies/{id}/weights',
+      parseWeights,
+      WEIGHT_SHAPE,
+      signal,
+    );
     policies.push({ ...p, weights });
   }
   // Counted apart from the inventory's GET /clusters: a refusal here is the view's, not the inventory's.

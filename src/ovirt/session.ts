@@ -13,7 +13,15 @@ import { Metrics } from '../metrics/metrics';
 import { AnswerTooLarge, decodeInline, type ListShape } from './decoder';
 import { faultReason } from './parse';
 import { BadRecord, RecordRejections } from './rejections';
-import { type EngineClientOptions, type EngineResponse, EngineTransport, readBounded, SMALL_ANSWER, tooLarge, transportError } from './transport';
+import {
+  type EngineClientOptions,
+  type EngineResponse,
+  EngineTransport,
+  readBounded,
+  SMALL_ANSWER,
+  tooLarge,
+  transportError,
+} from './transport';
 
 /** How an answer is read: `parse` its body; `notFound`: what a 404 means; `list`: a large list decoded off the main thread; `raw`: the bytes. */
 export interface GetOptions<T> {
@@ -67,7 +75,11 @@ export class EngineSession {
     if (token !== undefined) {
       try {
         await this.transport.track('POST /services/sso-logout', async () => {
-          const res = await this.transport.postForm(this.logoutUrl, { scope: 'ovirt-app-api', token }, AbortSignal.timeout(LOGOUT_TIMEOUT_MS));
+          const res = await this.transport.postForm(
+            this.logoutUrl,
+            { scope: 'ovirt-app-api', token },
+            AbortSignal.timeout(LOGOUT_TIMEOUT_MS),
+          );
           await res.body.dump();
           return { status: res.statusCode };
         });
@@ -83,21 +95,19 @@ export class EngineSession {
    * only need some fields, decoded off the main thread. Errors carry the
    * endpoint (ids replaced by `{id}`) and the HTTP status.
    */
-  async get<T>(
-    path: string,
-    query: Record<string, string>,
-    signal: AbortSignal | undefined,
-    opts: GetOptions<T>,
-  ): Promise<T> {
+  async get<T>(path: string, query: Record<string, string>, signal: AbortSignal | undefined, opts: GetOptions<T>): Promise<T> {
     const qs = new URLSearchParams(query).toString();
     const fullPath = `${this.transport.api.pathname}${path}${qs === '' ? '' : `?${qs}`}`;
     const endpoint = opts.endpoint ?? `GET ${path.replace(/^(\/[a-z]+)\/[^/]+$/, '$1/{id}')}`;
-    const fail = (code: 'engine_unreachable' | 'engine_protocol' | 'engine_auth', why: string, status: number) => new ScorerError(code, why, { endpoint, status });
+    const fail = (code: 'engine_unreachable' | 'engine_protocol' | 'engine_auth', why: string, status: number) =>
+      new ScorerError(code, why, { endpoint, status });
     for (let attempt = 0; ; attempt++) {
       const token = await this.currentToken(signal);
       let res: EngineResponse;
       try {
-        res = await this.transport.track(endpoint, () => this.transport.send(fullPath, endpoint, token, signal, opts.list, opts.raw === true));
+        res = await this.transport.track(endpoint, () =>
+          this.transport.send(fullPath, endpoint, token, signal, opts.list, opts.raw === true),
+        );
       } catch (err) {
         // undici refuses a header it cannot send: the token is the only header that varies.
         if (attempt === 0 && err instanceof ScorerError && (err.cause as { code?: string } | undefined)?.code === 'UND_ERR_INVALID_ARG') {
@@ -111,11 +121,15 @@ export class EngineSession {
         this.dropToken(token, `engine refused the token (HTTP ${res.status}), logging in again`);
         continue;
       }
-      if (res.status === 401 || res.status === 431) throw fail('engine_auth', `engine rejected a fresh token for ${endpoint} (HTTP ${res.status})`, res.status);
+      if (res.status === 401 || res.status === 431)
+        throw fail('engine_auth', `engine rejected a fresh token for ${endpoint} (HTTP ${res.status})`, res.status);
       if (res.status === 404 && opts.notFound !== undefined) return opts.notFound();
-      if (res.status >= 500) throw fail('engine_unreachable', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
-      if (res.status >= 300) throw fail('engine_protocol', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
-      if (res.body === undefined) throw fail('engine_protocol', `engine answered ${endpoint} with a malformed answer (not JSON)`, res.status);
+      if (res.status >= 500)
+        throw fail('engine_unreachable', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
+      if (res.status >= 300)
+        throw fail('engine_protocol', `engine answered HTTP ${res.status} to ${endpoint}${this.describeFault(res.body)}`, res.status);
+      if (res.body === undefined)
+        throw fail('engine_protocol', `engine answered ${endpoint} with a malformed answer (not JSON)`, res.status);
       try {
         return opts.parse(res.body);
       } catch (err) {
@@ -123,11 +137,23 @@ export class EngineSession {
         // list, and kept as the cause, so a caller can tell "this record is unusable" from a broken answer.
         if (err instanceof BadRecord) {
           this.rejections.reject(err.kind, err.reason, err.recordId, err.message, err.rawId);
-          throw new ScorerError(err.code, `engine answered ${endpoint} with a record that cannot be used: ${this.redact(err.message)}`, { endpoint, status: res.status, cause: err });
+          throw new ScorerError(err.code, `engine answered ${endpoint} with a record that cannot be used: ${this.redact(err.message)}`, {
+            endpoint,
+            status: res.status,
+            cause: err,
+          });
         }
-        if (err instanceof ScorerError) throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, { endpoint, status: res.status });
+        if (err instanceof ScorerError)
+          throw new ScorerError(err.code, `engine answered ${endpoint} with a malformed answer: ${err.message}`, {
+            endpoint,
+            status: res.status,
+          });
         // A stack overflow on an absurdly nested answer, and the like: still the engine's answer that is bad.
-        throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, { endpoint, status: res.status, cause: err });
+        throw new ScorerError('engine_protocol', `engine answered ${endpoint} with a malformed answer`, {
+          endpoint,
+          status: res.status,
+          cause: err,
+        });
       }
     }
   }
@@ -167,7 +193,11 @@ export class EngineSession {
     try {
       ({ status, body } = await this.transport.track(endpoint, async () => {
         // Tied to close() too: a hanging login must not hold up a shutdown.
-        const res = await this.transport.postForm(this.tokenUrl, form, AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.transport.closedSignal]));
+        const res = await this.transport.postForm(
+          this.tokenUrl,
+          form,
+          AbortSignal.any([AbortSignal.timeout(requestDeadlineMs), this.transport.closedSignal]),
+        );
         return { status: res.statusCode, body: await decodeInline(await readBounded(res.body, SMALL_ANSWER), false, SMALL_ANSWER) };
       }));
     } catch (err) {
@@ -175,7 +205,10 @@ export class EngineSession {
       throw transportError(err, this.options.connection.url, endpoint, undefined, this.transport.closedSignal);
     }
     if (status === 400 || status === 401 || status === 403) {
-      throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${this.describeFault(body)}`, { endpoint, status });
+      throw new ScorerError('engine_auth', `engine refused the login of ${connection.username}${this.describeFault(body)}`, {
+        endpoint,
+        status,
+      });
     }
     if (status >= 500) throw new ScorerError('engine_unreachable', `engine answered HTTP ${status} to the login`, { endpoint, status });
     const token = typeof body === 'object' && body !== null ? (body as Record<string, unknown>).access_token : undefined;
@@ -184,10 +217,14 @@ export class EngineSession {
     }
     if (!SENDABLE_TOKEN.test(token)) {
       // Accepting it would fail every request after, forever: a failed login is retried with backoff instead.
-      throw new ScorerError('engine_protocol', `engine answered the login with an access_token that cannot be sent in a header (${token.length} characters, not all visible ASCII, or too long)`, {
-        endpoint,
-        status,
-      });
+      throw new ScorerError(
+        'engine_protocol',
+        `engine answered the login with an access_token that cannot be sent in a header (${token.length} characters, not all visible ASCII, or too long)`,
+        {
+          endpoint,
+          status,
+        },
+      );
     }
     this.token = token;
     this.logger.info('logged in to the engine', { user: connection.username });

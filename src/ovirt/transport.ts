@@ -19,7 +19,10 @@ import type { Logger } from '../log';
 import type { Counter, Histogram, Metrics } from '../metrics/metrics';
 import { AnswerTooLarge, decodeInline, JsonDecoder, type ListShape } from './decoder';
 
-export type EngineClientOptions = Pick<EngineSettings, 'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'> & {
+export type EngineClientOptions = Pick<
+  EngineSettings,
+  'pageSize' | 'maxVms' | 'requestTimeoutMs' | 'requestDeadlineMs' | 'maxAnswerBytes'
+> & {
   readonly connection: EngineConnection;
   readonly logger: Logger;
   /** Where the request metrics go; default a registry of its own. */
@@ -63,7 +66,12 @@ export class EngineTransport {
       'Engine API requests by endpoint template and result: the HTTP status class, or timeout, error (no answer) or cancelled.',
       ['endpoint', 'status_class'],
     );
-    this.requestSeconds = metrics.histogram('ksm_scorer_engine_request_duration_seconds', 'Engine API request time, answer read and decoded, by endpoint template.', ['endpoint'], REQUEST_BUCKETS);
+    this.requestSeconds = metrics.histogram(
+      'ksm_scorer_engine_request_duration_seconds',
+      'Engine API request time, answer read and decoded, by endpoint template.',
+      ['endpoint'],
+      REQUEST_BUCKETS,
+    );
     const { connection, requestTimeoutMs } = options;
     this.api = new URL(connection.url);
     this.agent = new Agent({
@@ -91,7 +99,14 @@ export class EngineTransport {
   }
 
   /** GET `path` with the token: its status and decoded body (the bytes, `keepBytes`), bounded and within the deadline. */
-  async send(path: string, endpoint: string, token: string, signal: AbortSignal | undefined, list: ListShape | undefined, keepBytes = false): Promise<EngineResponse> {
+  async send(
+    path: string,
+    endpoint: string,
+    token: string,
+    signal: AbortSignal | undefined,
+    list: ListShape | undefined,
+    keepBytes = false,
+  ): Promise<EngineResponse> {
     const { requestDeadlineMs, maxAnswerBytes } = this.options;
     const deadline = AbortSignal.timeout(requestDeadlineMs);
     try {
@@ -112,15 +127,22 @@ export class EngineTransport {
       const gzip = String(res.headers['content-encoding'] ?? '').toLowerCase() === 'gzip';
       if (keepBytes && res.statusCode === 200) return { status: res.statusCode, body: await inflateBounded(bytes, gzip, maxAnswerBytes) };
       // A fault's body is only read for its reason: a large one is not worth decoding.
-      const body = res.statusCode === 200 ? await this.decoder.decode(bytes, gzip, list) : await decodeInline(bytes, gzip, SMALL_ANSWER).catch(() => undefined);
+      const body =
+        res.statusCode === 200
+          ? await this.decoder.decode(bytes, gzip, list)
+          : await decodeInline(bytes, gzip, SMALL_ANSWER).catch(() => undefined);
       return { status: res.statusCode, body };
     } catch (err) {
       if (err instanceof AnswerTooLarge) throw tooLarge(endpoint, err);
       if (deadline.aborted && !signal?.aborted && !this.closed.signal.aborted) {
-        throw new ScorerError('engine_unreachable', `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (${DEADLINE.env})`, {
-          endpoint,
-          cause: deadline.reason,
-        });
+        throw new ScorerError(
+          'engine_unreachable',
+          `engine did not finish answering ${endpoint} within ${requestDeadlineMs / 1000} s (${DEADLINE.env})`,
+          {
+            endpoint,
+            cause: deadline.reason,
+          },
+        );
       }
       throw transportError(err, this.options.connection.url, endpoint, signal, this.closed.signal);
     }
@@ -147,7 +169,12 @@ export class EngineTransport {
     const first = !this.firstSent;
     if (first) {
       this.firstSent = true;
-      this.logger.info('first engine request sent', { endpoint, engine: this.api.origin, timeoutMs: this.options.requestTimeoutMs, deadlineMs: this.options.requestDeadlineMs });
+      this.logger.info('first engine request sent', {
+        endpoint,
+        engine: this.api.origin,
+        timeoutMs: this.options.requestTimeoutMs,
+        deadlineMs: this.options.requestDeadlineMs,
+      });
     }
     const t0 = performance.now();
     const done = (result: RequestResult) => {
@@ -162,7 +189,8 @@ export class EngineTransport {
       const result = failureOf(err);
       done(result);
       const fields = { endpoint, result, ms: Math.round(performance.now() - t0), err };
-      if (first && result !== 'cancelled') this.logger.warn(result === 'timeout' ? 'first engine request timed out' : 'first engine request failed', fields);
+      if (first && result !== 'cancelled')
+        this.logger.warn(result === 'timeout' ? 'first engine request timed out' : 'first engine request failed', fields);
       else this.logger.debug('engine request failed', fields);
       throw err;
     }
@@ -180,7 +208,11 @@ function failureOf(err: unknown): RequestResult {
 
 export function tooLarge(endpoint: string, err: AnswerTooLarge): ScorerError {
   const limit = err.limitBytes >= MiB ? `${err.limitBytes / MiB} MiB` : `${err.limitBytes / 1024} KiB`;
-  return new ScorerError('engine_protocol', `engine answer to ${endpoint} is larger than the limit of ${limit}${err.setting === undefined ? '' : ` (${err.setting})`}`, { endpoint });
+  return new ScorerError(
+    'engine_protocol',
+    `engine answer to ${endpoint} is larger than the limit of ${limit}${err.setting === undefined ? '' : ` (${err.setting})`}`,
+    { endpoint },
+  );
 }
 
 /** The whole body, or AnswerTooLarge as soon as it passes `limit` bytes (the rest is never read). */
@@ -211,16 +243,26 @@ async function inflateBounded(bytes: Buffer, gzip: boolean, limit: number): Prom
 }
 
 /** `engineUrl` holds no credentials (config refuses them): it goes into the log, so the operator sees which engine failed. */
-export function transportError(err: unknown, engineUrl: string, endpoint: string, signal: AbortSignal | undefined, closed: AbortSignal): ScorerError {
+export function transportError(
+  err: unknown,
+  engineUrl: string,
+  endpoint: string,
+  signal: AbortSignal | undefined,
+  closed: AbortSignal,
+): ScorerError {
   // The decoder's verdict ("a malformed answer (...)") gets the endpoint it was about.
-  if (err instanceof ScorerError && err.endpoint === undefined && err.code === 'engine_protocol') return new ScorerError(err.code, `engine answered ${endpoint} with ${err.message}`, { endpoint });
+  if (err instanceof ScorerError && err.endpoint === undefined && err.code === 'engine_protocol')
+    return new ScorerError(err.code, `engine answered ${endpoint} with ${err.message}`, { endpoint });
   if (err instanceof ScorerError) return err;
   if (signal?.aborted) return ScorerError.from(signal.reason);
   if (closed.aborted) return ScorerError.from(closed.reason);
   if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) return ScorerError.from(err);
   if (err instanceof Error && 'code' in err) {
     const code = (err as { code?: string }).code ?? err.name;
-    return new ScorerError('engine_unreachable', `the oVirt engine at ${engineUrl} could not be reached (${endpoint}: ${code})`, { endpoint, cause: err });
+    return new ScorerError('engine_unreachable', `the oVirt engine at ${engineUrl} could not be reached (${endpoint}: ${code})`, {
+      endpoint,
+      cause: err,
+    });
   }
   return new ScorerError('engine_protocol', `engine answered ${endpoint} with something unreadable`, { endpoint, cause: err });
 }

@@ -13,7 +13,23 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** Free text that may name people or places: emptied. */
 const EMPTIED = new Set(['description', 'comment', 'fqdn', 'hostname', 'user_name']);
 /** Values kept as they are: identities and OS facts. */
-const KEPT = new Set(['id', 'href', 'rel', 'type', 'version', 'full_version', 'major', 'minor', 'build', 'revision', 'distribution', 'family', 'status', 'code', 'severity']);
+const KEPT = new Set([
+  'id',
+  'href',
+  'rel',
+  'type',
+  'version',
+  'full_version',
+  'major',
+  'minor',
+  'build',
+  'revision',
+  'distribution',
+  'family',
+  'status',
+  'code',
+  'severity',
+]);
 
 /** Host, VM and cluster names are made of these (oVirt's name rules): a run of them is one word. */
 const WORD = /[\w.-]+/g;

@@ -49,15 +49,23 @@ export function readRecording(dir: string, maxAnswerBytes: number): { index: Rec
   try {
     index = JSON.parse(readBounded(join(dir, INDEX_FILE), MAX_INDEX_BYTES, 'the index').toString('utf8')) as RecordingIndex;
   } catch (err) {
-    throw new Error(`${join(dir, INDEX_FILE)}: not a readable recording index (${(err as NodeJS.ErrnoException).code ?? (err instanceof SyntaxError ? 'not JSON' : (err as Error).message)})`);
+    throw new Error(
+      `${join(dir, INDEX_FILE)}: not a readable recording index (${(err as NodeJS.ErrnoException).code ?? (err instanceof SyntaxError ? 'not JSON' : (err as Error).message)})`,
+    );
   }
   // A type guard, not Array.isArray: that narrows a typed array to any[].
   if (index?.format !== FORMAT || !isList(index.answers)) throw new Error(`${join(dir, INDEX_FILE)}: not a ${FORMAT} index`);
-  if (index.answers.length > MAX_ANSWERS) throw new Error(`${join(dir, INDEX_FILE)}: ${index.answers.length} answers, more than the ${MAX_ANSWERS} read`);
+  if (index.answers.length > MAX_ANSWERS)
+    throw new Error(`${join(dir, INDEX_FILE)}: ${index.answers.length} answers, more than the ${MAX_ANSWERS} read`);
   const bodies = new Map<RecordedAnswer, unknown>();
   for (const answer of index.answers) {
     // A plain name in the directory: an index cannot make the service read other files.
-    if (typeof (answer as Partial<RecordedAnswer> | null)?.path !== 'string' || typeof answer.file !== 'string' || !/^[\w-][\w.-]*$/.test(answer.file)) throw new Error(`${join(dir, INDEX_FILE)}: an answer entry without a path or a plain file name`);
+    if (
+      typeof (answer as Partial<RecordedAnswer> | null)?.path !== 'string' ||
+      typeof answer.file !== 'string' ||
+      !/^[\w-][\w.-]*$/.test(answer.file)
+    )
+      throw new Error(`${join(dir, INDEX_FILE)}: an answer entry without a path or a plain file name`);
     let bytes: Buffer;
     try {
       bytes = readBounded(join(dir, answer.file), maxAnswerBytes, SETTINGS.engine.maxAnswerBytes.env);

@@ -26,8 +26,13 @@ interface Request {
 }
 
 /** Reads every answer, then writes them (anonymized when asked); returns the index written. */
-export async function recordAnswers(client: EngineClient, dir: string, options: { anonymize: boolean; pageSize: number; maxVms: number }): Promise<RecordingIndex> {
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new ScorerError('invalid_argument', `${dir} is not empty: record into a new directory`);
+export async function recordAnswers(
+  client: EngineClient,
+  dir: string,
+  options: { anonymize: boolean; pageSize: number; maxVms: number },
+): Promise<RecordingIndex> {
+  if (existsSync(dir) && readdirSync(dir).length > 0)
+    throw new ScorerError('invalid_argument', `${dir} is not empty: record into a new directory`);
   const got: { request: Request; bytes: Buffer }[] = [];
   const get = async (request: Request) => {
     const bytes = await client.getRaw(request.path, request.query, request.endpoint);
@@ -37,21 +42,36 @@ export async function recordAnswers(client: EngineClient, dir: string, options: 
   await get({ path: '/hosts', query: {}, endpoint: 'GET /hosts', kind: 'host' });
   await get({ path: '/clusters', query: {}, endpoint: 'GET /clusters', kind: 'cluster' });
   for (let page = 1; ; page++) {
-    const bytes = await get({ path: '/vms', query: { search: `sortby name asc page ${page}`, max: String(options.pageSize) }, endpoint: 'GET /vms', kind: 'vm' });
+    const bytes = await get({
+      path: '/vms',
+      query: { search: `sortby name asc page ${page}`, max: String(options.pageSize) },
+      endpoint: 'GET /vms',
+      kind: 'vm',
+    });
     const vms = (JSON.parse(bytes.toString('utf8')) as { vm?: unknown }).vm;
     const count = Array.isArray(vms) ? vms.length : vms === undefined ? 0 : 1;
     if (count < options.pageSize) break;
-    if (page * options.pageSize >= options.maxVms) throw new ScorerError('engine_protocol', `engine has at least ${options.maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`);
+    if (page * options.pageSize >= options.maxVms)
+      throw new ScorerError(
+        'engine_protocol',
+        `engine has at least ${options.maxVms} VMs, the most a refresh reads (${SETTINGS.engine.maxVms.env})`,
+      );
   }
   await get({ path: '/events', query: { max: String(RECORDED_EVENTS) }, endpoint: 'GET /events' });
   await get({ path: '/schedulingpolicyunits', query: {}, endpoint: 'GET /schedulingpolicyunits' });
   const policies = await get({ path: '/schedulingpolicies', query: {}, endpoint: 'GET /schedulingpolicies' });
   for (const p of parsePolicies(JSON.parse(policies.toString('utf8')))) {
-    await get({ path: `/schedulingpolicies/${encodeURIComponent(p.id)}/weights`, query: {}, endpoint: 'GET /schedulingpolicies/{id}/weights' });
+    await get({
+      path: `/schedulingpolicies/${encodeURIComponent(p.id)}/weights`,
+      query: {},
+      endpoint: 'GET /schedulingpolicies/{id}/weights',
+    });
   }
 
   const anonymizer = options.anonymize ? new Anonymizer() : undefined;
-  if (anonymizer !== undefined) for (const { request, bytes } of got) if (request.kind !== undefined) anonymizer.learn(request.kind, JSON.parse(bytes.toString('utf8')));
+  if (anonymizer !== undefined)
+    for (const { request, bytes } of got)
+      if (request.kind !== undefined) anonymizer.learn(request.kind, JSON.parse(bytes.toString('utf8')));
   mkdirSync(dir, { recursive: true });
   const answers: RecordedAnswer[] = got.map(({ request, bytes }, i) => {
     const file = `${String(i + 1).padStart(4, '0')}${request.path.replace(/[^a-z]+/gi, '-')}.json`;

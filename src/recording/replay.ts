@@ -14,7 +14,8 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** The items under `key`; an answer that is not a list of them is refused, naming its file. */
 function items(body: unknown, key: string, file: string): Json[] {
   const list = isObject(body) ? body[key] : undefined;
-  if (!isObject(body) || (list !== undefined && list !== null && typeof list !== 'object')) throw new Error(`${file}: not a list of ${key}`);
+  if (!isObject(body) || (list !== undefined && list !== null && typeof list !== 'object'))
+    throw new Error(`${file}: not a list of ${key}`);
   return (Array.isArray(list) ? list : isObject(list) ? [list] : []).filter(isObject);
 }
 

@@ -14,7 +14,8 @@ import type { XmlRpcOut } from './xmlrpc-writer';
 /** Policy unit names are short identifiers; the engine's own are under 50 characters. */
 const MAX_UNIT_NAME = 256;
 
-export type VmScores = { readonly kind: 'scored'; readonly scores: readonly Pick<HostScore, 'score'>[] } | { readonly kind: 'vm_not_found' };
+export type VmScores =
+  { readonly kind: 'scored'; readonly scores: readonly Pick<HostScore, 'score'>[] } | { readonly kind: 'vm_not_found' };
 
 /**
  * Scores `hostIds` (not empty, no repeats) for the VM exactly as gRPC
@@ -88,18 +89,21 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
   };
 
   function method(name: string): Method {
-    if (!Object.hasOwn(methods, name)) throw new XmlRpcFault(FaultCode.methodNotFound, `no method ${JSON.stringify(clip(name))}; system.listMethods tells the methods`);
+    if (!Object.hasOwn(methods, name))
+      throw new XmlRpcFault(FaultCode.methodNotFound, `no method ${JSON.stringify(clip(name))}; system.listMethods tells the methods`);
     return methods[name]!;
   }
 
   async function runCostFunctions(params: readonly XmlRpcValue[], signal: AbortSignal): Promise<XmlRpcOut> {
     const units = array(params[0], 'runCostFunctions', 'units').map((pair, i) => {
-      if (!Array.isArray(pair) || pair.length !== 2) throw paramFault('runCostFunctions', `units[${i}]`, 'a [name, factor] pair of a string and an int', pair);
+      if (!Array.isArray(pair) || pair.length !== 2)
+        throw paramFault('runCostFunctions', `units[${i}]`, 'a [name, factor] pair of a string and an int', pair);
       // The pair is right, one of its members is not: name that member, not the pair ("got an array").
       if (typeof pair[0] !== 'string') throw paramFault('runCostFunctions', `units[${i}] name`, 'a string', pair[0]);
       if (typeof pair[1] !== 'number') throw paramFault('runCostFunctions', `units[${i}] factor`, 'an int', pair[1]);
       // Unknown units are echoed back as plugin_errors keys (the engine maps them by name): no essay-long names.
-      if (pair[0].length > MAX_UNIT_NAME) throw new XmlRpcFault(FaultCode.invalidParams, `runCostFunctions: units[${i}] has a name longer than ${MAX_UNIT_NAME} characters`);
+      if (pair[0].length > MAX_UNIT_NAME)
+        throw new XmlRpcFault(FaultCode.invalidParams, `runCostFunctions: units[${i}] has a name longer than ${MAX_UNIT_NAME} characters`);
       return pair[0];
     });
     const hostIds = strings(params[1], 'runCostFunctions', 'host ids');
@@ -133,7 +137,10 @@ export function createProxyMethods({ scoreVm, logger }: { scoreVm: ScoreVm; logg
     const m = method(call.methodName);
     const arity = m.signature.length - 1;
     if (call.params.length !== arity) {
-      throw new XmlRpcFault(FaultCode.invalidParams, `${call.methodName} takes ${arity} parameter${arity === 1 ? '' : 's'}, got ${call.params.length}`);
+      throw new XmlRpcFault(
+        FaultCode.invalidParams,
+        `${call.methodName} takes ${arity} parameter${arity === 1 ? '' : 's'}, got ${call.params.length}`,
+      );
     }
     return m.run(call.params, signal);
   };

@@ -68,8 +68,16 @@ export class SchedulerProxyListener {
 
   constructor(private readonly options: ProxyListenerOptions) {
     const metrics = options.metrics ?? new Metrics();
-    const count = metrics.counter('ksm_scorer_xmlrpc_calls_total', 'Scheduler proxy (XML-RPC) calls by method and outcome (ok, fault).', ['method', 'outcome']);
-    const time = metrics.histogram('ksm_scorer_xmlrpc_call_duration_seconds', 'Scheduler proxy call time, body read to answer sent, by method.', ['method'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+    const count = metrics.counter('ksm_scorer_xmlrpc_calls_total', 'Scheduler proxy (XML-RPC) calls by method and outcome (ok, fault).', [
+      'method',
+      'outcome',
+    ]);
+    const time = metrics.histogram(
+      'ksm_scorer_xmlrpc_call_duration_seconds',
+      'Scheduler proxy call time, body read to answer sent, by method.',
+      ['method'],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    );
     this.calls = (method, fault, seconds) => {
       // Bounded: a name the methods do not know is `unknown`, a body that never named one `none`.
       const label = method === undefined ? 'none' : fault?.code === FaultCode.methodNotFound ? 'unknown' : method;
@@ -99,7 +107,13 @@ export class SchedulerProxyListener {
     // least progress (idle ones first) makes room, so slow or silent clients cannot lock the engine out.
     this.guard = new ProgressGuard(
       this.server,
-      { maxConnections: MAX_CONNECTIONS, headerTimeoutMs: HEADERS_TIMEOUT_MS, headerMaxMs: HEADERS_MAX_MS, minRateBytes: this.minRateBytes, idleTimeoutMs: IDLE_TIMEOUT_MS },
+      {
+        maxConnections: MAX_CONNECTIONS,
+        headerTimeoutMs: HEADERS_TIMEOUT_MS,
+        headerMaxMs: HEADERS_MAX_MS,
+        minRateBytes: this.minRateBytes,
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+      },
       options.logger,
       'XML-RPC',
     );
@@ -195,7 +209,13 @@ export class SchedulerProxyListener {
     const bodyDeadline = () => {
       const left = bodyStarted + this.bodyTimeoutMs + (received / this.minRateBytes) * 1000 - performance.now();
       if (left > 0) bodyTimer = setTimeout(bodyDeadline, left);
-      else refuse(new XmlRpcFault(FaultCode.transport, `the request body did not arrive within ${this.bodyTimeoutMs / 1000} s plus 1 s per ${this.minRateBytes} bytes received`));
+      else
+        refuse(
+          new XmlRpcFault(
+            FaultCode.transport,
+            `the request body did not arrive within ${this.bodyTimeoutMs / 1000} s plus 1 s per ${this.minRateBytes} bytes received`,
+          ),
+        );
     };
     if (!refused) bodyTimer = setTimeout(bodyDeadline, this.bodyTimeoutMs);
     req.on('data', (chunk: Buffer) => {
@@ -222,13 +242,21 @@ export class SchedulerProxyListener {
         replyFault(err);
         return;
       }
-      this.dispatch(call, calls, (value) => reply(value, call.methodName), (err) => replyFault(err, call.methodName));
+      this.dispatch(
+        call,
+        calls,
+        (value) => reply(value, call.methodName),
+        (err) => replyFault(err, call.methodName),
+      );
     });
   }
 
   private dispatch(call: MethodCall, calls: AbortController, reply: (body: string) => void, fail: (err: unknown) => void): void {
     const timer = setTimeout(
-      () => calls.abort(new ScorerError('deadline_exceeded', `the call took longer than ${this.callTimeoutMs / 1000} s waiting for the oVirt engine`)),
+      () =>
+        calls.abort(
+          new ScorerError('deadline_exceeded', `the call took longer than ${this.callTimeoutMs / 1000} s waiting for the oVirt engine`),
+        ),
       this.callTimeoutMs,
     );
     let pending: Promise<XmlRpcOut>;

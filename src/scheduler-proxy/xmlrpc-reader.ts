@@ -3,7 +3,17 @@
  * saxes (bounded, no DTD, no entities).
  */
 import { SaxesParser, type SaxesTagNS } from 'saxes';
-import { clip, EXTENSIONS_NS, FaultCode, type MethodCall, XmlRpcFault, XmlRpcOther, type XmlRpcStruct, type XmlRpcValue } from './xmlrpc-values';
+import {
+  EXTENSIONS_NS,
+  FaultCode,
+  isBlank,
+  type MethodCall,
+  readScalar,
+  SCALARS,
+  XmlRpcFault,
+  type XmlRpcStruct,
+  type XmlRpcValue,
+} from './xmlrpc-values';
 
 export interface ReaderLimits {
   /** Deepest element nesting; the engine's calls nest 10 deep. */
@@ -27,20 +37,7 @@ type Frame =
   | { kind: 'name'; text: string }
   | { kind: 'scalar'; type: string; text: string };
 
-/** The value types read: XML-RPC's, plain <nil/> and <i8> as Python writes them, and Apache's extensions that are plain data. */
-const SCALARS = new Set(['string', 'int', 'i4', 'boolean', 'double', 'dateTime.iso8601', 'base64', 'nil', 'i8', 'ex:nil', 'ex:i1', 'ex:i2', 'ex:i8', 'ex:float']);
-const INT_RANGE: Record<string, readonly [number, number]> = {
-  int: [-(2 ** 31), 2 ** 31 - 1],
-  i4: [-(2 ** 31), 2 ** 31 - 1],
-  'ex:i1': [-128, 127],
-  'ex:i2': [-32_768, 32_767],
-  // 64-bit as far as a JS number is exact: no handler reads one anyway.
-  i8: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-  'ex:i8': [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
-
 const invalid = (message: string) => new XmlRpcFault(FaultCode.invalidXmlRpc, message);
-const isBlank = (s: string) => /^[ \t\r\n]*$/.test(s);
 
 /**
  * Reads one methodCall from UTF-8 chunks as they arrive, so a body is never
@@ -107,7 +104,8 @@ export class MethodCallReader {
     const name = tag.uri === '' ? tag.local : tag.uri === EXTENSIONS_NS ? `ex:${tag.local}` : undefined;
     if (name === undefined) throw invalid(`element ${JSON.stringify(tag.name)} is in an unknown namespace (${JSON.stringify(tag.uri)})`);
     const parent = this.stack.at(-1);
-    const misplaced = () => invalid(`<${name}> is not allowed ${parent === undefined ? 'as the root element' : `inside <${parentName(parent)}>`}`);
+    const misplaced = () =>
+      invalid(`<${name}> is not allowed ${parent === undefined ? 'as the root element' : `inside <${parentName(parent)}>`}`);
 
     let frame: Frame;
     switch (parent?.kind) {
@@ -116,7 +114,8 @@ export class MethodCallReader {
         frame = { kind: 'methodCall' };
         break;
       case 'methodCall':
-        if (name === 'methodName' && parent.methodName === undefined && parent.params === undefined) frame = { kind: 'methodName', text: '' };
+        if (name === 'methodName' && parent.methodName === undefined && parent.params === undefined)
+          frame = { kind: 'methodName', text: '' };
         else if (name === 'params' && parent.methodName !== undefined && parent.params === undefined) frame = { kind: 'params', items: [] };
         else throw invalid(`<methodCall> holds one <methodName>, then at most one <params>; got <${name}> out of place`);
         break;
@@ -139,7 +138,8 @@ export class MethodCallReader {
         if (name === 'array') frame = { kind: 'array' };
         else if (name === 'struct') frame = { kind: 'struct', members: new Map() };
         else if (SCALARS.has(name)) frame = { kind: 'scalar', type: name, text: '' };
-        else throw name.startsWith('ex:') ? invalid(`the extension type <${name}> is not supported`) : invalid(`unknown value type <${name}>`);
+        else
+          throw name.startsWith('ex:') ? invalid(`the extension type <${name}> is not supported`) : invalid(`unknown value type <${name}>`);
         parent.has = true;
         break;
       case 'array':
@@ -220,7 +220,7 @@ export class MethodCallReader {
         (parent as Extract<Frame, { kind: 'member' }>).name = frame.text;
         return;
       case 'scalar':
-        (parent as Extract<Frame, { kind: 'value' }>).child = scalar(frame.type, frame.text);
+        (parent as Extract<Frame, { kind: 'value' }>).child = readScalar(frame.type, frame.text);
         return;
     }
   }
@@ -236,38 +236,4 @@ export class MethodCallReader {
 
 function parentName(frame: Frame): string {
   return frame.kind === 'scalar' ? frame.type : frame.kind;
-}
-
-function scalar(type: string, text: string): XmlRpcValue {
-  const range = INT_RANGE[type];
-  if (range !== undefined) {
-    const t = text.trim();
-    const n = Number(t);
-    if (!/^[+-]?\d{1,20}$/.test(t) || n < range[0] || n > range[1]) throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not an integer from ${range[0]} to ${range[1]}`);
-    return n;
-  }
-  switch (type) {
-    case 'string':
-      return text;
-    case 'boolean': {
-      const t = text.trim();
-      if (t !== '0' && t !== '1') throw invalid(`<boolean> holds ${JSON.stringify(clip(text))}, not 0 or 1`);
-      return t === '1';
-    }
-    case 'double':
-    case 'ex:float':
-      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim())) throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not a number`);
-      return new XmlRpcOther('double', text.trim());
-    case 'dateTime.iso8601':
-      if (!/^\d{4}-?\d{2}-?\d{2}T\d{2}:\d{2}:\d{2}/.test(text.trim())) throw invalid(`<dateTime.iso8601> holds ${JSON.stringify(clip(text))}`);
-      return new XmlRpcOther('dateTime.iso8601', text.trim());
-    case 'base64':
-      if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) throw invalid('<base64> holds characters outside base64');
-      return new XmlRpcOther('base64', text.replace(/\s+/g, ''));
-    case 'nil':
-    case 'ex:nil':
-      if (!isBlank(text)) throw invalid(`<${type}> must be empty`);
-      return null;
-  }
-  throw invalid(`unknown value type <${type}>`);
 }

@@ -58,3 +58,72 @@ export function typeName(value: XmlRpcValue | undefined): string {
   if (Array.isArray(value)) return 'an array';
   return 'a struct';
 }
+
+/** The value types read: XML-RPC's, plain <nil/> and <i8> as Python writes them, and Apache's extensions that are plain data. */
+export const SCALARS: ReadonlySet<string> = new Set([
+  'string',
+  'int',
+  'i4',
+  'boolean',
+  'double',
+  'dateTime.iso8601',
+  'base64',
+  'nil',
+  'i8',
+  'ex:nil',
+  'ex:i1',
+  'ex:i2',
+  'ex:i8',
+  'ex:float',
+]);
+const INT_RANGE: Record<string, readonly [number, number]> = {
+  int: [-(2 ** 31), 2 ** 31 - 1],
+  i4: [-(2 ** 31), 2 ** 31 - 1],
+  'ex:i1': [-128, 127],
+  'ex:i2': [-32_768, 32_767],
+  // 64-bit as far as a JS number is exact: no handler reads one anyway.
+  i8: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  'ex:i8': [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+};
+
+const invalid = (message: string) => new XmlRpcFault(FaultCode.invalidXmlRpc, message);
+/** Only XML whitespace. */
+export const isBlank = (s: string) => /^[ \t\r\n]*$/.test(s);
+
+/** A scalar value of type `type` (one of SCALARS) read from its element's text, checked. */
+export function readScalar(type: string, text: string): XmlRpcValue {
+  const range = INT_RANGE[type];
+  if (range !== undefined) {
+    const t = text.trim();
+    const n = Number(t);
+    if (!/^[+-]?\d{1,20}$/.test(t) || n < range[0] || n > range[1])
+      throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not an integer from ${range[0]} to ${range[1]}`);
+    return n;
+  }
+  switch (type) {
+    case 'string':
+      return text;
+    case 'boolean': {
+      const t = text.trim();
+      if (t !== '0' && t !== '1') throw invalid(`<boolean> holds ${JSON.stringify(clip(text))}, not 0 or 1`);
+      return t === '1';
+    }
+    case 'double':
+    case 'ex:float':
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text.trim()))
+        throw invalid(`<${type}> holds ${JSON.stringify(clip(text))}, not a number`);
+      return new XmlRpcOther('double', text.trim());
+    case 'dateTime.iso8601':
+      if (!/^\d{4}-?\d{2}-?\d{2}T\d{2}:\d{2}:\d{2}/.test(text.trim()))
+        throw invalid(`<dateTime.iso8601> holds ${JSON.stringify(clip(text))}`);
+      return new XmlRpcOther('dateTime.iso8601', text.trim());
+    case 'base64':
+      if (!/^[A-Za-z0-9+/=\s]*$/.test(text)) throw invalid('<base64> holds characters outside base64');
+      return new XmlRpcOther('base64', text.replace(/\s+/g, ''));
+    case 'nil':
+    case 'ex:nil':
+      if (!isBlank(text)) throw invalid(`<${type}> must be empty`);
+      return null;
+  }
+  throw invalid(`unknown value type <${type}>`);
+}

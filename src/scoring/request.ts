@@ -45,8 +45,14 @@ export function parseScoreRequest(req: ScoreRequest, limits: RequestLimits, pref
 const hostIdCount = (req: ScoreRequest) => req.hostIdCount ?? (req.host_ids?.length ?? 0) + (req.extraHostIds ?? 0);
 
 /** The request as a whole: well formed, and not naming too many hosts (`hostIdCount`). */
-export function checkScoreRequest(req: { readonly malformed?: string | undefined }, hostIdCount: number, limits: RequestLimits, prefix: string): void {
-  if (req.malformed !== undefined) throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
+export function checkScoreRequest(
+  req: { readonly malformed?: string | undefined },
+  hostIdCount: number,
+  limits: RequestLimits,
+  prefix: string,
+): void {
+  if (req.malformed !== undefined)
+    throw invalid(prefix === '' ? 'request' : prefix.slice(0, -1), `not a valid ScoreHostsRequest message (${req.malformed})`);
   if (hostIdCount > limits.maxHostsPerRequest) {
     throw invalid(`${prefix}host_ids`, `${hostIdCount} ids, more than the maximum of ${limits.maxHostsPerRequest}`);
   }
@@ -113,4 +119,7 @@ export function checkBatchSize(named: readonly (number | undefined)[], hostCount
 }
 
 const tooManyHostScores = (hostScores: number, limits: LimitSettings) =>
-  invalid('requests', `${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`);
+  invalid(
+    'requests',
+    `${hostScores} host scores in one batch (empty host_ids count every host), more than the maximum of ${limits.maxBatchHostScores}; split the batch`,
+  );

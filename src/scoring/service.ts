@@ -30,7 +30,11 @@ export interface QueryScores {
 export type QueryReads = ScoreTarget & { readonly otherIds: readonly string[] };
 
 /** The snapshot to answer `request` from; when there is none, the request is validated first, so a bad request hears about itself. */
-export function servableSnapshot<S extends ScoredSnapshot>(inventory: ServedSnapshots<S>, limits: RequestLimits, request?: ScoreRequest): S {
+export function servableSnapshot<S extends ScoredSnapshot>(
+  inventory: ServedSnapshots<S>,
+  limits: RequestLimits,
+  request?: ScoreRequest,
+): S {
   try {
     return inventory.servableSnapshot();
   } catch (err) {
@@ -63,10 +67,16 @@ export async function scoreVmOnHosts<S extends ScoredSnapshot>(
 ): Promise<HostScore[] | VmNotFound> {
   const query = parseScoreRequest({ vm: 'vm_id', vm_id: vmId, host_ids: [...hostIds] }, limits);
   const snapshot = inventory.servableSnapshot();
-  return withQueriesView(inventory, snapshot, [{ ...query, otherIds: query.hostIds ?? [] }], () => ({ signal, dispose() {} }), (view) => {
-    const scored = scoreQuery(view, query);
-    return 'notFound' in scored ? scored : scored.scores;
-  });
+  return withQueriesView(
+    inventory,
+    snapshot,
+    [{ ...query, otherIds: query.hostIds ?? [] }],
+    () => ({ signal, dispose() {} }),
+    (view) => {
+      const scored = scoreQuery(view, query);
+      return 'notFound' in scored ? scored : scored.scores;
+    },
+  );
 }
 
 /** Scores as objects, from the view: for front ends other than gRPC, and the reference the score tables are tested against. */

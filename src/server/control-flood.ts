@@ -73,12 +73,15 @@ export class ControlFloodGuard {
       session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       setTimeout(() => session.destroy(), FLUSH_MS).unref();
       if (this.cut++ === 0) {
-        this.logger.warn('closed a connection sending control frames (WINDOW_UPDATE, PRIORITY, PING, SETTINGS, RST_STREAM) beyond its calls; more are counted once a minute', {
-          controlBytes: control,
-          intervalMs: CHECK_INTERVAL_MS,
-          limit: this.maxControlBytesPerSecond,
-          peer: session.socket?.remoteAddress,
-        });
+        this.logger.warn(
+          'closed a connection sending control frames (WINDOW_UPDATE, PRIORITY, PING, SETTINGS, RST_STREAM) beyond its calls; more are counted once a minute',
+          {
+            controlBytes: control,
+            intervalMs: CHECK_INTERVAL_MS,
+            limit: this.maxControlBytesPerSecond,
+            peer: session.socket?.remoteAddress,
+          },
+        );
         setTimeout(() => this.report(), 60_000).unref();
       }
     }

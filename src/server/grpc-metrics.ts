@@ -32,7 +32,13 @@ class MethodSeries {
     seconds: HotHistogram<MethodLabel>,
   ) {
     const [, service = '', name = ''] = /^\/([^/]*)\/([^/]*)$/.exec(method.path) ?? [];
-    const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
+    const type = method.requestStream
+      ? method.responseStream
+        ? 'bidi_stream'
+        : 'client_stream'
+      : method.responseStream
+        ? 'server_stream'
+        : 'unary';
     this.labels = { grpc_type: type, grpc_service: service, grpc_method: name };
     this.started = started.labels(this.labels);
     this.seconds = seconds.labels(this.labels);
@@ -57,8 +63,17 @@ export class GrpcServerMetrics {
   constructor(metrics: Metrics) {
     const labels: MethodLabel[] = ['grpc_type', 'grpc_service', 'grpc_method'];
     this.started = metrics.hotCounter('grpc_server_started_total', 'Total number of RPCs started on the server.', labels);
-    this.handled = metrics.hotCounter('grpc_server_handled_total', 'Total number of RPCs completed on the server, regardless of success or failure.', [...labels, 'grpc_code']);
-    this.seconds = metrics.hotHistogram('grpc_server_handling_seconds', 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.', labels, HANDLING_BUCKETS);
+    this.handled = metrics.hotCounter(
+      'grpc_server_handled_total',
+      'Total number of RPCs completed on the server, regardless of success or failure.',
+      [...labels, 'grpc_code'],
+    );
+    this.seconds = metrics.hotHistogram(
+      'grpc_server_handling_seconds',
+      'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+      labels,
+      HANDLING_BUCKETS,
+    );
   }
 
   private seriesOf(method: MethodShape): MethodSeries {
@@ -115,7 +130,11 @@ export class GrpcServerMetrics {
         const t0 = performance.now();
         (handler as UnaryHandler)(call, (err, value, trailer, flags) => {
           // Past the deadline grpc-js has answered DEADLINE_EXCEEDED itself, whatever comes now.
-          const code = deadlinePassed(call.getDeadline()) ? grpc.status.DEADLINE_EXCEEDED : err == null ? grpc.status.OK : (err.code ?? grpc.status.UNKNOWN);
+          const code = deadlinePassed(call.getDeadline())
+            ? grpc.status.DEADLINE_EXCEEDED
+            : err == null
+              ? grpc.status.OK
+              : (err.code ?? grpc.status.UNKNOWN);
           series.finished(code, t0);
           callback(err, value, trailer, flags);
         });

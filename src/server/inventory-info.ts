@@ -11,4 +11,3 @@ export function inventoryMessage(info: InventoryInfo): InventoryInfoMessage {
     vm_count: info.vmCount,
   };
 }
-

@@ -46,13 +46,21 @@ export class ConnectionListener {
   private waiting = 0;
   private closed = false;
 
-  constructor(private readonly injector: ConnectionInjector, private readonly limits: ListenerLimits, private readonly logger: Logger) {
+  constructor(
+    private readonly injector: ConnectionInjector,
+    private readonly limits: ListenerLimits,
+    private readonly logger: Logger,
+  ) {
     if (limits.tls !== undefined) {
       // TLS ends here, not in grpc-js (see TlsCredentials), so the cap and the timeouts see every
       // connection the same way. The handshake timeout applies twice: to the TLS handshake, then
       // to the HTTP/2 preface.
       this.credentials = new TlsCredentials(limits.tls, logger, 'gRPC');
-      this.tls = tls.createServer({ ...this.credentials.serverOptions(), ALPNProtocols: ['h2'], handshakeTimeout: limits.handshakeTimeoutMs });
+      this.tls = tls.createServer({
+        ...this.credentials.serverOptions(),
+        ALPNProtocols: ['h2'],
+        handshakeTimeout: limits.handshakeTimeoutMs,
+      });
       this.credentials.watch(this.tls);
       this.tls.on('secureConnection', (socket: tls.TLSSocket) => this.awaitPreface(socket));
       // A handshake that timed out, a refused client certificate, a client speaking plaintext: Node reports them, closing is ours.
@@ -68,7 +76,11 @@ export class ConnectionListener {
       this.waiting++;
       return this.evictQuiet().finally(() => this.waiting--);
     };
-    const report = { logger, message: 'connections refused or closed by the connection limits or in the TLS handshake', events: ['overLimit', 'handshakeTimeout', 'evictedQuiet', 'tlsFailed'] as const };
+    const report = {
+      logger,
+      message: 'connections refused or closed by the connection limits or in the TLS handshake',
+      events: ['overLimit', 'handshakeTimeout', 'evictedQuiet', 'tlsFailed'] as const,
+    };
     this.cap = new ConnectionCap(limits.maxConnections, makeRoom, report);
     this.tcp = net.createServer();
     this.cap.attach(this.tcp, (socket) => this.admit(socket));

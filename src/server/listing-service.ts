@@ -25,7 +25,11 @@ export interface ListingDeps {
 export function createListingHandlers({ inventory, logger }: ListingDeps): ListingHandlers {
   /** A handler that parses the request, then answers from a servable snapshot, with its InventoryInfo. */
   const answer =
-    <Req, Parsed, Res>(method: string, parse: (req: DecodedRequest<Req>) => Parsed, respond: (snapshot: InventorySnapshot, parsed: Parsed) => Res): grpc.handleUnaryCall<Req, Res & { inventory: InventoryInfo }> =>
+    <Req, Parsed, Res>(
+      method: string,
+      parse: (req: DecodedRequest<Req>) => Parsed,
+      respond: (snapshot: InventorySnapshot, parsed: Parsed) => Res,
+    ): grpc.handleUnaryCall<Req, Res & { inventory: InventoryInfo }> =>
     (call, callback) => {
       try {
         const parsed = parse(call.request as DecodedRequest<Req>); // flagMalformed in server.ts may have flagged it
@@ -67,14 +71,10 @@ export function createListingHandlers({ inventory, logger }: ListingDeps): Listi
       }),
     ),
 
-    ListVms: answer(
-      'ListVms',
-      parseListVmsRequest,
-      (snapshot, { hostId, max }) => {
-        const listed = inventory.vms(snapshot, hostId, max);
-        if (listed === undefined) throw new ScorerError('not_found', `host_id: the inventory has no host ${hostId}`);
-        return { vms: listed.vms.map((vm) => ({ id: vm.id, host_id: vm.hostId ?? '', os: vm.os })), total_count: listed.total };
-      },
-    ),
+    ListVms: answer('ListVms', parseListVmsRequest, (snapshot, { hostId, max }) => {
+      const listed = inventory.vms(snapshot, hostId, max);
+      if (listed === undefined) throw new ScorerError('not_found', `host_id: the inventory has no host ${hostId}`);
+      return { vms: listed.vms.map((vm) => ({ id: vm.id, host_id: vm.hostId ?? '', os: vm.os })), total_count: listed.total };
+    }),
   };
 }

@@ -32,7 +32,10 @@ export interface ScorerServiceDeps {
 /** Every RPC of HostScorerService: scoring here, the inventory listings in listing-service.ts. */
 export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerServiceHandlers {
   const { inventory, limits, logger, registry } = deps;
-  const evicted = registry?.counter('ksm_scorer_score_tables_evicted_total', `Score tables dropped to stay within ${SETTINGS.limits.scoreCacheBytes.env} (least recently used OS identity first).`);
+  const evicted = registry?.counter(
+    'ksm_scorer_score_tables_evicted_total',
+    `Score tables dropped to stay within ${SETTINGS.limits.scoreCacheBytes.env} (least recently used OS identity first).`,
+  );
   const scoreTables = new ScoreTables(limits.scoreCacheBytes, logger, () => evicted?.inc());
   if (registry !== undefined) reportScoreTables(registry, scoreTables);
   return {
@@ -44,7 +47,13 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
         const snapshot = servableSnapshot(inventory, limits, req);
         const tables = scoreTables.of(snapshot);
         const query = parseIndexedRequest(req, tables, limits);
-        const answer = await withQueriesView(inventory, snapshot, [query], () => callSignal(call), (view) => ScoresAnswer.plan(view, tables, query));
+        const answer = await withQueriesView(
+          inventory,
+          snapshot,
+          [query],
+          () => callSignal(call),
+          (view) => ScoresAnswer.plan(view, tables, query),
+        );
         if ('notFound' in answer) throw new ScorerError('not_found', `vm_id: ${answer.notFound}`);
         callback(null, prepared(new ScoreHostsReply(answer, inventoryMessage(inventory.info(snapshot)))));
       } catch (err) {
@@ -60,19 +69,29 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
         const snapshot = servableSnapshot(inventory, limits);
         const tables = scoreTables.of(snapshot);
         const items = parseIndexedBatch(batch.requests, tables, limits);
-        checkBatchSize(items.map((item) => (item instanceof ScorerError ? 0 : item.positions?.length)), snapshot.hostCount, limits);
+        checkBatchSize(
+          items.map((item) => (item instanceof ScorerError ? 0 : item.positions?.length)),
+          snapshot.hostCount,
+          limits,
+        );
         const queries = items.filter((item): item is IndexedQuery => !(item instanceof ScorerError));
-        const answers = await withQueriesView(inventory, snapshot, queries, () => callSignal(call), (view) => {
-          // Queued behind other work while the client left (or a shutdown cut it): do not score for nobody.
-          if (call.cancelled) throw new ScorerError('cancelled', 'the call was cancelled before it was scored');
-          return items.map((item, i): ScoresAnswer | Buffer => {
-            const scored = item instanceof ScorerError ? item : ScoresAnswer.plan(view, tables, item);
-            if (scored instanceof ScoresAnswer) return scored;
-            const err = scored instanceof ScorerError ? scored : new ScorerError('not_found', `requests[${i}].vm_id: ${scored.notFound}`);
-            const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
-            return errorField(code, message);
-          });
-        });
+        const answers = await withQueriesView(
+          inventory,
+          snapshot,
+          queries,
+          () => callSignal(call),
+          (view) => {
+            // Queued behind other work while the client left (or a shutdown cut it): do not score for nobody.
+            if (call.cancelled) throw new ScorerError('cancelled', 'the call was cancelled before it was scored');
+            return items.map((item, i): ScoresAnswer | Buffer => {
+              const scored = item instanceof ScorerError ? item : ScoresAnswer.plan(view, tables, item);
+              if (scored instanceof ScoresAnswer) return scored;
+              const err = scored instanceof ScorerError ? scored : new ScorerError('not_found', `requests[${i}].vm_id: ${scored.notFound}`);
+              const { code, message } = toStatus(err, logger, `ScoreHostsBatch[${i}]`);
+              return errorField(code, message);
+            });
+          },
+        );
         callback(null, prepared(new BatchReply(answers, inventoryMessage(inventory.info(snapshot)))));
       } catch (err) {
         callback(toServiceError(err, logger, 'ScoreHostsBatch'));
@@ -85,15 +104,25 @@ export function createScorerHandlers(deps: ScorerServiceDeps): HostScorerService
 
 /** The score tables' memory, read at scrape time. */
 function reportScoreTables(registry: Metrics, tables: ScoreTables): void {
-  registry.gauge('ksm_scorer_score_table_bytes', `Memory the score tables hold, by part: tables (entries and whole answers), host_lists (lists remembered by their bytes), index (host id index); the first two within ${SETTINGS.limits.scoreCacheBytes.env}.`, ['part'], function collect() {
-    const s = tables.stats();
-    this.set({ part: 'tables' }, s.bytes);
-    this.set({ part: 'host_lists' }, s.listBytes);
-    this.set({ part: 'index' }, s.indexBytes);
-  });
-  registry.gauge('ksm_scorer_score_tables', 'Score tables kept: one per OS identity asked for on the current inventory.', [], function collect() {
-    this.set(tables.stats().tables);
-  });
+  registry.gauge(
+    'ksm_scorer_score_table_bytes',
+    `Memory the score tables hold, by part: tables (entries and whole answers), host_lists (lists remembered by their bytes), index (host id index); the first two within ${SETTINGS.limits.scoreCacheBytes.env}.`,
+    ['part'],
+    function collect() {
+      const s = tables.stats();
+      this.set({ part: 'tables' }, s.bytes);
+      this.set({ part: 'host_lists' }, s.listBytes);
+      this.set({ part: 'index' }, s.indexBytes);
+    },
+  );
+  registry.gauge(
+    'ksm_scorer_score_tables',
+    'Score tables kept: one per OS identity asked for on the current inventory.',
+    [],
+    function collect() {
+      this.set(tables.stats().tables);
+    },
+  );
 }
 
 /** A reply that writes itself when serialized (codec.ts, PreparedMessage), where grpc-js's types expect a message object. */

@@ -60,14 +60,22 @@ export class ScorerServer {
     // Our own TCP listener hands each connection to grpc-js, which has no handshake timeout or connection cap.
     this.listener = new ConnectionListener(this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure()), t, deps.logger);
     const http2Server = injectorHttp2Server(this.server);
-    if (http2Server === undefined) deps.logger.warn('grpc-js no longer shows its http2 server: connections flooding control frames are not cut (see src/server/control-flood.ts)');
+    if (http2Server === undefined)
+      deps.logger.warn(
+        'grpc-js no longer shows its http2 server: connections flooding control frames are not cut (see src/server/control-flood.ts)',
+      );
     this.controlFlood = http2Server === undefined ? undefined : new ControlFloodGuard(http2Server, t.maxControlBytesPerSecond, deps.logger);
     const proto = loadScorerProto();
     const definition = proto.ksmscorer.v1.HostScorerService.service;
     // The same service with hand-written codecs for the hot messages (see codec.ts), and
     // malformed requests to the others flagged for INVALID_ARGUMENT rather than thrown (INTERNAL).
     const fast: grpc.ServiceDefinition = {
-      ...Object.fromEntries(Object.entries(definition).map(([name, method]) => [name, { ...method, requestDeserialize: flagMalformed(method.requestDeserialize) }])),
+      ...Object.fromEntries(
+        Object.entries(definition).map(([name, method]) => [
+          name,
+          { ...method, requestDeserialize: flagMalformed(method.requestDeserialize) },
+        ]),
+      ),
       ScoreHosts: {
         ...definition.ScoreHosts,
         requestDeserialize: decodeScoreHostsRequest,
@@ -79,7 +87,9 @@ export class ScorerServer {
         responseSerialize: encodeScoreHostsBatchResponse as (value: unknown) => Buffer,
       },
     };
-    const handlers = this.tracked(createScorerHandlers(deps) as unknown as Record<string, grpc.handleUnaryCall<unknown, unknown>>) as unknown as ReturnType<typeof createScorerHandlers>;
+    const handlers = this.tracked(
+      createScorerHandlers(deps) as unknown as Record<string, grpc.handleUnaryCall<unknown, unknown>>,
+    ) as unknown as ReturnType<typeof createScorerHandlers>;
     this.server.addService(fast, metrics === undefined ? handlers : metrics.instrument(fast, handlers));
     addHealthService(this.server, this.health, ['', SCORER_SERVICE_NAME]);
     addReflectionService(this.server, loadPackageDefinition());
@@ -106,7 +116,9 @@ export class ScorerServer {
    * The handlers, counting the calls in flight: the drain waits for them to answer, not only for
    * grpc-js's sessions to close (on Node 24 those can close while a handler still waits on the engine).
    */
-  private tracked(handlers: Record<string, grpc.handleUnaryCall<unknown, unknown>>): Record<string, grpc.handleUnaryCall<unknown, unknown>> {
+  private tracked(
+    handlers: Record<string, grpc.handleUnaryCall<unknown, unknown>>,
+  ): Record<string, grpc.handleUnaryCall<unknown, unknown>> {
     return Object.fromEntries(
       Object.entries(handlers).map(([name, handler]) => [
         name,

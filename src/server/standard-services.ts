@@ -16,42 +16,50 @@ type Handlers = Record<string, (...args: never[]) => unknown>;
 /** Hands what `register` adds to a stand-in server to `wrap`, then to the real one. */
 function addWrapped(server: grpc.Server, register: (s: grpc.Server) => void, wrap: (handlers: Handlers) => Handlers): void {
   const standIn = {
-    addService: (definition: grpc.ServiceDefinition, handlers: Handlers) => server.addService(definition, wrap(handlers) as grpc.UntypedServiceImplementation),
+    addService: (definition: grpc.ServiceDefinition, handlers: Handlers) =>
+      server.addService(definition, wrap(handlers) as grpc.UntypedServiceImplementation),
   } as unknown as grpc.Server;
   register(standIn);
 }
 
 export function addHealthService(server: grpc.Server, health: HealthImplementation, served: readonly string[]): void {
   const known = new Set(served);
-  addWrapped(server, (s) => health.addToServer(s), (handlers) => ({
-    ...handlers,
-    watch: (call: grpc.ServerWritableStream<{ service: string }, { status: string }>) => {
-      if (known.has(call.request.service)) return (handlers.watch as (c: typeof call) => void)(call);
-      // As the protocol says: SERVICE_UNKNOWN, and the call stays open until the client ends it.
-      call.write({ status: 'SERVICE_UNKNOWN' });
-    },
-  }));
+  addWrapped(
+    server,
+    (s) => health.addToServer(s),
+    (handlers) => ({
+      ...handlers,
+      watch: (call: grpc.ServerWritableStream<{ service: string }, { status: string }>) => {
+        if (known.has(call.request.service)) return (handlers.watch as (c: typeof call) => void)(call);
+        // As the protocol says: SERVICE_UNKNOWN, and the call stays open until the client ends it.
+        call.write({ status: 'SERVICE_UNKNOWN' });
+      },
+    }),
+  );
 }
 
 export function addReflectionService(server: grpc.Server, definition: PackageDefinition): void {
-  addWrapped(server, (s) => new ReflectionService(definition).addToServer(s), (handlers) =>
-    Object.fromEntries(
-      Object.entries(handlers).map(([name, handler]) => [
-        name,
-        (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-          const write = call.write.bind(call) as (chunk: unknown) => boolean;
-          // Stop reading requests while answers wait unread: HTTP/2 flow control then holds the client back.
-          (call as { write: (chunk: unknown) => boolean }).write = (chunk) => {
-            const ok = write(chunk);
-            if (!ok && !call.isPaused()) {
-              call.pause();
-              call.once('drain', () => call.resume());
-            }
-            return ok;
-          };
-          return (handler as (c: typeof call) => unknown)(call);
-        },
-      ]),
-    ),
+  addWrapped(
+    server,
+    (s) => new ReflectionService(definition).addToServer(s),
+    (handlers) =>
+      Object.fromEntries(
+        Object.entries(handlers).map(([name, handler]) => [
+          name,
+          (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+            const write = call.write.bind(call) as (chunk: unknown) => boolean;
+            // Stop reading requests while answers wait unread: HTTP/2 flow control then holds the client back.
+            (call as { write: (chunk: unknown) => boolean }).write = (chunk) => {
+              const ok = write(chunk);
+              if (!ok && !call.isPaused()) {
+                call.pause();
+                call.once('drain', () => call.resume());
+              }
+              return ok;
+            };
+            return (handler as (c: typeof call) => unknown)(call);
+          },
+        ]),
+      ),
   );
 }

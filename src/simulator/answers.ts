@@ -10,13 +10,44 @@ import type { SimPolicy, SimPolicyUnit } from './scheduling';
 export const API = '/ovirt-engine/api';
 
 const VM_LINKS = [
-  'affinitylabels', 'applications', 'backups', 'cdroms', 'checkpoints', 'diskattachments', 'graphicsconsoles',
-  'hostdevices', 'katelloerrata', 'mediateddevices', 'nics', 'numanodes', 'permissions', 'reporteddevices',
-  'sessions', 'snapshots', 'statistics', 'tags', 'watchdogs', 'dynamicaffinitylabels',
+  'affinitylabels',
+  'applications',
+  'backups',
+  'cdroms',
+  'checkpoints',
+  'diskattachments',
+  'graphicsconsoles',
+  'hostdevices',
+  'katelloerrata',
+  'mediateddevices',
+  'nics',
+  'numanodes',
+  'permissions',
+  'reporteddevices',
+  'sessions',
+  'snapshots',
+  'statistics',
+  'tags',
+  'watchdogs',
+  'dynamicaffinitylabels',
 ];
 const VM_ACTIONS = [
-  'start', 'stop', 'shutdown', 'suspend', 'migrate', 'cancelmigration', 'reboot', 'reset', 'detach',
-  'export', 'previewsnapshot', 'commitsnapshot', 'undosnapshot', 'ticket', 'logon', 'freezefilesystems',
+  'start',
+  'stop',
+  'shutdown',
+  'suspend',
+  'migrate',
+  'cancelmigration',
+  'reboot',
+  'reset',
+  'detach',
+  'export',
+  'previewsnapshot',
+  'commitsnapshot',
+  'undosnapshot',
+  'ticket',
+  'logon',
+  'freezefilesystems',
 ];
 
 /** The engine's list wrapper; an empty list is `{}`, as real engines send it. */
@@ -67,9 +98,14 @@ export function clusterJson(cluster: SimCluster): Record<string, unknown> {
     ksm: { enabled: String(cluster.ksmEnabled), merge_across_nodes: 'true' },
     memory_policy: { over_commit: { percent: '100' }, transparent_hugepages: { enabled: 'true' } },
     version: { major: '4', minor: '7' },
-    ...(cluster.schedulingPolicyId === undefined ? {} : { scheduling_policy: { href: `${API}/schedulingpolicies/${cluster.schedulingPolicyId}`, id: cluster.schedulingPolicyId } }),
+    ...(cluster.schedulingPolicyId === undefined
+      ? {}
+      : { scheduling_policy: { href: `${API}/schedulingpolicies/${cluster.schedulingPolicyId}`, id: cluster.schedulingPolicyId } }),
     data_center: { href: `${API}/datacenters/00000001-0001-0001-0001-000000000311`, id: '00000001-0001-0001-0001-000000000311' },
-    link: ['affinitygroups', 'glustervolumes', 'networks', 'permissions'].map((rel) => ({ href: `${API}/clusters/${cluster.id}/${rel}`, rel })),
+    link: ['affinitygroups', 'glustervolumes', 'networks', 'permissions'].map((rel) => ({
+      href: `${API}/clusters/${cluster.id}/${rel}`,
+      rel,
+    })),
   };
 }
 

@@ -168,21 +168,35 @@ export class SimulatedEngine {
       return body === undefined ? this.notFound(req, res) : this.send(req, res, 200, body);
     }
     let match: RegExpMatchArray | null;
-    if (path === '/hosts') return this.send(req, res, 200, list('host', searchHosts(this.inventory, this.hiddenHosts, search, max).map(hostJson)));
+    if (path === '/hosts')
+      return this.send(req, res, 200, list('host', searchHosts(this.inventory, this.hiddenHosts, search, max).map(hostJson)));
     if ((match = path?.match(/^\/hosts\/([^/]+)$/) ?? null)) {
       const host = this.inventory.hosts.get(decodeURIComponent(match[1]!));
       return host && !this.hiddenHosts.has(host.id) ? this.send(req, res, 200, hostJson(host)) : this.notFound(req, res);
     }
     if (path === '/clusters') return this.send(req, res, 200, list('cluster', [...this.inventory.clusters.values()].map(clusterJson)));
-    if (path === '/schedulingpolicyunits') return this.send(req, res, 200, list('scheduling_policy_unit', this.inventory.scheduling.units.map(unitJson)));
-    if (path === '/schedulingpolicies') return this.send(req, res, 200, list('scheduling_policy', [...this.inventory.scheduling.policies.values()].map(policyJson)));
+    if (path === '/schedulingpolicyunits')
+      return this.send(req, res, 200, list('scheduling_policy_unit', this.inventory.scheduling.units.map(unitJson)));
+    if (path === '/schedulingpolicies')
+      return this.send(req, res, 200, list('scheduling_policy', [...this.inventory.scheduling.policies.values()].map(policyJson)));
     if ((match = path?.match(/^\/schedulingpolicies\/([^/]+)\/weights$/) ?? null)) {
       const policy = this.inventory.scheduling.policies.get(decodeURIComponent(match[1]!));
-      return policy ? this.send(req, res, 200, list('weight', policy.weights.map((w) => weightJson(policy, w)))) : this.notFound(req, res);
+      return policy
+        ? this.send(
+            req,
+            res,
+            200,
+            list(
+              'weight',
+              policy.weights.map((w) => weightJson(policy, w)),
+            ),
+          )
+        : this.notFound(req, res);
     }
     if (path === '/events') return this.send(req, res, 200, list('event', searchEvents(this.inventory, url.searchParams).map(eventJson)));
     if (path === '/vms') {
-      if (this.answerCache !== undefined) return this.sendCached(req, res, url.search, () => list('vm', searchVms(this.inventory, search, max).map(vmJson)));
+      if (this.answerCache !== undefined)
+        return this.sendCached(req, res, url.search, () => list('vm', searchVms(this.inventory, search, max).map(vmJson)));
       return this.send(req, res, 200, list('vm', searchVms(this.inventory, search, max).map(vmJson)));
     }
     if ((match = path?.match(/^\/vms\/([^/]+)$/) ?? null)) {

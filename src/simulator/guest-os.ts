@@ -12,7 +12,8 @@ interface OsProfile {
   readonly guests: readonly SimGuestOs[];
 }
 
-const linux = (distribution: string, ...versions: string[]) => versions.map((fullVersion) => ({ family: 'Linux', distribution, fullVersion }));
+const linux = (distribution: string, ...versions: string[]) =>
+  versions.map((fullVersion) => ({ family: 'Linux', distribution, fullVersion }));
 const windows = (...versions: string[]) => versions.map((fullVersion) => ({ family: 'Windows', distribution: '', fullVersion }));
 
 /** osinfo names as the engine knows them, with the guest reports they come with. */

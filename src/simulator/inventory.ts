@@ -72,7 +72,12 @@ export class SimInventory {
     for (let i = 0; i < Math.max(1, Math.ceil(options.hosts / HOSTS_PER_CLUSTER)); i++) {
       // The first cluster runs the policy that weighs ksm_same_os_score, the others the engine's default.
       const schedulingPolicyId = i === 0 ? KSM_POLICY_ID : NONE_POLICY_ID;
-      const cluster = { id: seededUuid(clusterRandom), name: i === 0 ? 'Default' : `cluster-${i + 1}`, ksmEnabled: i % 3 !== 2, schedulingPolicyId };
+      const cluster = {
+        id: seededUuid(clusterRandom),
+        name: i === 0 ? 'Default' : `cluster-${i + 1}`,
+        ksmEnabled: i % 3 !== 2,
+        schedulingPolicyId,
+      };
       this.clusters.set(cluster.id, cluster);
     }
     const runningShare = options.runningShare ?? 0.7;
@@ -84,9 +89,10 @@ export class SimInventory {
       let pick = this.random() * totalWeight;
       const profile = OS_PROFILES.find((p) => (pick -= p.weight) < 0) ?? OS_PROFILES[0]!;
       const running = hostIds.length > 0 && this.random() < runningShare;
-      const guest = running && profile.guests.length > 0 && this.random() < agentShare
-        ? profile.guests[Math.floor(this.random() * profile.guests.length)]
-        : undefined;
+      const guest =
+        running && profile.guests.length > 0 && this.random() < agentShare
+          ? profile.guests[Math.floor(this.random() * profile.guests.length)]
+          : undefined;
       this.addVm({
         osType: profile.type,
         hostId: running ? hostIds[Math.floor(this.random() * hostIds.length)] : undefined,

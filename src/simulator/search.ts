@@ -29,7 +29,11 @@ export function searchVms(inventory: SimInventory, search: string, max: number |
 export function searchHosts(inventory: SimInventory, hidden: ReadonlySet<string>, search: string, max: number | undefined): SimHost[] {
   const ids = [...search.matchAll(/(?:^|\s)id\s*=\s*([0-9a-f-]+)/g)].map((m) => m[1]!);
   const hosts = ids.length > 0 ? ids.flatMap((id) => inventory.hosts.get(id) ?? []) : [...inventory.hosts.values()];
-  return page(hosts.filter((h) => !hidden.has(h.id)), search, max);
+  return page(
+    hosts.filter((h) => !hidden.has(h.id)),
+    search,
+    max,
+  );
 }
 
 /** Events with id > from, newest first, at most max: the newest ones when there are more. */
