@@ -75,14 +75,14 @@ function overrides() {
 
 const config = JSON.parse(readFileSync(FILE, 'utf8'));
 // Tests read JSON logs, metrics and raw answers as untyped values on purpose: the no-unsafe-* rules stay in src/.
+// A test helper named expect... asserts (throws on a mismatch, as expectGrpcError and expectFault do), so a
+// test that calls one has an assertion; the list replaces vitest's default, which it keeps.
 const TESTS = {
   files: ['test/**', 'scripts/**'],
-  rules: Object.fromEntries(
-    ['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [
-      `typescript/${r}`,
-      'off',
-    ]),
-  ),
+  rules: {
+    ...Object.fromEntries(['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [`typescript/${r}`, 'off'])),
+    'vitest/expect-expect': ['error', { assertFunctionNames: ['expect', 'expectTypeOf', 'assert', 'assertType', 'expect*'] }],
+  },
 };
 const next = `${JSON.stringify({ ...config, overrides: [...overrides(), TESTS] }, null, 2)}\n`;
 if (process.argv.includes('--check')) {

@@ -349,7 +349,7 @@ describe('ksm-scorer client commands against a served simulator', () => {
     server = served.server;
     target = `127.0.0.1:${served.port}`;
     const listed = await client(['hosts']);
-    expect(listed.code).toBe(0);
+    if (listed.code !== 0) throw new Error(`ksm-scorer hosts exited with ${listed.code}: ${listed.stderr}`);
     hosts = listed.stdout
       .trimEnd()
       .split('\n')

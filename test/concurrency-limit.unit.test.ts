@@ -35,7 +35,10 @@ describe('ConcurrencyLimit', () => {
     const first = gate(started, 'first');
     const running = limit.run(first.task, new AbortController().signal);
     const controller = new AbortController();
-    const leaving = limit.run(async () => void started.push('leaving'), controller.signal);
+    const leaving = limit.run(() => {
+      started.push('leaving');
+      return Promise.resolve();
+    }, controller.signal);
     const next = gate(started, 'next');
     const waiting = limit.run(next.task, new AbortController().signal);
     controller.abort(new ScorerError('cancelled', 'the caller went away'));
@@ -47,14 +50,14 @@ describe('ConcurrencyLimit', () => {
     next.release();
     await waiting;
     await expect(limit.run(() => Promise.reject(new Error('boom')), new AbortController().signal)).rejects.toThrow('boom');
-    await expect(limit.run(async () => 'after', new AbortController().signal)).resolves.toBe('after');
+    await expect(limit.run(() => Promise.resolve('after'), new AbortController().signal)).resolves.toBe('after');
   });
 
   it('a signal already aborted is refused at once when no slot is free', async () => {
     const limit = new ConcurrencyLimit(1);
     const busy = gate([], 'busy');
     const running = limit.run(busy.task, new AbortController().signal);
-    await expect(limit.run(async () => 'x', AbortSignal.abort(new ScorerError('cancelled', 'gone')))).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(limit.run(() => Promise.resolve('x'), AbortSignal.abort(new ScorerError('cancelled', 'gone')))).rejects.toMatchObject({ code: 'cancelled' });
     busy.release();
     await running;
   });

@@ -56,7 +56,7 @@ export async function grpcBench(): Promise<string> {
         ['', 'engine requests per call', 'wall ms per call (median; ksm-scorer via h2load at 100/s)', 'engine requests/s at 100 calls/s'],
         [
           ['seed', seedRequests, fmt(median(seedMs), 1), seedPerSecond],
-          ['ksm-scorer', 0, fmt(ourMs, 3), `${fmt(ourPerSecond, 2)} (${during} in ${windowS} s of polls + ${fullRefresh.requests}/300 s resync)`],
+          ['ksm-scorer', 0, fmt(ourMs, 3), `${fmt(ourPerSecond, 2)} (${during} in ${windowS} s of polls + ${String(fullRefresh.requests)}/300 s resync)`],
           ['ratio seed / ksm-scorer', '-', fmt(median(seedMs) / ourMs, 0), fmt(seedPerSecond / ourPerSecond, 0)],
         ],
       ),

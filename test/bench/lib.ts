@@ -244,7 +244,7 @@ export function h2loadAsync(address: string, path: string, frameFile: string, op
       try {
         resolve(h2loadResult(text, run.log));
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   });

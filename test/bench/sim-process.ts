@@ -7,8 +7,9 @@ import { SimulatedEngine } from '../../src/simulator/engine';
 
 const [hosts = '500', vms = '10000', seed = '1', churn = '0'] = process.argv.slice(2);
 const sim = new SimulatedEngine({ hosts: Number(hosts), vms: Number(vms), seed: Number(seed), cacheAnswers: true });
-sim.start().then((url) => process.stdout.write(`${JSON.stringify({ url, username: sim.username, password: sim.password })}\n`));
-process.on('SIGTERM', () => sim.stop().then(() => process.exit(0)));
+// A failure to start is left unhandled on purpose: the process exits with it (and its stack on stderr).
+void sim.start().then((url) => process.stdout.write(`${JSON.stringify({ url, username: sim.username, password: sim.password })}\n`));
+process.on('SIGTERM', () => void sim.stop().then(() => process.exit(0)));
 // Benchmarks count the engine requests a scorer made: SIGUSR2 prints the count so far.
 process.on('SIGUSR2', () => process.stdout.write(`${JSON.stringify({ requests: sim.requestCount })}\n`));
 

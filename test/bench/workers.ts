@@ -74,7 +74,7 @@ async function startScorer(engine: EngineProcess, workers: number, env: Record<s
 
 /** Processes of a scorer: the primary (or single process), then each worker, from the primary's log. */
 function pids(scorer: Child): { name: string; pid: number }[] {
-  const workers = scorer.logs.filter((l) => l.msg === 'worker started').map((l) => ({ name: `worker ${l.worker}`, pid: Number(l.workerPid) }));
+  const workers = scorer.logs.filter((l) => l.msg === 'worker started').map((l) => ({ name: `worker ${String(l.worker)}`, pid: Number(l.workerPid) }));
   // The serving process (not the one started, which relays: src/node-flags.ts) logs the start line.
   const primary = Number(scorer.logs.find((l) => l.msg === 'starting ksm-scorer')?.pid);
   return [{ name: workers.length === 0 ? 'single process' : 'primary', pid: primary }, ...workers];

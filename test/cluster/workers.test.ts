@@ -210,7 +210,7 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const pids = logged(p, 'worker started').map((l) => l.workerPid as number);
     p.child.kill('SIGKILL');
     await p.exited;
-    await waitUntil(() => pids.every((pid) => !isRunning(pid)), STARTUP_MS);
+    await expect.poll(() => pids.filter((pid) => isRunning(pid)), { timeout: STARTUP_MS }).toEqual([]);
   });
 
   it('the workers serve the oVirt scheduler proxy on its shared port too, with the weights of gRPC ScoreHosts', async () => {

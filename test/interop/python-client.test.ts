@@ -115,7 +115,7 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     ];
     const [pyOs, pyHosts, pyVms, pyUnknown] = await python(calls);
     const js = await Promise.all(calls.slice(0, 3).map((c) => unary<unknown, Record<string, unknown>>(scorer.client, c.method, c.request)));
-    const [jsOs, jsHosts, jsVms] = js.map(({ inventory: _, ...rest }) => rest);
+    const [jsOs, jsHosts, jsVms] = js.map(({ inventory: _inventory, ...rest }) => rest);
 
     expect(pyOs!.ok!.operating_systems).toEqual(jsOs!.operating_systems);
     expect((pyOs!.ok!.operating_systems as unknown[]).length).toBeGreaterThan(5);

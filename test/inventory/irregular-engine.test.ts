@@ -63,7 +63,7 @@ describe('an irregular engine', () => {
     const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as any;
     const client = new pkg.grpc.health.v1.Health(scorer!.address, grpc.credentials.createInsecure());
     try {
-      return ((await unary(client, 'Check', { service: '' })) as { status: string }).status;
+      return (await unary<unknown, { status: string }>(client, 'Check', { service: '' })).status;
     } finally {
       client.close();
     }

@@ -32,11 +32,14 @@ const CLUSTERS: EngineCluster[] = [
   { id: id(3, 2), name: 'test', ksmEnabled: false },
 ];
 
+/** Map entries in key order (keys are unique): a count map's insertion order is not observable. */
+const byKey = (a: readonly [string, ...unknown[]], b: readonly [string, ...unknown[]]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 /** Everything a call can observe of a snapshot, in a comparable form (orders included: listings show them). */
 function observable(s: InventorySnapshot) {
   const counts = (id: string) => {
     const c = s.hosts.get(id)!;
-    const byType = [...c.byType].map(([t, tc]) => [t, tc.total, [...tc.byVersion].sort()] as const).sort();
+    const byType = [...c.byType].map(([t, tc]) => [t, tc.total, [...tc.byVersion].sort(byKey)] as const).sort(byKey);
     return { vmCount: c.vmCount, byType };
   };
   return {

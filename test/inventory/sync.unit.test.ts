@@ -17,18 +17,27 @@ class FakeSource implements InventorySource {
   events: EngineEvent[] = [];
   down = false;
   calls: string[] = [];
-  private check(what: string) {
-    this.calls.push(what);
-    if (this.down) throw new ScorerError('engine_unreachable', `engine unreachable on ${what}: ECONNREFUSED`, { endpoint: what });
+  /** Notes the request; as the engine client does, a failure is a rejection, never a throw. */
+  private answer<T>(what: string, value: () => T): Promise<T> {
+    return new Promise((resolve) => {
+      this.calls.push(what);
+      if (this.down) throw new ScorerError('engine_unreachable', `engine unreachable on ${what}: ECONNREFUSED`, { endpoint: what });
+      resolve(value());
+    });
   }
-  async listHosts() { this.check('GET /hosts'); return this.hosts; }
-  async listClusters() { this.check('GET /clusters'); return []; }
-  async forEachVmPage(onPage: (vms: EngineVm[]) => void) { this.check('GET /vms'); onPage(this.vms); return 1; }
-  async getHost(id: string) { this.check('GET /hosts/{id}'); return this.hosts.find((h) => h.id === id); }
-  async getVm(id: string) { this.check('GET /vms/{id}'); return this.vms.find((v) => v.id === id); }
-  async listVmsOnHost(host: EngineHost) { this.check('GET /vms'); return this.vms.filter((v) => v.hostId === host.id); }
-  async listEvents(from: number) { this.check('GET /events'); return this.events.filter((e) => e.id > from); }
-  async newestEventId() { this.check('GET /events'); return this.events.at(-1)?.id ?? 0; }
+  listHosts() { return this.answer('GET /hosts', () => this.hosts); }
+  listClusters() { return this.answer('GET /clusters', () => []); }
+  forEachVmPage(onPage: (vms: EngineVm[]) => void) {
+    return this.answer('GET /vms', () => {
+      onPage(this.vms);
+      return 1;
+    });
+  }
+  getHost(id: string) { return this.answer('GET /hosts/{id}', () => this.hosts.find((h) => h.id === id)); }
+  getVm(id: string) { return this.answer('GET /vms/{id}', () => this.vms.find((v) => v.id === id)); }
+  listVmsOnHost(host: EngineHost) { return this.answer('GET /vms', () => this.vms.filter((v) => v.hostId === host.id)); }
+  listEvents(from: number) { return this.answer('GET /events', () => this.events.filter((e) => e.id > from)); }
+  newestEventId() { return this.answer('GET /events', () => this.events.at(-1)?.id ?? 0); }
 }
 
 const setup = () => {
@@ -103,7 +112,7 @@ describe('InventorySync', () => {
   it('before anything has loaded, the failure says so instead of "serving the last good inventory"', async () => {
     const { source, logs, sync } = setup();
     source.down = true;
-    await expect(sync.sync()).rejects.toThrow();
+    await expect(sync.sync()).rejects.toThrow(/^engine unreachable on GET \/\w+: ECONNREFUSED$/);
     expect(logs.find((l) => l.includes('engine sync failed'))).toMatch(/no inventory has loaded yet/);
   });
 });

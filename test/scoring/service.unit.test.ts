@@ -95,27 +95,27 @@ describe('callSignal', () => {
 
   it('fires deadline_exceeded at the deadline', async () => {
     const c = call(Date.now() + 20);
-    const { signal, dispose } = callSignal(c);
-    await new Promise((resolve) => signal.addEventListener('abort', resolve));
-    expect(signal.reason).toMatchObject({ code: 'deadline_exceeded' });
-    dispose();
+    const opened = callSignal(c);
+    await new Promise((resolve) => opened.signal.addEventListener('abort', resolve));
+    expect(opened.signal.reason).toMatchObject({ code: 'deadline_exceeded' });
+    opened.dispose();
   });
 
   it('fires cancelled when the client cancels well before its deadline, and stops listening once disposed', () => {
     const c = call(Infinity);
-    const { signal, dispose } = callSignal(c);
+    const opened = callSignal(c);
     expect(c.listenerCount('cancelled')).toBe(1);
     c.emit('cancelled');
-    expect(signal.reason).toMatchObject({ code: 'cancelled' });
-    dispose();
+    expect(opened.signal.reason).toMatchObject({ code: 'cancelled' });
+    opened.dispose();
     expect(c.listenerCount('cancelled')).toBe(0);
   });
 
   it('takes a cancel at the deadline for the deadline (a client cancels when its deadline passes)', () => {
     const c = call(new Date(Date.now() + 10));
-    const { signal, dispose } = callSignal(c);
+    const opened = callSignal(c);
     c.emit('cancelled');
-    expect(signal.reason).toMatchObject({ code: 'deadline_exceeded' });
-    dispose();
+    expect(opened.signal.reason).toMatchObject({ code: 'deadline_exceeded' });
+    opened.dispose();
   });
 });

@@ -250,11 +250,10 @@ describe('a hostile engine', () => {
     await start();
     const before = await everyHost();
     let refused = 0;
-    sim.faults.respond = (p, req, res) => {
+    sim.faults.respond = (p, _req, res) => {
       if (p !== '/hosts' || refused > 0) return false;
       refused++;
       res.writeHead(431, { 'content-type': 'text/html' }).end('<html>Request Header Fields Too Large</html>');
-       req;
       return true;
     };
     const logins = () => sim.requests.filter((r) => r.path === '/sso/oauth/token').length;

@@ -196,7 +196,7 @@ describe('engine trouble', () => {
     sim.inventory.migrateVm(moving!.id, to);
     sim.inventory.stopVm(stopping!.id);
     sim.inventory.updateVmOs(changing!.id, 'windows_2019x64');
-    const expected = async () => {
+    const arrived = async () => {
       const f = (await countOn(from)) === fromCount - (from === stopHost ? 2 : 1);
       const t = (await countOn(to)) === toCount + 1 - (to === stopHost ? 1 : 0);
       const s = (await countOn(stopHost)) < stopCount || stopHost === from;
@@ -206,7 +206,7 @@ describe('engine trouble', () => {
     const end = Date.now() + 3_000; // events every 100 ms
     let ok = false;
     while (!ok && Date.now() < end) {
-      ok = await expected();
+      ok = await arrived();
       if (!ok) await new Promise((r) => setTimeout(r, 50));
     }
     expect(ok).toBe(true);
@@ -222,7 +222,7 @@ describe('staleness', () => {
     const healthPkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as any;
     const health = new healthPkg.grpc.health.v1.Health(scorer.address, grpc.credentials.createInsecure());
     const score = () => unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { os: { type: 'other' } });
-    const status = async () => ((await unary(health, 'Check', { service: '' })) as { status: string }).status;
+    const status = async () => (await unary<unknown, { status: string }>(health, 'Check', { service: '' })).status;
     try {
       expect((await score()).inventory?.stale).toBe(false);
       await sim.stop();

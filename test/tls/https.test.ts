@@ -93,7 +93,8 @@ describe('the XML-RPC and metrics listeners over https', () => {
     const scrape = await request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.client });
     expect(scrape.status).toBe(200);
     expect(scrape.text).toMatch(/^ksm_scorer_inventory_hosts /m);
-    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca })).rejects.toThrow();
-    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.otherClient })).rejects.toThrow();
+    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca })).rejects.toThrow(/alert certificate required/);
+    // Node's TLS server refuses a certificate it cannot verify once the handshake is done, closing the connection without an alert.
+    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.otherClient })).rejects.toThrow(/socket hang up|ECONNRESET|EPIPE/);
   });
 });
