@@ -1,8 +1,9 @@
 # make run    install, build and start the service (on the embedded simulator unless OVIRT_URL is set)
-# make test   install, build (type-check) and run every test
+# make test   install, build (type-check), lint, architecture rules, format check, then every test
 # make bench  benchmarks (see README)
+# make lint  oxlint, the layering rules and prettier alone; make format rewrites the format
 # make deps-report  which pinned dependencies have newer releases, and which of those need a newer Node than ours
-.PHONY: install build run test bench bench-compare soak clean test-deps readme-config deps-report
+.PHONY: install build run test lint format bench bench-compare soak clean test-deps readme-config deps-report
 
 NPM ?= npm
 STAMP := node_modules/.install-stamp
@@ -25,9 +26,19 @@ run: build
 test-deps:
 	bash test/install-deps.sh
 
-test: build test-deps
-	npx tsc -p tsconfig.test.json
+test: build test-deps lint
+	npx tsc -p test
 	npx vitest run
+
+# Lint (oxlint with typescript-eslint's type-checked rules), the layering of src/ (scripts/layers.mjs) and the format (prettier); zero warnings.
+lint: build
+	node scripts/layers.mjs --check
+	npx oxlint src test scripts
+	npx prettier --check .
+
+# Rewrites every file prettier formats.
+format: install
+	npx prettier --write .
 
 # Rewrites the configuration tables from the settings table in src/config/settings.ts: every setting in
 # docs/configuration.md, the ones people set first (FIRST_SETTINGS) in the README.

@@ -80,7 +80,12 @@ const config = JSON.parse(readFileSync(FILE, 'utf8'));
 const TESTS = {
   files: ['test/**', 'scripts/**'],
   rules: {
-    ...Object.fromEntries(['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [`typescript/${r}`, 'off'])),
+    ...Object.fromEntries(
+      ['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-call', 'no-unsafe-member-access', 'no-unsafe-return'].map((r) => [
+        `typescript/${r}`,
+        'off',
+      ]),
+    ),
     'vitest/expect-expect': ['error', { assertFunctionNames: ['expect', 'expectTypeOf', 'assert', 'assertType', 'expect*'] }],
   },
 };

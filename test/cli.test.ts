@@ -32,7 +32,9 @@ describe('ksm-scorer CLI', () => {
   it('--version prints the package version; --help and COMMAND --help print usage on stdout, exit 0', async () => {
     const version = run(['--version']);
     expect(await version.exited).toBe(0);
-    expect(version.stdout).toBe(`${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
+    expect(version.stdout).toBe(
+      `${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`,
+    );
 
     const help = run(['--help']);
     expect(await help.exited).toBe(0);
@@ -59,7 +61,10 @@ describe('ksm-scorer CLI', () => {
       [['os', 'extra'], 'ksm-scorer os: unexpected argument "extra" (see ksm-scorer os --help)'],
       [['hosts', '--host', 'x'], 'ksm-scorer hosts: unknown option --host (see ksm-scorer hosts --help)'],
       [['vms', '--max', '1001'], 'ksm-scorer vms: --max must be a whole number from 1 to 1000, got "1001" (see ksm-scorer vms --help)'],
-      [['health', '--timeout', '0'], 'ksm-scorer health: --timeout must be a positive number of seconds, got "0" (see ksm-scorer health --help)'],
+      [
+        ['health', '--timeout', '0'],
+        'ksm-scorer health: --timeout must be a positive number of seconds, got "0" (see ksm-scorer health --help)',
+      ],
       [['batch'], 'ksm-scorer batch: missing FILE (- reads stdin) (see ksm-scorer batch --help)'],
       [['batch', 'a', 'b'], 'ksm-scorer batch: unexpected argument "b" (see ksm-scorer batch --help)'],
     ] as const) {
@@ -70,7 +75,7 @@ describe('ksm-scorer CLI', () => {
     }
   }, 60_000); // a dozen node processes one after another: slow on a loaded machine
 
-  it('option errors on a subcommand are said in the option\'s terms, not Node\'s parser\'s (issue 21)', async () => {
+  it("option errors on a subcommand are said in the option's terms, not Node's parser's (issue 21)", async () => {
     for (const [args, message] of [
       // was: "To specify a positional argument starting with a '-', place it at the end ... '-- "--version"
       [['score', '--version'], 'unknown option --version; `ksm-scorer --version` prints the version'],
@@ -92,12 +97,16 @@ describe('ksm-scorer CLI', () => {
     for (const target of ['127.0.0.1', 'http://127.0.0.1:50051', '', '127.0.0.1:0', '127.0.0.1:65536', 'host name:1']) {
       const p = run(['health', '--target', target, '--timeout', '2']);
       expect(await p.exited, target).toBe(2);
-      expect(p.stderr).toBe(`ksm-scorer health: --target must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got ${JSON.stringify(target)} (see ksm-scorer health --help)\n`);
+      expect(p.stderr).toBe(
+        `ksm-scorer health: --target must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got ${JSON.stringify(target)} (see ksm-scorer health --help)\n`,
+      );
     }
     // From the environment, the variable is named.
     const env = run(['hosts'], { KSM_SCORER_TARGET: 'localhost' });
     expect(await env.exited).toBe(2);
-    expect(env.stderr).toMatch(/^ksm-scorer hosts: KSM_SCORER_TARGET must be HOST:PORT, .* got "localhost" \(see ksm-scorer hosts --help\)\n$/);
+    expect(env.stderr).toMatch(
+      /^ksm-scorer hosts: KSM_SCORER_TARGET must be HOST:PORT, .* got "localhost" \(see ksm-scorer hosts --help\)\n$/,
+    );
     // KSM_SCORER_TARGET_TLS is read by the settings table's flag kind: a value that is neither true nor false is named, not taken as false.
     const tls = run(['health'], { KSM_SCORER_TARGET_TLS: 'maybe' });
     expect(await tls.exited).toBe(2);
@@ -117,14 +126,20 @@ describe('ksm-scorer CLI', () => {
     expect(p.stderr).toMatch(/ERROR.*ksm-scorer: invalid configuration: KSM_SCORER_REFRESH_SECONDS: must be a number/);
   });
 
-  it('two of the service\'s own listeners on one address are refused before anything starts, naming both settings', async () => {
+  it("two of the service's own listeners on one address are refused before anything starts, naming both settings", async () => {
     const free = createServer();
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
     const port = (free.address() as AddressInfo).port;
     await new Promise((resolve) => free.close(resolve));
     for (const [env, message] of [
-      [{ KSM_SCORER_LISTEN: `127.0.0.1:${port}`, KSM_SCORER_METRICS_LISTEN: `127.0.0.1:${port}` }, `KSM_SCORER_METRICS_LISTEN: 127.0.0.1:${port} is also KSM_SCORER_LISTEN (127.0.0.1:${port}): give each listener its own port`],
-      [{ KSM_SCORER_LISTEN: `0.0.0.0:${port}`, KSM_SCORER_OVIRT_PROXY_LISTEN: `localhost:${port}` }, `KSM_SCORER_OVIRT_PROXY_LISTEN: localhost:${port} is also KSM_SCORER_LISTEN (0.0.0.0:${port}): give each listener its own port`],
+      [
+        { KSM_SCORER_LISTEN: `127.0.0.1:${port}`, KSM_SCORER_METRICS_LISTEN: `127.0.0.1:${port}` },
+        `KSM_SCORER_METRICS_LISTEN: 127.0.0.1:${port} is also KSM_SCORER_LISTEN (127.0.0.1:${port}): give each listener its own port`,
+      ],
+      [
+        { KSM_SCORER_LISTEN: `0.0.0.0:${port}`, KSM_SCORER_OVIRT_PROXY_LISTEN: `localhost:${port}` },
+        `KSM_SCORER_OVIRT_PROXY_LISTEN: localhost:${port} is also KSM_SCORER_LISTEN (0.0.0.0:${port}): give each listener its own port`,
+      ],
     ] as const) {
       const p = run(['serve'], env);
       expect(await p.exited).toBe(2);
@@ -134,7 +149,7 @@ describe('ksm-scorer CLI', () => {
     }
   }, 30_000);
 
-  it('client options before the command, as in `ksm-scorer --target H:P score ...`, are the command\'s', async () => {
+  it("client options before the command, as in `ksm-scorer --target H:P score ...`, are the command's", async () => {
     const free = createServer();
     await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', resolve));
     const nowhere = `127.0.0.1:${(free.address() as AddressInfo).port}`;
@@ -154,12 +169,25 @@ describe('ksm-scorer CLI', () => {
   it('serve runs on the embedded simulator, score prints a table, SIGTERM stops it cleanly', async () => {
     const { server, port } = await serveOnSimulator(run, 12, 400);
 
-    const table = run(['score', '--target', `127.0.0.1:${port}`, '--os-type', 'rhel_8x64', '--os-version', 'Red Hat Enterprise Linux 8.6', '--top', '5']);
+    const table = run([
+      'score',
+      '--target',
+      `127.0.0.1:${port}`,
+      '--os-type',
+      'rhel_8x64',
+      '--os-version',
+      'Red Hat Enterprise Linux 8.6',
+      '--top',
+      '5',
+    ]);
     expect(await table.exited).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('Hosts for OS rhel_8x64 "Red Hat Enterprise Linux 8.6"  (score 0..100, higher = more same-OS VMs)');
     expect(lines[1]).toMatch(/^HOST\s+NAME\s+KSM CLUSTER\s+KSM HOST\s+SCORE\s+VMS\s+SAME TYPE\s+SAME VERSION$/);
-    expect(lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+host-\d{4}\.example\.com\s+on\s+(on|off)\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l)), lines.join('\n')).toBe(true);
+    expect(
+      lines.slice(2, 7).every((l) => /^[0-9a-f-]{36}\s+host-\d{4}\.example\.com\s+on\s+(on|off)\s+\d+\.\d\d\s+\d+\s+\d+\s+\d+$/.test(l)),
+      lines.join('\n'),
+    ).toBe(true);
     expect(lines.at(-3)).toBe('... 7 more hosts (use --top)');
     expect(lines.at(-2)).toMatch(/^KSM CLUSTER: the cluster lets KSM run/);
     expect(lines.at(-1)).toMatch(/^inventory: generation 1, 12 hosts, 400 VMs, refreshed /);
@@ -186,7 +214,6 @@ describe('ksm-scorer CLI', () => {
     expect(bin.stderr).toContain(`"pid":${bin.child.pid},`);
     bin.child.kill('SIGTERM');
     expect(await bin.exited).toBe(0);
-
   });
 
   it('`node dist/cli.js serve` (no flags) runs itself again with the flags, and relays exit codes and signals (issue 21, defect 13)', async () => {
@@ -247,20 +274,27 @@ describe('ksm-scorer CLI', () => {
       // warning, came first): started as `node dist/cli.js serve`, without the bin's flags.
       expect(p.stderr.trimEnd().split('\n'), p.stderr).toHaveLength(1);
       const last = (text: string) => JSON.parse(text.trimEnd().split('\n').at(-1)!) as { level: string; msg: string };
-      expect(last(p.stderr)).toMatchObject({ level: 'error', msg: `ksm-scorer: invalid configuration: KSM_SCORER_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)` });
+      expect(last(p.stderr)).toMatchObject({
+        level: 'error',
+        msg: `ksm-scorer: invalid configuration: KSM_SCORER_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`,
+      });
 
       // The engine's XML-RPC listener is checked the same way.
       const proxy = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_LISTEN: address });
       expect(await proxy.exited).toBe(2);
       expect(proxy.stderr.trimEnd().split('\n'), proxy.stderr).toHaveLength(1);
-      expect(last(proxy.stderr).msg).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_OVIRT_PROXY_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      expect(last(proxy.stderr).msg).toBe(
+        `ksm-scorer: invalid configuration: KSM_SCORER_OVIRT_PROXY_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`,
+      );
       expect(proxy.stderr).not.toMatch(/SIMULATED/);
 
       // And the metrics listener.
       const metrics = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: address });
       expect(await metrics.exited).toBe(2);
       expect(metrics.stderr.trimEnd().split('\n'), metrics.stderr).toHaveLength(1);
-      expect(last(metrics.stderr).msg).toBe(`ksm-scorer: invalid configuration: KSM_SCORER_METRICS_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`);
+      expect(last(metrics.stderr).msg).toBe(
+        `ksm-scorer: invalid configuration: KSM_SCORER_METRICS_LISTEN: ${address} is already in use by another process (pick another port, or stop that process)`,
+      );
       expect(metrics.stderr).not.toMatch(/SIMULATED/);
     } finally {
       taken.close();
@@ -270,7 +304,9 @@ describe('ksm-scorer CLI', () => {
   it('--os-version with --vm-id is a usage error (the VM has its own OS); the help says what omitting --os-version means', async () => {
     const p = run(['score', '--vm-id', '00000000-0000-4000-8000-000000000001', '--os-version', '8.6']);
     expect(await p.exited).toBe(2);
-    expect(p.stderr).toBe('ksm-scorer score: --os-version goes with --os-type; a VM given by --vm-id is scored as the OS it has (see ksm-scorer score --help)\n');
+    expect(p.stderr).toBe(
+      'ksm-scorer score: --os-version goes with --os-type; a VM given by --vm-id is scored as the OS it has (see ksm-scorer score --help)\n',
+    );
     const help = run(['score', '--help']);
     expect(await help.exited).toBe(0);
     expect(help.stdout).toMatch(/without --os-version, the version is "", which matches VMs whose version is unknown/);
@@ -294,7 +330,12 @@ describe('ksm-scorer CLI', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/ovirt-engine/api`;
     await new Promise((resolve) => closed.close(resolve));
-    const server = run(['serve'], { OVIRT_URL: url, OVIRT_USERNAME: 'admin@internal', OVIRT_PASSWORD: 'x', KSM_SCORER_LISTEN: '127.0.0.1:0' });
+    const server = run(['serve'], {
+      OVIRT_URL: url,
+      OVIRT_USERNAME: 'admin@internal',
+      OVIRT_PASSWORD: 'x',
+      KSM_SCORER_LISTEN: '127.0.0.1:0',
+    });
     const port = (await waitForLog(server, /"address":"127\.0\.0\.1:(\d+)".*"msg":"ksm-scorer listening"/))[1]!;
     const [line] = await waitForLog(server, /.*"msg":"engine sync failed.*/);
     expect(line).toMatch(/"msg":"engine sync failed: no inventory has loaded yet; retrying with backoff"/);
@@ -307,7 +348,9 @@ describe('ksm-scorer CLI', () => {
 
     const score = run(['score', '--target', `127.0.0.1:${port}`, '--os-type', 'other']);
     expect(await score.exited).toBe(1);
-    expect(score.stderr).toBe('ksm-scorer score: UNAVAILABLE: no inventory has loaded yet: the oVirt engine could not be read (the service log says why); try again later\n');
+    expect(score.stderr).toBe(
+      'ksm-scorer score: UNAVAILABLE: no inventory has loaded yet: the oVirt engine could not be read (the service log says why); try again later\n',
+    );
   });
 
   describe('against a real engine URL', () => {
@@ -398,7 +441,9 @@ describe('ksm-scorer client commands against a served simulator', () => {
     const lines = stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^VM\s+HOST\s+TYPE\s+VERSION$/);
     expect(lines.slice(1, 4).every((l) => l.split(/\s+/)[1] === host.id)).toBe(true);
-    expect(lines[4]).toMatch(new RegExp(`^3 of \\d+ VMs running on ${host.id} \\(use --max, up to 1000\\); score one: ksm-scorer score --vm-id VM$`));
+    expect(lines[4]).toMatch(
+      new RegExp(`^3 of \\d+ VMs running on ${host.id} \\(use --max, up to 1000\\); score one: ksm-scorer score --vm-id VM$`),
+    );
     const vmId = lines[1]!.split(/\s+/)[0]!;
 
     const scored = await client(['score', '--vm-id', vmId, '--top', '3']);
@@ -407,7 +452,10 @@ describe('ksm-scorer client commands against a served simulator', () => {
     expect(table[0]).toMatch(new RegExp(`^Hosts for VM ${vmId}, scored as [a-z0-9_]+( ".+"|, no version)  \\(score 0\\.\\.100`));
     const first = table[2]!.split(/\s+/);
     expect(hosts.find((h) => h.id === first[0])?.name).toBe(first[1]);
-    const json = JSON.parse((await client(['score', '--vm-id', vmId, '--json'])).stdout) as { scored_os: { type: string }; scores: unknown[] };
+    const json = JSON.parse((await client(['score', '--vm-id', vmId, '--json'])).stdout) as {
+      scored_os: { type: string };
+      scores: unknown[];
+    };
     expect(json.scores).toHaveLength(45);
     expect(table[0]).toContain(json.scored_os.type);
   });
@@ -430,7 +478,9 @@ describe('ksm-scorer client commands against a served simulator', () => {
     );
     const version = await client(['score', '--os-type', 'rhel_8x64', '--os-version', '8.6', '--top', '1']);
     expect(version.code).toBe(0);
-    expect(version.stderr).toMatch(/^ksm-scorer score: warning: no rhel_8x64 VM in the inventory has version "8\.6"; closest known: "Red Hat Enterprise Linux 8\.6", /);
+    expect(version.stderr).toMatch(
+      /^ksm-scorer score: warning: no rhel_8x64 VM in the inventory has version "8\.6"; closest known: "Red Hat Enterprise Linux 8\.6", /,
+    );
     const known = await client(['score', '--os-type', 'rhel_8x64', '--top', '1']);
     expect(known.stderr).toBe('');
   });
@@ -449,16 +499,26 @@ describe('ksm-scorer client commands against a served simulator', () => {
     ];
     writeFileSync(file, `${lines.join('\n')}\n`);
     try {
-      for (const args of [['batch', file, '--chunk', '2'], ['batch', '-']]) {
+      for (const args of [
+        ['batch', file, '--chunk', '2'],
+        ['batch', '-'],
+      ]) {
         const { code, stdout, stderr } = await client(args, args[1] === '-' ? readFileSync(file, 'utf8') : undefined);
         expect(code, stderr).toBe(0);
-        const out = stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+        const out = stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, any>);
         expect(out.map((o) => o.line)).toEqual([1, 3, 4, 5, 6]);
         expect(out[0]!.scores).toHaveLength(45);
         expect(out[0]!.scored_os.type).toBeTruthy();
         expect(out[1]!.scores.map((s: { host_id: string }) => s.host_id)).toEqual([hosts[0]!.id, hosts[1]!.id]);
         expect(out[1]!.scored_os).toEqual({ type: 'rhel_9x64', version: '' });
-        expect(out[2]!.error).toEqual({ code: 5, status: 'NOT_FOUND', message: 'vm_id: the oVirt engine has no VM 00000000-0000-4000-8000-000000000001' });
+        expect(out[2]!.error).toEqual({
+          code: 5,
+          status: 'NOT_FOUND',
+          message: 'vm_id: the oVirt engine has no VM 00000000-0000-4000-8000-000000000001',
+        });
         expect(out[3]!.error).toEqual({ code: 3, status: 'INVALID_ARGUMENT', message: 'vm_id: not a UUID: "web-01"' });
         expect(out[4]!.scores).toHaveLength(1);
       }
@@ -469,8 +529,16 @@ describe('ksm-scorer client commands against a served simulator', () => {
 
   it('output larger than a pipe holds reaches a slow reader whole (the process does not exit before stdout drains)', async () => {
     // 300 whole-inventory answers, about 1.4 MB of JSON lines, into a pipe (64 KiB) read only after a second, as `| jq` might.
-    const input = `${Array(300).fill(JSON.stringify({ os: { type: 'rhel_9x64' } })).join('\n')}\n`;
-    const p = spawnProc('sh', ['-c', `"${process.execPath}" "${CLI}" batch - | (sleep 1; cat)`], { KSM_SCORER_TARGET: target }, undefined, input);
+    const input = `${Array(300)
+      .fill(JSON.stringify({ os: { type: 'rhel_9x64' } }))
+      .join('\n')}\n`;
+    const p = spawnProc(
+      'sh',
+      ['-c', `"${process.execPath}" "${CLI}" batch - | (sleep 1; cat)`],
+      { KSM_SCORER_TARGET: target },
+      undefined,
+      input,
+    );
     expect(await p.exited, p.stderr).toBe(0);
     const lines = p.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(300);
@@ -502,7 +570,11 @@ describe('ksm-scorer client commands against a served simulator', () => {
     for (const command of [['health'], ['hosts'], ['score', '--os-type', 'other']]) {
       const { code, stderr } = await client([...command, '--target', nowhere, '--timeout', '3']);
       expect(code, command.join(' ')).toBe(1);
-      expect(stderr).toMatch(new RegExp(`^ksm-scorer ${command[0]}: UNAVAILABLE: .*\\(is \`ksm-scorer serve\` running at ${nowhere.replace(/\./g, '\\.')}\\? set --target or \\$KSM_SCORER_TARGET\\)\\n$`));
+      expect(stderr).toMatch(
+        new RegExp(
+          `^ksm-scorer ${command[0]}: UNAVAILABLE: .*\\(is \`ksm-scorer serve\` running at ${nowhere.replace(/\./g, '\\.')}\\? set --target or \\$KSM_SCORER_TARGET\\)\\n$`,
+        ),
+      );
     }
   });
 });

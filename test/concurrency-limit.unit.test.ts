@@ -57,7 +57,9 @@ describe('ConcurrencyLimit', () => {
     const limit = new ConcurrencyLimit(1);
     const busy = gate([], 'busy');
     const running = limit.run(busy.task, new AbortController().signal);
-    await expect(limit.run(() => Promise.resolve('x'), AbortSignal.abort(new ScorerError('cancelled', 'gone')))).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(limit.run(() => Promise.resolve('x'), AbortSignal.abort(new ScorerError('cancelled', 'gone')))).rejects.toMatchObject({
+      code: 'cancelled',
+    });
     busy.release();
     await running;
   });

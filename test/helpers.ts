@@ -21,7 +21,15 @@ export async function startSimulator(options: Partial<SimulatedEngineOptions> = 
 /** A real EngineClient for `sim`; `overrides` change the connection or the paging. */
 export function engineClient(
   sim: SimulatedEngine,
-  overrides: { password?: string; pageSize?: number; url?: string; requestTimeoutMs?: number; caFile?: string; insecure?: boolean; logger?: Logger } = {},
+  overrides: {
+    password?: string;
+    pageSize?: number;
+    url?: string;
+    requestTimeoutMs?: number;
+    caFile?: string;
+    insecure?: boolean;
+    logger?: Logger;
+  } = {},
 ): EngineClient {
   return new EngineClient({
     connection: {
@@ -50,7 +58,13 @@ export const FAST_SYNC = {
 } as const;
 
 export function engineEnv(sim: SimulatedEngine): Record<string, string> {
-  return { OVIRT_URL: sim.url, OVIRT_USERNAME: sim.username, OVIRT_PASSWORD: sim.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0' };
+  return {
+    OVIRT_URL: sim.url,
+    OVIRT_USERNAME: sim.username,
+    OVIRT_PASSWORD: sim.password,
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+  };
 }
 
 export interface Scorer {
@@ -61,7 +75,11 @@ export interface Scorer {
 }
 
 /** The real service against `sim`, with extra environment; waits for the first inventory unless told not to. */
-export async function startScorer(sim: SimulatedEngine, env: Record<string, string> = {}, opts: { waitForInventory?: boolean; logger?: Logger } = {}): Promise<Scorer> {
+export async function startScorer(
+  sim: SimulatedEngine,
+  env: Record<string, string> = {},
+  opts: { waitForInventory?: boolean; logger?: Logger } = {},
+): Promise<Scorer> {
   const config = loadConfig({ ...engineEnv(sim), ...env });
   const service = await startService(config, opts.logger ?? (process.env.TEST_LOG ? createLogger('debug') : silentLogger));
   if (opts.waitForInventory ?? true) {
@@ -84,12 +102,7 @@ export async function startScorer(sim: SimulatedEngine, env: Record<string, stri
 }
 
 /** Calls a unary method and resolves with the response or rejects with the ServiceError. */
-export function unary<Req, Res>(
-  client: grpc.Client,
-  method: string,
-  request: Req,
-  options: grpc.CallOptions = {},
-): Promise<Res> {
+export function unary<Req, Res>(client: grpc.Client, method: string, request: Req, options: grpc.CallOptions = {}): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
     fn.call(client, request, options, (err, res) => (err ? reject(err) : resolve(res as Res)));
@@ -104,7 +117,11 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 10_000): Promis
   }
 }
 
-export async function expectGrpcError(promise: Promise<unknown>, code: grpc.status, messagePart?: string | RegExp): Promise<grpc.ServiceError> {
+export async function expectGrpcError(
+  promise: Promise<unknown>,
+  code: grpc.status,
+  messagePart?: string | RegExp,
+): Promise<grpc.ServiceError> {
   try {
     await promise;
   } catch (err) {
@@ -123,7 +140,8 @@ export function inventorySettings(overrides: Partial<InventorySettings> = {}): I
   const defaults = loadConfig({}).inventory;
   const merged = { ...defaults, ...overrides };
   // The default stale age follows the sync interval, as loadConfig computes it.
-  if (overrides.staleAfterMs === undefined) merged.staleAfterMs = 2 * (merged.eventsIntervalMs > 0 ? merged.eventsIntervalMs : merged.refreshIntervalMs);
+  if (overrides.staleAfterMs === undefined)
+    merged.staleAfterMs = 2 * (merged.eventsIntervalMs > 0 ? merged.eventsIntervalMs : merged.refreshIntervalMs);
   return merged;
 }
 
@@ -152,7 +170,11 @@ export function simulatedSites() {
     },
     async scorerOn(sim: SimulatedEngine, env: Record<string, string> = {}): Promise<Scorer> {
       site.logs = [];
-      const scorer = await startScorer(sim, { ...FAST_SYNC, ...env }, { logger: createLogger('debug', { write: (l) => site.logs.push(l) }) });
+      const scorer = await startScorer(
+        sim,
+        { ...FAST_SYNC, ...env },
+        { logger: createLogger('debug', { write: (l) => site.logs.push(l) }) },
+      );
       scorers.push(scorer);
       return scorer;
     },

@@ -6,7 +6,11 @@ import { createLogger, routeGrpcLogs } from '../src/log';
 
 const capture = (level: Parameters<typeof createLogger>[0]) => {
   const lines: string[] = [];
-  return { logger: createLogger(level, { write: (l) => lines.push(l) }), lines, parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger: createLogger(level, { write: (l) => lines.push(l) }),
+    lines,
+    parsed: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 };
 
 describe('logger', () => {
@@ -33,7 +37,13 @@ describe('logger', () => {
   it('an error in `err` is its name, code, message, endpoint, status and cause: no stack', () => {
     const { logger, parsed } = capture('info');
     const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-    logger.warn('engine sync failed', { err: new ScorerError('engine_unreachable', 'engine unreachable on GET /hosts: ECONNREFUSED', { endpoint: 'GET /hosts', status: 503, cause }) });
+    logger.warn('engine sync failed', {
+      err: new ScorerError('engine_unreachable', 'engine unreachable on GET /hosts: ECONNREFUSED', {
+        endpoint: 'GET /hosts',
+        status: 503,
+        cause,
+      }),
+    });
     expect(parsed()[0]!.err).toEqual({
       name: 'ScorerError',
       code: 'engine_unreachable',
@@ -63,13 +73,23 @@ describe('logger', () => {
     const { logger, parsed } = capture('info');
     routeGrpcLogs(logger, 'info');
     const first = new grpc.Server();
-    const port = await new Promise<number>((resolve, reject) => first.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) =>
+      first.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+    );
     const second = new grpc.Server();
     await expect(
-      new Promise((resolve, reject) => second.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)))),
+      new Promise((resolve, reject) =>
+        second.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+      ),
     ).rejects.toThrow(/No address added/);
     first.forceShutdown();
     second.forceShutdown();
-    expect(parsed()).toContainEqual(expect.objectContaining({ level: 'error', component: 'grpc-js', msg: expect.stringMatching(/^No address added out of total 1 resolved/) }));
+    expect(parsed()).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        component: 'grpc-js',
+        msg: expect.stringMatching(/^No address added out of total 1 resolved/),
+      }),
+    );
   });
 });

@@ -15,8 +15,18 @@ import { killAll, type Proc, spawnProc, waitForLog } from './processes';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const serve = (env: Record<string, string>) =>
-  spawnProc(process.execPath, [CLI, 'serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', KSM_SCORER_LOG_LEVEL: 'debug', ...env });
-const FAST = { KSM_SCORER_EVENTS_SECONDS: '0.2', KSM_SCORER_BACKOFF_MAX_SECONDS: '1', OVIRT_TIMEOUT_SECONDS: '0.5', OVIRT_REQUEST_DEADLINE_SECONDS: '1' };
+  spawnProc(process.execPath, [CLI, 'serve'], {
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_LOG_LEVEL: 'debug',
+    ...env,
+  });
+const FAST = {
+  KSM_SCORER_EVENTS_SECONDS: '0.2',
+  KSM_SCORER_BACKOFF_MAX_SECONDS: '1',
+  OVIRT_TIMEOUT_SECONDS: '0.5',
+  OVIRT_REQUEST_DEADLINE_SECONDS: '1',
+};
 
 /** Every line the process wrote, parsed; fails naming the first line that is not one JSON object. */
 function jsonLines(p: Proc): Record<string, unknown>[] {
@@ -50,7 +60,9 @@ async function stop(p: Proc): Promise<number | null> {
 
 async function freePortThatRefuses(): Promise<number> {
   const server = createServer();
-  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  const port = await new Promise<number>((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+  );
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
@@ -68,7 +80,12 @@ describe('serve output', () => {
 
   it('a dead engine URL: the first request logged when sent and when it fails, every line JSON', async () => {
     const port = await freePortThatRefuses();
-    const p = serve({ ...FAST, OVIRT_URL: `http://127.0.0.1:${port}/ovirt-engine/api`, OVIRT_USERNAME: 'admin@internal', OVIRT_PASSWORD: 'x' });
+    const p = serve({
+      ...FAST,
+      OVIRT_URL: `http://127.0.0.1:${port}/ovirt-engine/api`,
+      OVIRT_USERNAME: 'admin@internal',
+      OVIRT_PASSWORD: 'x',
+    });
     await waitForLog(p, /"msg":"engine sync failed again"/);
     expect(await stop(p)).toBe(0);
     const lines = jsonLines(p);
@@ -77,7 +94,12 @@ describe('serve output', () => {
     expect(sent).toBeGreaterThan(-1);
     expect(failed).toBeGreaterThan(sent);
     expect(lines[sent]).toMatchObject({ level: 'info', endpoint: 'POST /sso/oauth/token', engine: `http://127.0.0.1:${port}` });
-    expect(lines[failed]).toMatchObject({ level: 'warn', endpoint: 'POST /sso/oauth/token', result: 'error', err: { code: 'ECONNREFUSED' } });
+    expect(lines[failed]).toMatchObject({
+      level: 'warn',
+      endpoint: 'POST /sso/oauth/token',
+      result: 'error',
+      err: { code: 'ECONNREFUSED' },
+    });
     expect(lines.filter((l) => l.msg === 'first engine request failed')).toHaveLength(1);
     expect(lines.at(-1)).toMatchObject({ msg: 'stopped' });
   });
@@ -96,11 +118,16 @@ describe('serve output', () => {
 
   it('a taken gRPC port: the refusal is a JSON line naming the setting, exit 2', async () => {
     const taken = createServer();
-    const port = await new Promise<number>((resolve) => taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve) =>
+      taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)),
+    );
     try {
       const p = serve({ KSM_SCORER_LISTEN: `127.0.0.1:${port}` });
       expect(await p.exited).toBe(2);
-      expect(jsonLines(p).at(-1)).toMatchObject({ level: 'error', problems: [expect.stringMatching(/^KSM_SCORER_LISTEN: 127\.0\.0\.1:\d+ is already in use/)] });
+      expect(jsonLines(p).at(-1)).toMatchObject({
+        level: 'error',
+        problems: [expect.stringMatching(/^KSM_SCORER_LISTEN: 127\.0\.0\.1:\d+ is already in use/)],
+      });
     } finally {
       await new Promise((resolve) => taken.close(resolve));
     }
@@ -109,7 +136,9 @@ describe('serve output', () => {
   it('bad configuration is one JSON line too', async () => {
     const p = serve({ KSM_SCORER_METRICS_LISTEN: 'everywhere' });
     expect(await p.exited).toBe(2);
-    expect(jsonLines(p)).toEqual([expect.objectContaining({ level: 'error', problems: [expect.stringMatching(/^KSM_SCORER_METRICS_LISTEN: must be HOST:PORT/)] })]);
+    expect(jsonLines(p)).toEqual([
+      expect.objectContaining({ level: 'error', problems: [expect.stringMatching(/^KSM_SCORER_METRICS_LISTEN: must be HOST:PORT/)] }),
+    ]);
   });
 
   it('no password or token in any log line or metric: logins, 401s, bad credentials, an outage, at debug', async () => {

@@ -15,7 +15,11 @@ const running: Proc[] = [];
 export function spawnProc(command: string, args: string[], env: Record<string, string> = {}, cwd?: string, stdin?: string): Proc {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OVIRT_') && !k.startsWith('KSM_SCORER_')));
   // /metrics on a free port unless told otherwise: tests run side by side, the default 9464 would collide.
-  const child = spawn(command, args, { env: { ...clean, KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', ...env }, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], cwd });
+  const child = spawn(command, args, {
+    env: { ...clean, KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', ...env },
+    stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    cwd,
+  });
   if (stdin !== undefined) child.stdin!.end(stdin);
   const proc: Proc = { child, stdout: '', stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
   child.stdout!.on('data', (d: Buffer) => (proc.stdout += d.toString()));
@@ -35,8 +39,17 @@ export async function waitForLog(proc: Proc, pattern: RegExp, timeoutMs = 10_000
 }
 
 /** `serve` on the embedded simulator, on a free loopback port, once its first inventory is loaded. */
-export async function serveOnSimulator(run: (args: string[], env: Record<string, string>) => Proc, hosts: number, vms: number): Promise<{ server: Proc; port: string }> {
-  const server = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: String(hosts), KSM_SCORER_SIM_VMS: String(vms) });
+export async function serveOnSimulator(
+  run: (args: string[], env: Record<string, string>) => Proc,
+  hosts: number,
+  vms: number,
+): Promise<{ server: Proc; port: string }> {
+  const server = run(['serve'], {
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_SIM_HOSTS: String(hosts),
+    KSM_SCORER_SIM_VMS: String(vms),
+  });
   await waitForLog(server, /embedded SIMULATED oVirt engine/);
   const port = (await waitForLog(server, /"address":"127\.0\.0\.1:(\d+)".*"msg":"ksm-scorer listening"/))[1]!;
   await waitForLog(server, /"msg":"inventory refreshed"/);

@@ -91,7 +91,13 @@ export async function rawCall(address: string, path: string, body: Buffer, opts:
         done = true;
         clearTimeout(timer);
         if (!req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
-        resolve({ httpStatus, grpcStatus, grpcMessage, body: Buffer.concat(chunks), ended: grpcStatus === undefined ? (ended ?? 'closed without status') : undefined });
+        resolve({
+          httpStatus,
+          grpcStatus,
+          grpcMessage,
+          body: Buffer.concat(chunks),
+          ended: grpcStatus === undefined ? (ended ?? 'closed without status') : undefined,
+        });
       };
       const timer = setTimeout(() => finish('timeout'), opts.timeoutMs ?? 5_000);
       req.on('response', take);

@@ -4,7 +4,16 @@
  */
 import * as net from 'node:net';
 
-export const FRAME = { DATA: 0x0, HEADERS: 0x1, PRIORITY: 0x2, RST_STREAM: 0x3, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8 } as const;
+export const FRAME = {
+  DATA: 0x0,
+  HEADERS: 0x1,
+  PRIORITY: 0x2,
+  RST_STREAM: 0x3,
+  SETTINGS: 0x4,
+  PING: 0x6,
+  GOAWAY: 0x7,
+  WINDOW_UPDATE: 0x8,
+} as const;
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 /** HTTP/2 error codes seen in RST_STREAM and GOAWAY. */
 export const H2_ERROR = { NO_ERROR: 0x0, PROTOCOL_ERROR: 0x1, REFUSED_STREAM: 0x7, CANCEL: 0x8, ENHANCE_YOUR_CALM: 0xb } as const;
@@ -33,7 +42,15 @@ export function hpack(headers: Record<string, string>): Buffer {
 
 /** The request headers of a gRPC call on `path`. */
 export const grpcHeaders = (path: string, extra: Record<string, string> = {}): Buffer =>
-  hpack({ ':method': 'POST', ':scheme': 'http', ':path': path, ':authority': 'localhost', 'content-type': 'application/grpc', te: 'trailers', ...extra });
+  hpack({
+    ':method': 'POST',
+    ':scheme': 'http',
+    ':path': path,
+    ':authority': 'localhost',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    ...extra,
+  });
 
 export interface ReceivedFrame {
   readonly type: number;
@@ -77,7 +94,10 @@ export class RawH2Connection {
   /** Resolves true when the server has closed the connection, false if it is still open after `ms`. */
   async waitClosed(ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([this.closedPromise.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    const closed = await Promise.race([
+      this.closedPromise.then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), ms))),
+    ]);
     clearTimeout(timer);
     return closed;
   }
@@ -102,7 +122,12 @@ export class RawH2Connection {
     while (this.pending.length >= 9) {
       const length = this.pending.readUIntBE(0, 3);
       if (this.pending.length < 9 + length) return;
-      const f = { type: this.pending[3]!, flags: this.pending[4]!, streamId: this.pending.readUInt32BE(5) & 0x7fffffff, payload: this.pending.subarray(9, 9 + length) };
+      const f = {
+        type: this.pending[3]!,
+        flags: this.pending[4]!,
+        streamId: this.pending.readUInt32BE(5) & 0x7fffffff,
+        payload: this.pending.subarray(9, 9 + length),
+      };
       this.pending = this.pending.subarray(9 + length);
       this.frames.push(f);
       if (this.spoke && f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK)) this.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));

@@ -27,7 +27,9 @@ const API_DOC = readFileSync(join(ROOT, 'docs', 'api.md'), 'utf8');
 
 /** The fenced blocks of a language, indented ones (in a list) included, without their indentation. */
 const blocks = (lang: string, text = `${README}\n${API_DOC}`) =>
-  [...text.matchAll(new RegExp(`^( *)\`\`\`${lang}\\n([^]*?)^\\1\`\`\`$`, 'gm'))].map((m) => m[2]!.replace(new RegExp(`^${m[1]}`, 'gm'), ''));
+  [...text.matchAll(new RegExp(`^( *)\`\`\`${lang}\\n([^]*?)^\\1\`\`\`$`, 'gm'))].map((m) =>
+    m[2]!.replace(new RegExp(`^${m[1]}`, 'gm'), ''),
+  );
 const runsSomething = (block: string) => /^(ksm-scorer|grpcurl) /m.test(block);
 
 function hasGrpcurl(): boolean {
@@ -78,13 +80,22 @@ describe('the README commands', () => {
   };
 
   it('is under 1,500 words, counted as `wc -w` counts them, everything in the file', () => {
-    const words = Number(execFileSync('wc', ['-w', join(ROOT, 'README.md')], { encoding: 'utf8' }).trim().split(/\s+/)[0]);
+    const words = Number(
+      execFileSync('wc', ['-w', join(ROOT, 'README.md')], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/)[0],
+    );
     expect(words).toBeGreaterThan(500);
     expect(words).toBeLessThan(1500);
   });
 
   it('links only to files that exist, in the README and docs/ (text moved to docs/ must not leave dead links)', () => {
-    const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const dead: string[] = [];
     for (const file of files) {
       for (const [, target] of readFileSync(join(ROOT, file), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
@@ -103,10 +114,14 @@ describe('the README commands', () => {
     expect(README).not.toMatch(/Nothing is needed globally/);
   });
 
-  it('shows no commands the test does not run, but the make block and the engine machine\'s', () => {
+  it("shows no commands the test does not run, but the make block and the engine machine's", () => {
     const sh = blocks('sh');
     const notRun = sh.filter((b) => !runsSomething(b));
-    const commands = (b: string) => b.split('\n').filter((l) => l.trim() !== '').map((l) => l.split(/\s+#/)[0]!.trim().split(/\s+/)[0]);
+    const commands = (b: string) =>
+      b
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => l.split(/\s+#/)[0]!.trim().split(/\s+/)[0]);
     expect(notRun.map(commands)).toEqual([
       ['make', 'make'],
       ['engine-config', 'engine-config', 'systemctl'],
@@ -114,12 +129,20 @@ describe('the README commands', () => {
     expect(sh.filter(runsSomething).length).toBeGreaterThanOrEqual(3);
   });
 
-  it.each(blocks('sh').filter(runsSomething).map((b, i) => [i, b.split('\n')[0]!, b]))('block %i (%s) runs, every command exit 0', async (_i, _first, block) => {
-    const { code, stdout, stderr } = await sh(block);
-    expect(code, `${stderr}\n--- in:\n${block}`).toBe(0);
-    expect(stdout.length).toBeGreaterThan(0);
-    expect(stderr).toBe('');
-  }, 60_000);
+  it.each(
+    blocks('sh')
+      .filter(runsSomething)
+      .map((b, i) => [i, b.split('\n')[0]!, b]),
+  )(
+    'block %i (%s) runs, every command exit 0',
+    async (_i, _first, block) => {
+      const { code, stdout, stderr } = await sh(block);
+      expect(code, `${stderr}\n--- in:\n${block}`).toBe(0);
+      expect(stdout.length).toBeGreaterThan(0);
+      expect(stderr).toBe('');
+    },
+    60_000,
+  );
 
   it('the CLI equivalent named above each grpcurl call runs too', async () => {
     const equivalents = blocks('sh')

@@ -44,7 +44,10 @@ export function startDrippers(o: DripOptions): Drippers {
   };
   const one = () => {
     if (stopped) return;
-    const socket: net.Socket = o.ca === undefined ? net.connect(o.port, '127.0.0.1') : tls.connect({ port: o.port, host: '127.0.0.1', ca: o.ca, servername: 'localhost' });
+    const socket: net.Socket =
+      o.ca === undefined
+        ? net.connect(o.port, '127.0.0.1')
+        : tls.connect({ port: o.port, host: '127.0.0.1', ca: o.ca, servername: 'localhost' });
     opened++;
     live.add(socket);
     socket.on('error', () => {});
@@ -87,7 +90,8 @@ export class KeepAliveCaller {
     private readonly port: number,
     private readonly ca?: string,
   ) {
-    this.agent = ca === undefined ? new http.Agent({ keepAlive: true, maxSockets: 2 }) : new https.Agent({ keepAlive: true, maxSockets: 2, ca });
+    this.agent =
+      ca === undefined ? new http.Agent({ keepAlive: true, maxSockets: 2 }) : new https.Agent({ keepAlive: true, maxSockets: 2, ca });
   }
 
   /** Resolves with the status and body; rejects on an error or after `timeoutMs`. */
@@ -108,7 +112,15 @@ export class KeepAliveCaller {
     return new Promise((resolve, reject) => {
       const get = this.ca === undefined ? http.request : https.request;
       const req = get(
-        { host: '127.0.0.1', port: this.port, method, path, agent: this.agent, servername: 'localhost', headers: body === undefined ? {} : { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port: this.port,
+          method,
+          path,
+          agent: this.agent,
+          servername: 'localhost',
+          headers: body === undefined ? {} : { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(body) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -117,7 +129,9 @@ export class KeepAliveCaller {
         },
       );
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (err: NodeJS.ErrnoException) => reject(Object.assign(err, { reused: req.reusedSocket && err.code === 'ECONNRESET' })));
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(Object.assign(err, { reused: req.reusedSocket && err.code === 'ECONNRESET' })),
+      );
       req.end(body);
     });
   }

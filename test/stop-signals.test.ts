@@ -20,7 +20,15 @@ function spawnGroup(command: string, args: string[], env: Record<string, string>
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...clean, npm_config_update_notifier: 'false', KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '5', KSM_SCORER_SIM_VMS: '20', ...env },
+    env: {
+      ...clean,
+      npm_config_update_notifier: 'false',
+      KSM_SCORER_LISTEN: '127.0.0.1:0',
+      KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+      KSM_SCORER_SIM_HOSTS: '5',
+      KSM_SCORER_SIM_VMS: '20',
+      ...env,
+    },
   });
   const group: Group = { child, stderr: '', exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
   child.stdout.on('data', (d: Buffer) => (group.stderr += d.toString()));
@@ -57,15 +65,19 @@ describe('stop signals from a terminal', () => {
   it.each([
     ['`npm start`', 'npm', ['start', '--silent']],
     ['`node dist/cli.js serve` (no flags: a relay and the service)', process.execPath, [CLI, 'serve']],
-  ])('Ctrl-C on %s drains once, exit 0', async (_, command, args) => {
-    const serve = spawnGroup(command, args, {});
-    await waitFor(serve, /"msg":"inventory refreshed"/);
-    ctrlC(serve);
-    const code = await serve.exited;
-    expect(serve.stderr).toContain('"msg":"stopped"');
-    expect(serve.stderr).not.toContain('second signal');
-    expect(code).toBe(0);
-  }, 30_000);
+  ])(
+    'Ctrl-C on %s drains once, exit 0',
+    async (_, command, args) => {
+      const serve = spawnGroup(command, args, {});
+      await waitFor(serve, /"msg":"inventory refreshed"/);
+      ctrlC(serve);
+      const code = await serve.exited;
+      expect(serve.stderr).toContain('"msg":"stopped"');
+      expect(serve.stderr).not.toContain('second signal');
+      expect(code).toBe(0);
+    },
+    30_000,
+  );
 
   it('Ctrl-C while worker processes start stops the service after start-up (exit 0), not "could not start" (exit 1)', async () => {
     const serve = spawnGroup(process.execPath, ['--no-memory-reducer', CLI, 'serve'], { KSM_SCORER_WORKERS: '2' });
@@ -92,7 +104,12 @@ function canUnshare(): boolean {
 async function firstChild(pid: number): Promise<number> {
   for (let i = 0; i < 500; i++) {
     try {
-      return Number(execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n')[0]);
+      return Number(
+        execFileSync('pgrep', ['-P', String(pid)])
+          .toString()
+          .trim()
+          .split('\n')[0],
+      );
     } catch {
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -110,18 +127,22 @@ describe('serve as PID 1 (the Dockerfile ENTRYPOINT)', () => {
   it.skipIf(!canUnshare()).each([
     ['with the flags', ['--no-memory-reducer']],
     ['without them (a relay and the service)', []],
-  ])('a SIGTERM that comes while node loads serve still stops it (tini as PID 1, as in the image), node started %s', async (_, flags) => {
-    const outer = spawnGroup('unshare', ['-fp', '--kill-child', 'tini', '--', process.execPath, ...flags, CLI, 'serve'], {});
-    const pid1 = await firstChild(outer.child.pid!);
-    // unshare's child is PID 1 from its fork, but it forwards signals only once it has exec'd tini
-    // and tini has blocked them; a SIGTERM before that finds no handler and the kernel drops it, in
-    // unshare's code or tini's, before any of ours runs (this test's flake: sent the moment PID 1
-    // appeared, 5 of 20 SIGTERMs were lost, with or without the relay). tini forks node only after
-    // blocking its signals, so node's process appearing is the mark that tini is listening.
-    await firstChild(pid1);
-    // As `docker stop` right after `docker run`: before any log line, while node still loads modules.
-    process.kill(pid1, 'SIGTERM');
-    const stopped = await Promise.race([outer.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 8_000))]);
-    expect(stopped, `serve still runs 8 s after a SIGTERM sent at start:\n${outer.stderr}`).toBe(true);
-  }, 30_000);
+  ])(
+    'a SIGTERM that comes while node loads serve still stops it (tini as PID 1, as in the image), node started %s',
+    async (_, flags) => {
+      const outer = spawnGroup('unshare', ['-fp', '--kill-child', 'tini', '--', process.execPath, ...flags, CLI, 'serve'], {});
+      const pid1 = await firstChild(outer.child.pid!);
+      // unshare's child is PID 1 from its fork, but it forwards signals only once it has exec'd tini
+      // and tini has blocked them; a SIGTERM before that finds no handler and the kernel drops it, in
+      // unshare's code or tini's, before any of ours runs (this test's flake: sent the moment PID 1
+      // appeared, 5 of 20 SIGTERMs were lost, with or without the relay). tini forks node only after
+      // blocking its signals, so node's process appearing is the mark that tini is listening.
+      await firstChild(pid1);
+      // As `docker stop` right after `docker run`: before any log line, while node still loads modules.
+      process.kill(pid1, 'SIGTERM');
+      const stopped = await Promise.race([outer.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 8_000))]);
+      expect(stopped, `serve still runs 8 s after a SIGTERM sent at start:\n${outer.stderr}`).toBe(true);
+    },
+    30_000,
+  );
 });

@@ -6,7 +6,21 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchDir, checkGrpc, fmt, frame, h2load, median, rawCall, SCORE_HOSTS_PATH, scorerTypes, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
+import {
+  benchDir,
+  checkGrpc,
+  fmt,
+  frame,
+  h2load,
+  median,
+  rawCall,
+  SCORE_HOSTS_PATH,
+  scorerTypes,
+  startEngineProcess,
+  startScorerProcess,
+  table,
+  waitFor,
+} from './lib';
 
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -18,19 +32,27 @@ async function main(baselineCli: string, currentCli: string | undefined): Promis
   const baseline = await startScorerProcess(engine, {}, 0, baselineCli);
   try {
     for (const s of [current, baseline]) await waitFor(() => s.child.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const all = Response.decode((await rawCall(current.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
+    const all = Response.decode(
+      (await rawCall(current.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as {
       scores: { host_id: string }[];
     };
     const hostIds = all.scores.map((s) => s.host_id);
     const rows: (string | number)[][] = [];
     for (const n of [8, 64, 512]) {
-      const body = Request.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: hostIds.slice(0, n) }).finish();
+      const body = Request.encode({
+        os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' },
+        host_ids: hostIds.slice(0, n),
+      }).finish();
       const file = join(benchDir, `compare-${n}.bin`);
       writeFileSync(file, frame(body));
       const qps: Record<'current' | 'baseline', number[]> = { current: [], baseline: [] };
       for (let i = 0; i < REPEATS; i++) {
         // Alternating, so drift on a shared machine hits both alike.
-        for (const [name, s] of [['current', current], ['baseline', baseline]] as const) {
+        for (const [name, s] of [
+          ['current', current],
+          ['baseline', baseline],
+        ] as const) {
           await checkGrpc(s.address, body, n);
           const r = h2load(s.address, SCORE_HOSTS_PATH, file, { clients: 4, streams: 32, seconds: SECONDS });
           if (r.failed > 0) throw new Error(`${r.failed} failed requests against ${name}`);
@@ -39,7 +61,12 @@ async function main(baselineCli: string, currentCli: string | undefined): Promis
       }
       const spread = (xs: number[]) => `${fmt(median(xs), 0)} (${fmt(Math.min(...xs), 0)}-${fmt(Math.max(...xs), 0)})`;
       const ratios = qps.current.map((q, i) => q / qps.baseline[i]!);
-      rows.push([n, spread(qps.current), spread(qps.baseline), `${fmt(median(ratios))} (${fmt(Math.min(...ratios))}-${fmt(Math.max(...ratios))})`]);
+      rows.push([
+        n,
+        spread(qps.current),
+        spread(qps.baseline),
+        `${fmt(median(ratios))} (${fmt(Math.min(...ratios))}-${fmt(Math.max(...ratios))})`,
+      ]);
     }
     console.log(`ScoreHosts QPS, this build vs baseline, h2load 4x32, ${SECONDS} s, ${REPEATS} alternating runs: median (min-max)`);
     console.log(table(['hosts', 'this build', 'baseline', 'ratio (paired runs)'], rows));

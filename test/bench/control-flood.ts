@@ -17,7 +17,9 @@ async function probe(client: grpc.Client, body: Buffer, over: () => boolean): Pr
   let failed = 0;
   while (!over()) {
     const t0 = performance.now();
-    const ok = await new Promise<boolean>((resolve) => client.makeUnaryRequest(SCORE_HOSTS_PATH, identity, identity, body, { deadline: Date.now() + 5_000 }, (err) => resolve(!err)));
+    const ok = await new Promise<boolean>((resolve) =>
+      client.makeUnaryRequest(SCORE_HOSTS_PATH, identity, identity, body, { deadline: Date.now() + 5_000 }, (err) => resolve(!err)),
+    );
     if (ok) ms.push(performance.now() - t0);
     else failed++;
   }
@@ -32,7 +34,11 @@ export async function controlFloodBench(): Promise<string> {
   const batch = controlFrames(4_096);
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const body = Buffer.from(scorerTypes().Request.encode({ os: { type: 'rhel_8x64' } }).finish());
+    const body = Buffer.from(
+      scorerTypes()
+        .Request.encode({ os: { type: 'rhel_8x64' } })
+        .finish(),
+    );
     const until = (ms: number) => {
       const end = performance.now() + ms;
       return () => performance.now() >= end;
@@ -77,7 +83,10 @@ export async function controlFloodBench(): Promise<string> {
     ];
     return [
       `Control frame flood (WINDOW_UPDATE + PRIORITY, no calls) against ScoreHosts (200 hosts), probe: one grpc-js client, calls one after another; single flood cut after ${fmt(cutMs, 0)} ms; reconnecting attacker cut ${cuts} times in ${SECONDS} s`,
-      table(['probe', 'calls ok', 'failed', 'p50 ms', 'p99 ms', 'p99 / quiet p99'], [row('quiet', quiet), row('single flood, until its cut', single), row('attacker reconnecting', reconnecting)]),
+      table(
+        ['probe', 'calls ok', 'failed', 'p50 ms', 'p99 ms', 'p99 / quiet p99'],
+        [row('quiet', quiet), row('single flood, until its cut', single), row('attacker reconnecting', reconnecting)],
+      ),
     ].join('\n');
   } finally {
     client.close();
@@ -87,8 +96,11 @@ export async function controlFloodBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  controlFloodBench().then((s) => console.log(s), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  controlFloodBench().then(
+    (s) => console.log(s),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

@@ -7,7 +7,23 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchDir, engineRequests, engineVms, fmt, frame, h2load, median, percentile, rawCall, SCORE_HOSTS_PATH, scorerTypes, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
+import {
+  benchDir,
+  engineRequests,
+  engineVms,
+  fmt,
+  frame,
+  h2load,
+  median,
+  percentile,
+  rawCall,
+  SCORE_HOSTS_PATH,
+  scorerTypes,
+  startEngineProcess,
+  startScorerProcess,
+  table,
+  waitFor,
+} from './lib';
 import { seedScore } from './seed';
 
 const HOSTS = 1_000;
@@ -24,7 +40,9 @@ export async function grpcBench(): Promise<string> {
   const out: string[] = [];
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const all = ResponseType.decode((await rawCall(address, PATH, RequestType.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
+    const all = ResponseType.decode(
+      (await rawCall(address, PATH, RequestType.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as { scores: { host_id: string }[] };
     const hostIds = all.scores.map((s) => s.host_id);
     const listed = await engineVms(engine, 200);
     const runningVm = listed.find((v) => v.host !== undefined)?.id ?? '';
@@ -56,13 +74,20 @@ export async function grpcBench(): Promise<string> {
         ['', 'engine requests per call', 'wall ms per call (median; ksm-scorer via h2load at 100/s)', 'engine requests/s at 100 calls/s'],
         [
           ['seed', seedRequests, fmt(median(seedMs), 1), seedPerSecond],
-          ['ksm-scorer', 0, fmt(ourMs, 3), `${fmt(ourPerSecond, 2)} (${during} in ${windowS} s of polls + ${String(fullRefresh.requests)}/300 s resync)`],
+          [
+            'ksm-scorer',
+            0,
+            fmt(ourMs, 3),
+            `${fmt(ourPerSecond, 2)} (${during} in ${windowS} s of polls + ${String(fullRefresh.requests)}/300 s resync)`,
+          ],
           ['ratio seed / ksm-scorer', '-', fmt(median(seedMs) / ourMs, 0), fmt(seedPerSecond / ourPerSecond, 0)],
         ],
       ),
       '',
     );
-    out.push(`Target: >= 1000x fewer engine requests: ${fmt(seedPerSecond / ourPerSecond, 0)}x ${seedPerSecond / ourPerSecond >= 1000 ? 'met' : 'NOT met'}`);
+    out.push(
+      `Target: >= 1000x fewer engine requests: ${fmt(seedPerSecond / ourPerSecond, 0)}x ${seedPerSecond / ourPerSecond >= 1000 ? 'met' : 'NOT met'}`,
+    );
     return out.join('\n');
   } finally {
     await scorer.stop();
@@ -71,8 +96,11 @@ export async function grpcBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  grpcBench().then((s) => console.log(s), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  grpcBench().then(
+    (s) => console.log(s),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

@@ -104,7 +104,10 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 }
 
 export function table(header: string[], rows: (string | number)[][]): string {
@@ -133,7 +136,10 @@ export interface EngineProcess {
 export async function startEngineProcess(hosts: number, vms: number, cpu?: number, churn = 0): Promise<EngineProcess> {
   const child = spawnNode([join(__dirname, 'sim-process.js'), String(hosts), String(vms), '1', String(churn)], {}, cpu);
   const info = await waitFor(
-    () => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { url: string; username: string; password: string }) : undefined),
+    () =>
+      child.stdout.includes('\n')
+        ? (JSON.parse(child.stdout.split('\n')[0]!) as { url: string; username: string; password: string })
+        : undefined,
     'simulator',
   );
   return { child, ...info };
@@ -143,20 +149,35 @@ export async function startEngineProcess(hosts: number, vms: number, cpu?: numbe
 export async function engineRequests(sim: Child): Promise<number> {
   const lines = sim.stdout.split('\n').length;
   sim.proc.kill('SIGUSR2');
-  const line = await waitFor(() => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined), 'engine request count');
+  const line = await waitFor(
+    () => (sim.stdout.split('\n').length > lines ? sim.stdout.trim().split('\n').at(-1) : undefined),
+    'engine request count',
+  );
   return (JSON.parse(line) as { requests: number }).requests;
 }
 
 /** `ksm-scorer serve` against `engine` on 127.0.0.1:0; resolves with its address once it listens. */
 /** `cli`: another build's cli.js, to compare builds in one run (test/bench/compare.ts). */
 /** `pid`: the serving process's, from its start line (what CPU and memory are measured on). */
-export async function startScorerProcess(engine: EngineProcess, env: Record<string, string>, cpu?: number, cli = CLI): Promise<{ child: Child; address: string; pid: number }> {
+export async function startScorerProcess(
+  engine: EngineProcess,
+  env: Record<string, string>,
+  cpu?: number,
+  cli = CLI,
+): Promise<{ child: Child; address: string; pid: number }> {
   // This build as `node dist/cli.js serve`, without node's flags: serve runs itself again with them
   // (src/node-flags.ts), so its speed is the one operators get however they start it. Another
   // build (make bench-compare) may predate that: it gets the flags its bin's shebang passes.
   const child = spawnNode(
     cli === CLI ? [cli, 'serve'] : [...NODE_FLAGS, cli, 'serve'],
-    { OVIRT_URL: engine.url, OVIRT_USERNAME: engine.username, OVIRT_PASSWORD: engine.password, KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0', ...env },
+    {
+      OVIRT_URL: engine.url,
+      OVIRT_USERNAME: engine.username,
+      OVIRT_PASSWORD: engine.password,
+      KSM_SCORER_LISTEN: '127.0.0.1:0',
+      KSM_SCORER_METRICS_LISTEN: '127.0.0.1:0',
+      ...env,
+    },
     cpu,
   );
   const listening = await waitFor(() => child.logs.find((l) => l.msg === 'ksm-scorer listening'), 'scorer');
@@ -180,7 +201,6 @@ export function scorerTypes(): { Request: protobuf.Type; Response: protobuf.Type
   }
   return types;
 }
-
 
 /** A gRPC message frame: flag byte, 4-byte big-endian length, protobuf body. */
 export const frame = (body: Uint8Array) => {
@@ -255,7 +275,11 @@ export function h2loadAsync(address: string, path: string, frameFile: string, op
  * results, and the CPU seconds process `pid` used between the end of the
  * warm-up (1 s) and the end of the runs.
  */
-export async function h2loadTogether(runs: readonly { address: string; path: string; frameFile: string }[], opts: H2loadOptions, pid: number): Promise<{ results: H2loadResult[]; cpuSeconds: number }> {
+export async function h2loadTogether(
+  runs: readonly { address: string; path: string; frameFile: string }[],
+  opts: H2loadOptions,
+  pid: number,
+): Promise<{ results: H2loadResult[]; cpuSeconds: number }> {
   let from = NaN;
   const warmedUp = setTimeout(() => (from = cpuSeconds(pid)), 1_000);
   const results = await Promise.all(runs.map((run) => h2loadAsync(run.address, run.path, run.frameFile, opts)));
@@ -264,27 +288,51 @@ export async function h2loadTogether(runs: readonly { address: string; path: str
 }
 
 let h2loadRuns = 0;
-function h2loadCommand(address: string, path: string, frameFile: string, opts: H2loadOptions): { command: string; args: string[]; log: string; timeoutMs: number } {
+function h2loadCommand(
+  address: string,
+  path: string,
+  frameFile: string,
+  opts: H2loadOptions,
+): { command: string; args: string[]; log: string; timeoutMs: number } {
   const log = join(benchDir, `h2load-${Date.now()}-${h2loadRuns++}.log`);
   const protocol = opts.xml ? ['--h1', '-H', 'content-type: text/xml'] : ['-H', 'content-type: application/grpc', '-H', 'te: trailers'];
   const args = [
-    '-D', String(opts.seconds), ...(opts.warmUp === false ? [] : ['--warm-up-time', '1']), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1',
-    '-d', frameFile, ...protocol, `--log-file=${log}`,
+    '-D',
+    String(opts.seconds),
+    ...(opts.warmUp === false ? [] : ['--warm-up-time', '1']),
+    '-c',
+    String(opts.clients),
+    '-m',
+    String(opts.streams),
+    '-t',
+    '1',
+    '-d',
+    frameFile,
+    ...protocol,
+    `--log-file=${log}`,
     ...(opts.rps !== undefined ? [`--rps=${opts.rps}`] : []),
     `http://${address}${path}`,
   ];
   const taskset = opts.pin !== false && spawnSync('taskset', ['-c', '1', 'true']).status === 0;
-  return { command: taskset ? 'taskset' : 'h2load', args: taskset ? ['-c', '1', 'h2load', ...args] : args, log, timeoutMs: (opts.seconds + 30) * 1000 };
+  return {
+    command: taskset ? 'taskset' : 'h2load',
+    args: taskset ? ['-c', '1', 'h2load', ...args] : args,
+    log,
+    timeoutMs: (opts.seconds + 30) * 1000,
+  };
 }
 
 function h2loadResult(text: string, log: string): H2loadResult {
   const qps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(text)?.[1]);
   const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(text);
   if (!Number.isFinite(qps) || !m) throw new Error(`h2load output not understood:\n${text}`);
-  const requests = readFileSync(log, 'utf8').trim().split('\n').map((line) => {
-    const [start = '0', , micros = '0'] = line.split('\t');
-    return { startMs: Number(start) / 1000, ms: Number(micros) / 1000 };
-  });
+  const requests = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [start = '0', , micros = '0'] = line.split('\t');
+      return { startMs: Number(start) / 1000, ms: Number(micros) / 1000 };
+    });
   const latenciesMs = requests.map((r) => r.ms).sort((a, b) => a - b);
   return { qps, succeeded: Number(m[1]), failed: Number(m[2]), latenciesMs, requests };
 }
@@ -306,6 +354,8 @@ export async function engineVms(engine: EngineProcess, n: number): Promise<{ id:
     body: new URLSearchParams({ grant_type: 'password', username: engine.username, password: engine.password }).toString(),
   });
   const { access_token } = (await t.body.json()) as { access_token: string };
-  const res = await request(`${engine.url}/vms?max=${n}`, { headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' } });
+  const res = await request(`${engine.url}/vms?max=${n}`, {
+    headers: { authorization: `Bearer ${access_token}`, accept: 'application/json' },
+  });
   return ((await res.body.json()) as { vm: { id: string; host?: { id: string } }[] }).vm;
 }

@@ -17,7 +17,23 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Metrics } from '../../src/metrics/metrics';
 import { GrpcServerMetrics } from '../../src/server/grpc-metrics';
-import { benchDir, checkGrpc, cpuSeconds, fmt, frame, h2loadAsync, median, rawCall, SCORE_HOSTS_PATH, scorerTypes, spread, startEngineProcess, startScorerProcess, table, waitFor } from './lib';
+import {
+  benchDir,
+  checkGrpc,
+  cpuSeconds,
+  fmt,
+  frame,
+  h2loadAsync,
+  median,
+  rawCall,
+  SCORE_HOSTS_PATH,
+  scorerTypes,
+  spread,
+  startEngineProcess,
+  startScorerProcess,
+  table,
+  waitFor,
+} from './lib';
 
 const HOSTS = 64;
 const RUNS = Number(process.env.BENCH_METRICS_RUNS ?? 15);
@@ -34,8 +50,13 @@ export async function metricsCostBench(): Promise<string> {
   ];
   try {
     for (const s of scorers) await waitFor(() => s.child.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const all = Response.decode((await rawCall(scorers[0]!.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
-    const body = Request.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: all.scores.slice(0, HOSTS).map((s) => s.host_id) }).finish();
+    const all = Response.decode(
+      (await rawCall(scorers[0]!.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as { scores: { host_id: string }[] };
+    const body = Request.encode({
+      os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' },
+      host_ids: all.scores.slice(0, HOSTS).map((s) => s.host_id),
+    }).finish();
     const frameFile = join(benchDir, `frame-metrics-${HOSTS}.bin`);
     writeFileSync(frameFile, frame(body));
 
@@ -46,10 +67,13 @@ export async function metricsCostBench(): Promise<string> {
       const order = [0, 1, 2].map((k) => (k + i) % 3);
       const cpu0 = scorers.map((s) => cpuSeconds(s.pid));
       const results: Promise<{ k: number; qps: number; succeeded: number; failed: number }>[] = order.map((k) =>
-        h2loadAsync(scorers[k]!.address, SCORE_HOSTS_PATH, frameFile, { clients: 2, streams: 32, seconds: SECONDS, warmUp: false }).then((r) => ({ ...r, k })),
+        h2loadAsync(scorers[k]!.address, SCORE_HOSTS_PATH, frameFile, { clients: 2, streams: 32, seconds: SECONDS, warmUp: false }).then(
+          (r) => ({ ...r, k }),
+        ),
       );
       for (const r of await Promise.all(results)) {
-        if (r.failed > 0 || r.succeeded === 0) throw new Error(`${r.failed} failed, ${r.succeeded} succeeded requests against ${scorers[r.k]!.address}`);
+        if (r.failed > 0 || r.succeeded === 0)
+          throw new Error(`${r.failed} failed, ${r.succeeded} succeeded requests against ${scorers[r.k]!.address}`);
         qps[r.k]!.push(r.qps);
         cpuUs[r.k]!.push(((cpuSeconds(scorers[r.k]!.pid) - cpu0[r.k]!) / r.succeeded) * 1e6);
       }
@@ -96,7 +120,15 @@ export async function metricsCostBench(): Promise<string> {
  */
 function metricsNsPerCall(): number {
   const grpcMetrics = new GrpcServerMetrics(new Metrics());
-  const method = { path: SCORE_HOSTS_PATH, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b };
+  const method = {
+    path: SCORE_HOSTS_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (b: Buffer) => b,
+    requestDeserialize: (b: Buffer) => b,
+    responseSerialize: (b: Buffer) => b,
+    responseDeserialize: (b: Buffer) => b,
+  };
   const answer = Buffer.alloc(0);
   type Handler = (call: unknown, callback: (err: unknown, value?: unknown) => void) => void;
   const bare: { ScoreHosts: Handler } = { ScoreHosts: (_call, callback) => callback(null, answer) };
@@ -115,7 +147,9 @@ function metricsNsPerCall(): number {
   const deltas: number[] = [];
   for (let i = 0; i < 6; i++) {
     const without = time(() => bare.ScoreHosts(base, callback));
-    const withIt = time(() => counted.ScoreHosts(grpcMetrics.interceptor(method as grpc.ServerMethodDefinition<unknown, unknown>, base), callback));
+    const withIt = time(() =>
+      counted.ScoreHosts(grpcMetrics.interceptor(method as grpc.ServerMethodDefinition<unknown, unknown>, base), callback),
+    );
     if (i > 0) deltas.push(withIt - without); // the first round warms up
   }
   if (answered !== 24_000_000) throw new Error(`${answered} answers`);

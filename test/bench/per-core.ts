@@ -60,7 +60,9 @@ const BATCH_PATH = '/ksmscorer.v1.HostScorerService/ScoreHostsBatch';
 const LIST_OS_PATH = '/ksmscorer.v1.HostScorerService/ListOperatingSystems';
 const OS = { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' };
 const { Request, Response, BatchRequest } = scorerTypes();
-const ListOsResponse = new protobuf.Root().loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true }).lookupType('ksmscorer.v1.ListOperatingSystemsResponse');
+const ListOsResponse = new protobuf.Root()
+  .loadSync(join(PROTO_ROOT, SCORER_PROTO), { keepCase: true })
+  .lookupType('ksmscorer.v1.ListOperatingSystemsResponse');
 
 /** One load run against one server: its throughput, and the server's CPU time per call. */
 interface Run {
@@ -93,7 +95,11 @@ async function compare(scorer: () => Promise<Run>, limit: () => Promise<Run>, tr
 
 /** Scorer QPS / reference QPS, round by round. */
 const ratios = (scorer: Run[], reference: Run[]) => scorer.map((s, i) => s.qps / reference[i]!.qps);
-const qps = (runs: Run[]) => spread(runs.map((r) => r.qps), 0);
+const qps = (runs: Run[]) =>
+  spread(
+    runs.map((r) => r.qps),
+    0,
+  );
 const cpu = (runs: Run[]) => fmt(median(runs.map((r) => r.cpuUs)), 0);
 
 const row = (name: string, bytes: string | number, c: Compared) => [
@@ -106,7 +112,16 @@ const row = (name: string, bytes: string | number, c: Compared) => [
   spread(ratios(c.scorer, c.transport), 2),
   `${cpu(c.scorer)} / ${cpu(c.limit)} / ${cpu(c.transport)}`,
 ];
-const HEADER = ['hosts', 'response bytes', 'ScoreHosts QPS', 'limit QPS', 'ratio', 'limit + transport QPS', 'ratio', 'CPU µs per call (ScoreHosts / limit / + transport)'];
+const HEADER = [
+  'hosts',
+  'response bytes',
+  'ScoreHosts QPS',
+  'limit QPS',
+  'ratio',
+  'limit + transport QPS',
+  'ratio',
+  'CPU µs per call (ScoreHosts / limit / + transport)',
+];
 
 /** h2load runs at once against `target`; failed calls fail the benchmark. */
 async function load(target: Target, runs: readonly { path: string; frameFile: string }[], streams: number, clients: number): Promise<Run> {
@@ -129,7 +144,10 @@ async function startReference(responses: readonly Buffer[], transport: boolean):
     return file;
   });
   const child = spawnNode([join(__dirname, 'reference-server.js'), ...(transport ? ['--transport'] : []), ...files], {}, 0);
-  const { port } = await waitFor(() => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { port: number }) : undefined), 'reference server');
+  const { port } = await waitFor(
+    () => (child.stdout.includes('\n') ? (JSON.parse(child.stdout.split('\n')[0]!) as { port: number }) : undefined),
+    'reference server',
+  );
   return { child, address: `127.0.0.1:${port}`, pid: child.proc.pid! };
 }
 
@@ -161,15 +179,22 @@ async function singleFrame(scorer: Target, body: Uint8Array, hosts: number): Pro
 }
 
 /** The realistic mix: different requests at once, one h2load process each. */
-async function mix(scorer: Target, engine: EngineProcess, hostIds: readonly string[]): Promise<{ bytes: number; result: Compared; described: string }> {
+async function mix(
+  scorer: Target,
+  engine: EngineProcess,
+  hostIds: readonly string[],
+): Promise<{ bytes: number; result: Compared; described: string }> {
   const random = seededRandom(13);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const vms = await engineVms(engine, 1_000);
   const { address } = scorer;
-  const listed = ListOsResponse.decode((await rawCall(address, LIST_OS_PATH, new Uint8Array(0))).bytes) as unknown as { operating_systems: { os: { type: string; version: string } }[] };
+  const listed = ListOsResponse.decode((await rawCall(address, LIST_OS_PATH, new Uint8Array(0))).bytes) as unknown as {
+    operating_systems: { os: { type: string; version: string } }[];
+  };
   const oses = listed.operating_systems.map((u) => u.os);
   const requests = Array.from({ length: MIX_REQUESTS }, (_, i) => {
-    const req: { vm_id?: string; os?: { type: string; version: string }; host_ids?: string[] } = random() < 0.5 ? { vm_id: pick(vms).id } : { os: pick(oses) };
+    const req: { vm_id?: string; os?: { type: string; version: string }; host_ids?: string[] } =
+      random() < 0.5 ? { vm_id: pick(vms).id } : { os: pick(oses) };
     // One in five names no hosts; the others a cluster's worth, 8 to 512 hosts (log-uniform), in random order.
     if (i % 5 !== 0) req.host_ids = [...hostIds].sort(() => random() - 0.5).slice(0, Math.round(2 ** (3 + 6 * random())));
     return req;
@@ -185,17 +210,29 @@ async function mix(scorer: Target, engine: EngineProcess, hostIds: readonly stri
   const check = async (target: string, path: (i: number) => string) => {
     for (const i of [0, 1, 2]) {
       const res = Response.decode((await rawCall(target, path(i), bodies[i]!)).bytes) as unknown as { scores: unknown[] };
-      if (res.scores.length !== counts[i]) throw new Error(`expected ${counts[i]} scores from ${target}${path(i)}, got ${res.scores.length}`);
+      if (res.scores.length !== counts[i])
+        throw new Error(`expected ${counts[i]} scores from ${target}${path(i)}, got ${res.scores.length}`);
     }
   };
   const run = (target: Target, path: (i: number) => string) => async () => {
     await check(target.address, path);
-    const r = await load(target, frames.map((frameFile, i) => ({ path: path(i), frameFile })), MIX_STREAMS, 1);
+    const r = await load(
+      target,
+      frames.map((frameFile, i) => ({ path: path(i), frameFile })),
+      MIX_STREAMS,
+      1,
+    );
     await check(target.address, path);
     return r;
   };
   const own = (i: number) => `${PATH}${i}`;
-  const result = await withReferences(responses, (limit, transport) => compare(run(scorer, () => PATH), run(limit, own), run(transport, own)));
+  const result = await withReferences(responses, (limit, transport) =>
+    compare(
+      run(scorer, () => PATH),
+      run(limit, own),
+      run(transport, own),
+    ),
+  );
   const byVm = requests.filter((r) => r.vm_id !== undefined).length;
   const named = counts.filter((_, i) => requests[i]!.host_ids !== undefined);
   const described = `${MIX_REQUESTS} requests: ${byVm} by vm_id, ${MIX_REQUESTS - byVm} by os; ${MIX_REQUESTS - named.length} with empty host_ids (${hostIds.length} hosts), the others ${Math.min(...named)} to ${Math.max(...named)} hosts`;
@@ -224,7 +261,16 @@ async function tableMemory(engine: EngineProcess): Promise<(string | number)[]> 
   const s = tables.stats();
   const mb = (b: number) => fmt(b / 2 ** 20, 1);
   const measured = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers;
-  return [`${snapshot.hostCount} / ${snapshot.vmCount}`, oses.length, s.tables, mb(s.bytes), mb(measured), fmt(s.bytes / Math.max(1, s.tables * snapshot.hostCount), 0), fmt(s.indexBytes / 1024, 0), `${mb(s.limitBytes)} (host lists: ${mb(s.limitBytes / 8)})`];
+  return [
+    `${snapshot.hostCount} / ${snapshot.vmCount}`,
+    oses.length,
+    s.tables,
+    mb(s.bytes),
+    mb(measured),
+    fmt(s.bytes / Math.max(1, s.tables * snapshot.hostCount), 0),
+    fmt(s.indexBytes / 1024, 0),
+    `${mb(s.limitBytes)} (host lists: ${mb(s.limitBytes / 8)})`,
+  ];
 }
 
 export async function perCoreBench(): Promise<string> {
@@ -233,10 +279,13 @@ export async function perCoreBench(): Promise<string> {
   const { child: scorer, address, pid } = await startScorerProcess(engine, {}, 0);
   const target: Target = { address, pid };
   const noted: Record<string, { limit: number; transport: number }> = {};
-  const note = (name: string, c: Compared) => (noted[name] = { limit: median(ratios(c.scorer, c.limit)), transport: median(ratios(c.scorer, c.transport)) });
+  const note = (name: string, c: Compared) =>
+    (noted[name] = { limit: median(ratios(c.scorer, c.limit)), transport: median(ratios(c.scorer, c.transport)) });
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const all = Response.decode((await rawCall(address, PATH, Request.encode({ os: OS }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
+    const all = Response.decode((await rawCall(address, PATH, Request.encode({ os: OS }).finish())).bytes) as unknown as {
+      scores: { host_id: string }[];
+    };
     // In random order: not the engine's, which would let the first call lay the entries out in the order asked for.
     const shuffle = seededRandom(7);
     const hostIds = all.scores.map((s) => s.host_id).sort(() => shuffle() - 0.5);
@@ -266,7 +315,7 @@ export async function perCoreBench(): Promise<string> {
     rows.push(row('realistic mix', `${mixed.bytes} (mean)`, mixed.result));
     out.push(
       `ScoreHosts per core against the limit, ${REPEATS} rounds of ${SECONDS} s runs after 1 s warm-up: median (min-max); ratios are ScoreHosts QPS / limit QPS round by round.`,
-      'Limit: bare grpc-js answering the same bytes. Limit + transport: the same with the service\'s grpc-js options (the transport limits\' timers and interceptor).',
+      "Limit: bare grpc-js answering the same bytes. Limit + transport: the same with the service's grpc-js options (the transport limits' timers and interceptor).",
       `One frame: h2load 4 connections x 32 streams. Mix: ${mixed.described}; ${MIX_REQUESTS} h2load processes at once, 1 connection x ${MIX_STREAMS} streams each.`,
       table(HEADER, rows),
       '',
@@ -285,7 +334,11 @@ export async function perCoreBench(): Promise<string> {
         () => load(transport, [{ path: PATH, frameFile: batchFrame }], 8, 2),
       ),
     );
-    const hostScores = (runs: Run[]) => spread(runs.map((r) => r.qps * 6_400), 0);
+    const hostScores = (runs: Run[]) =>
+      spread(
+        runs.map((r) => r.qps * 6_400),
+        0,
+      );
     const onOneCore = (runs: Run[]) => runs.map((r) => (6_400 * 1e6) / r.cpuUs);
     const batchRate = median(onOneCore(batch.scorer));
     out.push(
@@ -294,8 +347,18 @@ export async function perCoreBench(): Promise<string> {
         ['server', 'host-scores/s', 'host-scores/s on one core', 'ScoreHostsBatch QPS / this'],
         [
           ['ScoreHostsBatch', hostScores(batch.scorer), spread(onOneCore(batch.scorer), 0), '-'],
-          ['limit (the same answer bytes)', hostScores(batch.limit), spread(onOneCore(batch.limit), 0), spread(ratios(batch.scorer, batch.limit), 2)],
-          ['limit + transport', hostScores(batch.transport), spread(onOneCore(batch.transport), 0), spread(ratios(batch.scorer, batch.transport), 2)],
+          [
+            'limit (the same answer bytes)',
+            hostScores(batch.limit),
+            spread(onOneCore(batch.limit), 0),
+            spread(ratios(batch.scorer, batch.limit), 2),
+          ],
+          [
+            'limit + transport',
+            hostScores(batch.transport),
+            spread(onOneCore(batch.transport), 0),
+            spread(ratios(batch.scorer, batch.transport), 2),
+          ],
         ],
       ),
       '',
@@ -308,23 +371,54 @@ export async function perCoreBench(): Promise<string> {
     let p99 = NaN;
     const latRows = await withReferences([(await rawCall(address, PATH, body64)).bytes], async (limit, transport) => {
       const latRows: (string | number)[][] = [];
-      for (const [name, at] of [['ScoreHosts', address], ['limit', limit.address], ['limit + transport', transport.address]] as const) {
+      for (const [name, at] of [
+        ['ScoreHosts', address],
+        ['limit', limit.address],
+        ['limit + transport', transport.address],
+      ] as const) {
         await checkGrpc(at, body64, 64);
         const moderate: number[][] = [];
-        for (let i = 0; i < REPEATS; i++) moderate.push(h2load(at, PATH, frame64, { clients: 1, streams: 1, seconds: SECONDS, rps: 1_000 }).latenciesMs);
+        for (let i = 0; i < REPEATS; i++)
+          moderate.push(h2load(at, PATH, frame64, { clients: 1, streams: 1, seconds: SECONDS, rps: 1_000 }).latenciesMs);
         const sat = h2load(at, PATH, frame64, { clients: 4, streams: 32, seconds: SECONDS }).latenciesMs;
         const p99s = moderate.map((l) => percentile(l, 99));
         if (name === 'ScoreHosts') p99 = median(p99s);
-        latRows.push([name, `${spread(moderate.map((l) => percentile(l, 50)), 3)} / ${spread(p99s, 3)}`, `${fmt(percentile(sat, 50), 3)} / ${fmt(percentile(sat, 99), 3)}`]);
+        latRows.push([
+          name,
+          `${spread(
+            moderate.map((l) => percentile(l, 50)),
+            3,
+          )} / ${spread(p99s, 3)}`,
+          `${fmt(percentile(sat, 50), 3)} / ${fmt(percentile(sat, 99), 3)}`,
+        ]);
       }
       return latRows;
     });
-    out.push('Latency, 64 hosts, ms', table(['server', `p50 / p99 at 1,000 calls/s (h2load --rps, ${REPEATS} runs: median (min-max))`, 'p50 / p99 at saturation (h2load 4x32)'], latRows), '');
+    out.push(
+      'Latency, 64 hosts, ms',
+      table(
+        ['server', `p50 / p99 at 1,000 calls/s (h2load --rps, ${REPEATS} runs: median (min-max))`, 'p50 / p99 at saturation (h2load 4x32)'],
+        latRows,
+      ),
+      '',
+    );
 
     // 4. Table memory.
     out.push(
       'Score tables at most, for this inventory: every OS identity, every host, ranked (KSM_SCORER_SCORE_CACHE_MB bounds them)',
-      table(['hosts / VMs', 'OS identities', 'tables kept', 'MiB counted', 'MiB measured (heap + buffers)', 'bytes per host per OS', 'id index KiB', 'limit MiB'], [await tableMemory(engine)]),
+      table(
+        [
+          'hosts / VMs',
+          'OS identities',
+          'tables kept',
+          'MiB counted',
+          'MiB measured (heap + buffers)',
+          'bytes per host per OS',
+          'id index KiB',
+          'limit MiB',
+        ],
+        [await tableMemory(engine)],
+      ),
       '',
     );
 

@@ -32,7 +32,9 @@ import {
 const RATE_PER_S = 400;
 /** BENCH_PIN=0 lets the scorer use every core (its decode worker and GC threads too). */
 const PIN = process.env.BENCH_PIN !== '0';
-const SIZES = (process.env.BENCH_REFRESH_SIZES ?? '500x10000,5000x100000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+const SIZES = (process.env.BENCH_REFRESH_SIZES ?? '500x10000,5000x100000')
+  .split(',')
+  .map((s) => s.split('x').map(Number) as [number, number]);
 const RUNS = Number(process.env.BENCH_REFRESH_RUNS ?? 3);
 /** Process layouts measured: one process, and a primary with two workers (not pinned: three processes share the two cores). */
 const MODES = (process.env.BENCH_REFRESH_WORKERS ?? '1,2').split(',').map(Number);
@@ -53,7 +55,12 @@ interface Row {
 async function measure(hosts: number, vms: number, workers: number): Promise<Row> {
   const pin = PIN && workers === 1;
   const engine = await startEngineProcess(hosts, vms, pin ? 1 : undefined);
-  const env = { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '1', KSM_SCORER_WORKERS: String(workers), ...(workers > 1 ? { KSM_SCORER_LOG_LEVEL: 'debug' } : {}) };
+  const env = {
+    KSM_SCORER_EVENTS_SECONDS: '0',
+    KSM_SCORER_REFRESH_SECONDS: '1',
+    KSM_SCORER_WORKERS: String(workers),
+    ...(workers > 1 ? { KSM_SCORER_LOG_LEVEL: 'debug' } : {}),
+  };
   const { child: scorer, address } = await startScorerProcess(engine, env, pin ? 0 : undefined);
   const refreshes = () => scorer.logs.filter((l) => l.msg === 'inventory refreshed');
   /** Each worker's rebuild of a generation (worker mode). */
@@ -61,13 +68,23 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
   try {
     await waitFor(() => (refreshes().length >= 1 ? true : undefined), 'first refresh', 300_000);
     // Worker mode: calls are answered once every worker has rebuilt the first generation.
-    if (workers > 1) await waitFor(() => (applied(refreshes()[0]!.generation).length >= workers ? true : undefined), 'workers applied the first generation', 120_000);
+    if (workers > 1)
+      await waitFor(
+        () => (applied(refreshes()[0]!.generation).length >= workers ? true : undefined),
+        'workers applied the first generation',
+        120_000,
+      );
 
     const { Request, Response } = scorerTypes();
-    const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
+    const all = Response.decode(
+      (await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as {
       scores: { host_id: string }[];
     };
-    const body = Request.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: all.scores.slice(0, 64).map((s) => s.host_id) }).finish();
+    const body = Request.encode({
+      os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' },
+      host_ids: all.scores.slice(0, 64).map((s) => s.host_id),
+    }).finish();
     const frameFile = join(benchDir, `refresh-frame-${vms}.bin`);
     writeFileSync(frameFile, frame(body));
 
@@ -81,24 +98,38 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
     const samples = load.requests.map((r) => ({ at: r.startMs, ms: r.ms }));
 
     // From the refresh's first request until the last process serving calls has the generation.
-    const windows = refreshes().slice(1).map((l) => {
-      const published = Date.parse(String(l.time));
-      const end = Math.max(published, ...applied(l.generation).map((a) => Date.parse(String(a.time))));
-      return [published - Number(l.ms), end] as const;
-    });
+    const windows = refreshes()
+      .slice(1)
+      .map((l) => {
+        const published = Date.parse(String(l.time));
+        const end = Math.max(published, ...applied(l.generation).map((a) => Date.parse(String(a.time))));
+        return [published - Number(l.ms), end] as const;
+      });
     const inRefresh = (t: number) => windows.some(([a, b]) => t >= a && t <= b);
-    const during = samples.filter((s) => inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
-    const between = samples.filter((s) => !inRefresh(s.at)).map((s) => s.ms).sort((a, b) => a - b);
+    const during = samples
+      .filter((s) => inRefresh(s.at))
+      .map((s) => s.ms)
+      .sort((a, b) => a - b);
+    const between = samples
+      .filter((s) => !inRefresh(s.at))
+      .map((s) => s.ms)
+      .sort((a, b) => a - b);
     const last = refreshes().at(-1)!;
     const measured = refreshes().slice(1);
     // In worker mode the processes that answer calls are the workers: their longest block while applying a generation.
-    const blocks = (l: Record<string, unknown>) => (workers > 1 ? Math.max(0, ...applied(l.generation).map((a) => Number(a.loopDelayMaxMs))) : Number(l.loopDelayMaxMs));
-    const loopMax = percentile(measured.map(blocks).sort((a, b) => a - b), 50);
+    const blocks = (l: Record<string, unknown>) =>
+      workers > 1 ? Math.max(0, ...applied(l.generation).map((a) => Number(a.loopDelayMaxMs))) : Number(l.loopDelayMaxMs);
+    const loopMax = percentile(
+      measured.map(blocks).sort((a, b) => a - b),
+      50,
+    );
     return {
       hosts,
       vms,
       workers,
-      refreshMs: refreshes().slice(1).map((l) => Number(l.ms)),
+      refreshMs: refreshes()
+        .slice(1)
+        .map((l) => Number(l.ms)),
       requests: Number(last.requests),
       rssMb: Number(last.rssMb),
       during,
@@ -114,7 +145,11 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
 /** RSS of a scorer that loaded `vms` once and then sat idle, so garbage from loading is mostly collected. */
 async function idleRss(hosts: number, vms: number): Promise<number> {
   const engine = await startEngineProcess(hosts, vms);
-  const { child: scorer, pid } = await startScorerProcess(engine, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '3600', KSM_SCORER_MAX_STALENESS_SECONDS: '86400' });
+  const { child: scorer, pid } = await startScorerProcess(engine, {
+    KSM_SCORER_EVENTS_SECONDS: '0',
+    KSM_SCORER_REFRESH_SECONDS: '3600',
+    KSM_SCORER_MAX_STALENESS_SECONDS: '86400',
+  });
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'load', 300_000);
     await new Promise((r) => setTimeout(r, 5_000));
@@ -134,7 +169,10 @@ export async function memoryBench(): Promise<string> {
     if (vms === 0) base = rss;
     rows.push([`${hosts} / ${vms}`, rss, fmt(rss - base, 0), vms > 0 ? fmt(((rss - base) * 2 ** 20) / vms, 0) : '-']);
   }
-  return ['Memory: scorer RSS after one load and 5 s idle, against an empty engine in the same run', table(['hosts / VMs', 'RSS MB', 'over empty MB', 'bytes per VM'], rows)].join('\n');
+  return [
+    'Memory: scorer RSS after one load and 5 s idle, against an empty engine in the same run',
+    table(['hosts / VMs', 'RSS MB', 'over empty MB', 'bytes per VM'], rows),
+  ].join('\n');
 }
 
 export async function refreshBench(): Promise<string> {
@@ -146,17 +184,34 @@ export async function refreshBench(): Promise<string> {
         process.stderr.write(`refresh bench: ${hosts} hosts / ${vms} VMs, KSM_SCORER_WORKERS=${workers}, run ${run} of ${RUNS} ...\n`);
         const r = await measure(hosts, vms, workers);
         runs.push(r);
-        process.stderr.write(`  p99 during ${fmt(percentile(r.during, 99))} ms, between ${fmt(percentile(r.between, 99))} ms, ratio ${fmt(percentile(r.during, 99) / percentile(r.between, 99))}, loop delay max ${fmt(r.loopMax)} ms\n`);
+        process.stderr.write(
+          `  p99 during ${fmt(percentile(r.during, 99))} ms, between ${fmt(percentile(r.between, 99))} ms, ratio ${fmt(percentile(r.during, 99) / percentile(r.between, 99))}, loop delay max ${fmt(r.loopMax)} ms\n`,
+        );
       }
       rows.push(runs);
     }
   }
-  const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+  const median = (xs: number[]) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
   const spread = (xs: number[]) => `${fmt(Math.min(...xs))}-${fmt(Math.max(...xs))}`;
   return [
     `Full refresh (one process: ${PIN ? 'scorer pinned to CPU 0, engine simulator and h2load on CPU 1' : 'no pinning'}; workers: no pinning; ScoreHosts with 64 hosts at ${RATE_PER_S}/s, h2load --rps; ${RUNS} runs a row, medians with min-max)`,
     table(
-      ['hosts / VMs', 'workers', 'refresh ms', 'engine requests', 'RSS MB', 'calls during', 'p99 ms during refresh', 'p99 ms between (ref)', 'p99 ratio (median, min-max)', 'loop delay max ms (median, min-max)'],
+      [
+        'hosts / VMs',
+        'workers',
+        'refresh ms',
+        'engine requests',
+        'RSS MB',
+        'calls during',
+        'p99 ms during refresh',
+        'p99 ms between (ref)',
+        'p99 ratio (median, min-max)',
+        'loop delay max ms (median, min-max)',
+      ],
       rows.map((runs) => {
         const r0 = runs[0]!;
         const p99d = runs.map((r) => percentile(r.during, 99));
@@ -181,8 +236,11 @@ export async function refreshBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  (async () => [await refreshBench(), await memoryBench()].join('\n\n'))().then((out) => console.log(out), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  (async () => [await refreshBench(), await memoryBench()].join('\n\n'))().then(
+    (out) => console.log(out),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

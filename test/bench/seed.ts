@@ -22,13 +22,20 @@ export async function seedScore(engine: Engine, hostIds: readonly string[], vmId
   const tokenRes = await request(`${api.origin}${api.pathname.replace(/\/api$/, '')}/sso/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-    body: new URLSearchParams({ grant_type: 'password', scope: 'ovirt-app-api', username: engine.username, password: engine.password }).toString(),
+    body: new URLSearchParams({
+      grant_type: 'password',
+      scope: 'ovirt-app-api',
+      username: engine.username,
+      password: engine.password,
+    }).toString(),
   });
   requests++;
   const { access_token: token } = (await tokenRes.body.json()) as { access_token: string };
   const get = async (path: string, search?: string): Promise<any> => {
     const qs = search === undefined ? '' : `?${new URLSearchParams({ search })}`;
-    const res = await request(`${engine.url}${path}${qs}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json', version: '4' } });
+    const res = await request(`${engine.url}${path}${qs}`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json', version: '4' },
+    });
     requests++;
     return res.body.json();
   };

@@ -13,20 +13,39 @@ import { fmt, table } from './lib';
 
 const HOSTS = Number(process.env.BENCH_HEAP_HOSTS ?? 5_000);
 const VMS = Number(process.env.BENCH_HEAP_VMS ?? 100_000);
-const OSES = ['rhel_8x64', 'rhel_9x64', 'rhel_7x64', 'windows_2019x64', 'windows_2022', 'ubuntu_22_04', 'ubuntu_18_04', 'other_linux', 'other'];
+const OSES = [
+  'rhel_8x64',
+  'rhel_9x64',
+  'rhel_7x64',
+  'windows_2019x64',
+  'windows_2022',
+  'ubuntu_22_04',
+  'ubuntu_18_04',
+  'other_linux',
+  'other',
+];
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
 /** One refresh's worth of pages as the client hands them over: fresh objects and strings, as deserialised. */
 function build(seed: number) {
   const random = seededRandom(seed);
-  const hosts: EngineHost[] = Array.from({ length: HOSTS }, (_, i) => ({ id: seededUuid(random), name: `host-${i}`, clusterId: undefined, status: 'up' }));
+  const hosts: EngineHost[] = Array.from({ length: HOSTS }, (_, i) => ({
+    id: seededUuid(random),
+    name: `host-${i}`,
+    clusterId: undefined,
+    status: 'up',
+  }));
   const builder = new SnapshotBuilder(hosts, []);
   for (let page = 0; page < VMS / 500; page++) {
     const vms: EngineVm[] = [];
     for (let i = 0; i < 500; i++) {
       const os = OSES[Math.floor(random() * OSES.length)]!;
-      vms.push({ id: seededUuid(random), hostId: random() < 0.8 ? hosts[Math.floor(random() * HOSTS)]!.id : undefined, os: { type: `${os}`, version: random() < 0.5 ? `Linux ${Math.floor(random() * 3)}` : '' } });
+      vms.push({
+        id: seededUuid(random),
+        hostId: random() < 0.8 ? hosts[Math.floor(random() * HOSTS)]!.id : undefined,
+        os: { type: `${os}`, version: random() < 0.5 ? `Linux ${Math.floor(random() * 3)}` : '' },
+      });
     }
     builder.addVms(vms);
   }

@@ -33,20 +33,47 @@ const BATCH_PATH = '/ksmscorer.v1.HostScorerService/ScoreHostsBatch';
 function load(address: string, path: string, body: Uint8Array, rps: number, seconds: number): ChildProcess {
   const file = join(benchDir, `soak-${randomUUID()}.bin`);
   writeFileSync(file, frame(body));
-  return spawn('h2load', ['-D', String(seconds), '-c', '1', '-m', '4', '-t', '1', `--rps=${rps}`, '-d', file, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `http://${address}${path}`], {
-    stdio: 'ignore',
-  });
+  return spawn(
+    'h2load',
+    [
+      '-D',
+      String(seconds),
+      '-c',
+      '1',
+      '-m',
+      '4',
+      '-t',
+      '1',
+      `--rps=${rps}`,
+      '-d',
+      file,
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      `http://${address}${path}`,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
 }
 
 async function main(): Promise<number> {
   const { Request, Response, BatchRequest } = scorerTypes();
   // 500 hosts, 10,000 VMs, 20 changes a second.
   const churning = await startEngineProcess(500, 10_000, 1, 20);
-  const { child: scorer, address, pid } = await startScorerProcess(churning, { KSM_SCORER_REFRESH_SECONDS: '30', KSM_SCORER_EVENTS_SECONDS: '2' }, 0);
+  const {
+    child: scorer,
+    address,
+    pid,
+  } = await startScorerProcess(churning, { KSM_SCORER_REFRESH_SECONDS: '30', KSM_SCORER_EVENTS_SECONDS: '2' }, 0);
   const loads: ChildProcess[] = [];
   try {
     await waitFor(() => scorer.logs.find((l) => l.msg === 'inventory refreshed'), 'inventory');
-    const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
+    const all = Response.decode(
+      (await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as {
       scores: { host_id: string }[];
     };
     const hostIds = all.scores.map((s) => s.host_id);
@@ -56,8 +83,26 @@ async function main(): Promise<number> {
     // The mix: by OS over 64 hosts, the whole inventory ranked, batches, and unknown ids (remembered, bounded).
     loads.push(load(address, SCORE_HOSTS_PATH, byOs, 500, SECONDS));
     loads.push(load(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'windows_2022' } }).finish(), 50, SECONDS));
-    loads.push(load(address, BATCH_PATH, BatchRequest.encode({ requests: Array.from({ length: 20 }, (_, i) => ({ os: { type: 'rhel_9x64' }, host_ids: some(64, i * 7) })) }).finish(), 50, SECONDS));
-    loads.push(load(address, SCORE_HOSTS_PATH, Request.encode({ vm_id: randomUUID(), host_ids: [randomUUID(), ...some(8, 3)] }).finish(), 200, SECONDS));
+    loads.push(
+      load(
+        address,
+        BATCH_PATH,
+        BatchRequest.encode({
+          requests: Array.from({ length: 20 }, (_, i) => ({ os: { type: 'rhel_9x64' }, host_ids: some(64, i * 7) })),
+        }).finish(),
+        50,
+        SECONDS,
+      ),
+    );
+    loads.push(
+      load(
+        address,
+        SCORE_HOSTS_PATH,
+        Request.encode({ vm_id: randomUUID(), host_ids: [randomUUID(), ...some(8, 3)] }).finish(),
+        200,
+        SECONDS,
+      ),
+    );
 
     const rows: (string | number)[][] = [];
     let baseline = NaN;
@@ -69,8 +114,16 @@ async function main(): Promise<number> {
       if (t === WARM_UP_S) baseline = rss;
       if (t > WARM_UP_S) most = Math.max(most, rss);
       const refreshed = scorer.logs.filter((l) => l.msg === 'inventory refreshed').length;
-      const now = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, byOs)).bytes) as unknown as { inventory: { generation: string } };
-      const row = [t, rss, String(now.inventory.generation), refreshed, scorer.logs.filter((l) => l.level === 'warn' || l.level === 'error').length];
+      const now = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, byOs)).bytes) as unknown as {
+        inventory: { generation: string };
+      };
+      const row = [
+        t,
+        rss,
+        String(now.inventory.generation),
+        refreshed,
+        scorer.logs.filter((l) => l.level === 'warn' || l.level === 'error').length,
+      ];
       rows.push(row);
       console.log(`t=${t}s rss=${rss} MB generation=${row[2]} full refreshes=${refreshed} warnings=${row[4]}`);
     }
@@ -78,7 +131,9 @@ async function main(): Promise<number> {
     console.log(table(['t (s)', 'RSS (MB)', 'generation', 'full refreshes', 'warn/error log lines'], rows));
     const grew = most - baseline;
     const ok = grew <= MARGIN_MB;
-    console.log(`RSS after ${WARM_UP_S} s warm-up ${baseline} MB, highest after ${most} MB: grew ${fmt(grew, 0)} MB, margin ${MARGIN_MB} MB: ${ok ? 'OK' : 'FAILED'}`);
+    console.log(
+      `RSS after ${WARM_UP_S} s warm-up ${baseline} MB, highest after ${most} MB: grew ${fmt(grew, 0)} MB, margin ${MARGIN_MB} MB: ${ok ? 'OK' : 'FAILED'}`,
+    );
     return ok ? 0 : 1;
   } finally {
     for (const l of loads) l.kill('SIGKILL');

@@ -44,7 +44,12 @@ const TICK = 100; // USER_HZ on Linux
 
 /** CPU seconds the whole machine has spent. */
 function machineCpu(): number {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / TICK;
 }
 
@@ -55,7 +60,10 @@ function processCpu(pids: number[]): number {
     try {
       // After the command name: utime, stime, cutime, cstime are the 12th to 15th fields.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      const fields = stat
+        .slice(stat.lastIndexOf(')') + 2)
+        .split(' ')
+        .map(Number);
       seconds += (fields[11]! + fields[12]! + fields[13]! + fields[14]!) / TICK;
     } catch {
       // gone meanwhile
@@ -65,16 +73,29 @@ function processCpu(pids: number[]): number {
 }
 
 /** `ksm-scorer serve` with `workers`, once every worker serves the first generation. */
-async function startScorer(engine: EngineProcess, workers: number, env: Record<string, string> = {}): Promise<{ child: Child; address: string }> {
-  const scorer = await startScorerProcess(engine, { KSM_SCORER_REFRESH_SECONDS: String(REFRESH_S), ...env, KSM_SCORER_WORKERS: String(workers) });
-  const fresh = () => scorer.child.logs.filter((l) => l.msg === 'inventory state changed' && l.state === 'fresh' && (workers === 1 || l.worker !== undefined));
+async function startScorer(
+  engine: EngineProcess,
+  workers: number,
+  env: Record<string, string> = {},
+): Promise<{ child: Child; address: string }> {
+  const scorer = await startScorerProcess(engine, {
+    KSM_SCORER_REFRESH_SECONDS: String(REFRESH_S),
+    ...env,
+    KSM_SCORER_WORKERS: String(workers),
+  });
+  const fresh = () =>
+    scorer.child.logs.filter(
+      (l) => l.msg === 'inventory state changed' && l.state === 'fresh' && (workers === 1 || l.worker !== undefined),
+    );
   await waitFor(() => (new Set(fresh().map((l) => l.worker)).size >= workers ? true : undefined), `${workers} worker(s) serving`, 600_000);
   return scorer;
 }
 
 /** Processes of a scorer: the primary (or single process), then each worker, from the primary's log. */
 function pids(scorer: Child): { name: string; pid: number }[] {
-  const workers = scorer.logs.filter((l) => l.msg === 'worker started').map((l) => ({ name: `worker ${String(l.worker)}`, pid: Number(l.workerPid) }));
+  const workers = scorer.logs
+    .filter((l) => l.msg === 'worker started')
+    .map((l) => ({ name: `worker ${String(l.worker)}`, pid: Number(l.workerPid) }));
   // The serving process (not the one started, which relays: src/node-flags.ts) logs the start line.
   const primary = Number(scorer.logs.find((l) => l.msg === 'starting ksm-scorer')?.pid);
   return [{ name: workers.length === 0 ? 'single process' : 'primary', pid: primary }, ...workers];
@@ -87,10 +108,15 @@ async function scaling(): Promise<{ text: string; ratio: number; requests: [numb
     // Started together, so their syncs keep nearly the same schedule; each engine counts its scorer's requests from the start.
     scorers.push(...(await Promise.all([startScorer(engines[0]!, 1), startScorer(engines[1]!, 2)])));
     const { Request, Response } = scorerTypes();
-    const all = Response.decode((await rawCall(scorers[0]!.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as {
+    const all = Response.decode(
+      (await rawCall(scorers[0]!.address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as {
       scores: { host_id: string }[];
     };
-    const body = Request.encode({ os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: all.scores.slice(0, 64).map((s) => s.host_id) }).finish();
+    const body = Request.encode({
+      os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' },
+      host_ids: all.scores.slice(0, 64).map((s) => s.host_id),
+    }).finish();
     const frameFile = join(benchDir, 'workers-frame-64.bin');
     writeFileSync(frameFile, frame(body));
 
@@ -129,7 +155,14 @@ async function scaling(): Promise<{ text: string; ratio: number; requests: [numb
     const text = [
       `Worker scaling: ScoreHosts, 64 hosts (${HOSTS} hosts / ${VMS} VMs), h2load ${CONNECTIONS} connections x ${STREAMS} streams, ${SECONDS} s after 1 s warm-up, nothing pinned, ${REPEATS} runs alternating: median (min-max)`,
       table(
-        ['KSM_SCORER_WORKERS', 'QPS', 'ratio to 1 worker (per pair of runs)', 'calls per scorer CPU second', 'other load, cores', `engine requests from start, both over the same ${Math.round(windowMs / 1000)} s (full refreshes)`],
+        [
+          'KSM_SCORER_WORKERS',
+          'QPS',
+          'ratio to 1 worker (per pair of runs)',
+          'calls per scorer CPU second',
+          'other load, cores',
+          `engine requests from start, both over the same ${Math.round(windowMs / 1000)} s (full refreshes)`,
+        ],
         [
           [1, spread(qps[0]), '1.00', spread(perCpu[0]), spread(others[0], 2), `${requests[0]} (${refreshes[0]})`],
           [2, spread(qps[1]), spread(ratios, 2), spread(perCpu[1]), spread(others[1], 2), `${requests[1]} (${refreshes[1]})`],
@@ -150,7 +183,10 @@ async function memory(): Promise<{ text: string; single: number; workers: number
   const measured: Record<number, { name: string; rss: number }[]> = {};
   try {
     for (const workers of [1, 2]) {
-      const { child } = await startScorer(engine, workers, { KSM_SCORER_REFRESH_SECONDS: '3600', KSM_SCORER_MAX_STALENESS_SECONDS: '86400' });
+      const { child } = await startScorer(engine, workers, {
+        KSM_SCORER_REFRESH_SECONDS: '3600',
+        KSM_SCORER_MAX_STALENESS_SECONDS: '86400',
+      });
       try {
         await new Promise((r) => setTimeout(r, 5_000));
         measured[workers] = pids(child).map(({ name, pid }) => ({ name, rss: rssMb(pid) }));
@@ -163,7 +199,10 @@ async function memory(): Promise<{ text: string; single: number; workers: number
     await engine.child.stop();
   }
   return {
-    text: [`Memory at ${BIG_VMS} VMs (${BIG_HOSTS} hosts): RSS after one load and 5 s idle, the engine in a process of its own`, table(['KSM_SCORER_WORKERS', 'process', 'RSS MB'], rows)].join('\n'),
+    text: [
+      `Memory at ${BIG_VMS} VMs (${BIG_HOSTS} hosts): RSS after one load and 5 s idle, the engine in a process of its own`,
+      table(['KSM_SCORER_WORKERS', 'process', 'RSS MB'], rows),
+    ].join('\n'),
     single: measured[1]![0]!.rss,
     workers: measured[2]!.slice(1).map((p) => p.rss),
   };
@@ -182,8 +221,11 @@ export async function workersBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  workersBench().then((s) => console.log(s), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  workersBench().then(
+    (s) => console.log(s),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

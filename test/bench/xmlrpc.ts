@@ -57,7 +57,9 @@ export async function xmlRpcBench(): Promise<string> {
     const proxyLog = await waitFor(() => scorer.logs.find((l) => l.msg === 'oVirt scheduler proxy listening'), 'scheduler proxy');
     const proxyPort = Number(String(proxyLog.address).split(':').at(-1));
     const { Request, Response } = scorerTypes();
-    const all = Response.decode((await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes) as unknown as { scores: { host_id: string }[] };
+    const all = Response.decode(
+      (await rawCall(address, SCORE_HOSTS_PATH, Request.encode({ os: { type: 'rhel_8x64' } }).finish())).bytes,
+    ) as unknown as { scores: { host_id: string }[] };
     const hostIds = all.scores.map((s) => s.host_id);
     const vmId = (await engineVms(engine, 200)).find((v) => v.host !== undefined)!.id;
 
@@ -92,15 +94,43 @@ export async function xmlRpcBench(): Promise<string> {
         }
       }
       rows.push(
-        [n, 'XML-RPC runCostFunctions', `${Buffer.byteLength(xml)} / ${responseBytes}`, spread(qps.xml, 0), fmt(1e6 / median(qps.xml), 0), `${spread(p50.xml, 3)} / ${spread(p99.xml, 3)}`],
-        [n, 'gRPC ScoreHosts (vm_id)', `${grpcBody.length + 5} / -`, spread(qps.grpc, 0), fmt(1e6 / median(qps.grpc), 0), `${spread(p50.grpc, 3)} / ${spread(p99.grpc, 3)}`],
-        [n, 'ratio XML-RPC / gRPC', '', fmt(median(qps.xml) / median(qps.grpc)), '', `${fmt(median(p50.xml) / median(p50.grpc))} / ${fmt(median(p99.xml) / median(p99.grpc))}`],
+        [
+          n,
+          'XML-RPC runCostFunctions',
+          `${Buffer.byteLength(xml)} / ${responseBytes}`,
+          spread(qps.xml, 0),
+          fmt(1e6 / median(qps.xml), 0),
+          `${spread(p50.xml, 3)} / ${spread(p99.xml, 3)}`,
+        ],
+        [
+          n,
+          'gRPC ScoreHosts (vm_id)',
+          `${grpcBody.length + 5} / -`,
+          spread(qps.grpc, 0),
+          fmt(1e6 / median(qps.grpc), 0),
+          `${spread(p50.grpc, 3)} / ${spread(p99.grpc, 3)}`,
+        ],
+        [
+          n,
+          'ratio XML-RPC / gRPC',
+          '',
+          fmt(median(qps.xml) / median(qps.grpc)),
+          '',
+          `${fmt(median(p50.xml) / median(p50.grpc))} / ${fmt(median(p99.xml) / median(p99.grpc))}`,
+        ],
       );
     }
     return [
       `The oVirt scheduler proxy: runCostFunctions in the engine's form (Apache XML-RPC, one VM by id) vs ScoreHosts for the same VM and hosts, engine of ${HOSTS} hosts / ${VMS} VMs, ${REPEATS} runs: median (min-max)`,
       table(
-        ['hosts', 'call', 'request / response bytes', `calls/s (${IN_FLIGHT} in flight, ${SECONDS} s)`, 'µs per call at that rate (server on 1 core)', 'p50 / p99 ms at 1,000 calls/s (one connection)'],
+        [
+          'hosts',
+          'call',
+          'request / response bytes',
+          `calls/s (${IN_FLIGHT} in flight, ${SECONDS} s)`,
+          'µs per call at that rate (server on 1 core)',
+          'p50 / p99 ms at 1,000 calls/s (one connection)',
+        ],
         rows,
       ),
     ].join('\n');
@@ -111,8 +141,11 @@ export async function xmlRpcBench(): Promise<string> {
 }
 
 if (require.main === module) {
-  xmlRpcBench().then((s) => console.log(s), (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  xmlRpcBench().then(
+    (s) => console.log(s),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }

@@ -17,7 +17,10 @@ const setup = () => {
   const sent = new Map<string, ToWorker[]>();
   const worker = (name: string) => (sent.set(name, []), { name } as unknown as Worker);
   let clock = 0;
-  const feed = new GenerationFeed((w, message) => sent.get((w as unknown as { name: string }).name)!.push(message), () => clock);
+  const feed = new GenerationFeed(
+    (w, message) => sent.get((w as unknown as { name: string }).name)!.push(message),
+    () => clock,
+  );
   return { feed, worker, sent, tick: (ms: number) => (clock += ms) };
 };
 
@@ -40,7 +43,12 @@ describe('GenerationFeed', () => {
     feed.welcome(following);
     feed.publish(snapshot(1), 0, { kind: 'full' });
     feed.publish(snapshot(1), 0, { kind: 'refreshed' });
-    expect(sent.get('following')!.slice(1).map((m) => (m.ksm === 'generation' ? m.generation.kind : m.ksm))).toEqual(['full', 'refreshed']);
+    expect(
+      sent
+        .get('following')!
+        .slice(1)
+        .map((m) => (m.ksm === 'generation' ? m.generation.kind : m.ksm)),
+    ).toEqual(['full', 'refreshed']);
     expect(sent.get('silent')).toEqual([]);
     feed.unfollow(following);
     feed.publish(snapshot(2), 0, { kind: 'full' });

@@ -63,7 +63,9 @@ describe('IpcCalls', () => {
   it('a signal already aborted sends nothing', async () => {
     const calls = new IpcCalls<string>();
     let sends = 0;
-    await expect(calls.call(() => sends++, { signal: AbortSignal.abort(new ScorerError('cancelled', 'gone')) })).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(calls.call(() => sends++, { signal: AbortSignal.abort(new ScorerError('cancelled', 'gone')) })).rejects.toMatchObject({
+      code: 'cancelled',
+    });
     expect(sends).toBe(0);
   });
 

@@ -35,7 +35,12 @@ const logs = (p: Proc): Log[] =>
 const logged = (p: Proc, msg: string) => logs(p).filter((l) => l.msg === msg);
 
 function serve(sim: SimulatedEngine, workers: number, env: Record<string, string> = {}): Proc {
-  return spawnProc(process.execPath, [CLI, 'serve'], { ...engineEnv(sim), KSM_SCORER_WORKERS: String(workers), KSM_SCORER_EVENTS_SECONDS: '0.5', ...env });
+  return spawnProc(process.execPath, [CLI, 'serve'], {
+    ...engineEnv(sim),
+    KSM_SCORER_WORKERS: String(workers),
+    KSM_SCORER_EVENTS_SECONDS: '0.5',
+    ...env,
+  });
 }
 
 /** The primary's one `ksm-scorer listening` line, then every worker listening with the first generation. */
@@ -59,7 +64,9 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
   const clients: grpc.Client[] = [];
   /** A client on a connection of its own (no shared subchannel), so the primary hands it to the next worker. */
   const connect = (port: string): HostScorerServiceClient => {
-    const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+    });
     clients.push(client);
     return client;
   };
@@ -104,7 +111,9 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const generations = new Set(answers.map((r) => r.inventory!.generation));
     expect(Math.min(...[...generations].map(Number))).toBeGreaterThan(g0);
     for (const g of generations) {
-      const counts = new Set(answers.filter((r) => r.inventory!.generation === g).map((r) => r.scores.find((s) => s.host_id === host)!.vm_count));
+      const counts = new Set(
+        answers.filter((r) => r.inventory!.generation === g).map((r) => r.scores.find((s) => s.host_id === host)!.vm_count),
+      );
       expect([...counts]).toEqual([before - 1]);
     }
 
@@ -151,7 +160,9 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
 
     const healthPkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as any;
     for (let i = 0; i < 6; i++) {
-      const health = new healthPkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+      const health = new healthPkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+      });
       clients.push(health);
       expect(await unary(health, 'Check', { service: '' })).toEqual({ status: 'SERVING' });
       expect((await score(connect(port), byOs)).scores).toHaveLength(6);
@@ -174,7 +185,9 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const checks = () =>
       Promise.all(
         Array.from({ length: 4 }, () => {
-          const health = new healthPkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+          const health = new healthPkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+            'grpc.use_local_subchannel_pool': 1,
+          });
           clients.push(health);
           return unary<unknown, { status: string }>(health, 'Check', { service: 'ksmscorer.v1.HostScorerService' }).then((r) => r.status);
         }),
@@ -221,7 +234,11 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const proxyPort = Number(/:(\d+)$/.exec(String(logged(p, 'oVirt scheduler proxy listening')[0]!.address))![1]);
     const vm = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined)!;
     const hostIds = [...sim.inventory.hosts.keys()];
-    const expected = (await score(connect(port), { vm_id: vm.id, host_ids: hostIds })).scores.map((s) => [s.host_id, weight(s.score), 'ksm_same_os_score']);
+    const expected = (await score(connect(port), { vm_id: vm.id, host_ids: hostIds })).scores.map((s) => [
+      s.host_id,
+      weight(s.score),
+      'ksm_same_os_score',
+    ]);
     // Several at once, so the proxy's connections go to both workers.
     const answers = await Promise.all(Array.from({ length: 8 }, () => call(proxyPort, engineCostCall(vm.id, hostIds))));
     for (const answer of answers) expect(plain(answer)).toMatchObject({ result_code: 0, result: expected });
@@ -231,15 +248,26 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const pki = makePki();
     try {
       const sim = await simulator();
-      const p = serve(sim, 2, { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key, KSM_SCORER_TLS_CLIENT_CA: pki.ca });
+      const p = serve(sim, 2, {
+        KSM_SCORER_TLS_CERT: pki.server.cert,
+        KSM_SCORER_TLS_KEY: pki.server.key,
+        KSM_SCORER_TLS_CLIENT_CA: pki.ca,
+      });
       const port = await ready(p);
       const tlsClient = (withCert: boolean) => {
-        const creds = grpc.credentials.createSsl(readFileSync(pki.ca), withCert ? readFileSync(pki.client.key) : null, withCert ? readFileSync(pki.client.cert) : null);
-        const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(`127.0.0.1:${port}`, creds, { 'grpc.use_local_subchannel_pool': 1 });
+        const creds = grpc.credentials.createSsl(
+          readFileSync(pki.ca),
+          withCert ? readFileSync(pki.client.key) : null,
+          withCert ? readFileSync(pki.client.cert) : null,
+        );
+        const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(`127.0.0.1:${port}`, creds, {
+          'grpc.use_local_subchannel_pool': 1,
+        });
         clients.push(client);
         return client;
       };
-      for (const res of await Promise.all(Array.from({ length: 4 }, () => score(tlsClient(true), byOs)))) expect(res.scores).toHaveLength(6);
+      for (const res of await Promise.all(Array.from({ length: 4 }, () => score(tlsClient(true), byOs))))
+        expect(res.scores).toHaveLength(6);
       await expectGrpcError(score(tlsClient(false), byOs), grpc.status.UNAVAILABLE);
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
@@ -255,7 +283,11 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const procs = [serve(one, 1), serve(two, 2)];
     const ports = await Promise.all([ready(procs[0]!, 0), ready(procs[1]!)]);
     // On-demand reads from every worker of each, then a few event polls' time for both.
-    await Promise.all(ports.flatMap((port) => Array.from({ length: 4 }, (_, i) => score(connect(port), { ...byOs, host_ids: [UNKNOWN_HOST.replace(/beef$/, `bee${i}`)] }))));
+    await Promise.all(
+      ports.flatMap((port) =>
+        Array.from({ length: 4 }, (_, i) => score(connect(port), { ...byOs, host_ids: [UNKNOWN_HOST.replace(/beef$/, `bee${i}`)] })),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 3_000));
     await Promise.all(procs.map(async (p) => (p.child.kill('SIGTERM'), await p.exited)));
 
@@ -279,10 +311,25 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
   const view = async (port: string) => {
     const client = connect(port);
     const options = { deadline: Date.now() + 10_000 };
-    const vms = await unary<object, { vms: { id: string; host_id: string; os: unknown }[]; total_count: number; inventory: { generation: string; stale: boolean; vm_count: number } }>(client, 'ListVms', { max_results: 1000 }, options);
+    const vms = await unary<
+      object,
+      {
+        vms: { id: string; host_id: string; os: unknown }[];
+        total_count: number;
+        inventory: { generation: string; stale: boolean; vm_count: number };
+      }
+    >(client, 'ListVms', { max_results: 1000 }, options);
     const oses = await unary<object, { operating_systems: unknown[] }>(client, 'ListOperatingSystems', {}, options);
     const hosts = await unary<object, { hosts: unknown[] }>(client, 'ListHosts', {}, options);
-    return { generation: vms.inventory.generation, stale: vms.inventory.stale, vmCount: vms.inventory.vm_count, vms: vms.vms, total: vms.total_count, oses: oses.operating_systems, hosts: hosts.hosts };
+    return {
+      generation: vms.inventory.generation,
+      stale: vms.inventory.stale,
+      vmCount: vms.inventory.vm_count,
+      vms: vms.vms,
+      total: vms.total_count,
+      oses: oses.operating_systems,
+      hosts: hosts.hosts,
+    };
   };
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -305,12 +352,18 @@ describe('worker processes (KSM_SCORER_WORKERS=2)', () => {
     const vms = [...sim.inventory.vms.values()];
     const running = vms.filter((vm) => vm.hostId !== undefined);
     const stopped = vms.filter((vm) => vm.hostId === undefined);
-    sim.inventory.migrateVm(running[0]!.id, hostIds.find((h) => h !== running[0]!.hostId)!);
+    sim.inventory.migrateVm(
+      running[0]!.id,
+      hostIds.find((h) => h !== running[0]!.hostId)!,
+    );
     sim.inventory.stopVm(running[1]!.id);
     sim.inventory.startVm(stopped[0]!.id, hostIds[0]!);
     sim.inventory.updateVmOs(running[2]!.id, 'windows_2019x64');
     sim.inventory.removeVm(running[3]!.id);
-    await waitUntil(() => logged(p, 'inventory refreshed').length >= 1 && sim.requests.filter((r) => r.path.startsWith('/api/vms/')).length >= 5, 10_000);
+    await waitUntil(
+      () => logged(p, 'inventory refreshed').length >= 1 && sim.requests.filter((r) => r.path.startsWith('/api/vms/')).length >= 5,
+      10_000,
+    );
     await sleep(600);
 
     // A worker restart: the replacement takes the whole current generation (base and changes layers).

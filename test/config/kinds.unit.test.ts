@@ -18,8 +18,12 @@ describe('HOST:PORT, parsed once for every listener and the client commands', ()
 
   it('refuses what cannot be bound or dialled, naming HOST:PORT; port 0 only where it binds any free port', () => {
     for (const bad of ['256.1.1.1:0', '1.2.3:80', '[::g]:1', 'host:99999', 'host', ':80', 'a b:1', '', 'http://h:1']) {
-      expect(parseHostPort(bad), bad).toEqual({ problem: `must be HOST:PORT, e.g. 0.0.0.0:50051 or [::1]:50051, got ${JSON.stringify(bad)}` });
+      expect(parseHostPort(bad), bad).toEqual({
+        problem: `must be HOST:PORT, e.g. 0.0.0.0:50051 or [::1]:50051, got ${JSON.stringify(bad)}`,
+      });
     }
-    expect(parseHostPort('127.0.0.1:0', 1, '127.0.0.1:50051')).toEqual({ problem: 'must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got "127.0.0.1:0"' });
+    expect(parseHostPort('127.0.0.1:0', 1, '127.0.0.1:50051')).toEqual({
+      problem: 'must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got "127.0.0.1:0"',
+    });
   });
 });

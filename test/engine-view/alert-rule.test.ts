@@ -17,13 +17,15 @@ const RULES = join(__dirname, '..', '..', 'docs', 'alerts', 'engine-status.rules
 function promtool(args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     execFile('promtool', args, { timeout: 60_000 }, (err, stdout, stderr) => {
-      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') throw new Error('promtool is missing: test/install-deps.sh installs it (Debian package prometheus)');
+      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT')
+        throw new Error('promtool is missing: test/install-deps.sh installs it (Debian package prometheus)');
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, output: `${stdout}${stderr}` });
     });
   });
 }
 
-const series = (name: string, instance: string, values: string) => `      - series: '${name}{job="ksm-scorer",instance="${instance}"}'\n        values: '${values}'`;
+const series = (name: string, instance: string, values: string) =>
+  `      - series: '${name}{job="ksm-scorer",instance="${instance}"}'\n        values: '${values}'`;
 
 describe('the "configured but never called" alert rule', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ksm-rules-'));
@@ -68,7 +70,7 @@ ${series('ksm_scorer_xmlrpc_last_call_timestamp_seconds', 'not-weighed', '0x200'
     expect(code).toBe(0);
   });
 
-  it('the metrics the rule reads are on a live /metrics, with the simulated engine\'s configured example', async () => {
+  it("the metrics the rule reads are on a live /metrics, with the simulated engine's configured example", async () => {
     const sim = await startSimulator({ hosts: 45, vms: 50 });
     const scorer = await startScorer(sim, { KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0' });
     try {

@@ -14,7 +14,13 @@ const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 const run = (args: string[], env: Record<string, string> = {}) => spawnProc(process.execPath, [CLI, ...args], env);
 
 async function serve(env: Record<string, string>): Promise<string> {
-  const server = run(['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0', KSM_SCORER_SIM_HOSTS: '45', KSM_SCORER_SIM_VMS: '200', ...env });
+  const server = run(['serve'], {
+    KSM_SCORER_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
+    KSM_SCORER_SIM_HOSTS: '45',
+    KSM_SCORER_SIM_VMS: '200',
+    ...env,
+  });
   const port = (await waitForLog(server, /"address":"127\.0\.0\.1:(\d+)".*"msg":"ksm-scorer listening"/))[1]!;
   await waitForLog(server, /"msg":"the engine's view of ksm-scorer"/);
   return port;
@@ -32,8 +38,12 @@ describe('ksm-scorer engine', () => {
     const port = await serve({});
     const p = run(['engine', 'status', '--target', `127.0.0.1:${port}`]);
     expect(await p.exited).toBe(0);
-    expect(p.stdout).toMatch(/^state: not_called\n- policy ksm_same_os weighs the unit at factor 2, cluster Default uses it; clusters cluster-2, cluster-3 use policy none, which does not\n- no call from the engine in the last hour/);
-    expect(p.stdout).toMatch(/unit discovered, enabled\ncluster +scheduling policy +weighs unit\nDefault +ksm_same_os +yes\ncluster-2 +none +no\n/);
+    expect(p.stdout).toMatch(
+      /^state: not_called\n- policy ksm_same_os weighs the unit at factor 2, cluster Default uses it; clusters cluster-2, cluster-3 use policy none, which does not\n- no call from the engine in the last hour/,
+    );
+    expect(p.stdout).toMatch(
+      /unit discovered, enabled\ncluster +scheduling policy +weighs unit\nDefault +ksm_same_os +yes\ncluster-2 +none +no\n/,
+    );
     expect(p.stdout).toMatch(/XML-RPC listener: on; last call: never\n$/);
     const j = run(['engine', 'status', '--json', '--target', `127.0.0.1:${port}`]);
     expect(await j.exited).toBe(0);
@@ -42,7 +52,11 @@ describe('ksm-scorer engine', () => {
 
   it('engine record DIR (the embedded simulator: OVIRT_URL unset) writes a recording that serve reads with OVIRT_URL=file:DIR', async () => {
     const rec = join(dir, 'rec');
-    const p = run(['engine', 'record', rec, '--anonymize'], { KSM_SCORER_SIM_HOSTS: '45', KSM_SCORER_SIM_VMS: '200', OVIRT_PAGE_SIZE: '50' });
+    const p = run(['engine', 'record', rec, '--anonymize'], {
+      KSM_SCORER_SIM_HOSTS: '45',
+      KSM_SCORER_SIM_VMS: '200',
+      OVIRT_PAGE_SIZE: '50',
+    });
     expect(await p.exited).toBe(0);
     expect(p.stdout).toBe(`recorded 13 answers into ${rec} (anonymized); serve from it with OVIRT_URL=file:${rec}\n`);
     const index = JSON.parse(readFileSync(join(rec, 'recording.json'), 'utf8')) as { answers: { path: string }[] };
@@ -51,7 +65,9 @@ describe('ksm-scorer engine', () => {
     const s = run(['engine', 'status', '--target', `127.0.0.1:${port}`]);
     expect(await s.exited).toBe(0);
     // Anonymized: the cluster names are the recording's.
-    expect(s.stdout).toMatch(/^state: not_called\n- policy ksm_same_os weighs the unit at factor 2, cluster cluster-01 uses it; clusters cluster-02, cluster-03 use policy none, which does not/);
+    expect(s.stdout).toMatch(
+      /^state: not_called\n- policy ksm_same_os weighs the unit at factor 2, cluster cluster-01 uses it; clusters cluster-02, cluster-03 use policy none, which does not/,
+    );
     const hosts = run(['hosts', '--target', `127.0.0.1:${port}`]);
     expect(await hosts.exited).toBe(0);
     expect(hosts.stdout).toMatch(/host-0045 /);

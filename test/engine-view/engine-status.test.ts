@@ -37,7 +37,10 @@ async function status(s: Scorer): Promise<GetEngineStatusResponse__Output> {
 /** A logger keeping its lines, to read the engine-view line. */
 function capturingLogger(): Logger & { lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
   const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ level, msg, fields });
+  const at =
+    (level: string) =>
+    (msg: string, fields: Record<string, unknown> = {}) =>
+      void lines.push({ level, msg, fields });
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
@@ -71,8 +74,12 @@ describe('engine status against the simulated engine', () => {
   it('configured, not yet called: names the policy, its factor and the clusters that use it and do not; one log line at start', async () => {
     const res = await status(scorer);
     expect(res.state).toBe('ENGINE_USE_STATE_NOT_CALLED');
-    expect(res.advice[0]).toBe('policy ksm_same_os weighs the unit at factor 2, cluster Default uses it; clusters cluster-2, cluster-3 use policy none, which does not');
-    expect(res.advice[1]).toMatch(/^no call from the engine in the last hour \(none since ksm-scorer started\): if VMs were started or migrated on cluster Default since, check engine-config/);
+    expect(res.advice[0]).toBe(
+      'policy ksm_same_os weighs the unit at factor 2, cluster Default uses it; clusters cluster-2, cluster-3 use policy none, which does not',
+    );
+    expect(res.advice[1]).toMatch(
+      /^no call from the engine in the last hour \(none since ksm-scorer started\): if VMs were started or migrated on cluster Default since, check engine-config/,
+    );
     expect(res.engine!.known).toBe(true);
     expect(res.engine!.unit_discovered && res.engine!.unit_enabled).toBe(true);
     expect(res.engine!.policies).toEqual([{ id: KSM_POLICY_ID, name: 'ksm_same_os', factor: 2 }]);
@@ -85,7 +92,12 @@ describe('engine status against the simulated engine', () => {
     expect(res.calls!.last_call_time).toBeNull();
     const line = logger.lines.filter((l) => l.msg === "the engine's view of ksm-scorer");
     expect(line).toHaveLength(1);
-    expect(line[0]!.fields).toMatchObject({ state: 'not_called', policies: ['ksm_same_os (factor 2)'], clustersWeighingUnit: 1, clusters: 3 });
+    expect(line[0]!.fields).toMatchObject({
+      state: 'not_called',
+      policies: ['ksm_same_os (factor 2)'],
+      clustersWeighingUnit: 1,
+      clusters: 3,
+    });
   });
 
   it('the engine calls: in use, counted by method and outcome for the last hour, with the time of the last call; gauges on /metrics', async () => {
@@ -103,7 +115,9 @@ describe('engine status against the simulated engine', () => {
       { method: 'runCostFunctions', outcome: 'ok', count: '2' },
     ]);
     expect(Number(res.calls!.last_call_time!.seconds) * 1000).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    expect(res.advice.at(-1)).toMatch(/^the engine called 3 times in the last hour \(discover ok 1, runCostFunctions ok 2\), the last at 20/);
+    expect(res.advice.at(-1)).toMatch(
+      /^the engine called 3 times in the last hour \(discover ok 1, runCostFunctions ok 2\), the last at 20/,
+    );
 
     const { text } = await scrape(scorer.service.metricsPort!);
     expect(valueOf(text, 'ksm_scorer_engine_view_known')).toBe(1);
@@ -119,10 +133,15 @@ describe('engine status against the simulated engine', () => {
     await scorer.service.engineView.refresh();
     const res = await status(scorer);
     expect(res.state).toBe('ENGINE_USE_STATE_NOT_DISCOVERED');
-    expect(res.advice[0]).toMatch(/^the engine has not discovered the unit ksm_same_os_score: set ExternalSchedulerEnabled=true .* engine-config, then restart ovirt-engine/);
+    expect(res.advice[0]).toMatch(
+      /^the engine has not discovered the unit ksm_same_os_score: set ExternalSchedulerEnabled=true .* engine-config, then restart ovirt-engine/,
+    );
     expect(valueOf((await scrape(scorer.service.metricsPort!)).text, 'ksm_scorer_engine_unit_discovered')).toBe(0);
     // A change of state is logged again, as a warning.
-    expect(logger.lines.filter((l) => l.msg === "the engine's view of ksm-scorer changed").at(-1)).toMatchObject({ level: 'warn', fields: { state: 'not_discovered' } });
+    expect(logger.lines.filter((l) => l.msg === "the engine's view of ksm-scorer changed").at(-1)).toMatchObject({
+      level: 'warn',
+      fields: { state: 'not_discovered' },
+    });
   });
 
   it('disabled: the engine knows the unit but its last discovery did not find it', async () => {
@@ -148,14 +167,18 @@ describe('engine status against the simulated engine', () => {
     await scorer.service.engineView.refresh();
     const res = await status(scorer);
     expect(res.state).toBe('ENGINE_USE_STATE_NO_CLUSTER');
-    expect(res.advice[0]).toBe('policy ksm_same_os weighs the unit at factor 2, but no cluster uses it: set it on the clusters that should place VMs by OS (Compute > Clusters > Edit > Scheduling Policy)');
+    expect(res.advice[0]).toBe(
+      'policy ksm_same_os weighs the unit at factor 2, but no cluster uses it: set it on the clusters that should place VMs by OS (Compute > Clusters > Edit > Scheduling Policy)',
+    );
     expect(valueOf((await scrape(scorer.service.metricsPort!)).text, 'ksm_scorer_engine_clusters_weighing_unit')).toBe(0);
   });
 
   it('an account that may not read scheduling policies (403): unknown, with the reason; the inventory and scoring carry on', async () => {
     sim.faults.respond = (path: string, _req: IncomingMessage, res: ServerResponse) => {
       if (!path.startsWith('/schedulingpolicies')) return false;
-      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'User is not authorized to perform this action.' }));
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ reason: 'Operation Failed', detail: 'User is not authorized to perform this action.' }));
       return true;
     };
     const generation = scorer.service.inventory.snapshot()!.generation;
@@ -177,9 +200,21 @@ describe('engine status against the simulated engine', () => {
 
   it('404, an HTML page, a list of the wrong type, a dead engine: unknown with the reason each time, never an error of the service', async () => {
     const answers: [string, (res: ServerResponse) => void, RegExp][] = [
-      ['/schedulingpolicyunits', (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"reason":"Not Found"}'), /^GET \/schedulingpolicyunits: HTTP 404/],
-      ['/schedulingpolicyunits', (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>starting</html>'), /^GET \/schedulingpolicyunits: HTTP 200 .*malformed answer/],
-      ['/schedulingpolicies', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"scheduling_policy": 7}'), /^GET \/schedulingpolicies: HTTP 200 .*malformed/],
+      [
+        '/schedulingpolicyunits',
+        (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"reason":"Not Found"}'),
+        /^GET \/schedulingpolicyunits: HTTP 404/,
+      ],
+      [
+        '/schedulingpolicyunits',
+        (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>starting</html>'),
+        /^GET \/schedulingpolicyunits: HTTP 200 .*malformed answer/,
+      ],
+      [
+        '/schedulingpolicies',
+        (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"scheduling_policy": 7}'),
+        /^GET \/schedulingpolicies: HTTP 200 .*malformed/,
+      ],
     ];
     for (const [target, answer, reason] of answers) {
       sim.faults.respond = (path, _req, res) => {

@@ -39,7 +39,10 @@ async function scores(s: Scorer, vmIds: readonly string[]): Promise<unknown[]> {
 
 async function engineState(s: Scorer): Promise<GetEngineStatusResponse__Output> {
   await s.service.engineView.refresh();
-  const client = new (loadEngineStatusProto().ksmscorer.v1.EngineStatusService)(s.address, grpc.credentials.createInsecure()) as unknown as grpc.Client;
+  const client = new (loadEngineStatusProto().ksmscorer.v1.EngineStatusService)(
+    s.address,
+    grpc.credentials.createInsecure(),
+  ) as unknown as grpc.Client;
   try {
     return await unary<object, GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {});
   } finally {
@@ -86,16 +89,25 @@ describe('engine record and replay', () => {
   it('records hosts, clusters, every VM page, events and the scheduling set-up; no password, token or engine address in any file', async () => {
     const before = sim.requests.length;
     const dir = await record(false);
-    const index = JSON.parse(readFileSync(join(dir, 'recording.json'), 'utf8')) as { anonymized: boolean; answers: { path: string; query: Record<string, string> }[] };
+    const index = JSON.parse(readFileSync(join(dir, 'recording.json'), 'utf8')) as {
+      anonymized: boolean;
+      answers: { path: string; query: Record<string, string> }[];
+    };
     expect(index.anonymized).toBe(false);
     const paths = index.answers.map((a) => a.path);
     expect(paths.filter((p) => p === '/vms')).toHaveLength(4); // 350 VMs, 100 a page: 4 pages, the last short
     expect(paths).toEqual(expect.arrayContaining(['/hosts', '/clusters', '/events', '/schedulingpolicyunits', '/schedulingpolicies']));
     expect(paths.filter((p) => /^\/schedulingpolicies\/[^/]+\/weights$/.test(p))).toHaveLength(sim.inventory.scheduling.policies.size);
     const text = allFiles(dir);
-    const tokens = new Set(sim.requests.slice(before).map((r) => String(r.headers.authorization ?? '').replace(/^Bearer /, '')).filter((t) => t !== ''));
+    const tokens = new Set(
+      sim.requests
+        .slice(before)
+        .map((r) => String(r.headers.authorization ?? '').replace(/^Bearer /, ''))
+        .filter((t) => t !== ''),
+    );
     expect(tokens.size).toBeGreaterThan(0);
-    for (const secret of [sim.password, ...tokens, sim.username, new URL(sim.url).host]) expect(text, 'a secret or the engine address in the recording').not.toContain(secret);
+    for (const secret of [sim.password, ...tokens, sim.username, new URL(sim.url).host])
+      expect(text, 'a secret or the engine address in the recording').not.toContain(secret);
   });
 
   it('the service serves a recording (OVIRT_URL=file:DIR) with the same scores and the same engine status as the engine it was recorded from', async () => {
@@ -125,7 +137,8 @@ describe('engine record and replay', () => {
     const names = [...sim.inventory.hosts.values(), ...sim.inventory.vms.values(), ...sim.inventory.clusters.values()].map((x) => x.name);
     expect(names).toEqual(expect.arrayContaining(['hv-prod-17.corp.example', 'payroll-db-01']));
     expect(text.includes('payroll-db-01') || text.includes('hv-prod-17'), 'site names in the recording').toBe(false);
-    for (const name of names) expect(text, name).not.toMatch(new RegExp(`"${name.replace(/[.]/g, '\\.')}"|\\b${name.replace(/[.]/g, '\\.')}\\b`));
+    for (const name of names)
+      expect(text, name).not.toMatch(new RegExp(`"${name.replace(/[.]/g, '\\.')}"|\\b${name.replace(/[.]/g, '\\.')}\\b`));
     for (const vm of sim.inventory.vms.values()) expect(text).toContain(vm.id);
     expect(text).toContain('"host-0001"');
     expect(text).toContain('"vm-00001"');
@@ -169,14 +182,21 @@ describe('engine record and replay', () => {
       [index(hosts), { 'hosts.json': '{"host": [{"id": "a' }, /hosts\.json: not JSON/],
       [index(hosts), { 'hosts.json': '{"host": "none"}' }, /hosts\.json: not a list of host/],
       [index(hosts), { 'hosts.json': '[1, 2]' }, /hosts\.json: not a list of host/],
-      [index(hosts), { 'hosts.json': `{"host": "${'x'.repeat(1_100_000)}"}` }, /hosts\.json: 1100012 bytes, more than the 1048576 an answer may have \(OVIRT_MAX_ANSWER_MB\)/],
+      [
+        index(hosts),
+        { 'hosts.json': `{"host": "${'x'.repeat(1_100_000)}"}` },
+        /hosts\.json: 1100012 bytes, more than the 1048576 an answer may have \(OVIRT_MAX_ANSWER_MB\)/,
+      ],
       [index(Array.from({ length: 20_001 }, () => hosts[0])), {}, /20001 answers, more than the 20000 read/],
     ] as const) {
       rmSync(bad, { recursive: true, force: true });
       mkdirSync(bad, { recursive: true });
       if (content !== undefined) writeFileSync(join(bad, 'recording.json'), content);
       for (const [name, text] of Object.entries(files)) writeFileSync(join(bad, name), text);
-      const err = await startService(loadConfig({ OVIRT_URL: `file:${bad}`, KSM_SCORER_LISTEN: '127.0.0.1:0', OVIRT_MAX_ANSWER_MB: '1' }), silentLogger).then(
+      const err = await startService(
+        loadConfig({ OVIRT_URL: `file:${bad}`, KSM_SCORER_LISTEN: '127.0.0.1:0', OVIRT_MAX_ANSWER_MB: '1' }),
+        silentLogger,
+      ).then(
         async (s) => {
           await s.stop();
           return undefined;

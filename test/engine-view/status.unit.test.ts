@@ -49,10 +49,18 @@ describe('CallWindow', () => {
 });
 
 const UNIT = 'u-ksm';
-function setup(clusters: number, policies: { id: string; name: string; factor?: number }[], policyOf: (i: number) => string | undefined): SchedulingSetup {
+function setup(
+  clusters: number,
+  policies: { id: string; name: string; factor?: number }[],
+  policyOf: (i: number) => string | undefined,
+): SchedulingSetup {
   return {
     units: [{ id: UNIT, name: 'ksm_same_os_score', type: 'weight', internal: false, enabled: true }],
-    policies: policies.map((p) => ({ id: p.id, name: p.name, weights: p.factor === undefined ? [] : [{ unitId: UNIT, factor: p.factor }] })),
+    policies: policies.map((p) => ({
+      id: p.id,
+      name: p.name,
+      weights: p.factor === undefined ? [] : [{ unitId: UNIT, factor: p.factor }],
+    })),
     clusters: Array.from({ length: clusters }, (_, i) => ({ id: `c${i}`, name: `c${String(i).padStart(2, '0')}`, policyId: policyOf(i) })),
   };
 }
@@ -62,7 +70,17 @@ const calls = { listening: true, counts: [{ method: 'runCostFunctions', outcome:
 describe('engine status sentences', () => {
   it('several policies, a cluster with no policy, and more names than are listed', () => {
     const s = engineStatus(
-      read(setup(14, [{ id: 'p1', name: 'ksm', factor: 2 }, { id: 'p2', name: 'ksm-heavy', factor: 5 }, { id: 'p3', name: 'none' }], (i) => (i < 12 ? (i % 2 ? 'p1' : 'p2') : i === 12 ? 'p3' : undefined))),
+      read(
+        setup(
+          14,
+          [
+            { id: 'p1', name: 'ksm', factor: 2 },
+            { id: 'p2', name: 'ksm-heavy', factor: 5 },
+            { id: 'p3', name: 'none' },
+          ],
+          (i) => (i < 12 ? (i % 2 ? 'p1' : 'p2') : i === 12 ? 'p3' : undefined),
+        ),
+      ),
       calls,
       'admin@internal',
     );
@@ -74,7 +92,11 @@ describe('engine status sentences', () => {
   });
 
   it('calls that failed are pointed out; not read yet is unknown, saying so', () => {
-    const s = engineStatus(read(setup(1, [{ id: 'p1', name: 'ksm', factor: 1 }], () => 'p1')), { ...calls, counts: [...calls.counts, { method: 'runCostFunctions', outcome: 'fault', count: 2 }] }, 'a');
+    const s = engineStatus(
+      read(setup(1, [{ id: 'p1', name: 'ksm', factor: 1 }], () => 'p1')),
+      { ...calls, counts: [...calls.counts, { method: 'runCostFunctions', outcome: 'fault', count: 2 }] },
+      'a',
+    );
     expect(s.advice.at(-1)).toMatch(/^2 of those calls failed: the log says why/);
     const pending = engineStatus({ kind: 'pending' }, calls, 'a');
     expect(pending.state).toBe('unknown');
@@ -84,17 +106,32 @@ describe('engine status sentences', () => {
 
 describe('parsing the scheduling answers', () => {
   it('as real engines write them: booleans and integers as strings, one item bare, none as {}', () => {
-    expect(parseUnits({ scheduling_policy_unit: { id: 'a', name: 'ksm_same_os_score', type: 'weight', internal: 'false', enabled: 'true' } })).toEqual([
-      { id: 'a', name: 'ksm_same_os_score', type: 'weight', internal: false, enabled: true },
-    ]);
+    expect(
+      parseUnits({ scheduling_policy_unit: { id: 'a', name: 'ksm_same_os_score', type: 'weight', internal: 'false', enabled: 'true' } }),
+    ).toEqual([{ id: 'a', name: 'ksm_same_os_score', type: 'weight', internal: false, enabled: true }]);
     expect(parseUnits({})).toEqual([]);
-    expect(parseWeights({ weight: [{ factor: '3', scheduling_policy_unit: { id: 'a' } }, { factor: 4, scheduling_policy_unit: { id: 'b' } }, { scheduling_policy_unit: { id: 'c' } }] })).toEqual([
+    expect(
+      parseWeights({
+        weight: [
+          { factor: '3', scheduling_policy_unit: { id: 'a' } },
+          { factor: 4, scheduling_policy_unit: { id: 'b' } },
+          { scheduling_policy_unit: { id: 'c' } },
+        ],
+      }),
+    ).toEqual([
       { unitId: 'a', factor: 3 },
       { unitId: 'b', factor: 4 },
       { unitId: 'c', factor: 1 },
     ]);
     expect(parsePolicies({ scheduling_policy: [{ id: 'p', name: 'none' }] })).toEqual([{ id: 'p', name: 'none' }]);
-    expect(parseClusterPolicies({ cluster: [{ id: 'c', name: 'Default', scheduling_policy: { id: 'p' } }, { id: 'd', name: 'x' }] })).toEqual([
+    expect(
+      parseClusterPolicies({
+        cluster: [
+          { id: 'c', name: 'Default', scheduling_policy: { id: 'p' } },
+          { id: 'd', name: 'x' },
+        ],
+      }),
+    ).toEqual([
       { id: 'c', name: 'Default', policyId: 'p' },
       { id: 'd', name: 'x', policyId: undefined },
     ]);
@@ -104,11 +141,24 @@ describe('parsing the scheduling answers', () => {
     expect(() => parseUnits('[]')).toThrow(/not a JSON object/);
     expect(() => parseUnits({ scheduling_policy_unit: 'x' })).toThrow(/not a list/);
     expect(() => parseWeights({ weight: 5 })).toThrow(/not a list/);
-    expect(() => parseUnits({ scheduling_policy_unit: Array.from({ length: MAX_UNITS + 1 }, (_, i) => ({ id: String(i) })) })).toThrow(/more than the 1000 read/);
-    expect(parseUnits({ scheduling_policy_unit: [7, null, { name: 'no id' }, { id: { nested: true } }, { id: 'x'.repeat(65) }, { id: 'ok', name: 'n'.repeat(10_000) }] })).toEqual([
-      { id: 'ok', name: `${'n'.repeat(256)}...`, type: '', internal: true, enabled: true },
-    ]);
-    expect(parseWeights({ weight: [{ factor: '1e400', scheduling_policy_unit: { id: 'a' } }, { factor: '2' }, { id: 'b', factor: '3' }] })).toEqual([
+    expect(() => parseUnits({ scheduling_policy_unit: Array.from({ length: MAX_UNITS + 1 }, (_, i) => ({ id: String(i) })) })).toThrow(
+      /more than the 1000 read/,
+    );
+    expect(
+      parseUnits({
+        scheduling_policy_unit: [
+          7,
+          null,
+          { name: 'no id' },
+          { id: { nested: true } },
+          { id: 'x'.repeat(65) },
+          { id: 'ok', name: 'n'.repeat(10_000) },
+        ],
+      }),
+    ).toEqual([{ id: 'ok', name: `${'n'.repeat(256)}...`, type: '', internal: true, enabled: true }]);
+    expect(
+      parseWeights({ weight: [{ factor: '1e400', scheduling_policy_unit: { id: 'a' } }, { factor: '2' }, { id: 'b', factor: '3' }] }),
+    ).toEqual([
       { unitId: 'a', factor: 1 },
       { unitId: 'b', factor: 3 },
     ]);

@@ -30,20 +30,35 @@ describe('engine status with worker processes', () => {
   });
   afterEach(killAll);
 
-  it('any worker answers GetEngineStatus with the primary\'s view and the calls every worker answered; the view is logged once', async () => {
+  it("any worker answers GetEngineStatus with the primary's view and the calls every worker answered; the view is logged once", async () => {
     const sim = await startSimulator({ hosts: 45, vms: 200 });
     try {
-      const p = spawnProc(process.execPath, [CLI, 'serve'], { ...engineEnv(sim), KSM_SCORER_WORKERS: '2', KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0' });
+      const p = spawnProc(process.execPath, [CLI, 'serve'], {
+        ...engineEnv(sim),
+        KSM_SCORER_WORKERS: '2',
+        KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
+      });
       const port = (await waitForLog(p, /"address":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"ksm-scorer listening"/, STARTUP_MS))[1]!;
-      const proxyPort = Number((await waitForLog(p, /"address":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"oVirt scheduler proxy listening"/, STARTUP_MS))[1]);
-      await waitUntil(() => logLines(p).filter((l) => l.msg === 'worker listening').length >= 2 && logLines(p).some((l) => l.msg === "the engine's view of ksm-scorer"), STARTUP_MS);
+      const proxyPort = Number(
+        (await waitForLog(p, /"address":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"oVirt scheduler proxy listening"/, STARTUP_MS))[1],
+      );
+      await waitUntil(
+        () =>
+          logLines(p).filter((l) => l.msg === 'worker listening').length >= 2 &&
+          logLines(p).some((l) => l.msg === "the engine's view of ksm-scorer"),
+        STARTUP_MS,
+      );
       const metricsPort = Number(/:(\d+)\/metrics/.exec(logLines(p).find((l) => l.msg === 'ksm-scorer listening')!.metrics!)![1]);
 
       // Clients on connections of their own, so the primary hands them to both workers.
       const ask = async () => {
-        const client = new (loadEngineStatusProto().ksmscorer.v1.EngineStatusService)(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-          'grpc.use_local_subchannel_pool': 1,
-        }) as unknown as grpc.Client;
+        const client = new (loadEngineStatusProto().ksmscorer.v1.EngineStatusService)(
+          `127.0.0.1:${port}`,
+          grpc.credentials.createInsecure(),
+          {
+            'grpc.use_local_subchannel_pool': 1,
+          },
+        ) as unknown as grpc.Client;
         try {
           return await unary<object, GetEngineStatusResponse__Output>(client, 'GetEngineStatus', {}, { deadline: Date.now() + 10_000 });
         } finally {

@@ -57,7 +57,11 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
   it('ScoreHostsResponse, 300 random messages (0 to 600 hosts)', () => {
     const random = seededRandom(99);
     for (let i = 0; i < 300; i++) {
-      const msg = { scores: randomScores(random, Math.floor(random() * 600)), inventory: randomInventory(random), scored_os: randomOs(random) };
+      const msg = {
+        scores: randomScores(random, Math.floor(random() * 600)),
+        inventory: randomInventory(random),
+        scored_os: randomOs(random),
+      };
       const ours = encodeScoreHostsResponse(msg);
       const theirs = Response.encode(Response.fromObject(msg)).finish();
       expect(toObject(Response, ours)).toEqual(toObject(Response, theirs));
@@ -67,7 +71,12 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
   it('bodies of 128 bytes or more get a longer length (long, non-ASCII host ids)', () => {
     const long = (n: number, ch: string) => Array.from({ length: n }, () => ch).join('');
     const scores: HostScore[] = [long(120, 'a'), long(200, 'é'), long(5000, 'x')].map((host_id, i) => ({
-      host_id, score: 12.5 * i, vm_count: i, same_type_count: i, same_version_count: 0, found: true,
+      host_id,
+      score: 12.5 * i,
+      vm_count: i,
+      same_type_count: i,
+      same_version_count: 0,
+      found: true,
     }));
     const msg = { scores, inventory: randomInventory(seededRandom(5)) };
     const ours = encodeScoreHostsResponse(msg);
@@ -79,7 +88,14 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
     for (let i = 0; i < 100; i++) {
       const results = Array.from({ length: Math.floor(random() * 20) }, () =>
         random() < 0.3
-          ? { scores: [], error: { code: 1 + Math.floor(random() * 15), message: `requests[3].vm_id: not a UUID: "x${'é'.repeat(Math.floor(random() * 5))}"` }, scored_os: null }
+          ? {
+              scores: [],
+              error: {
+                code: 1 + Math.floor(random() * 15),
+                message: `requests[3].vm_id: not a UUID: "x${'é'.repeat(Math.floor(random() * 5))}"`,
+              },
+              scored_os: null,
+            }
           : { scores: randomScores(random, Math.floor(random() * 70)), error: null, scored_os: randomOs(random) },
       );
       const msg = { results, inventory: randomInventory(random) };
@@ -91,7 +107,9 @@ describe('hand-written encoders decode with protobufjs to what protobufjs itself
 });
 
 function randomRequest(random: () => number): Record<string, unknown> {
-  const req: Record<string, unknown> = { host_ids: Array.from({ length: Math.floor(random() * 40) }, () => (random() < 0.1 ? `é${random()}` : seededUuid(random))) };
+  const req: Record<string, unknown> = {
+    host_ids: Array.from({ length: Math.floor(random() * 40) }, () => (random() < 0.1 ? `é${random()}` : seededUuid(random))),
+  };
   const pick = random();
   if (pick < 0.45) req.vm_id = seededUuid(random);
   else if (pick < 0.9) req.os = { type: random() < 0.1 ? '' : 'rhel_8x64', version: random() < 0.5 ? '' : 'Red Hat Enterprise Linux 8.6' };
@@ -99,8 +117,12 @@ function randomRequest(random: () => number): Record<string, unknown> {
 }
 
 /** A decoded request as proto-loader's plain object: host ids as strings, the byte ranges left out, unset fields absent. */
-const plain = (r: WireScoreRequest) => JSON.parse(JSON.stringify({ vm: r.vm, vm_id: r.vm_id, os: r.os, host_ids: r.host_ids, malformed: r.malformed })) as unknown;
-const plainBatch = (b: ReturnType<typeof decodeScoreHostsBatchRequest>) => ({ requests: b.requests.map(plain), ...(b.malformed === undefined ? {} : { malformed: b.malformed }) });
+const plain = (r: WireScoreRequest) =>
+  JSON.parse(JSON.stringify({ vm: r.vm, vm_id: r.vm_id, os: r.os, host_ids: r.host_ids, malformed: r.malformed })) as unknown;
+const plainBatch = (b: ReturnType<typeof decodeScoreHostsBatchRequest>) => ({
+  requests: b.requests.map(plain),
+  ...(b.malformed === undefined ? {} : { malformed: b.malformed }),
+});
 
 describe('hand-written decoders give what proto-loader gives', () => {
   it('ScoreHostsRequest, 500 random messages', () => {
@@ -119,14 +141,20 @@ describe('hand-written decoders give what proto-loader gives', () => {
       expect(plainBatch(decodeScoreHostsBatchRequest(bytes))).toEqual(BatchRequest.toObject(BatchRequest.decode(bytes), loaderOptions));
     }
     // field 9 (varint 150) and field 10 (bytes) before a vm_id
-    const unknown = Buffer.concat([Buffer.from([0x48, 0x96, 0x01, 0x52, 0x02, 0x61, 0x62]), Buffer.from(Request.encode({ vm_id: 'x' }).finish())]);
+    const unknown = Buffer.concat([
+      Buffer.from([0x48, 0x96, 0x01, 0x52, 0x02, 0x61, 0x62]),
+      Buffer.from(Request.encode({ vm_id: 'x' }).finish()),
+    ]);
     expect(plain(decodeScoreHostsRequest(unknown))).toEqual({ vm_id: 'x', vm: 'vm_id', host_ids: [] });
   });
 
   it('flags a truncated or garbled message instead of throwing', () => {
     const bytes = Buffer.from(Request.encode({ host_ids: ['a1293e54-dae8-496f-baa4-27719592113e'] }).finish());
     expect(plain(decodeScoreHostsRequest(bytes.subarray(0, 10)))).toEqual({ host_ids: [], malformed: 'truncated field' });
-    expect(plainBatch(decodeScoreHostsBatchRequest(Buffer.from([0x0a, 0x05, 0x1a])))).toEqual({ requests: [], malformed: 'truncated field' });
+    expect(plainBatch(decodeScoreHostsBatchRequest(Buffer.from([0x0a, 0x05, 0x1a])))).toEqual({
+      requests: [],
+      malformed: 'truncated field',
+    });
     expect(decodeScoreHostsRequest(Buffer.from([0x0f])).malformed).toBe('unsupported wire type 7');
   });
 });
@@ -149,7 +177,11 @@ describe('unknown fields in a request on the wire', () => {
     const plain = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(OS_REQUEST));
     expect(plain.grpcStatus).toBe(grpc.status.OK);
     // field 15 as a group holding a varint field: protobufjs and the other runtimes skip it; codec.ts answers INVALID_ARGUMENT.
-    const withGroup = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(Buffer.concat([OS_REQUEST, Buffer.from([0x7b, 0x08, 0x01, 0x7c])])));
+    const withGroup = await rawCall(
+      scorer.address,
+      SCORE_HOSTS,
+      grpcFrame(Buffer.concat([OS_REQUEST, Buffer.from([0x7b, 0x08, 0x01, 0x7c])])),
+    );
     expect(withGroup.grpcStatus, withGroup.grpcMessage).toBe(grpc.status.OK);
     expect(withGroup.body).toEqual(plain.body);
   });

@@ -19,7 +19,13 @@ import { loadConfig } from '../../src/config/load';
 import { ScorerError } from '../../src/errors';
 import { CallView, type OnDemandHost } from '../../src/inventory/call-view';
 import type { CallNeeds, InventoryInfo, OpenCallSignal, ScoringInventory } from '../../src/inventory/inventory';
-import { applyChanges, type InventoryChanges, type InventorySnapshot, SnapshotBuilder, type VmPlacement } from '../../src/inventory/snapshot';
+import {
+  applyChanges,
+  type InventoryChanges,
+  type InventorySnapshot,
+  SnapshotBuilder,
+  type VmPlacement,
+} from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
 import { countOs } from '../../src/scoring/os-counts';
@@ -121,7 +127,11 @@ function referenceBatch(inv: FixedInventory, limits: LimitSettings, body: Buffer
     checkBatchRequest(batch, limits);
     const items = parseBatchItems(batch.requests, (req, prefix) => parseScoreRequest(req, limits, prefix));
     const snapshot = inv.servableSnapshot();
-    checkBatchSize(items.map((item) => (item instanceof ScorerError ? 0 : item.hostIds?.length)), snapshot.hostCount, limits);
+    checkBatchSize(
+      items.map((item) => (item instanceof ScorerError ? 0 : item.hostIds?.length)),
+      snapshot.hostCount,
+      limits,
+    );
     const queries = items.filter((item): item is ScoreQuery => !(item instanceof ScorerError));
     const results = await inv.withView(snapshot, needsOf(queries), noSignal, (view) =>
       items.map((item, i) => {
@@ -138,7 +148,10 @@ function referenceBatch(inv: FixedInventory, limits: LimitSettings, body: Buffer
 const noSignal: OpenCallSignal = () => ({ signal: new AbortController().signal, dispose() {} });
 
 function needsOf(queries: readonly ScoreQuery[]): CallNeeds {
-  return { hostIds: new Set(queries.flatMap((q) => q.hostIds ?? [])), vmIds: new Set(queries.flatMap((q) => (q.kind === 'vm' ? [q.vmId] : []))) };
+  return {
+    hostIds: new Set(queries.flatMap((q) => q.hostIds ?? [])),
+    vmIds: new Set(queries.flatMap((q) => (q.kind === 'vm' ? [q.vmId] : []))),
+  };
 }
 
 async function outcome(answer: () => Promise<Buffer>): Promise<Outcome> {
@@ -150,14 +163,25 @@ async function outcome(answer: () => Promise<Buffer>): Promise<Outcome> {
 }
 
 /** The service's handler, called as grpc-js calls it, with the request its deserializer made. */
-function viaHandler(handlers: ReturnType<typeof createScorerHandlers>, method: 'ScoreHosts' | 'ScoreHostsBatch', body: Buffer): Promise<Outcome> {
+function viaHandler(
+  handlers: ReturnType<typeof createScorerHandlers>,
+  method: 'ScoreHosts' | 'ScoreHostsBatch',
+  body: Buffer,
+): Promise<Outcome> {
   const request = method === 'ScoreHosts' ? decodeScoreHostsRequest(body) : decodeScoreHostsBatchRequest(body);
   const call = { request, getDeadline: () => Infinity, once() {}, off() {} };
   return new Promise((resolve) => {
     const callback = (err: Partial<grpc.ServiceError> | null, value?: unknown) => {
       if (err) resolve({ code: err.code!, message: err.details! });
       // Serialized as grpc-js does, and copied at once as it does (the bytes may be a buffer the next reply reuses).
-      else resolve({ bytes: Buffer.from(method === 'ScoreHosts' ? encodeScoreHostsResponse(value as PreparedMessage) : encodeScoreHostsBatchResponse(value as PreparedMessage)) });
+      else
+        resolve({
+          bytes: Buffer.from(
+            method === 'ScoreHosts'
+              ? encodeScoreHostsResponse(value as PreparedMessage)
+              : encodeScoreHostsBatchResponse(value as PreparedMessage),
+          ),
+        });
     };
     void (handlers[method] as (c: unknown, cb: typeof callback) => Promise<void>)(call, callback);
   });
@@ -174,7 +198,12 @@ interface World {
 /** A random inventory, a no-change poll of it, and a next generation with VMs moved, stopped, added and a host gone. */
 function randomWorld(random: Random): World {
   const hostCount = Math.floor(random() * 25);
-  const hosts: EngineHost[] = Array.from({ length: hostCount }, () => ({ id: seededUuid(random), name: 'h', clusterId: undefined, status: 'up' }));
+  const hosts: EngineHost[] = Array.from({ length: hostCount }, () => ({
+    id: seededUuid(random),
+    name: 'h',
+    clusterId: undefined,
+    status: 'up',
+  }));
   // Ids not in canonical form are never found by bytes: the index must not take them for valid.
   if (random() < 0.2) hosts.push({ id: upper(seededUuid(random)), name: 'H', clusterId: undefined, status: 'up' });
   const vms: EngineVm[] = Array.from({ length: Math.floor(random() * 150) }, () => ({
@@ -191,7 +220,12 @@ function randomWorld(random: Random): World {
   for (let i = 0; i < 6 && vms.length > 0; i++) {
     const vm = pick(random, vms);
     const r = random();
-    vmChanges.set(vm.id, r < 0.3 ? null : { id: vm.id, hostId: r < 0.6 || hosts.length === 0 ? undefined : pick(random, hosts).id, os: r < 0.8 ? vm.os : randomOs(random) });
+    vmChanges.set(
+      vm.id,
+      r < 0.3
+        ? null
+        : { id: vm.id, hostId: r < 0.6 || hosts.length === 0 ? undefined : pick(random, hosts).id, os: r < 0.8 ? vm.os : randomOs(random) },
+    );
   }
   const added = { id: seededUuid(random), hostId: hosts.length > 0 ? pick(random, hosts).id : undefined, os: randomOs(random) };
   vmChanges.set(added.id, added);
@@ -212,7 +246,11 @@ function randomWorld(random: Random): World {
     extras.hosts.set(id, { counts: countOs(onHost.map((v) => v.os)), vmIds: new Set(onHost.map((v) => v.id)) });
   }
   const extraHostIds = [...extras.hosts.keys()];
-  for (const id of extraVmIds) extras.vms.set(id, { hostId: random() < 0.5 ? pick(random, extraHostIds) : hosts.length > 0 ? pick(random, hosts).id : undefined, os: randomOs(random) });
+  for (const id of extraVmIds)
+    extras.vms.set(id, {
+      hostId: random() < 0.5 ? pick(random, extraHostIds) : hosts.length > 0 ? pick(random, hosts).id : undefined,
+      os: randomOs(random),
+    });
 
   return {
     snapshots: [first, poll, next],
@@ -276,7 +314,10 @@ describe('score tables: byte-identical answers to scoring each host', () => {
                 inv.stale = random() < 0.3;
                 inv.ready = random() < 0.95;
                 // Now and then a request sent before, byte for byte.
-                const single = random() < 0.25 && bodies.length > 0 ? pick(random, bodies) : Buffer.from(Request.encode(randomRequest(random, world, sent)).finish());
+                const single =
+                  random() < 0.25 && bodies.length > 0
+                    ? pick(random, bodies)
+                    : Buffer.from(Request.encode(randomRequest(random, world, sent)).finish());
                 bodies.push(single);
                 const fast = await viaHandler(handlers, 'ScoreHosts', single);
                 expect(fast).toEqual(await referenceScoreHosts(inv, limits, single));
@@ -297,9 +338,16 @@ describe('score tables: byte-identical answers to scoring each host', () => {
 describe('score tables', () => {
   const snapshotOf = (hostCount: number, vmCount: number, seed: number) => {
     const random = seededRandom(seed);
-    const hosts: EngineHost[] = Array.from({ length: hostCount }, () => ({ id: seededUuid(random), name: 'h', clusterId: undefined, status: 'up' }));
+    const hosts: EngineHost[] = Array.from({ length: hostCount }, () => ({
+      id: seededUuid(random),
+      name: 'h',
+      clusterId: undefined,
+      status: 'up',
+    }));
     const builder = new SnapshotBuilder(hosts, []);
-    builder.addVms(Array.from({ length: vmCount }, () => ({ id: seededUuid(random), hostId: pick(random, hosts).id, os: randomOs(random) })));
+    builder.addVms(
+      Array.from({ length: vmCount }, () => ({ id: seededUuid(random), hostId: pick(random, hosts).id, os: randomOs(random) })),
+    );
     return builder.build({ generation: 1, refreshedAt: 1.7e12 });
   };
 
@@ -344,10 +392,20 @@ describe('score tables', () => {
       const used = new Set<OsTable>();
       for (let i = 0; i < 400; i++) {
         const hostIds = Array.from({ length: 1 + Math.floor(random() * 60) }, () => pick(random, snapshot.hostIds));
-        const query = parseIndexedRequest(decodeScoreHostsRequest(Buffer.from(Request.encode({ os: { type: 'x' }, host_ids: hostIds }).finish())), t, limits);
+        const query = parseIndexedRequest(
+          decodeScoreHostsRequest(Buffer.from(Request.encode({ os: { type: 'x' }, host_ids: hostIds }).finish())),
+          t,
+          limits,
+        );
         expect(query.list, 'remembered').toBeDefined();
         // Sent again: the same list, found by its bytes.
-        expect(parseIndexedRequest(decodeScoreHostsRequest(Buffer.from(Request.encode({ vm_id: seededUuid(random), host_ids: hostIds }).finish())), t, limits).list).toBe(query.list);
+        expect(
+          parseIndexedRequest(
+            decodeScoreHostsRequest(Buffer.from(Request.encode({ vm_id: seededUuid(random), host_ids: hostIds }).finish())),
+            t,
+            limits,
+          ).list,
+        ).toBe(query.list);
         const table = t.table({ type: pick(random, TYPES.slice(0, 2)), version: '' });
         used.add(table);
         expect(table.listBody(query.list!)).toBe(table.listBody(query.list!));
@@ -466,7 +524,9 @@ describe('score tables and remembered host lists behind the gRPC fast path', () 
     const alone = await rawCall(scorer.address, SCORE_HOSTS_BATCH, grpcFrame(field(0x0a, INVALID)), { timeoutMs: 5_000 });
     expect(alone.grpcStatus).toBe(0);
     expect(alone.body.includes(Buffer.from('requests[0].host_ids[0]'))).toBe(true);
-    const both = await rawCall(scorer.address, SCORE_HOSTS_BATCH, grpcFrame(Buffer.concat([field(0x0a, VALID), field(0x0a, INVALID)])), { timeoutMs: 5_000 });
+    const both = await rawCall(scorer.address, SCORE_HOSTS_BATCH, grpcFrame(Buffer.concat([field(0x0a, VALID), field(0x0a, INVALID)])), {
+      timeoutMs: 5_000,
+    });
     expect(both.grpcStatus).toBe(0);
     expect(both.body.includes(Buffer.from('requests[1].host_ids[0]'))).toBe(true);
   });

@@ -44,7 +44,11 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     sim = await startSimulator({ hosts: 8, vms: 200, seed: 13 });
     scorer = await startScorer(sim);
     // What a scheduler author runs (see README), into a directory of its own.
-    await run('/usr/bin/python3', ['-m', 'grpc_tools.protoc', '-I', PROTO_ROOT, `--python_out=${dir}`, `--grpc_python_out=${dir}`, SCORER_PROTO], { timeout: 30_000 });
+    await run(
+      '/usr/bin/python3',
+      ['-m', 'grpc_tools.protoc', '-I', PROTO_ROOT, `--python_out=${dir}`, `--grpc_python_out=${dir}`, SCORER_PROTO],
+      { timeout: 30_000 },
+    );
   });
   afterAll(async () => {
     await scorer.close();
@@ -52,15 +56,28 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const python = async (calls: { method: string; request: unknown }[], address = scorer.address, tlsFiles: string[] = []): Promise<PythonAnswer[]> => {
+  const python = async (
+    calls: { method: string; request: unknown }[],
+    address = scorer.address,
+    tlsFiles: string[] = [],
+  ): Promise<PythonAnswer[]> => {
     const file = join(dir, `calls-${Date.now()}.json`);
     writeFileSync(file, JSON.stringify(calls));
-    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), address, dir, file, ...tlsFiles], { timeout: 30_000 });
+    const { stdout } = await run('/usr/bin/python3', [join(__dirname, 'python_client.py'), address, dir, file, ...tlsFiles], {
+      timeout: 30_000,
+    });
     return JSON.parse(stdout) as PythonAnswer[];
   };
 
   /** What the grpc-js client decoded, in the JSON mapping's shape. */
-  const asJson = (s: { host_id: string; score: number; vm_count: number; same_type_count: number; same_version_count: number; found: boolean }) => ({
+  const asJson = (s: {
+    host_id: string;
+    score: number;
+    vm_count: number;
+    same_type_count: number;
+    same_version_count: number;
+    found: boolean;
+  }) => ({
     host_id: s.host_id,
     score: s.score,
     vm_count: s.vm_count,
@@ -93,7 +110,12 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
     expect(pyBatch!.ok!.results![1]!.error).toEqual({ code: 3, message: 'requests[1].vm_id: not a UUID: "nope"' });
 
     const inv = pyOs!.ok!.inventory;
-    expect(inv).toMatchObject({ stale: false, generation: jsOs.inventory!.generation, host_count: jsOs.inventory!.host_count, vm_count: jsOs.inventory!.vm_count });
+    expect(inv).toMatchObject({
+      stale: false,
+      generation: jsOs.inventory!.generation,
+      host_count: jsOs.inventory!.host_count,
+      vm_count: jsOs.inventory!.vm_count,
+    });
     const ts = jsOs.inventory!.refreshed_at!;
     expect(Date.parse(inv.refreshed_at as string)).toBe(Number(ts.seconds) * 1000 + ts.nanos / 1e6);
 
@@ -128,7 +150,11 @@ describe('a generated Python client (grpc_tools.protoc, grpcio, protobuf) agains
 
   it('connects over mutual TLS (certificates made by openssl at test time); without a client certificate it is refused', async () => {
     const pki = makePki();
-    const secure = await startScorer(sim, { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key, KSM_SCORER_TLS_CLIENT_CA: pki.ca });
+    const secure = await startScorer(sim, {
+      KSM_SCORER_TLS_CERT: pki.server.cert,
+      KSM_SCORER_TLS_KEY: pki.server.key,
+      KSM_SCORER_TLS_CLIENT_CA: pki.ca,
+    });
     try {
       const call = [{ method: 'ScoreHosts', request: { os: { type: 'rhel_8x64', version: '' } } }];
       const [answer] = await python(call, secure.address, [pki.ca, pki.client.cert, pki.client.key]);

@@ -37,10 +37,19 @@ interface Case {
 }
 
 const caseArb = fc
-  .record({ seed: fc.integer({ min: 1, max: 2 ** 30 }), hostCount: fc.integer({ min: 1, max: 12 }), vmCount: fc.integer({ min: 0, max: 120 }) })
+  .record({
+    seed: fc.integer({ min: 1, max: 2 ** 30 }),
+    hostCount: fc.integer({ min: 1, max: 12 }),
+    vmCount: fc.integer({ min: 0, max: 120 }),
+  })
   .chain(({ seed, hostCount, vmCount }) => {
     const random = seededRandom(seed);
-    const hosts = Array.from({ length: hostCount }, (_, i): Json => ({ id: seededUuid(random), name: `h${i}.example.com`, status: 'up', ksm: { enabled: i % 2 === 0 ? 'true' : 'false' } }));
+    const hosts = Array.from({ length: hostCount }, (_, i): Json => ({
+      id: seededUuid(random),
+      name: `h${i}.example.com`,
+      status: 'up',
+      ksm: { enabled: i % 2 === 0 ? 'true' : 'false' },
+    }));
     const vms = Array.from({ length: vmCount }, (_, i): Json => {
       const running = random() < 0.7;
       return {
@@ -49,12 +58,17 @@ const caseArb = fc
         memory: '2147483648',
         os: { type: ['rhel_8x64', 'rhel_9x64', 'windows_2022', 'other'][Math.floor(random() * 4)] },
         ...(running ? { host: { id: hosts[Math.floor(random() * hosts.length)]!.id } } : {}),
-        ...(random() < 0.5 ? { guest_operating_system: { distribution: 'Red Hat Enterprise Linux', version: { full_version: '8.6', major: '8' } } } : {}),
+        ...(random() < 0.5
+          ? { guest_operating_system: { distribution: 'Red Hat Enterprise Linux', version: { full_version: '8.6', major: '8' } } }
+          : {}),
       };
     });
     const total = hosts.length + vms.length;
     return fc
-      .uniqueArray(fc.tuple(fc.integer({ min: 0, max: total - 1 }), fc.integer({ min: 0, max: CORRUPTIONS.length - 1 })), { maxLength: Math.min(total, 30), selector: ([i]) => i })
+      .uniqueArray(fc.tuple(fc.integer({ min: 0, max: total - 1 }), fc.integer({ min: 0, max: CORRUPTIONS.length - 1 })), {
+        maxLength: Math.min(total, 30),
+        selector: ([i]) => i,
+      })
       .map((picked): Case => ({ hosts, vms, corrupt: new Map(picked) }));
   });
 
@@ -93,12 +107,14 @@ describe('a full refresh with corrupted records', () => {
           answer = { hosts: [{ id: 'a0000000-0000-4000-8000-000000000001', name: 'good' }], vms: [] };
           const good = await inv.refresh();
 
-          const served = (list: Json[], offset: number) => list.map((r, i) => (corrupt.has(offset + i) ? CORRUPTIONS[corrupt.get(offset + i)!]!(r) : r));
+          const served = (list: Json[], offset: number) =>
+            list.map((r, i) => (corrupt.has(offset + i) ? CORRUPTIONS[corrupt.get(offset + i)!]!(r) : r));
           answer = { hosts: served(hosts, 0), vms: served(vms, hosts.length) };
           const validHosts = hosts.filter((_, i) => !corrupt.has(i));
           const validVms = vms.filter((_, i) => !corrupt.has(hosts.length + i));
           // Per kind: none usable, or at least 3 unusable and more than the share (publish-guard.ts).
-          const held = (listed: number, leftOut: number) => leftOut > 0 && (leftOut === listed || (leftOut >= 3 && 100 * leftOut > MAX_REJECTED_PERCENT * listed));
+          const held = (listed: number, leftOut: number) =>
+            leftOut > 0 && (leftOut === listed || (leftOut >= 3 && 100 * leftOut > MAX_REJECTED_PERCENT * listed));
           const tooMany = held(hosts.length, hosts.length - validHosts.length) || held(vms.length, vms.length - validVms.length);
 
           // What the refresh did, against what it should have done: refused, keeping the last good

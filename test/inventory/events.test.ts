@@ -51,7 +51,10 @@ describe('events keep the inventory fresh between full refreshes', () => {
     const after = await step();
     expect(after.generation).toBe(before.generation);
     expect(after.refreshedAt).toBe(clock);
-    expect(sim.apiRequests().map((r) => `${r.path}?${r.query}`)).toEqual([`/api/events?from=${sim.inventory.newestEventId()}&max=${EVENTS_PAGE}`, '/api/events?max=1']);
+    expect(sim.apiRequests().map((r) => `${r.path}?${r.query}`)).toEqual([
+      `/api/events?from=${sim.inventory.newestEventId()}&max=${EVENTS_PAGE}`,
+      '/api/events?max=1',
+    ]);
   });
 
   it('a migration moves the VM between hosts after one poll, re-reading only that VM', async () => {
@@ -91,7 +94,9 @@ describe('events keep the inventory fresh between full refreshes', () => {
     const after = await step();
     expect(after.vms.get(vm.id)?.os.type).toBe('windows_2022');
     const counts = after.hosts.get(vm.hostId!)!;
-    expect(counts.byType.get('windows_2022')?.total).toBe(sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length);
+    expect(counts.byType.get('windows_2022')?.total).toBe(
+      sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length,
+    );
   });
 
   it('a removed VM and added or removed hosts are applied', async () => {
@@ -110,7 +115,13 @@ describe('events keep the inventory fresh between full refreshes', () => {
     expect(vmCountOn(after, added.id)).toBe(0);
     expect(vmCountOn(after, vm.hostId!)).toBe(sim.inventory.vmsOn(vm.hostId!).length);
     // what listings show of a host follows the same events
-    expect(after.hostDetails.get(added.id)).toEqual({ id: added.id, name: 'new.example.com', clusterId: added.clusterId, status: 'up', ksmEnabled: added.ksmEnabled });
+    expect(after.hostDetails.get(added.id)).toEqual({
+      id: added.id,
+      name: 'new.example.com',
+      clusterId: added.clusterId,
+      status: 'up',
+      ksmEnabled: added.ksmEnabled,
+    });
     expect(after.hostDetails.has(gone)).toBe(false);
     expect(before.hostDetails.has(gone)).toBe(true);
   });
@@ -162,7 +173,8 @@ describe('events polls of the running service when the engine (or a proxy before
   const site = simulatedSites();
   afterEach(() => site.stop());
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const metric = async (scorer: Scorer, name: string, labels: Record<string, string> = {}) => valueOf((await scrape(scorer.service.metricsPort!)).text, name, labels) ?? 0;
+  const metric = async (scorer: Scorer, name: string, labels: Record<string, string> = {}) =>
+    valueOf((await scrape(scorer.service.metricsPort!)).text, name, labels) ?? 0;
 
   it('an events poll whose host re-reads all answer 404 (a broken proxy) does not empty the host list of a fresh inventory', async () => {
     const sim = await site.simulator();
@@ -173,15 +185,26 @@ describe('events polls of the running service when the engine (or a proxy before
     // Single host reads 404 through a broken proxy; the /hosts list itself still answers.
     sim.faults.respond = (path, _req: IncomingMessage, res: ServerResponse) => {
       if (!/^\/hosts\/[^/]+$/.test(path)) return false;
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'Entity not found: null' }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ reason: 'Operation Failed', detail: 'Entity not found: null' }));
       return true;
     };
     // An administrator edits every host (USER_UPDATE_VDS, code 43): one event each.
     let id = sim.inventory.newestEventId() + 1;
     for (const hostId of hostIds) {
-      sim.inventory.events.push({ id: id++, code: 43, time: Date.now(), description: 'Host updated', host: { id: hostId, name: sim.inventory.hosts.get(hostId)!.name } });
+      sim.inventory.events.push({
+        id: id++,
+        code: 43,
+        time: Date.now(),
+        description: 'Host updated',
+        host: { id: hostId, name: sim.inventory.hosts.get(hostId)!.name },
+      });
     }
-    await waitUntil(() => scorer.service.inventory.snapshot()!.generation > generation || site.logs.some((l) => l.includes('full refresh')), 5_000);
+    await waitUntil(
+      () => scorer.service.inventory.snapshot()!.generation > generation || site.logs.some((l) => l.includes('full refresh')),
+      5_000,
+    );
     await sleep(500);
     // A full refresh with 12 fewer hosts (100%) would be held; a poll must not do it either.
     expect(scorer.service.inventory.snapshot()!.hostCount).toBe(12);

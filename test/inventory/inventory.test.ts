@@ -17,7 +17,12 @@ describe('HostInventory against the simulated engine', () => {
     const inv = new HostInventory({
       source: client,
       logger: silentLogger,
-      settings: inventorySettings({ refreshIntervalMs: opts.refreshIntervalMs ?? 60_000, eventsIntervalMs: 0, onDemandCacheSize: opts.onDemandCacheSize ?? 1_000, maxStalenessMs: opts.maxStalenessMs ?? 600_000 }),
+      settings: inventorySettings({
+        refreshIntervalMs: opts.refreshIntervalMs ?? 60_000,
+        eventsIntervalMs: 0,
+        onDemandCacheSize: opts.onDemandCacheSize ?? 1_000,
+        maxStalenessMs: opts.maxStalenessMs ?? 600_000,
+      }),
       now: opts.now ?? (() => clock),
     });
     inventories.push(inv);
@@ -44,9 +49,17 @@ describe('HostInventory against the simulated engine', () => {
     expect(snap.vmCount).toBe(80);
     for (const host of sim.inventory.hosts.values()) {
       expect(snap.hosts.get(host.id)?.vmCount).toBe(sim.inventory.vmsOn(host.id).length);
-      expect(snap.hostDetails.get(host.id)).toEqual({ id: host.id, name: host.name, clusterId: host.clusterId, status: 'up', ksmEnabled: host.ksmEnabled });
+      expect(snap.hostDetails.get(host.id)).toEqual({
+        id: host.id,
+        name: host.name,
+        clusterId: host.clusterId,
+        status: 'up',
+        ksmEnabled: host.ksmEnabled,
+      });
     }
-    expect([...snap.clusters.values()]).toEqual([...sim.inventory.clusters.values()].map(({ id, name, ksmEnabled }) => ({ id, name, ksmEnabled })));
+    expect([...snap.clusters.values()]).toEqual(
+      [...sim.inventory.clusters.values()].map(({ id, name, ksmEnabled }) => ({ id, name, ksmEnabled })),
+    );
   });
 
   it('keeps host status and cluster KSM as of the last full refresh', async () => {

@@ -75,7 +75,19 @@ describe('an irregular engine', () => {
         .filter((h) => visible(h.id))
         .map((h) => [
           h.id,
-          scoreHost({ hostId: h.id, counts: countOs(sim.inventory.vmsOn(h.id).filter((vm) => usable(vm.id)).map((vm) => osIdentity(vmJson(vm)))), containsScoredVm: false }, os).score,
+          scoreHost(
+            {
+              hostId: h.id,
+              counts: countOs(
+                sim.inventory
+                  .vmsOn(h.id)
+                  .filter((vm) => usable(vm.id))
+                  .map((vm) => osIdentity(vmJson(vm))),
+              ),
+              containsScoredVm: false,
+            },
+            os,
+          ).score,
         ]),
     );
   const served = async (os: OsIdentity) => Object.fromEntries((await score({ os })).scores.map((s) => [s.host_id, s.score]));
@@ -146,36 +158,54 @@ describe('an irregular engine', () => {
     expect(logged(/probably lacks permission/)).toHaveLength(0);
   });
 
-  it.each([403, 404])('/clusters answering %i: hosts load with their cluster unknown, the inventory stays fresh, one warning per sync names the status', async (status) => {
-    sim = await startSimulator({ hosts: 6, vms: 100, seed: 13 });
-    sim.faults.respond = (p, _req, res: ServerResponse) => {
-      if (p !== '/clusters') return false;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: '[User is not authorized to perform this action.]' }));
-      return true;
-    };
-    await start();
-    expect(await health()).toBe('SERVING');
-    await scorer!.service.inventory.refresh();
-    const warnings = logged(/clusters cannot be read/);
-    expect(warnings).toHaveLength(2); // the first load and this refresh
-    expect(JSON.parse(warnings[0]!)).toMatchObject({ status, endpoint: 'GET /clusters' });
-    const hosts = await unary<unknown, { hosts: { cluster_id: string; cluster_name: string; ksm_enabled: boolean }[]; inventory: { stale: boolean } }>(scorer!.client, 'ListHosts', {});
-    expect(hosts.inventory.stale).toBe(false);
-    for (const h of hosts.hosts) expect(h).toMatchObject({ cluster_name: '', ksm_enabled: false });
-    expect(await served(RHEL)).toEqual(recomputed(RHEL));
-    expect(await metrics()).toMatch(/^ksm_scorer_engine_requests_total\{endpoint="GET \/clusters",status_class="4xx"\} 2$/m);
-    // Readable again: the next full refresh has them.
-    sim.faults.respond = undefined;
-    await scorer!.service.inventory.refresh();
-    expect((await unary<unknown, { hosts: { cluster_name: string }[] }>(scorer!.client, 'ListHosts', {})).hosts.every((h) => h.cluster_name !== '')).toBe(true);
-  });
+  it.each([403, 404])(
+    '/clusters answering %i: hosts load with their cluster unknown, the inventory stays fresh, one warning per sync names the status',
+    async (status) => {
+      sim = await startSimulator({ hosts: 6, vms: 100, seed: 13 });
+      sim.faults.respond = (p, _req, res: ServerResponse) => {
+        if (p !== '/clusters') return false;
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ reason: 'Operation Failed', detail: '[User is not authorized to perform this action.]' }));
+        return true;
+      };
+      await start();
+      expect(await health()).toBe('SERVING');
+      await scorer!.service.inventory.refresh();
+      const warnings = logged(/clusters cannot be read/);
+      expect(warnings).toHaveLength(2); // the first load and this refresh
+      expect(JSON.parse(warnings[0]!)).toMatchObject({ status, endpoint: 'GET /clusters' });
+      const hosts = await unary<
+        unknown,
+        { hosts: { cluster_id: string; cluster_name: string; ksm_enabled: boolean }[]; inventory: { stale: boolean } }
+      >(scorer!.client, 'ListHosts', {});
+      expect(hosts.inventory.stale).toBe(false);
+      for (const h of hosts.hosts) expect(h).toMatchObject({ cluster_name: '', ksm_enabled: false });
+      expect(await served(RHEL)).toEqual(recomputed(RHEL));
+      expect(await metrics()).toMatch(/^ksm_scorer_engine_requests_total\{endpoint="GET \/clusters",status_class="4xx"\} 2$/m);
+      // Readable again: the next full refresh has them.
+      sim.faults.respond = undefined;
+      await scorer!.service.inventory.refresh();
+      expect(
+        (await unary<unknown, { hosts: { cluster_name: string }[] }>(scorer!.client, 'ListHosts', {})).hosts.every(
+          (h) => h.cluster_name !== '',
+        ),
+      ).toBe(true);
+    },
+  );
 
   it('hosts without a cluster element are scored like the others, their cluster unknown', async () => {
     sim = await startSimulator({ hosts: 6, vms: 100, seed: 14 });
     sim.faults.respond = (p, _req, res: ServerResponse) => {
       if (p !== '/hosts') return false;
       // As 4.4 writes a host, less its cluster: strings for numbers and booleans.
-      const host = [...sim.inventory.hosts.values()].map((h) => ({ id: h.id, name: h.name, status: 'up', memory: '405874409472', ksm: { enabled: 'false' } }));
+      const host = [...sim.inventory.hosts.values()].map((h) => ({
+        id: h.id,
+        name: h.name,
+        status: 'up',
+        memory: '405874409472',
+        ksm: { enabled: 'false' },
+      }));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ host }));
       return true;
     };
@@ -192,9 +222,26 @@ describe('an irregular engine', () => {
     sim = await startSimulator({ hosts: 6, vms: 100, seed: 22 });
     sim.faults.respond = (p, _req, res: ServerResponse) => {
       // As a 4.5 engine writes them: strings for booleans and integers, empty collections as {}.
-      const host = () => [...sim.inventory.hosts.values()].map((h) => ({ ...hostJson(h), vgpu_placement: 'consolidated', cpu_units: {}, network_operation_in_progress: 'false', reinstallation_required: 'false', cpu: { topology: { cores: '16', sockets: '2', threads: '2' }, type: 'Intel' } }));
+      const host = () =>
+        [...sim.inventory.hosts.values()].map((h) => ({
+          ...hostJson(h),
+          vgpu_placement: 'consolidated',
+          cpu_units: {},
+          network_operation_in_progress: 'false',
+          reinstallation_required: 'false',
+          cpu: { topology: { cores: '16', sockets: '2', threads: '2' }, type: 'Intel' },
+        }));
       const vm = () =>
-        sim.inventory.vmsByName().map((v) => ({ ...vmJson(v), tpm_enabled: 'false', auto_pinning_policy: 'disabled', cpu_pinning_policy: 'none', bios: { type: 'q35_ovmf' }, mediated_devices: {}, virtio_scsi_multi_queues: '0', storage_error_resume_behaviour: 'auto_resume' }));
+        sim.inventory.vmsByName().map((v) => ({
+          ...vmJson(v),
+          tpm_enabled: 'false',
+          auto_pinning_policy: 'disabled',
+          cpu_pinning_policy: 'none',
+          bios: { type: 'q35_ovmf' },
+          mediated_devices: {},
+          virtio_scsi_multi_queues: '0',
+          storage_error_resume_behaviour: 'auto_resume',
+        }));
       const body = p === '/hosts' ? { host: host() } : p === '/vms' ? { vm: vm() } : undefined;
       if (body === undefined) return false;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -216,9 +263,18 @@ describe('an irregular engine', () => {
     sim.inventory.events.push(
       { id: next, code: 61, time, description: 'VM ghost is down', vm: { id: GHOST, name: 'ghost' } }, // VM_DOWN
       { id: next + 1, code: 44, time, description: 'Host ghost was removed', host: { id: GHOST, name: 'ghost' } }, // USER_REMOVE_VDS
-      { id: next + 2, code: 43, time, description: 'Host ghost was updated', host: { id: '7b0e0c1f-9d3a-4e2b-8c55-0a1b2c3d4e5f', name: 'ghost2' } },
+      {
+        id: next + 2,
+        code: 43,
+        time,
+        description: 'Host ghost was updated',
+        host: { id: '7b0e0c1f-9d3a-4e2b-8c55-0a1b2c3d4e5f', name: 'ghost2' },
+      },
     );
-    await waitUntil(() => /GET \/vms\/\{id\}",status_class="4xx"/.test(logs.join('')) || scorer!.service.inventory.stats().eventPolls > 5, 10_000);
+    await waitUntil(
+      () => /GET \/vms\/\{id\}",status_class="4xx"/.test(logs.join('')) || scorer!.service.inventory.stats().eventPolls > 5,
+      10_000,
+    );
     await waitUntil(() => logged(/events applied/).some((l) => JSON.parse(l).events === 3), 10_000);
     const after = await score({ os: RHEL });
     expect(after.scores).toEqual(before.scores);
@@ -238,7 +294,11 @@ describe('an irregular engine', () => {
     const id = sim.inventory.newestEventId() + 1;
     sim.inventory.events.push({ id, code: 61, time: Date.now(), description: 'odd', vm: { id: 'vm-17', name: 'odd' } });
     await waitUntil(() => logged(/engine records left out/).length > 0, 10_000);
-    expect(JSON.parse(logged(/engine records left out/)[0]!)).toMatchObject({ leftOut: 1, reasons: { 'event/bad_reference': 1 }, examples: [String(id)] });
+    expect(JSON.parse(logged(/engine records left out/)[0]!)).toMatchObject({
+      leftOut: 1,
+      reasons: { 'event/bad_reference': 1 },
+      examples: [String(id)],
+    });
     expect(await metrics()).toMatch(/^ksm_scorer_engine_records_rejected_total\{kind="event",reason="bad_reference"\} 1$/m);
     // The next polls start after it: it is not read (or counted) again, and nothing is read in full for it.
     await waitUntil(() => scorer!.service.inventory.stats().eventPolls > polls + 4, 10_000);
@@ -257,7 +317,10 @@ describe('an irregular engine', () => {
       return true;
     };
     const fulls = scorer!.service.inventory.stats().fullRefreshes;
-    sim.inventory.migrateVm(vm.id, [...sim.inventory.hosts.keys()].find((id) => id !== vm.hostId)!);
+    sim.inventory.migrateVm(
+      vm.id,
+      [...sim.inventory.hosts.keys()].find((id) => id !== vm.hostId)!,
+    );
     await waitUntil(() => scorer!.service.inventory.snapshot()?.vms.get(vm.id) === undefined, 10_000);
     expect(scorer!.service.inventory.stats().syncFailures).toBe(0);
     expect(scorer!.service.inventory.stats().fullRefreshes).toBe(fulls);
@@ -277,7 +340,9 @@ describe('an irregular engine', () => {
       return true;
     };
     const polls = scorer!.service.inventory.stats().eventPolls;
-    await expect(scorer!.service.inventory.refresh()).rejects.toThrow(/not published: the engine listed 100 VMs and 100 of them \(100%\) cannot be used/);
+    await expect(scorer!.service.inventory.refresh()).rejects.toThrow(
+      /not published: the engine listed 100 VMs and 100 of them \(100%\) cannot be used/,
+    );
     const after = await score({ os: RHEL });
     expect(after.scores).toEqual(before.scores);
     expect(after.inventory?.generation).toBe(before.inventory?.generation);
@@ -301,7 +366,9 @@ describe('an irregular engine', () => {
     sim = await startSimulator({ hosts: 6, vms: 100, seed: 18 });
     sim.faults.respond = (p, _req, res: ServerResponse) => {
       if (p !== '/vms') return false;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ vm: sim.inventory.vmsByName().map((v) => ({ ...vmJson(v), id: '' })) }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ vm: sim.inventory.vmsByName().map((v) => ({ ...vmJson(v), id: '' })) }));
       return true;
     };
     await start({}, { waitForInventory: false });
@@ -391,14 +458,22 @@ describe('an irregular engine', () => {
         cluster: { id: h.clusterId },
         ksm: { enabled: 'true' },
       }));
-      const old = { id: twice.id, name: 'old-name.example.com', status: 'maintenance', cluster: { id: twice.clusterId }, ksm: { enabled: 'false' } };
+      const old = {
+        id: twice.id,
+        name: 'old-name.example.com',
+        status: 'maintenance',
+        cluster: { id: twice.clusterId },
+        ksm: { enabled: 'false' },
+      };
       json(res, { host: [old, ...hosts] });
       return true;
     };
     await start();
     expect(logged(/listed twice/).length).toBeGreaterThan(0);
     const listed = await unary<unknown, { hosts: HostRow[] }>(scorer!.client, 'ListHosts', {});
-    expect(listed.hosts.filter((h) => h.id === twice.id)).toEqual([expect.objectContaining({ name: twice.name, status: 'up', host_ksm_enabled: true })]);
+    expect(listed.hosts.filter((h) => h.id === twice.id)).toEqual([
+      expect.objectContaining({ name: twice.name, status: 'up', host_ksm_enabled: true }),
+    ]);
   });
 
   it("callers' on-demand reads during a full refresh do not count toward that refresh's rejected share (a good refresh is not held by calls)", async () => {
@@ -422,7 +497,12 @@ describe('an irregular engine', () => {
       else json(res, body);
       return true;
     };
-    await start({ KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '300', KSM_SCORER_MAX_STALENESS_SECONDS: '1200', KSM_SCORER_ON_DEMAND_READS_PER_SECOND: '1000' });
+    await start({
+      KSM_SCORER_EVENTS_SECONDS: '0',
+      KSM_SCORER_REFRESH_SECONDS: '300',
+      KSM_SCORER_MAX_STALENESS_SECONDS: '1200',
+      KSM_SCORER_ON_DEMAND_READS_PER_SECOND: '1000',
+    });
     const generation = scorer!.service.inventory.snapshot()!.generation;
     slowPages = true;
     const refresh = scorer!.service.inventory.refresh().then(
@@ -480,7 +560,9 @@ describe('an irregular engine', () => {
     const named = [...sim.inventory.vms.values()].slice(0, 150);
     sim.faults.respond = (p, _req, res) => {
       if (!p.startsWith('/vms/')) return false;
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'Entity not found: null' }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ reason: 'Operation Failed', detail: 'Entity not found: null' }));
       return true;
     };
     for (const vm of named) sim.inventory.updateVmOs(vm.id, vm.osType);
@@ -531,14 +613,24 @@ describe('an irregular engine', () => {
     // instead of answering for the 7 usable hosts (and the odd one as not found).
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 39 });
     const odd = [...sim.inventory.hosts.values()][2]!;
-    const oddJson = (h: { id: string; clusterId: string }) => ({ id: h.id, name: 'bad\u0007name', status: 'up', cluster: { id: h.clusterId }, ksm: { enabled: 'false' } });
+    const oddJson = (h: { id: string; clusterId: string }) => ({
+      id: h.id,
+      name: 'bad\u0007name',
+      status: 'up',
+      cluster: { id: h.clusterId },
+      ksm: { enabled: 'false' },
+    });
     sim.faults.respond = (p, _req, res) => {
       if (p === `/hosts/${odd.id}`) {
         json(res, oddJson(odd));
         return true;
       }
       if (p !== '/hosts') return false;
-      json(res, { host: [...sim!.inventory.hosts.values()].map((h) => (h.id === odd.id ? oddJson(h) : { id: h.id, name: h.name, status: 'up', cluster: { id: h.clusterId } })) });
+      json(res, {
+        host: [...sim!.inventory.hosts.values()].map((h) =>
+          h.id === odd.id ? oddJson(h) : { id: h.id, name: h.name, status: 'up', cluster: { id: h.clusterId } },
+        ),
+      });
       return true;
     };
     await start();
@@ -571,7 +663,9 @@ describe('an irregular engine', () => {
     sim = await startSimulator({ hosts: 20, vms: 300, seed: 41 });
     sim.faults.respond = (p, _req, res) => {
       if (p !== '/hosts') return false;
-      json(res, { host: [...sim!.inventory.hosts.values()].map((h) => ({ id: h.name, name: h.name, status: 'up', cluster: { id: h.clusterId } })) });
+      json(res, {
+        host: [...sim!.inventory.hosts.values()].map((h) => ({ id: h.name, name: h.name, status: 'up', cluster: { id: h.clusterId } })),
+      });
       return true;
     };
     await start({}, { waitForInventory: false });
@@ -590,7 +684,12 @@ describe('an irregular engine', () => {
     sim.faults.respond = (p, _req, res) => {
       if (p !== '/hosts') return false;
       json(res, {
-        host: [...sim!.inventory.hosts.values()].map((h) => ({ id: h.id, name: h.id === odd.id ? 'bad\u0007name' : h.name, status: 'up', cluster: { id: h.clusterId } })),
+        host: [...sim!.inventory.hosts.values()].map((h) => ({
+          id: h.id,
+          name: h.id === odd.id ? 'bad\u0007name' : h.name,
+          status: 'up',
+          cluster: { id: h.clusterId },
+        })),
       });
       return true;
     };
@@ -607,7 +706,13 @@ describe('an irregular engine', () => {
     sim = await startSimulator({ hosts: 4, vms: 40, seed: 43 });
     sim.faults.respond = (p, _req, res) => {
       if (p !== '/clusters') return false;
-      json(res, { cluster: [...sim!.inventory.clusters.values()].map((c) => ({ id: c.id, name: c.name, ksm: { enabled: 'yes', merge_across_nodes: 'true' } })) });
+      json(res, {
+        cluster: [...sim!.inventory.clusters.values()].map((c) => ({
+          id: c.id,
+          name: c.name,
+          ksm: { enabled: 'yes', merge_across_nodes: 'true' },
+        })),
+      });
       return true;
     };
     await start();
@@ -627,7 +732,12 @@ describe('an irregular engine', () => {
       const r = round++;
       // Round 0: the even VMs, 1: the odd, 2: the first half, 3: the second half, ...
       const pick = [(i: number) => i % 2 === 0, (i: number) => i % 2 === 1, (i: number) => i < 100, (i: number) => i >= 100][r % 4]!;
-      json(res, { vm: sim!.inventory.vmsByName().filter((_v, i) => pick(i)).map(vmJson) });
+      json(res, {
+        vm: sim!.inventory
+          .vmsByName()
+          .filter((_v, i) => pick(i))
+          .map(vmJson),
+      });
       return true;
     };
     await new Promise((r) => setTimeout(r, 4_000));
@@ -661,11 +771,16 @@ describe('an irregular engine', () => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 46 });
     sim.faults.respond = (p, _req, res) => {
       if (p !== '/events') return false;
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ reason: 'Operation Failed', detail: 'statement timeout on audit_log' }));
+      res
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ reason: 'Operation Failed', detail: 'statement timeout on audit_log' }));
       return true;
     };
     await start({}, { waitForInventory: false });
-    await waitUntil(() => scorer!.service.inventory.snapshot() !== undefined || scorer!.service.inventory.stats().syncFailures >= 2, 10_000);
+    await waitUntil(
+      () => scorer!.service.inventory.snapshot() !== undefined || scorer!.service.inventory.stats().syncFailures >= 2,
+      10_000,
+    );
     expect(scorer!.service.inventory.stats().syncFailures).toBe(0);
     expect(await health()).toBe('SERVING');
   });

@@ -62,7 +62,12 @@ const wire = <T>(message: T): T => deserialize(serialize(message)) as T;
 
 function randomInventory(random: () => number) {
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
-  const host = (n: number, name: string): EngineHost => ({ id: id(1, n), name, clusterId: pick(CLUSTERS).id, status: pick(['up', 'maintenance', '']) });
+  const host = (n: number, name: string): EngineHost => ({
+    id: id(1, n),
+    name,
+    clusterId: pick(CLUSTERS).id,
+    status: pick(['up', 'maintenance', '']),
+  });
   const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => host(i, `h${i}`));
   let nextVm = 0;
   const newVm = (): EngineVm => ({ id: id(2, nextVm++), hostId: random() < 0.2 ? undefined : pick(hosts).id, os: pick(OSES) });
@@ -101,7 +106,10 @@ function randomInventory(random: () => number) {
       hostChanges.set(added.id, { host: added, vms: [newVm(), newVm()].map((v) => ({ ...v, hostId: added.id })) });
     } else if (r < 0.6 && hostIds.length > 0) {
       const hostId = pick(hostIds);
-      hostChanges.set(hostId, { host: { id: hostId, name: 're-read', clusterId: pick(CLUSTERS).id, status: 'up' }, vms: [{ ...newVm(), hostId }] });
+      hostChanges.set(hostId, {
+        host: { id: hostId, name: 're-read', clusterId: pick(CLUSTERS).id, status: 'up' },
+        vms: [{ ...newVm(), hostId }],
+      });
     }
     return { vms, hosts: hostChanges };
   };
@@ -129,7 +137,8 @@ describe('snapshot replicas', () => {
       let replica = followGeneration(undefined, wire(generationMessage(primary, { kind: 'full' })));
       for (let step = 0; step < 10; step++) {
         const r = random();
-        const update: SnapshotUpdate = r < 0.3 ? { kind: 'refreshed' } : r < 0.9 ? { kind: 'changes', changes: changesOf(primary) } : { kind: 'full' };
+        const update: SnapshotUpdate =
+          r < 0.3 ? { kind: 'refreshed' } : r < 0.9 ? { kind: 'changes', changes: changesOf(primary) } : { kind: 'full' };
         const at = primary.refreshedAt + 5_000;
         primary =
           update.kind === 'changes'
@@ -141,7 +150,7 @@ describe('snapshot replicas', () => {
     }
   });
 
-  it('a message that does not follow the replica\'s generation is refused (the worker then asks for a full copy)', () => {
+  it("a message that does not follow the replica's generation is refused (the worker then asks for a full copy)", () => {
     const { first, changesOf } = randomInventory(rng(3));
     const second = applyChanges(first, changesOf(first), 2_000);
     const third = applyChanges(second, changesOf(second), 3_000);

@@ -40,7 +40,14 @@ describe('SnapshotBuilder', () => {
 
   it('a host, cluster or VM listed twice is kept once and counted as a duplicate (not as left out)', () => {
     const rejections = new RecordRejections();
-    const b = new SnapshotBuilder([host(H1, 'h1'), host(H1, 'h1')], [{ id: H2, name: 'c', ksmEnabled: true }, { id: H2, name: 'c', ksmEnabled: true }], rejections);
+    const b = new SnapshotBuilder(
+      [host(H1, 'h1'), host(H1, 'h1')],
+      [
+        { id: H2, name: 'c', ksmEnabled: true },
+        { id: H2, name: 'c', ksmEnabled: true },
+      ],
+      rejections,
+    );
     b.addVms([vm(V1, H1)]);
     b.addVms([vm(V1, H1)]);
     const s = b.build({ generation: 1, refreshedAt: 0 });
@@ -81,7 +88,10 @@ describe('applyChanges', () => {
         vms: new Map([[V1, null]]),
         hosts: new Map([
           [H2, null],
-          ['10000000-0000-4000-8000-000000000003', { host: host('10000000-0000-4000-8000-000000000003', 'h3'), vms: [vm(V3, '10000000-0000-4000-8000-000000000003', win)] }],
+          [
+            '10000000-0000-4000-8000-000000000003',
+            { host: host('10000000-0000-4000-8000-000000000003', 'h3'), vms: [vm(V3, '10000000-0000-4000-8000-000000000003', win)] },
+          ],
         ]),
       },
       2_000,
@@ -97,7 +107,12 @@ describe('applyChanges', () => {
 describe('VmIndex', () => {
   it('layers changes over a shared base: size follows adds and removals', () => {
     const base = VmIndex.of(new Map([[V1, { hostId: H1, os: rhel }]]));
-    const next = base.with(new Map([[V1, null], [V2, { hostId: H2, os: win }]]));
+    const next = base.with(
+      new Map([
+        [V1, null],
+        [V2, { hostId: H2, os: win }],
+      ]),
+    );
     expect([base.size, next.size]).toEqual([1, 1]); // 1 - 1 + 1
     expect(next.get(V1)).toBeUndefined();
     expect(base.get(V1)?.hostId).toBe(H1);

@@ -25,19 +25,33 @@ class FakeSource implements InventorySource {
       resolve(value());
     });
   }
-  listHosts() { return this.answer('GET /hosts', () => this.hosts); }
-  listClusters() { return this.answer('GET /clusters', () => []); }
+  listHosts() {
+    return this.answer('GET /hosts', () => this.hosts);
+  }
+  listClusters() {
+    return this.answer('GET /clusters', () => []);
+  }
   forEachVmPage(onPage: (vms: EngineVm[]) => void) {
     return this.answer('GET /vms', () => {
       onPage(this.vms);
       return 1;
     });
   }
-  getHost(id: string) { return this.answer('GET /hosts/{id}', () => this.hosts.find((h) => h.id === id)); }
-  getVm(id: string) { return this.answer('GET /vms/{id}', () => this.vms.find((v) => v.id === id)); }
-  listVmsOnHost(host: EngineHost) { return this.answer('GET /vms', () => this.vms.filter((v) => v.hostId === host.id)); }
-  listEvents(from: number) { return this.answer('GET /events', () => this.events.filter((e) => e.id > from)); }
-  newestEventId() { return this.answer('GET /events', () => this.events.at(-1)?.id ?? 0); }
+  getHost(id: string) {
+    return this.answer('GET /hosts/{id}', () => this.hosts.find((h) => h.id === id));
+  }
+  getVm(id: string) {
+    return this.answer('GET /vms/{id}', () => this.vms.find((v) => v.id === id));
+  }
+  listVmsOnHost(host: EngineHost) {
+    return this.answer('GET /vms', () => this.vms.filter((v) => v.hostId === host.id));
+  }
+  listEvents(from: number) {
+    return this.answer('GET /events', () => this.events.filter((e) => e.id > from));
+  }
+  newestEventId() {
+    return this.answer('GET /events', () => this.events.at(-1)?.id ?? 0);
+  }
 }
 
 const setup = () => {
@@ -49,7 +63,14 @@ const setup = () => {
   let clock = 1_000_000;
   const sync = new InventorySync(
     source,
-    { refreshIntervalMs: 300_000, eventsIntervalMs: 5_000, maxStalenessMs: 600_000, backoffMaxMs: 60_000, maxRejectedPercent: 10, maxDropPercent: 25 },
+    {
+      refreshIntervalMs: 300_000,
+      eventsIntervalMs: 5_000,
+      maxStalenessMs: 600_000,
+      backoffMaxMs: 60_000,
+      maxRejectedPercent: 10,
+      maxDropPercent: 25,
+    },
     createLogger('debug', { write: (l) => logs.push(l) }),
     {
       publish(s, _ageMs, u) {

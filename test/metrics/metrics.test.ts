@@ -29,7 +29,8 @@ describe('/metrics of a running service', () => {
   let sim: SimulatedEngine;
   let scorer: Scorer;
   let port: number;
-  const score = (req: ScoreHostsRequest, opts: grpc.CallOptions = {}) => unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', req, opts);
+  const score = (req: ScoreHostsRequest, opts: grpc.CallOptions = {}) =>
+    unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', req, opts);
   const text = async () => (await scrape(port)).text;
   const scoreHosts = (code: string) => ({ grpc_type: 'unary', grpc_service: SERVICE, grpc_method: 'ScoreHosts', grpc_code: code });
 
@@ -94,7 +95,12 @@ describe('/metrics of a running service', () => {
     await ended;
     refl.close();
 
-    const health = (method: string, type: string, code: string) => ({ grpc_type: type, grpc_service: 'grpc.health.v1.Health', grpc_method: method, grpc_code: code });
+    const health = (method: string, type: string, code: string) => ({
+      grpc_type: type,
+      grpc_service: 'grpc.health.v1.Health',
+      grpc_method: method,
+      grpc_code: code,
+    });
     let t = '';
     await waitUntilAsync(async () => {
       t = await text();
@@ -103,7 +109,11 @@ describe('/metrics of a running service', () => {
     expect(valueOf(t, 'grpc_server_handled_total', health('Check', 'unary', 'OK'))).toBe(1);
     expect(valueOf(t, 'grpc_server_handled_total', health('Check', 'unary', 'NOT_FOUND'))).toBe(1);
     expect(valueOf(t, 'grpc_server_started_total', { grpc_method: 'Watch', grpc_type: 'server_stream' })).toBe(1);
-    const reflection = { grpc_type: 'bidi_stream', grpc_service: 'grpc.reflection.v1.ServerReflection', grpc_method: 'ServerReflectionInfo' };
+    const reflection = {
+      grpc_type: 'bidi_stream',
+      grpc_service: 'grpc.reflection.v1.ServerReflection',
+      grpc_method: 'ServerReflectionInfo',
+    };
     expect(valueOf(t, 'grpc_server_started_total', reflection)).toBe(1);
     expect(valueOf(t, 'grpc_server_handled_total', { ...reflection, grpc_code: 'OK' })).toBe(1);
   });
@@ -112,14 +122,25 @@ describe('/metrics of a running service', () => {
     // A deadline long enough for the call to reach the server on a busy machine, an engine slower still.
     sim.latencyMs = 3_000;
     try {
-      await expectGrpcError(score({ os: { type: 'x' }, host_ids: ['00000000-0000-4000-8000-0000000000d9'] }, { deadline: Date.now() + 1_000 }), grpc.status.DEADLINE_EXCEEDED);
+      await expectGrpcError(
+        score({ os: { type: 'x' }, host_ids: ['00000000-0000-4000-8000-0000000000d9'] }, { deadline: Date.now() + 1_000 }),
+        grpc.status.DEADLINE_EXCEEDED,
+      );
     } finally {
       sim.latencyMs = 0;
     }
     let t = '';
     // The read goes on after the call gave up (for other callers); wait for it so the next tests count from still.
-    await waitUntilAsync(async () => (valueOf((t = await text()), 'ksm_scorer_on_demand_fetches_total', { kind: 'host', outcome: 'not_found' }) ?? 0) >= 1);
-    expect(valueOf(t, 'grpc_server_handled_total', scoreHosts('DEADLINE_EXCEEDED')), t.split('\n').filter((l) => l.startsWith('grpc_server_handled')).join('\n')).toBe(1);
+    await waitUntilAsync(
+      async () => (valueOf((t = await text()), 'ksm_scorer_on_demand_fetches_total', { kind: 'host', outcome: 'not_found' }) ?? 0) >= 1,
+    );
+    expect(
+      valueOf(t, 'grpc_server_handled_total', scoreHosts('DEADLINE_EXCEEDED')),
+      t
+        .split('\n')
+        .filter((l) => l.startsWith('grpc_server_handled'))
+        .join('\n'),
+    ).toBe(1);
   });
 
   it('a refresh: syncs, engine requests by endpoint template, inventory gauges and state', async () => {
@@ -131,7 +152,9 @@ describe('/metrics of a running service', () => {
     expect(valueOf(t, 'ksm_scorer_sync_duration_seconds_count', { kind: 'full' })).toBe(valueOf(t, 'ksm_scorer_syncs_total', full));
     for (const endpoint of ['GET /hosts', 'GET /vms']) {
       const labels = { endpoint, status_class: '2xx' };
-      expect(valueOf(t, 'ksm_scorer_engine_requests_total', labels), endpoint).toBe((valueOf(before, 'ksm_scorer_engine_requests_total', labels) ?? 0) + 1);
+      expect(valueOf(t, 'ksm_scorer_engine_requests_total', labels), endpoint).toBe(
+        (valueOf(before, 'ksm_scorer_engine_requests_total', labels) ?? 0) + 1,
+      );
     }
     expect(valueOf(t, 'ksm_scorer_engine_requests_total', { endpoint: 'POST /sso/oauth/token', status_class: '2xx' })).toBe(1);
     const snapshot = scorer.service.inventory.snapshot()!;
@@ -140,7 +163,9 @@ describe('/metrics of a running service', () => {
     expect(valueOf(t, 'ksm_scorer_inventory_generation')).toBe(snapshot.generation);
     expect(valueOf(t, 'ksm_scorer_inventory_age_seconds')).toBeGreaterThanOrEqual(0);
     expect(valueOf(t, 'ksm_scorer_inventory_age_seconds')).toBeLessThan(60);
-    expect(['loading', 'fresh', 'stale', 'expired'].map((state) => valueOf(t, 'ksm_scorer_inventory_state', { state }))).toEqual([0, 1, 0, 0]);
+    expect(['loading', 'fresh', 'stale', 'expired'].map((state) => valueOf(t, 'ksm_scorer_inventory_state', { state }))).toEqual([
+      0, 1, 0, 0,
+    ]);
     expect(valueOf(t, 'ksm_scorer_sync_failure_streak')).toBe(0);
   });
 
@@ -164,7 +189,8 @@ describe('/metrics of a running service', () => {
     const [known] = sim.inventory.hosts.keys();
     const host = sim.inventory.addHost(); // newer than the snapshot: read on demand
     const before = await text();
-    const delta = (t: string, name: string, labels: Record<string, string> = {}) => (valueOf(t, name, labels) ?? 0) - (valueOf(before, name, labels) ?? 0);
+    const delta = (t: string, name: string, labels: Record<string, string> = {}) =>
+      (valueOf(t, name, labels) ?? 0) - (valueOf(before, name, labels) ?? 0);
     await score({ os: { type: 'rhel_8x64' }, host_ids: [known!, host.id, UNKNOWN_HOST, host.id] });
     let t = await text();
     expect(delta(t, 'ksm_scorer_cache_misses_total', { kind: 'host' })).toBe(2);
@@ -206,10 +232,19 @@ describe('/metrics of a running service', () => {
     for (const id of ids) expect(t).not.toContain(id);
     const families = new Set([...t.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
     expect([...t.matchAll(/^# HELP (\S+) /gm)].map((m) => m[1])).toEqual([...families]);
-    for (const s of parseSamples(t)) expect(families.has(s.name.replace(/_(bucket|sum|count)$/, '')) || families.has(s.name), s.name).toBe(true);
+    for (const s of parseSamples(t))
+      expect(families.has(s.name.replace(/_(bucket|sum|count)$/, '')) || families.has(s.name), s.name).toBe(true);
     // Node's process metrics are there too.
-    for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_gc_duration_seconds_count']) {
-      expect(parseSamples(t).some((s) => s.name === name), name).toBe(true);
+    for (const name of [
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_gc_duration_seconds_count',
+    ]) {
+      expect(
+        parseSamples(t).some((s) => s.name === name),
+        name,
+      ).toBe(true);
     }
   });
 
@@ -239,7 +274,9 @@ describe('/metrics of a running service', () => {
     expect((await fetch(`${base}/metrics`, { method: 'POST', body: 'x' })).status).toBe(405);
     expect((await fetch(`${base}/metrics`, { headers: { 'x-big': 'a'.repeat(64 * 1024) } })).status).toBe(431);
     expect((await fetch(`${base}/metrics?x=1`, { method: 'HEAD' })).status).toBe(200);
-    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => scrape(port, i % 2 === 0 ? 'application/openmetrics-text' : undefined)));
+    const many = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => scrape(port, i % 2 === 0 ? 'application/openmetrics-text' : undefined)),
+    );
     for (const [i, r] of many.entries()) expect(r.text.includes('# EOF'), String(i)).toBe(i % 2 === 0);
   });
 });
@@ -316,7 +353,9 @@ describe('metrics off', () => {
         const scorer = await startScorer(sim, { KSM_SCORER_METRICS_LISTEN: value });
         try {
           expect(scorer.service.metricsPort).toBeUndefined();
-          const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { os: { type: 'rhel_8x64' } });
+          const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', {
+            os: { type: 'rhel_8x64' },
+          });
           expect(res.scores.length).toBe(8);
         } finally {
           await scorer.close();

@@ -30,7 +30,12 @@ describe('/metrics under idle and slow clients', () => {
     it(`${what}, reconnecting when cut: at least 95% of 20 scrapes answered`, async () => {
       const ca = useTls ? readFileSync(pki.ca, 'utf8') : undefined;
       const tls = useTls
-        ? { cert: { env: 'KSM_SCORER_METRICS_TLS_CERT', path: pki.server.cert }, key: { env: 'KSM_SCORER_METRICS_TLS_KEY', path: pki.server.key }, clientCa: undefined, reloadMs: 60_000 }
+        ? {
+            cert: { env: 'KSM_SCORER_METRICS_TLS_CERT', path: pki.server.cert },
+            key: { env: 'KSM_SCORER_METRICS_TLS_KEY', path: pki.server.key },
+            clientCa: undefined,
+            reloadMs: 60_000,
+          }
         : undefined;
       const metrics = new Metrics();
       metrics.counter('ksm_scorer_test_total', 'A sample for the scrapes to read.', []).inc();

@@ -111,7 +111,12 @@ describe('EngineClient against the simulated engine', () => {
     expect(await client.listVmsOnHost(empty)).toEqual([]);
     const busy = [...sim.inventory.hosts.values()].find((h) => sim.inventory.vmsOn(h.id).length > 0)!;
     const vms = await client.listVmsOnHost(busy);
-    expect(vms.map((v) => v.id).sort()).toEqual(sim.inventory.vmsOn(busy.id).map((v) => v.id).sort());
+    expect(vms.map((v) => v.id).sort()).toEqual(
+      sim.inventory
+        .vmsOn(busy.id)
+        .map((v) => v.id)
+        .sort(),
+    );
   });
 
   it('revokes its token on close', async () => {

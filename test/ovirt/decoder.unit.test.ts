@@ -12,22 +12,35 @@ function threadNices(): number[] {
   });
 }
 
-const page = (n: number) => ({ vm: Array.from({ length: n }, (_, i) => ({ id: `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`, name: `vm-${i}`, os: { type: 'rhel_8x64' }, link: [{ href: '/x'.repeat(50) }] })) });
+const page = (n: number) => ({
+  vm: Array.from({ length: n }, (_, i) => ({
+    id: `${String(i).padStart(8, '0')}-0000-4000-8000-000000000000`,
+    name: `vm-${i}`,
+    os: { type: 'rhel_8x64' },
+    link: [{ href: '/x'.repeat(50) }],
+  })),
+});
 
 describe('JsonDecoder', () => {
   let decoder: JsonDecoder;
   afterEach(async () => decoder.close());
 
-  it.runIf(existsSync('/proc/self/task'))('decodes a large page in a thread of lower priority (nice 19), this thread untouched', async () => {
-    decoder = new JsonDecoder(64 * 2 ** 20);
-    const before = threadNices();
-    const body = (await decoder.decode(gzipSync(Buffer.from(JSON.stringify(page(2_000)))), true, { listKey: 'vm', fields: VM_FIELDS })) as { vm: unknown[] };
-    expect(body.vm).toHaveLength(2_000);
-    expect(body.vm[0]).toEqual({ id: '00000000-0000-4000-8000-000000000000', os: { type: 'rhel_8x64' } });
-    expect(before.filter((n) => n === 19)).toHaveLength(0);
-    expect(threadNices().filter((n) => n === 19)).toHaveLength(1);
-    expect(threadNices()[0]).toBe(0); // the main thread, first in the list
-  });
+  it.runIf(existsSync('/proc/self/task'))(
+    'decodes a large page in a thread of lower priority (nice 19), this thread untouched',
+    async () => {
+      decoder = new JsonDecoder(64 * 2 ** 20);
+      const before = threadNices();
+      const body = (await decoder.decode(gzipSync(Buffer.from(JSON.stringify(page(2_000)))), true, {
+        listKey: 'vm',
+        fields: VM_FIELDS,
+      })) as { vm: unknown[] };
+      expect(body.vm).toHaveLength(2_000);
+      expect(body.vm[0]).toEqual({ id: '00000000-0000-4000-8000-000000000000', os: { type: 'rhel_8x64' } });
+      expect(before.filter((n) => n === 19)).toHaveLength(0);
+      expect(threadNices().filter((n) => n === 19)).toHaveLength(1);
+      expect(threadNices()[0]).toBe(0); // the main thread, first in the list
+    },
+  );
 
   it('a gzip page whose trailer lies about its size gains nothing: at most the inline limit is inflated, and a wrong trailer is not gzip', async () => {
     decoder = new JsonDecoder(2 ** 20);
@@ -37,6 +50,8 @@ describe('JsonDecoder', () => {
     const outcome = await decoder.decode(bomb, true, { listKey: 'vm', fields: VM_FIELDS }).catch((err: Error) => err);
     expect(outcome === undefined || (outcome instanceof Error && /larger than 1048576 bytes/.test(outcome.message))).toBe(true);
     // Told the truth, the same 8 MiB goes to the worker and stops at OVIRT_MAX_ANSWER_MB (1 MiB here).
-    await expect(decoder.decode(gzipSync(Buffer.alloc(8 * 2 ** 20, 0x20)), true, { listKey: 'vm', fields: VM_FIELDS })).rejects.toThrow(/larger than 1048576 bytes/);
+    await expect(decoder.decode(gzipSync(Buffer.alloc(8 * 2 ** 20, 0x20)), true, { listKey: 'vm', fields: VM_FIELDS })).rejects.toThrow(
+      /larger than 1048576 bytes/,
+    );
   });
 });

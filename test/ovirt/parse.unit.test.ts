@@ -1,18 +1,56 @@
 import { describe, expect, it } from 'vitest';
 import { ScorerError } from '../../src/errors';
-import { faultReason, listItems, osIdentity, parseCluster, parseEvent, parseHost, parseInteger, parseVm, searchableHostName } from '../../src/ovirt/parse';
+import {
+  faultReason,
+  listItems,
+  osIdentity,
+  parseCluster,
+  parseEvent,
+  parseHost,
+  parseInteger,
+  parseVm,
+  searchableHostName,
+} from '../../src/ovirt/parse';
 import { BadRecord } from '../../src/ovirt/rejections';
 
 describe('osIdentity', () => {
   it.each([
-    ['os.version when the engine fills it', { os: { type: 'rhel_9x64', version: { full_version: '9.4' } } }, { type: 'rhel_9x64', version: '9.4' }],
-    ['guest agent distribution + full_version', { os: { type: 'rhel_8x64' }, guest_operating_system: { distribution: 'Red Hat Enterprise Linux', version: { full_version: '8.6' } } }, { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }],
-    ['guest full_version alone without a distribution', { os: { type: 'windows_2022' }, guest_operating_system: { family: 'Windows', version: { full_version: '10.0.20348' } } }, { type: 'windows_2022', version: '10.0.20348' }],
-    ['os.version wins over the guest agent', { os: { type: 't', version: { full_version: 'a' } }, guest_operating_system: { distribution: 'D', version: { full_version: 'b' } } }, { type: 't', version: 'a' }],
-    ['empty os.version falls back to the guest', { os: { type: 't', version: { full_version: '' } }, guest_operating_system: { version: { full_version: '7' } } }, { type: 't', version: '7' }],
-    ['a guest with a distribution but no version gives ""', { os: { type: 't' }, guest_operating_system: { distribution: 'D' } }, { type: 't', version: '' }],
+    [
+      'os.version when the engine fills it',
+      { os: { type: 'rhel_9x64', version: { full_version: '9.4' } } },
+      { type: 'rhel_9x64', version: '9.4' },
+    ],
+    [
+      'guest agent distribution + full_version',
+      { os: { type: 'rhel_8x64' }, guest_operating_system: { distribution: 'Red Hat Enterprise Linux', version: { full_version: '8.6' } } },
+      { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' },
+    ],
+    [
+      'guest full_version alone without a distribution',
+      { os: { type: 'windows_2022' }, guest_operating_system: { family: 'Windows', version: { full_version: '10.0.20348' } } },
+      { type: 'windows_2022', version: '10.0.20348' },
+    ],
+    [
+      'os.version wins over the guest agent',
+      { os: { type: 't', version: { full_version: 'a' } }, guest_operating_system: { distribution: 'D', version: { full_version: 'b' } } },
+      { type: 't', version: 'a' },
+    ],
+    [
+      'empty os.version falls back to the guest',
+      { os: { type: 't', version: { full_version: '' } }, guest_operating_system: { version: { full_version: '7' } } },
+      { type: 't', version: '7' },
+    ],
+    [
+      'a guest with a distribution but no version gives ""',
+      { os: { type: 't' }, guest_operating_system: { distribution: 'D' } },
+      { type: 't', version: '' },
+    ],
     ['no os at all', {}, { type: '', version: '' }],
-    ['numbers where strings were expected', { os: { type: 7 }, guest_operating_system: { version: { full_version: 8 } } }, { type: '7', version: '8' }],
+    [
+      'numbers where strings were expected',
+      { os: { type: 7 }, guest_operating_system: { version: { full_version: 8 } } },
+      { type: '7', version: '8' },
+    ],
     ['objects where strings were expected', { os: { type: { x: 1 } } }, { type: '', version: '' }],
   ])('%s', (_name, vm, want) => {
     expect(osIdentity(vm)).toEqual(want);
@@ -62,14 +100,24 @@ describe('engine JSON', () => {
     expect(() => parseEvent({ id: ['['], code: '1' })).toThrow(/event id that is not an integer$/);
   });
 
-  it('reads a host\'s cluster and status; an odd one is left out and the host kept, for scoring', () => {
-    expect(parseHost({ id: H1, name: 'h1', status: 'Non_Responsive', cluster: { id: V1.toUpperCase(), href: '/x' } })).toEqual({ id: H1, name: 'h1', clusterId: V1, status: 'non_responsive' });
+  it("reads a host's cluster and status; an odd one is left out and the host kept, for scoring", () => {
+    expect(parseHost({ id: H1, name: 'h1', status: 'Non_Responsive', cluster: { id: V1.toUpperCase(), href: '/x' } })).toEqual({
+      id: H1,
+      name: 'h1',
+      clusterId: V1,
+      status: 'non_responsive',
+    });
     expect(parseHost({ id: H1, name: 'h1' })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
-    expect(parseHost({ id: H1, name: 'h1', status: 'up; rm -rf', cluster: { id: 'Default' } })).toEqual({ id: H1, name: 'h1', clusterId: undefined, status: '' });
+    expect(parseHost({ id: H1, name: 'h1', status: 'up; rm -rf', cluster: { id: 'Default' } })).toEqual({
+      id: H1,
+      name: 'h1',
+      clusterId: undefined,
+      status: '',
+    });
     expect(parseHost({ id: H1, name: 'h1', status: 'x'.repeat(65) }).status).toBe('');
   });
 
-  it('reads a host\'s own ksm.enabled as 4.4 writes it; an odd or absent one is unknown, the host kept', () => {
+  it("reads a host's own ksm.enabled as 4.4 writes it; an odd or absent one is unknown, the host kept", () => {
     // A recorded 4.4.10 host said "false" while its cluster said "true": MOM had not turned KSM on.
     expect(parseHost({ id: H1, name: 'h1', ksm: { enabled: 'false', merge_across_nodes: 'true' } }).ksmEnabled).toBe(false);
     expect(parseHost({ id: H1, name: 'h1', ksm: { enabled: true } }).ksmEnabled).toBe(true);
@@ -99,11 +147,20 @@ describe('engine JSON', () => {
     expect(bad(() => parseEvent({ id: 'x', code: '30' }))).toEqual(['event', 'bad_id', 'x']);
     expect(bad(() => parseEvent({ id: '375049', code: 'thirty' }))).toEqual(['event', 'bad_field', '375049']);
     // An event as 4.4 writes it: integers as strings, a user id that is not a UUID (not read).
-    expect(parseEvent({ id: '375049', code: '30', time: 1666685876849, user: { id: 'a1b2' }, vm: { id: V1 } })).toEqual({ id: 375049, code: 30, vmId: V1, hostId: undefined });
+    expect(parseEvent({ id: '375049', code: '30', time: 1666685876849, user: { id: 'a1b2' }, vm: { id: V1 } })).toEqual({
+      id: 375049,
+      code: 30,
+      vmId: V1,
+      hostId: undefined,
+    });
   });
 
-  it('reads a cluster\'s ksm.enabled sent as a string or a boolean, absent or odd as unknown', () => {
-    expect(parseCluster({ id: V1, name: 'Default', ksm: { enabled: 'true', merge_across_nodes: 'true' } })).toEqual({ id: V1, name: 'Default', ksmEnabled: true });
+  it("reads a cluster's ksm.enabled sent as a string or a boolean, absent or odd as unknown", () => {
+    expect(parseCluster({ id: V1, name: 'Default', ksm: { enabled: 'true', merge_across_nodes: 'true' } })).toEqual({
+      id: V1,
+      name: 'Default',
+      ksmEnabled: true,
+    });
     expect(parseCluster({ id: V1, name: 'c', ksm: { enabled: false } }).ksmEnabled).toBe(false);
     expect(parseCluster({ id: V1, name: 'c' }).ksmEnabled).toBeUndefined();
     // An odd one leaves the KSM fact unknown; the cluster and its name are kept.

@@ -24,7 +24,11 @@ describe('redaction of secrets an engine answer echoes', () => {
     sim.faults.respond = (_p, req, res) => {
       token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
       res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ fault: { reason: 'Operation Failed', detail: `cannot serve request with Authorization ${req.headers.authorization}` } }));
+      res.end(
+        JSON.stringify({
+          fault: { reason: 'Operation Failed', detail: `cannot serve request with Authorization ${req.headers.authorization}` },
+        }),
+      );
       return true;
     };
     await waitUntil(() => site.logs.some((l) => /engine sync failed/.test(l)), 10_000);
@@ -62,7 +66,6 @@ describe('redaction of secrets an engine answer echoes', () => {
     await waitUntil(() => site.logs.some((l) => l.includes('engine records left out')), 5_000);
     expect(site.logs.filter((l) => l.includes('Zebra7Quar'))).toEqual([]);
   });
-
 });
 
 describe('redaction against a hostile SSO', () => {

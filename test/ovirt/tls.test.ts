@@ -30,7 +30,10 @@ describe('TLS to the engine', () => {
   });
 
   it('refuses a certificate the system roots do not vouch for', async () => {
-    await expect(listHosts(undefined, false)).rejects.toMatchObject({ code: 'engine_unreachable', message: expect.stringMatching(/CERT|SIGN|SELF/) });
+    await expect(listHosts(undefined, false)).rejects.toMatchObject({
+      code: 'engine_unreachable',
+      message: expect.stringMatching(/CERT|SIGN|SELF/),
+    });
   });
 
   it('skips verification only when OVIRT_INSECURE is set', async () => {

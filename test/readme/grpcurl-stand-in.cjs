@@ -28,7 +28,8 @@ for (let i = 0; i < args.length; i++) {
   else rest.push(args[i]);
 }
 const [address, verb] = rest;
-if (address === undefined || verb === undefined || rest.length > 2) fail('usage: grpcurl -plaintext [-d JSON] ADDRESS (list | SERVICE/METHOD)');
+if (address === undefined || verb === undefined || rest.length > 2)
+  fail('usage: grpcurl -plaintext [-d JSON] ADDRESS (list | SERVICE/METHOD)');
 
 const definition = loadPackageDefinition();
 const packages = grpc.loadPackageDefinition(definition);
@@ -56,12 +57,26 @@ function check(value, typeName, where) {
 }
 
 if (verb === 'list') {
-  const reflectionProto = path.join(require.resolve(path.join(ROOT, 'node_modules', '@grpc', 'reflection')), '..', '..', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
+  const reflectionProto = path.join(
+    require.resolve(path.join(ROOT, 'node_modules', '@grpc', 'reflection')),
+    '..',
+    '..',
+    'proto',
+    'grpc',
+    'reflection',
+    'v1',
+    'reflection.proto',
+  );
   const reflection = grpc.loadPackageDefinition(protoLoader.loadSync(reflectionProto, { keepCase: true }));
   const client = new reflection.grpc.reflection.v1.ServerReflection(address, grpc.credentials.createInsecure());
   const stream = client.ServerReflectionInfo();
   stream.on('data', (res) => {
-    process.stdout.write(`${res.list_services_response.service.map((s) => s.name).sort().join('\n')}\n`);
+    process.stdout.write(
+      `${res.list_services_response.service
+        .map((s) => s.name)
+        .sort()
+        .join('\n')}\n`,
+    );
     stream.end();
     client.close();
   });

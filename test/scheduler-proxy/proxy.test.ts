@@ -23,7 +23,8 @@ const MiB = 2 ** 20;
 /** The engine's custom-properties syntax (SimpleCustomPropertiesUtil: key=regex(;key=regex)*;?). */
 const PROPERTIES_SYNTAX = /^[a-zA-Z0-9_]+=[^;]+(;[a-zA-Z0-9_]+=[^;]+)*;?$/;
 
-const grpcScores = (s: Scorer, vmId: string, hostIds: string[]) => unary<object, ScoreHostsResponse__Output>(s.client, 'ScoreHosts', { vm_id: vmId, host_ids: hostIds });
+const grpcScores = (s: Scorer, vmId: string, hostIds: string[]) =>
+  unary<object, ScoreHostsResponse__Output>(s.client, 'ScoreHosts', { vm_id: vmId, host_ids: hostIds });
 
 /** Checks the answer's envelope strictly and returns its fields. */
 function envelope(t: Typed): { code: number; result: Typed[]; pluginErrors: Record<string, string[]>; errors: string[] } {
@@ -115,7 +116,11 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ hosts: 10, vms: 300, seed: 5 });
-    scorer = await startScorer(sim, { KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0', KSM_SCORER_MAX_HOSTS: '50', KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.0625' });
+    scorer = await startScorer(sim, {
+      KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
+      KSM_SCORER_MAX_HOSTS: '50',
+      KSM_SCORER_OVIRT_PROXY_MAX_BODY_MB: '0.0625',
+    });
     port = scorer.service.ovirtProxyPort!;
     hostIds = [...sim.inventory.hosts.keys()];
     vmId = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined)!.id;
@@ -163,8 +168,16 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
 
   it('one host id in 256 letter-case spellings is one host: answered once, as first sent (issue 19); by gRPC once too, in lower case', async () => {
     const id = hostIds.find((h) => (h.match(/[a-f]/g) ?? []).length >= 8)!;
-    const letters = id.split('').flatMap((c, i) => (/[a-f]/.test(c) ? [i] : [])).slice(0, 8);
-    const spellings = Array.from({ length: 256 }, (_, mask) => id.split('').map((c, i) => (letters.indexOf(i) >= 0 && mask & (1 << letters.indexOf(i)) ? c.toUpperCase() : c)).join(''));
+    const letters = id
+      .split('')
+      .flatMap((c, i) => (/[a-f]/.test(c) ? [i] : []))
+      .slice(0, 8);
+    const spellings = Array.from({ length: 256 }, (_, mask) =>
+      id
+        .split('')
+        .map((c, i) => (letters.indexOf(i) >= 0 && mask & (1 << letters.indexOf(i)) ? c.toUpperCase() : c))
+        .join(''),
+    );
     expect(new Set(spellings).size).toBe(256);
     const asked = [spellings[255]!, ...spellings, UNKNOWN, UNKNOWN.toUpperCase()];
     const answer = entries((await costs(port, vmId, asked)).result);
@@ -187,7 +200,10 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
   });
 
   it('an unknown unit: result_code 1 and a plugin error for it, the known unit still scored', async () => {
-    const answer = await costs(port, vmId, hostIds.slice(0, 3), [['no_such_unit', 2], [UNIT_NAME, 1]]);
+    const answer = await costs(port, vmId, hostIds.slice(0, 3), [
+      ['no_such_unit', 2],
+      [UNIT_NAME, 1],
+    ]);
     expect(answer.code).toBe(1);
     expect(Object.keys(answer.pluginErrors)).toEqual(['no_such_unit']);
     expect(answer.pluginErrors.no_such_unit![0]).toMatch(/no policy unit "no_such_unit"/);
@@ -231,7 +247,9 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
       'system.methodSignature',
     ]);
     expect(plain(await call(port, apacheCall('system.methodHelp', ['runCostFunctions'])))).toMatch(/lower is better/);
-    expect(plain(await call(port, apacheCall('system.methodSignature', ['runCostFunctions'])))).toEqual([['struct', 'array', 'array', 'string', 'struct']]);
+    expect(plain(await call(port, apacheCall('system.methodSignature', ['runCostFunctions'])))).toEqual([
+      ['struct', 'array', 'array', 'string', 'struct'],
+    ]);
     await expectFault(port, apacheCall('system.methodHelp', ['nope']), FaultCode.methodNotFound);
   });
 
@@ -242,24 +260,79 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
       ['truncated call', () => engineCostCall(vmId, hostIds).slice(0, 300), FaultCode.notWellFormed, /not well-formed/],
       [
         'entity expansion (billion laughs)',
-        () => `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">${Array.from({ length: 9 }, (_, i) => `<!ENTITY ${'b'.repeat(i + 1)} "${(i === 0 ? '&a;' : `&${'b'.repeat(i)};`).repeat(10)}">`).join('')}]><methodCall><methodName>&bbbbbbbbb;</methodName></methodCall>`,
+        () =>
+          `<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">${Array.from({ length: 9 }, (_, i) => `<!ENTITY ${'b'.repeat(i + 1)} "${(i === 0 ? '&a;' : `&${'b'.repeat(i)};`).repeat(10)}">`).join('')}]><methodCall><methodName>&bbbbbbbbb;</methodName></methodCall>`,
         FaultCode.notWellFormed,
         /DOCTYPE/,
       ],
       ['unknown method', () => apacheCall('runEverything', []), FaultCode.methodNotFound, /no method "runEverything"/],
-      ['too few parameters', () => apacheCall('runCostFunctions', [[], hostIds, vmId]), FaultCode.invalidParams, /takes 4 parameters, got 3/],
+      [
+        'too few parameters',
+        () => apacheCall('runCostFunctions', [[], hostIds, vmId]),
+        FaultCode.invalidParams,
+        /takes 4 parameters, got 3/,
+      ],
       ['too many parameters', () => apacheCall('discover', ['x']), FaultCode.invalidParams, /takes 0 parameters, got 1/],
-      ['units not pairs', () => apacheCall('runCostFunctions', [[UNIT_NAME], hostIds, vmId, {}]), FaultCode.invalidParams, /units\[0\] must be a \[name, factor\] pair/],
-      ['factor a string', () => apacheCall('runCostFunctions', [[[UNIT_NAME, '1']], hostIds, vmId, {}]), FaultCode.invalidParams, /units\[0\] factor must be an int, got a string$/],
-      ['unit name an int', () => apacheCall('runCostFunctions', [[[i4(1), i4(1)]], hostIds, vmId, {}]), FaultCode.invalidParams, /units\[0\] name must be a string, got an int$/],
-      ['host ids not an array', () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds[0]!, vmId, {}]), FaultCode.invalidParams, /host ids must be an array, got a string/],
-      ['a host id an int', () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], [hostIds[0]!, i4(3)], vmId, {}]), FaultCode.invalidParams, /host ids\[1\] must be a string, got an int/],
-      ['vm id an array', () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds, [vmId], {}]), FaultCode.invalidParams, /vm id must be a string, got an array/],
-      ['properties an array', () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds, vmId, []]), FaultCode.invalidParams, /properties must be a struct/],
+      [
+        'units not pairs',
+        () => apacheCall('runCostFunctions', [[UNIT_NAME], hostIds, vmId, {}]),
+        FaultCode.invalidParams,
+        /units\[0\] must be a \[name, factor\] pair/,
+      ],
+      [
+        'factor a string',
+        () => apacheCall('runCostFunctions', [[[UNIT_NAME, '1']], hostIds, vmId, {}]),
+        FaultCode.invalidParams,
+        /units\[0\] factor must be an int, got a string$/,
+      ],
+      [
+        'unit name an int',
+        () => apacheCall('runCostFunctions', [[[i4(1), i4(1)]], hostIds, vmId, {}]),
+        FaultCode.invalidParams,
+        /units\[0\] name must be a string, got an int$/,
+      ],
+      [
+        'host ids not an array',
+        () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds[0]!, vmId, {}]),
+        FaultCode.invalidParams,
+        /host ids must be an array, got a string/,
+      ],
+      [
+        'a host id an int',
+        () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], [hostIds[0]!, i4(3)], vmId, {}]),
+        FaultCode.invalidParams,
+        /host ids\[1\] must be a string, got an int/,
+      ],
+      [
+        'vm id an array',
+        () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds, [vmId], {}]),
+        FaultCode.invalidParams,
+        /vm id must be a string, got an array/,
+      ],
+      [
+        'properties an array',
+        () => apacheCall('runCostFunctions', [[[UNIT_NAME, i4(1)]], hostIds, vmId, []]),
+        FaultCode.invalidParams,
+        /properties must be a struct/,
+      ],
       ['a host id not a UUID', () => engineCostCall(vmId, [hostIds[0]!, 'host-1']), FaultCode.invalidParams, /host_ids\[1\]: not a UUID/],
       ['the vm id not a UUID', () => engineCostCall('my-vm', hostIds), FaultCode.invalidParams, /vm_id: not a UUID/],
-      ['more hosts than KSM_SCORER_MAX_HOSTS', () => engineCostCall(vmId, Array.from({ length: 51 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)), FaultCode.invalidParams, /more than the maximum of 50/],
-      ['runLoadBalancing name an int', () => apacheCall('runLoadBalancing', [i4(1), hostIds, {}]), FaultCode.invalidParams, /balance name must be a string/],
+      [
+        'more hosts than KSM_SCORER_MAX_HOSTS',
+        () =>
+          engineCostCall(
+            vmId,
+            Array.from({ length: 51 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`),
+          ),
+        FaultCode.invalidParams,
+        /more than the maximum of 50/,
+      ],
+      [
+        'runLoadBalancing name an int',
+        () => apacheCall('runLoadBalancing', [i4(1), hostIds, {}]),
+        FaultCode.invalidParams,
+        /balance name must be a string/,
+      ],
     ];
     it.each(bad)('%s', async (_name, body, code, message) => {
       await expectFault(port, body(), code, message);
@@ -282,7 +355,9 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
     });
 
     it('hundreds of bad calls at once, then a good one', async () => {
-      const bodies = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `<methodCall>${'<x>'.repeat(i)}` : i % 3 === 1 ? apacheCall('nope', []) : Buffer.from([0xff, 0xfe, i & 0xff])));
+      const bodies = Array.from({ length: 300 }, (_, i) =>
+        i % 3 === 0 ? `<methodCall>${'<x>'.repeat(i)}` : i % 3 === 1 ? apacheCall('nope', []) : Buffer.from([0xff, 0xfe, i & 0xff]),
+      );
       const faults = await Promise.all(bodies.map((b) => expectFault(port, b)));
       expect(faults).toHaveLength(300);
       await expectHealthy();
@@ -305,7 +380,10 @@ describe('the oVirt scheduler proxy (XML-RPC)', () => {
       const chunk = `<methodCall><methodName>discover</methodName><params><param><value><array><data>${'<value>x</value>'.repeat(1000)}`;
       let sent = 0;
       let answered = false;
-      void conn.response.then(() => (answered = true), () => (answered = true));
+      void conn.response.then(
+        () => (answered = true),
+        () => (answered = true),
+      );
       while (!answered && sent < 16 * 2 ** 20) {
         const piece = sent === 0 ? chunk : '<value>x</value>'.repeat(1000);
         conn.socket.write(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`);
@@ -355,7 +433,10 @@ describe('a body dripped slowly', () => {
     sim = await startSimulator();
     scorer = await startScorer(sim);
     // The service's own listener with the real methods, but a body timeout short enough for a test.
-    const methods = createProxyMethods({ scoreVm: scoreVmLikeScoreHosts(scorer.service.inventory, loadConfig({}).limits), logger: silentLogger });
+    const methods = createProxyMethods({
+      scoreVm: scoreVmLikeScoreHosts(scorer.service.inventory, loadConfig({}).limits),
+      logger: silentLogger,
+    });
     listener = new SchedulerProxyListener({ methods, logger: silentLogger, maxBodyBytes: 2 ** 20, bodyTimeoutMs: 300 });
     port = await listener.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -386,7 +467,9 @@ describe('a body dripped slowly', () => {
 });
 
 /** A raw connection: the first HTTP response on it, parsed strictly, and when it closes. */
-async function open(port: number): Promise<{ socket: Socket; response: Promise<{ fault?: { code: number; message: string } }>; closed: Promise<void> }> {
+async function open(
+  port: number,
+): Promise<{ socket: Socket; response: Promise<{ fault?: { code: number; message: string } }>; closed: Promise<void> }> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   socket.on('error', () => {});

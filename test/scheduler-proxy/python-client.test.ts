@@ -76,7 +76,11 @@ describe('Python xmlrpc.client against the oVirt scheduler proxy', () => {
     expect(signature!.ok).toEqual([['struct', 'array', 'array', 'string', 'struct']]);
     expect(filters!.ok).toEqual({ result_code: { int: 0 }, result: [UNKNOWN], plugin_errors: {}, errors: [] });
     expect(balance!.ok).toMatchObject({ result: ['', []] });
-    expect(unknownVm!.ok).toMatchObject({ result_code: { int: 1 }, result: [], plugin_errors: { [UNIT_NAME]: [expect.stringContaining(UNKNOWN)] } });
+    expect(unknownVm!.ok).toMatchObject({
+      result_code: { int: 1 },
+      result: [],
+      plugin_errors: { [UNIT_NAME]: [expect.stringContaining(UNKNOWN)] },
+    });
     expect(noMethod!.fault).toMatchObject({ code: FaultCode.methodNotFound });
     expect(arity!.fault).toMatchObject({ code: FaultCode.invalidParams, message: expect.stringMatching(/takes 4 parameters/) });
   });

@@ -65,7 +65,10 @@ describe('XML-RPC listener under slow clients', () => {
         await waitUntil(() => drippers.opened() >= 80);
         await new Promise((r) => setTimeout(r, 1_000)); // every dripper has started its request
         const { ok, failures } = await engineCalls();
-        console.info(`XML-RPC, 80 connections ${what}: ${ok}/${CALLS} engine calls answered (${drippers.opened()} dripper connections opened)`, failures);
+        console.info(
+          `XML-RPC, 80 connections ${what}: ${ok}/${CALLS} engine calls answered (${drippers.opened()} dripper connections opened)`,
+          failures,
+        );
         expect(ok).toBeGreaterThanOrEqual(Math.ceil(0.95 * CALLS));
       } finally {
         drippers.stop();

@@ -35,7 +35,11 @@ export function apacheCall(method: string, params: readonly ApacheParam[]): stri
 }
 
 /** runCostFunctions as the engine calls it, for one VM and its candidate hosts. */
-export function engineCostCall(vmId: string, hostIds: readonly string[], units: readonly (readonly [string, number])[] = [['ksm_same_os_score', 1]]): string {
+export function engineCostCall(
+  vmId: string,
+  hostIds: readonly string[],
+  units: readonly (readonly [string, number])[] = [['ksm_same_os_score', 1]],
+): string {
   return apacheCall('runCostFunctions', [units.map(([name, factor]) => [name, i4(factor)]), hostIds, vmId, {}]);
 }
 
@@ -76,7 +80,8 @@ export function parseResponse(xml: string): Response {
   parser.write(xml).close();
 
   const only = (n: Node, name: string): Node => {
-    if (n.children.length !== 1 || n.children[0]!.name !== name) throw new Error(`<${n.name}> must hold exactly one <${name}>, has ${n.children.map((c) => c.name).join(',') || 'none'}`);
+    if (n.children.length !== 1 || n.children[0]!.name !== name)
+      throw new Error(`<${n.name}> must hold exactly one <${name}>, has ${n.children.map((c) => c.name).join(',') || 'none'}`);
     if (n.text.trim() !== '') throw new Error(`<${n.name}> holds text`);
     return n.children[0]!;
   };
@@ -102,7 +107,8 @@ export function parseResponse(xml: string): Response {
       case 'struct': {
         const m = new Map<string, Typed>();
         for (const member of t.children) {
-          if (member.name !== 'member' || member.children.length !== 2 || member.children[0]!.name !== 'name') throw new Error('bad <member>');
+          if (member.name !== 'member' || member.children.length !== 2 || member.children[0]!.name !== 'name')
+            throw new Error('bad <member>');
           if (m.has(member.children[0]!.text)) throw new Error(`member ${member.children[0]!.text} twice`);
           m.set(member.children[0]!.text, value(member.children[1]!));
         }
@@ -121,7 +127,8 @@ export function parseResponse(xml: string): Response {
     if (f.type !== 'struct') throw new Error('fault is not a struct');
     const code = f.value.get('faultCode');
     const message = f.value.get('faultString');
-    if (f.value.size !== 2 || code?.type !== 'int' || message?.type !== 'string') throw new Error('fault must be {faultCode: int, faultString: string}');
+    if (f.value.size !== 2 || code?.type !== 'int' || message?.type !== 'string')
+      throw new Error('fault must be {faultCode: int, faultString: string}');
     return { fault: { code: code.value, message: message.value } };
   }
   if (top.name !== 'params') throw new Error(`unexpected <${top.name}>`);
@@ -144,8 +151,17 @@ export function plain(t: Typed): unknown {
 const agent = new Agent({ connections: 8 });
 
 /** POSTs `body` and reads the response strictly. */
-export async function post(port: number, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string; response: Response }> {
-  const res = await request(`http://127.0.0.1:${port}/`, { method: 'POST', body, headers: { 'content-type': 'text/xml', ...headers }, dispatcher: agent });
+export async function post(
+  port: number,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; response: Response }> {
+  const res = await request(`http://127.0.0.1:${port}/`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'text/xml', ...headers },
+    dispatcher: agent,
+  });
   const text = await res.body.text();
   return { status: res.statusCode, text, response: parseResponse(text) };
 }
@@ -157,7 +173,12 @@ export async function call(port: number, body: string): Promise<Typed> {
   return response.value;
 }
 
-export async function expectFault(port: number, body: string | Buffer, code?: number, messagePart?: string | RegExp): Promise<{ code: number; message: string }> {
+export async function expectFault(
+  port: number,
+  body: string | Buffer,
+  code?: number,
+  messagePart?: string | RegExp,
+): Promise<{ code: number; message: string }> {
   const { status, response } = await post(port, body);
   if (status !== 200) throw new Error(`HTTP ${status}`);
   if (!('fault' in response)) throw new Error(`expected a fault, got ${JSON.stringify(plain(response.value))}`);

@@ -29,11 +29,19 @@ function fault(body: string | Buffer, limits?: { maxDepth: number; maxElements: 
   return thrown as XmlRpcFault;
 }
 
-const wrap = (value: string) => `<?xml version="1.0"?><methodCall><methodName>m</methodName><params><param><value>${value}</value></param></params></methodCall>`;
+const wrap = (value: string) =>
+  `<?xml version="1.0"?><methodCall><methodName>m</methodName><params><param><value>${value}</value></param></params></methodCall>`;
 
 describe('reading a methodCall', () => {
   it('reads runCostFunctions exactly as the engine (Apache XML-RPC 3.1.3, extensions on) writes it', () => {
-    const body = engineCostCall(VM, [HOST_A, HOST_B], [['ksm_same_os_score', 3], ['other_unit', 1]]);
+    const body = engineCostCall(
+      VM,
+      [HOST_A, HOST_B],
+      [
+        ['ksm_same_os_score', 3],
+        ['other_unit', 1],
+      ],
+    );
     expect(body).toContain('<value>ksm_same_os_score</value><value><i4>3</i4></value>');
     expect(body).toContain('<struct/>');
     const call = read(body);
@@ -134,16 +142,20 @@ bG8=</base64></value></param>
   });
 
   it('gives the same call whatever the chunking, including splits inside a multi-byte character', () => {
-    const body = apacheCall('runCostFunctions', [[['ksm_same_os_score', i4(1)]], [HOST_A, 'é☺😀'], VM, { 'clé': 'välue😀' }]);
+    const body = apacheCall('runCostFunctions', [[['ksm_same_os_score', i4(1)]], [HOST_A, 'é☺😀'], VM, { clé: 'välue😀' }]);
     const whole = read(body);
     for (const size of [1, 2, 3, 7, 64]) expect(read(body, size)).toEqual(whole);
   });
 
   it('methodCall without <params> has no parameters; duplicate struct members keep the last', () => {
-    expect(read('<methodCall><methodName>system.listMethods</methodName></methodCall>')).toEqual({ methodName: 'system.listMethods', params: [] });
-    expect(read(wrap('<struct><member><name>a</name><value>1</value></member><member><name>a</name><value>2</value></member></struct>')).params[0]).toEqual(
-      new Map([['a', '2']]),
-    );
+    expect(read('<methodCall><methodName>system.listMethods</methodName></methodCall>')).toEqual({
+      methodName: 'system.listMethods',
+      params: [],
+    });
+    expect(
+      read(wrap('<struct><member><name>a</name><value>1</value></member><member><name>a</name><value>2</value></member></struct>'))
+        .params[0],
+    ).toEqual(new Map([['a', '2']]));
   });
 });
 
@@ -153,22 +165,62 @@ describe('refusing bad bodies with a fault', () => {
     ['not XML', 'hello, scheduler', FaultCode.notWellFormed, /not well-formed/],
     ['JSON', '{"method":"discover"}', FaultCode.notWellFormed, /not well-formed/],
     ['truncated', engineCostCall(VM, [HOST_A]).slice(0, 150), FaultCode.notWellFormed, /not well-formed/],
-    ['billion laughs', '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><methodCall><methodName>&lol2;</methodName></methodCall>', FaultCode.notWellFormed, /DOCTYPE/],
-    ['external entity', '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><methodCall><methodName>&xxe;</methodName></methodCall>', FaultCode.notWellFormed, /DOCTYPE/],
-    ['plain DOCTYPE', '<!DOCTYPE methodCall><methodCall><methodName>discover</methodName></methodCall>', FaultCode.notWellFormed, /DOCTYPE/],
+    [
+      'billion laughs',
+      '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><methodCall><methodName>&lol2;</methodName></methodCall>',
+      FaultCode.notWellFormed,
+      /DOCTYPE/,
+    ],
+    [
+      'external entity',
+      '<?xml version="1.0"?><!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><methodCall><methodName>&xxe;</methodName></methodCall>',
+      FaultCode.notWellFormed,
+      /DOCTYPE/,
+    ],
+    [
+      'plain DOCTYPE',
+      '<!DOCTYPE methodCall><methodCall><methodName>discover</methodName></methodCall>',
+      FaultCode.notWellFormed,
+      /DOCTYPE/,
+    ],
     ['undeclared entity', wrap('&nbsp;'), FaultCode.notWellFormed, /undefined entity/],
     ['prototype-named entity', wrap('&constructor;'), FaultCode.notWellFormed, /undefined entity/],
-    ['two roots', '<methodCall><methodName>a</methodName></methodCall><methodCall><methodName>b</methodName></methodCall>', FaultCode.notWellFormed, /one root/],
+    [
+      'two roots',
+      '<methodCall><methodName>a</methodName></methodCall><methodCall><methodName>b</methodName></methodCall>',
+      FaultCode.notWellFormed,
+      /one root/,
+    ],
     ['control character', wrap('a\u0001b'), FaultCode.notWellFormed, /disallowed character/],
-    ['invalid UTF-8', Buffer.concat([Buffer.from(wrap('').slice(0, 60)), Buffer.from([0xc3, 0x28]), Buffer.from(wrap('').slice(60))]), FaultCode.notWellFormed, /UTF-8/],
-    ['another encoding', '<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>m</methodName></methodCall>', FaultCode.unsupportedEncoding, /UTF-8/],
+    [
+      'invalid UTF-8',
+      Buffer.concat([Buffer.from(wrap('').slice(0, 60)), Buffer.from([0xc3, 0x28]), Buffer.from(wrap('').slice(60))]),
+      FaultCode.notWellFormed,
+      /UTF-8/,
+    ],
+    [
+      'another encoding',
+      '<?xml version="1.0" encoding="ISO-8859-1"?><methodCall><methodName>m</methodName></methodCall>',
+      FaultCode.unsupportedEncoding,
+      /UTF-8/,
+    ],
     ['wrong root', '<methodResponse><params/></methodResponse>', FaultCode.invalidXmlRpc, /root/],
     ['no methodName', '<methodCall><params/></methodCall>', FaultCode.invalidXmlRpc, /methodName/],
-    ['two methodNames', '<methodCall><methodName>a</methodName><methodName>b</methodName></methodCall>', FaultCode.invalidXmlRpc, /methodName/],
+    [
+      'two methodNames',
+      '<methodCall><methodName>a</methodName><methodName>b</methodName></methodCall>',
+      FaultCode.invalidXmlRpc,
+      /methodName/,
+    ],
     ['bad method name', '<methodCall><methodName>a b</methodName></methodCall>', FaultCode.invalidXmlRpc, /methodName/],
     ['unknown namespace', wrap('<x:nil xmlns:x="urn:other"/>'), FaultCode.invalidXmlRpc, /unknown namespace/],
     ['unbound prefix', wrap('<ex:nil/>'), FaultCode.notWellFormed, /unbound namespace prefix/],
-    ['unsupported extension', wrap('<ex:serializable xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions">rO0=</ex:serializable>'), FaultCode.invalidXmlRpc, /not supported/],
+    [
+      'unsupported extension',
+      wrap('<ex:serializable xmlns:ex="http://ws.apache.org/xmlrpc/namespaces/extensions">rO0=</ex:serializable>'),
+      FaultCode.invalidXmlRpc,
+      /not supported/,
+    ],
     ['unknown type', wrap('<float>1</float>'), FaultCode.invalidXmlRpc, /unknown value type/],
     ['two values in one', wrap('<int>1</int><int>2</int>'), FaultCode.invalidXmlRpc, /more than one/],
     ['mixed content', wrap('x<int>1</int>'), FaultCode.invalidXmlRpc, /mixes text/],
@@ -181,7 +233,12 @@ describe('refusing bad bodies with a fault', () => {
     ['member without value', wrap('<struct><member><name>a</name></member></struct>'), FaultCode.invalidXmlRpc, /member/],
     ['text in an array', wrap('<array><data>x</data></array>'), FaultCode.invalidXmlRpc, /text is not allowed/],
     ['element in a string', wrap('<string><b>x</b></string>'), FaultCode.invalidXmlRpc, /not allowed/],
-    ['param without value', '<methodCall><methodName>m</methodName><params><param/></params></methodCall>', FaultCode.invalidXmlRpc, /no <value>/],
+    [
+      'param without value',
+      '<methodCall><methodName>m</methodName><params><param/></params></methodCall>',
+      FaultCode.invalidXmlRpc,
+      /no <value>/,
+    ],
   ];
   it.each(cases)('%s', (_name, body, code, message) => {
     const f = fault(body);
@@ -199,12 +256,26 @@ describe('refusing bad bodies with a fault', () => {
 
 describe('writing a methodResponse', () => {
   it('writes integers as <int>, strings typed and escaped, structs and arrays; a strict reader gets them back', () => {
-    const xml = writeResponse({ result_code: 0, result: [[HOST_A, 1000, 'ksm_same_os_score']], s: 'a&b<c>]]>\r\n', t: true, empty: [], none: {} });
+    const xml = writeResponse({
+      result_code: 0,
+      result: [[HOST_A, 1000, 'ksm_same_os_score']],
+      s: 'a&b<c>]]>\r\n',
+      t: true,
+      empty: [],
+      none: {},
+    });
     expect(xml).toContain('<value><int>1000</int></value>');
     expect(xml).not.toMatch(/<double>|<i8>|<nil/);
     const r = parseResponse(xml);
     if (!('value' in r)) throw new Error('fault');
-    expect(plain(r.value)).toEqual({ result_code: 0, result: [[HOST_A, 1000, 'ksm_same_os_score']], s: 'a&b<c>]]>\r\n', t: true, empty: [], none: {} });
+    expect(plain(r.value)).toEqual({
+      result_code: 0,
+      result: [[HOST_A, 1000, 'ksm_same_os_score']],
+      s: 'a&b<c>]]>\r\n',
+      t: true,
+      empty: [],
+      none: {},
+    });
   });
 
   it('never writes a double: a non-integer or out-of-range number is a bug, not an answer', () => {

@@ -22,13 +22,19 @@ describe('parseScoreRequest', () => {
     ['wrong separator', 'a1293e54-dae8-496f-baa4_27719592113e'],
     ['empty', ''],
   ])('rejects a host id with %s, naming the field and index', (_why, bad) => {
-    expect(() => parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '' }, host_ids: [ID, bad] }), limits, 'requests[2].')).toThrow(
-      `requests[2].host_ids[1]: not a UUID: ${JSON.stringify(bad)}`,
-    );
+    expect(() =>
+      parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '' }, host_ids: [ID, bad] }), limits, 'requests[2].'),
+    ).toThrow(`requests[2].host_ids[1]: not a UUID: ${JSON.stringify(bad)}`);
   });
 
   it('no host ids means every host; more than the limit is refused', () => {
-    expect(parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '9' } }), limits)).toEqual({ kind: 'os', os: { type: 'other', version: '9' }, hostIds: undefined });
-    expect(() => parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '' }, host_ids: [ID, ID, ID, ID] }), limits)).toThrow('host_ids: 4 ids, more than the maximum of 3');
+    expect(parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '9' } }), limits)).toEqual({
+      kind: 'os',
+      os: { type: 'other', version: '9' },
+      hostIds: undefined,
+    });
+    expect(() => parseScoreRequest(req({ vm: 'os', os: { type: 'other', version: '' }, host_ids: [ID, ID, ID, ID] }), limits)).toThrow(
+      'host_ids: 4 ids, more than the maximum of 3',
+    );
   });
 });

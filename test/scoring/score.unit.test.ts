@@ -19,7 +19,12 @@ describe('scoreHost', () => {
     // (100 + 20) / 2 = 60
     { name: 'same version and same type', candidate: host([R8, os('rhel_8x64', 'RHEL 8.8')]), scored: R8, want: [60, 2, 2, 1] },
     // (20 + 0 + 0) / 3 = 6.666...
-    { name: 'mean is a double, not rounded', candidate: host([os('rhel_8x64'), os('windows_2022'), os('other')]), scored: R8, want: [20 / 3, 3, 1, 0] },
+    {
+      name: 'mean is a double, not rounded',
+      candidate: host([os('rhel_8x64'), os('windows_2022'), os('other')]),
+      scored: R8,
+      want: [20 / 3, 3, 1, 0],
+    },
     // (0 + 0) / 2 = 0
     { name: 'other types only', candidate: host([os('windows_2022'), os('other')]), scored: R8, want: [0, 2, 0, 0] },
     // type "" equals type "": (100 + 100) / 2 = 100
@@ -37,7 +42,12 @@ describe('scoreHost', () => {
 
   it('unknown host: score 0, found false', () => {
     expect(scoreHost({ hostId: 'x', counts: undefined, containsScoredVm: false }, R8)).toEqual({
-      host_id: 'x', score: 0, vm_count: 0, same_type_count: 0, same_version_count: 0, found: false,
+      host_id: 'x',
+      score: 0,
+      vm_count: 0,
+      same_type_count: 0,
+      same_version_count: 0,
+      found: false,
     });
   });
 
@@ -73,7 +83,12 @@ describe('scoring against the seed oracle on random inventories', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const random = seededRandom(seed);
       const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-      const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({ id: seededUuid(random), name: `h${i}`, clusterId: undefined, status: 'up' }));
+      const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, i) => ({
+        id: seededUuid(random),
+        name: `h${i}`,
+        clusterId: undefined,
+        status: 'up',
+      }));
       const vms: EngineVm[] = Array.from({ length: Math.floor(random() * 80) }, () => ({
         id: seededUuid(random),
         hostId: random() < 0.8 ? pick(hosts).id : undefined,

@@ -47,8 +47,12 @@ describe('servableSnapshot', () => {
   it('tells a bad request about itself before an inventory that is not ready, and a good one that it is not ready', () => {
     const inventory = new OneSnapshot(snapshot());
     inventory.ready = false;
-    expect(() => servableSnapshot(inventory, limits, { vm: 'vm_id', vm_id: 'nope', host_ids: [] })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
-    expect(() => servableSnapshot(inventory, limits, { vm: 'vm_id', vm_id: VM, host_ids: [] })).toThrow(expect.objectContaining({ code: 'not_ready' }));
+    expect(() => servableSnapshot(inventory, limits, { vm: 'vm_id', vm_id: 'nope', host_ids: [] })).toThrow(
+      expect.objectContaining({ code: 'invalid_argument' }),
+    );
+    expect(() => servableSnapshot(inventory, limits, { vm: 'vm_id', vm_id: VM, host_ids: [] })).toThrow(
+      expect.objectContaining({ code: 'not_ready' }),
+    );
     expect(() => servableSnapshot(inventory, limits)).toThrow(expect.objectContaining({ code: 'not_ready' }));
     inventory.ready = true;
     expect(servableSnapshot(inventory, limits, { vm: 'vm_id', vm_id: 'nope', host_ids: [] })).toBe(inventory.servableSnapshot());
@@ -72,9 +76,17 @@ describe('scoreVmOnHosts', () => {
   it('answers a VM the engine does not have as a result, and a bad host id or too many as invalid_argument', async () => {
     const inventory = new OneSnapshot(snapshot());
     const signal = new AbortController().signal;
-    expect(await scoreVmOnHosts({ inventory, limits }, UNKNOWN, [H1], signal)).toEqual({ notFound: `the oVirt engine has no VM ${UNKNOWN}` });
-    await expect(scoreVmOnHosts({ inventory, limits }, VM, [H1, 'x'], signal)).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('host_ids[1]') });
-    await expect(scoreVmOnHosts({ inventory, limits }, VM, [H1, H2, UNKNOWN, OTHER], signal)).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('host_ids') });
+    expect(await scoreVmOnHosts({ inventory, limits }, UNKNOWN, [H1], signal)).toEqual({
+      notFound: `the oVirt engine has no VM ${UNKNOWN}`,
+    });
+    await expect(scoreVmOnHosts({ inventory, limits }, VM, [H1, 'x'], signal)).rejects.toMatchObject({
+      code: 'invalid_argument',
+      message: expect.stringContaining('host_ids[1]'),
+    });
+    await expect(scoreVmOnHosts({ inventory, limits }, VM, [H1, H2, UNKNOWN, OTHER], signal)).rejects.toMatchObject({
+      code: 'invalid_argument',
+      message: expect.stringContaining('host_ids'),
+    });
   });
 });
 

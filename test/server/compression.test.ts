@@ -55,7 +55,12 @@ describe('compressed messages that do not inflate', () => {
 
   /** The service still answers a well-formed call through a real grpc-js client, correctly. */
   const expectStillServing = async () => {
-    const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 5_000 });
+    const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(
+      scorer.client,
+      'ScoreHosts',
+      { os: OS },
+      { deadline: Date.now() + 5_000 },
+    );
     expect(res.scores).toHaveLength(6);
     expect(res.inventory?.host_count).toBe(6);
   };
@@ -63,14 +68,18 @@ describe('compressed messages that do not inflate', () => {
   for (const encoding of ['gzip', 'deflate'] as const) {
     for (const [rpc, path, valid] of RPCS) {
       it(`${rpc}, grpc-encoding ${encoding}: a valid compressed message is answered (control)`, async () => {
-        const answer = await rawCall(scorer.address, path, grpcFrame(compress[encoding](valid), { compressed: true }), { headers: { 'grpc-encoding': encoding } });
+        const answer = await rawCall(scorer.address, path, grpcFrame(compress[encoding](valid), { compressed: true }), {
+          headers: { 'grpc-encoding': encoding },
+        });
         expect(answer).toMatchObject({ grpcStatus: grpc.status.OK, ended: undefined });
         expect(answer.body.length).toBeGreaterThan(5);
       });
 
       for (const [what, payload] of badPayloads(encoding, valid)) {
         it(`${rpc}, grpc-encoding ${encoding}, payload ${what}: INTERNAL, and the service goes on`, async () => {
-          const answer = await rawCall(scorer.address, path, grpcFrame(payload, { compressed: true }), { headers: { 'grpc-encoding': encoding } });
+          const answer = await rawCall(scorer.address, path, grpcFrame(payload, { compressed: true }), {
+            headers: { 'grpc-encoding': encoding },
+          });
           // grpc-js answers a message that does not inflate with INTERNAL "Failed to decompress message".
           expect(answer.ended).toBeUndefined();
           expect(answer.grpcStatus).toBe(grpc.status.INTERNAL);
@@ -89,7 +98,9 @@ describe('compressed messages that do not inflate', () => {
   });
 
   it('an encoding grpc-js does not support is UNIMPLEMENTED', async () => {
-    const answer = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(Buffer.from('abcd'), { compressed: true }), { headers: { 'grpc-encoding': 'br' } });
+    const answer = await rawCall(scorer.address, SCORE_HOSTS, grpcFrame(Buffer.from('abcd'), { compressed: true }), {
+      headers: { 'grpc-encoding': 'br' },
+    });
     expect(answer.grpcStatus).toBe(grpc.status.UNIMPLEMENTED);
     await expectStillServing();
   });

@@ -75,7 +75,9 @@ describe('control frame flood', () => {
     // Request bytes are not control bytes: without subtracting them, this client would be past 64 KiB/s 30 times over.
     const ids = [...sim.inventory.hosts.keys()];
     const big = Array.from({ length: 5_000 }, (_, i) => ids[i % ids.length]!);
-    const calls = Array.from({ length: 10 }, () => unary<object, { scores: unknown[] }>(scorer.client, 'ScoreHosts', { os: OS, host_ids: big }));
+    const calls = Array.from({ length: 10 }, () =>
+      unary<object, { scores: unknown[] }>(scorer.client, 'ScoreHosts', { os: OS, host_ids: big }),
+    );
     for (const res of await Promise.all(calls)) expect(res.scores).toHaveLength(ids.length); // each host once
     const c = await RawH2Connection.open(scorer.service.port);
     const increment = Buffer.alloc(4);
@@ -96,7 +98,13 @@ describe('control frame flood over TLS', () => {
     const pki = makePki();
     const sim = await startSimulator({ hosts: 3, vms: 20, seed: 7 });
     const scorer = await startScorer(sim, { KSM_SCORER_TLS_CERT: pki.server.cert, KSM_SCORER_TLS_KEY: pki.server.key });
-    const socket = tls.connect({ port: scorer.service.port, host: '127.0.0.1', servername: 'localhost', ca: readFileSync(pki.ca, 'utf8'), ALPNProtocols: ['h2'] });
+    const socket = tls.connect({
+      port: scorer.service.port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca: readFileSync(pki.ca, 'utf8'),
+      ALPNProtocols: ['h2'],
+    });
     try {
       socket.on('error', () => {});
       socket.on('data', () => {});

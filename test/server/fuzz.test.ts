@@ -17,7 +17,19 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { loadScorerProto, PROTO_ROOT, SCORER_PROTO } from '../../src/contract/proto';
 import { unary } from '../helpers';
 import { killAll, type Proc, serveOnSimulator, spawnProc } from '../processes';
-import { field, grpcFrame, HEALTH_CHECK, HEALTH_WATCH, type RawAnswer, rawCall, REFLECTION_V1, REFLECTION_V1ALPHA, SCORE_HOSTS, SCORE_HOSTS_BATCH, varint } from '../raw-grpc';
+import {
+  field,
+  grpcFrame,
+  HEALTH_CHECK,
+  HEALTH_WATCH,
+  type RawAnswer,
+  rawCall,
+  REFLECTION_V1,
+  REFLECTION_V1ALPHA,
+  SCORE_HOSTS,
+  SCORE_HOSTS_BATCH,
+  varint,
+} from '../raw-grpc';
 import { frame, RawH2Connection } from '../raw-h2';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -39,10 +51,18 @@ interface Rpc {
 }
 const RPCS: readonly Rpc[] = [
   { path: SCORE_HOSTS, valid: encode('ksmscorer.v1.ScoreHostsRequest', { os: OS, host_ids: [ID] }), endless: false },
-  { path: SCORE_HOSTS_BATCH, valid: encode('ksmscorer.v1.ScoreHostsBatchRequest', { requests: [{ os: OS }, { vm_id: ID, host_ids: [ID] }] }), endless: false },
+  {
+    path: SCORE_HOSTS_BATCH,
+    valid: encode('ksmscorer.v1.ScoreHostsBatchRequest', { requests: [{ os: OS }, { vm_id: ID, host_ids: [ID] }] }),
+    endless: false,
+  },
   { path: '/ksmscorer.v1.HostScorerService/ListOperatingSystems', valid: Buffer.alloc(0), endless: false },
   { path: '/ksmscorer.v1.HostScorerService/ListHosts', valid: Buffer.alloc(0), endless: false },
-  { path: '/ksmscorer.v1.HostScorerService/ListVms', valid: encode('ksmscorer.v1.ListVmsRequest', { host_id: ID, max_results: 5 }), endless: false },
+  {
+    path: '/ksmscorer.v1.HostScorerService/ListVms',
+    valid: encode('ksmscorer.v1.ListVmsRequest', { host_id: ID, max_results: 5 }),
+    endless: false,
+  },
   { path: HEALTH_CHECK, valid: field(0x0a, Buffer.from('ksmscorer.v1.HostScorerService')), endless: false },
   { path: HEALTH_WATCH, valid: field(0x0a, Buffer.from('')), endless: true },
   // ServerReflectionRequest { file_containing_symbol (4) } and { list_services (7) }
@@ -55,14 +75,29 @@ function corpus(rpc: Rpc): [string, Buffer, Record<string, string>, number?][] {
   const bigIds = encode('ksmscorer.v1.ScoreHostsRequest', { os: OS, host_ids: Array.from({ length: 120_000 }, () => ID) });
   const whole = gzipSync(rpc.valid);
   return [
-    ['oversized (over 4 MiB)', grpcFrame(Buffer.concat([rpc.valid, rpc.path === SCORE_HOSTS ? bigIds : field(0x7a, Buffer.alloc(MAX_REQUEST))])), {}, grpc.status.RESOURCE_EXHAUSTED],
-    ['gzip bomb (16 MiB of zeros)', grpcFrame(gzipSync(Buffer.alloc(16 * 2 ** 20)), { compressed: true }), { 'grpc-encoding': 'gzip' }, grpc.status.RESOURCE_EXHAUSTED],
+    [
+      'oversized (over 4 MiB)',
+      grpcFrame(Buffer.concat([rpc.valid, rpc.path === SCORE_HOSTS ? bigIds : field(0x7a, Buffer.alloc(MAX_REQUEST))])),
+      {},
+      grpc.status.RESOURCE_EXHAUSTED,
+    ],
+    [
+      'gzip bomb (16 MiB of zeros)',
+      grpcFrame(gzipSync(Buffer.alloc(16 * 2 ** 20)), { compressed: true }),
+      { 'grpc-encoding': 'gzip' },
+      grpc.status.RESOURCE_EXHAUSTED,
+    ],
     ['length prefix of 4 GiB', grpcFrame(rpc.valid, { length: 0xffff_ffff }), {}, grpc.status.RESOURCE_EXHAUSTED],
     ['100,000 nested groups', grpcFrame(Buffer.concat([rpc.valid, Buffer.alloc(100_000, 0x7b), Buffer.alloc(100_000, 0x7c)])), {}],
     ['20,000 nested messages', grpcFrame(Buffer.concat([rpc.valid, nested(20_000)])), {}],
     ['gzip "abcd"', grpcFrame(Buffer.from('abcd'), { compressed: true }), { 'grpc-encoding': 'gzip' }, grpc.status.INTERNAL],
     ['deflate, empty', grpcFrame(Buffer.alloc(0), { compressed: true }), { 'grpc-encoding': 'deflate' }, grpc.status.INTERNAL],
-    ['gzip, truncated', grpcFrame(whole.subarray(0, whole.length - 4), { compressed: true }), { 'grpc-encoding': 'gzip' }, grpc.status.INTERNAL],
+    [
+      'gzip, truncated',
+      grpcFrame(whole.subarray(0, whole.length - 4), { compressed: true }),
+      { 'grpc-encoding': 'gzip' },
+      grpc.status.INTERNAL,
+    ],
   ];
 }
 
@@ -86,7 +121,8 @@ describe('fuzz: every RPC of a ksm-scorer process', () => {
     await killAll();
   });
 
-  const score = () => unary<ScoreHostsRequest, ScoreHostsResponse__Output>(client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 10_000 });
+  const score = () =>
+    unary<ScoreHostsRequest, ScoreHostsResponse__Output>(client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 10_000 });
 
   /** The invariants after any input: no UNKNOWN, unary calls ended, process up, the same answer as before. */
   const expectInvariants = async (rpc: Rpc, answer: RawAnswer | undefined) => {
@@ -124,64 +160,99 @@ describe('fuzz: every RPC of a ksm-scorer process', () => {
     }
   }, 120_000);
 
-  it(`random and mutated inputs for ${FUZZ_MS / 1000} s`, async () => {
-    const rpc = fc.constantFrom(...RPCS);
-    const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b));
-    const mutation = fc.record({ op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'repeat'), at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) });
-    const headers = fc.record(
-      {
-        'grpc-encoding': fc.constantFrom('gzip', 'deflate', 'identity', 'br', 'x-nope', ''),
-        'grpc-timeout': fc.constantFrom('1n', '0S', '100m', '99999999H', '-1S', 'abc', '1'),
-        // mostly gRPC's: any other type is refused with HTTP 415 before reaching anything else
-        'content-type': fc.oneof({ arbitrary: fc.constantFrom('application/grpc', 'application/grpc+proto'), weight: 6 }, fc.constantFrom('application/json', 'text/plain')),
-        'grpc-accept-encoding': fc.constantFrom('gzip', 'identity,deflate', ''),
-      },
-      { requiredKeys: [] },
-    );
-    const input = fc.oneof(
-      // a gRPC frame around a mutated valid message, or around random bytes
-      fc.record({ kind: fc.constant('message' as const), rpc, mutations: fc.array(mutation, { maxLength: 6 }), random: fc.option(bytes(600)), headers }),
-      // the compressed flag over a mutated compressed message, or over random bytes
-      fc.record({ kind: fc.constant('compressed' as const), rpc, encoding: fc.constantFrom('gzip', 'deflate'), mutations: fc.array(mutation, { maxLength: 4 }), random: fc.option(bytes(300)) }),
-      // bytes that need not be gRPC framing at all (truncated prefixes, several messages, garbage)
-      fc.record({ kind: fc.constant('body' as const), rpc, body: bytes(2_000), headers }),
-      // a length prefix that lies, either way
-      fc.record({ kind: fc.constant('length' as const), rpc, length: fc.oneof(fc.nat({ max: 400 }), fc.nat()), payload: bytes(200) }),
-      // HTTP/2 frames of any type, flags and stream after a valid handshake
-      fc.record({
-        kind: fc.constant('h2' as const),
-        frames: fc.array(fc.record({ type: fc.integer({ min: 0, max: 12 }), flags: fc.integer({ min: 0, max: 255 }), stream: fc.integer({ min: 0, max: 9 }), payload: bytes(64) }), { minLength: 1, maxLength: 12 }),
-      }),
-    );
+  it(
+    `random and mutated inputs for ${FUZZ_MS / 1000} s`,
+    async () => {
+      const rpc = fc.constantFrom(...RPCS);
+      const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((b) => Buffer.from(b));
+      const mutation = fc.record({
+        op: fc.constantFrom('flip', 'insert', 'delete', 'truncate', 'repeat'),
+        at: fc.nat(),
+        byte: fc.integer({ min: 0, max: 255 }),
+      });
+      const headers = fc.record(
+        {
+          'grpc-encoding': fc.constantFrom('gzip', 'deflate', 'identity', 'br', 'x-nope', ''),
+          'grpc-timeout': fc.constantFrom('1n', '0S', '100m', '99999999H', '-1S', 'abc', '1'),
+          // mostly gRPC's: any other type is refused with HTTP 415 before reaching anything else
+          'content-type': fc.oneof(
+            { arbitrary: fc.constantFrom('application/grpc', 'application/grpc+proto'), weight: 6 },
+            fc.constantFrom('application/json', 'text/plain'),
+          ),
+          'grpc-accept-encoding': fc.constantFrom('gzip', 'identity,deflate', ''),
+        },
+        { requiredKeys: [] },
+      );
+      const input = fc.oneof(
+        // a gRPC frame around a mutated valid message, or around random bytes
+        fc.record({
+          kind: fc.constant('message' as const),
+          rpc,
+          mutations: fc.array(mutation, { maxLength: 6 }),
+          random: fc.option(bytes(600)),
+          headers,
+        }),
+        // the compressed flag over a mutated compressed message, or over random bytes
+        fc.record({
+          kind: fc.constant('compressed' as const),
+          rpc,
+          encoding: fc.constantFrom('gzip', 'deflate'),
+          mutations: fc.array(mutation, { maxLength: 4 }),
+          random: fc.option(bytes(300)),
+        }),
+        // bytes that need not be gRPC framing at all (truncated prefixes, several messages, garbage)
+        fc.record({ kind: fc.constant('body' as const), rpc, body: bytes(2_000), headers }),
+        // a length prefix that lies, either way
+        fc.record({ kind: fc.constant('length' as const), rpc, length: fc.oneof(fc.nat({ max: 400 }), fc.nat()), payload: bytes(200) }),
+        // HTTP/2 frames of any type, flags and stream after a valid handshake
+        fc.record({
+          kind: fc.constant('h2' as const),
+          frames: fc.array(
+            fc.record({
+              type: fc.integer({ min: 0, max: 12 }),
+              flags: fc.integer({ min: 0, max: 255 }),
+              stream: fc.integer({ min: 0, max: 9 }),
+              payload: bytes(64),
+            }),
+            { minLength: 1, maxLength: 12 },
+          ),
+        }),
+      );
 
-    const run = async (c: ValueOf<typeof input>) => {
-      switch (c.kind) {
-        case 'message':
-          return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(c.random ?? mutate(c.rpc.valid, c.mutations)), c.headers));
-        case 'compressed': {
-          const payload = c.random ?? mutate((c.encoding === 'gzip' ? gzipSync : deflateSync)(c.rpc.valid), c.mutations);
-          return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(payload, { compressed: true }), { 'grpc-encoding': c.encoding }));
+      const run = async (c: ValueOf<typeof input>) => {
+        switch (c.kind) {
+          case 'message':
+            return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(c.random ?? mutate(c.rpc.valid, c.mutations)), c.headers));
+          case 'compressed': {
+            const payload = c.random ?? mutate((c.encoding === 'gzip' ? gzipSync : deflateSync)(c.rpc.valid), c.mutations);
+            return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(payload, { compressed: true }), { 'grpc-encoding': c.encoding }));
+          }
+          case 'body':
+            return expectInvariants(c.rpc, await send(c.rpc, c.body, c.headers));
+          case 'length':
+            return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(c.payload, { length: c.length })));
+          case 'h2': {
+            const conn = await RawH2Connection.open(Number(address.split(':')[1]));
+            conn.write(...c.frames.map((f) => frame(f.type, f.flags, f.stream, f.payload)));
+            await conn.waitClosed(50);
+            conn.destroy();
+            return expectInvariants(RPCS[0]!, undefined);
+          }
         }
-        case 'body':
-          return expectInvariants(c.rpc, await send(c.rpc, c.body, c.headers));
-        case 'length':
-          return expectInvariants(c.rpc, await send(c.rpc, grpcFrame(c.payload, { length: c.length })));
-        case 'h2': {
-          const conn = await RawH2Connection.open(Number(address.split(':')[1]));
-          conn.write(...c.frames.map((f) => frame(f.type, f.flags, f.stream, f.payload)));
-          await conn.waitClosed(50);
-          conn.destroy();
-          return expectInvariants(RPCS[0]!, undefined);
-        }
-      }
-    };
+      };
 
-    const details = await fc.check(fc.asyncProperty(input, run), { numRuns: 1_000_000, interruptAfterTimeLimit: FUZZ_MS, markInterruptAsFailure: false });
-    if (details.failed) throw new Error(fc.defaultReportMessage(details) ?? 'fuzz failed');
-    // Not a speed check: that the fuzz ran at all and reached the error paths it is for.
-    expect(details.numRuns).toBeGreaterThan(50);
-    expect([...statuses.keys()]).toEqual(expect.arrayContaining(['OK', 'INVALID_ARGUMENT', 'INTERNAL']));
-  }, FUZZ_MS + 60_000);
+      const details = await fc.check(fc.asyncProperty(input, run), {
+        numRuns: 1_000_000,
+        interruptAfterTimeLimit: FUZZ_MS,
+        markInterruptAsFailure: false,
+      });
+      if (details.failed) throw new Error(fc.defaultReportMessage(details) ?? 'fuzz failed');
+      // Not a speed check: that the fuzz ran at all and reached the error paths it is for.
+      expect(details.numRuns).toBeGreaterThan(50);
+      expect([...statuses.keys()]).toEqual(expect.arrayContaining(['OK', 'INVALID_ARGUMENT', 'INTERNAL']));
+    },
+    FUZZ_MS + 60_000,
+  );
 });
 
 type ValueOf<A> = A extends fc.Arbitrary<infer T> ? T : never;

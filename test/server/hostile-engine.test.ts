@@ -22,11 +22,18 @@ describe('a hostile engine', () => {
   let scorer: Scorer | undefined;
   let logs: string[];
 
-  const start = async (env: Record<string, string> = {}, opts: { waitForInventory?: boolean; prepare?: (sim: SimulatedEngine) => void } = {}) => {
+  const start = async (
+    env: Record<string, string> = {},
+    opts: { waitForInventory?: boolean; prepare?: (sim: SimulatedEngine) => void } = {},
+  ) => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 5 });
     opts.prepare?.(sim);
     logs = [];
-    scorer = await startScorer(sim, { ...FAST, ...env }, { logger: createLogger('debug', { write: (l) => logs.push(l) }), waitForInventory: opts.waitForInventory });
+    scorer = await startScorer(
+      sim,
+      { ...FAST, ...env },
+      { logger: createLogger('debug', { write: (l) => logs.push(l) }), waitForInventory: opts.waitForInventory },
+    );
   };
   afterEach(async () => {
     sim.faults = {};
@@ -133,7 +140,9 @@ describe('a hostile engine', () => {
     // The poll leaves the event out (its id is unreadable) and refreshes in full; reading the newest event for it fails and says why.
     await waitUntil(() => logged(/engine records left out/).length >= 1 && logged(/newest event cannot be read/).length >= 1, 10_000);
     expect(logged(/engine records left out/)[0]).toMatch(/"event\/bad_id":1/);
-    expect(logged(/newest event cannot be read/).join('\n')).toMatch(/GET \/events with a record that cannot be used: engine sent an event id that is not an integer/);
+    expect(logged(/newest event cannot be read/).join('\n')).toMatch(
+      /GET \/events with a record that cannot be used: engine sent an event id that is not an integer/,
+    );
     expect(logs.join('\n')).not.toMatch(/Maximum call stack/);
     // The full refresh it turned into reads the same data (a new generation, perhaps), and polls pause: nothing failed.
     await waitUntil(() => logged(/inventory refreshed/).length >= 2, 10_000);
@@ -147,7 +156,9 @@ describe('a hostile engine', () => {
     await start();
     const junk = `<html>${'x'.repeat(5_000)}SECRET-ISH-PAGE-TAIL</html>`;
     await failNextRefresh('/hosts', (_req, res) => {
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ fault: { reason: 'Operation Failed', detail: junk }, raw: junk }));
+      res
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ fault: { reason: 'Operation Failed', detail: junk }, raw: junk }));
     });
     const line = logged(/engine sync failed/).join('\n');
     expect(line).toMatch(/HTTP 500 to GET \/hosts \(Operation Failed: <html>x+/);
@@ -201,7 +212,12 @@ describe('a hostile engine', () => {
         return true;
       }
       if (p === '/hosts') {
-        const list = [...sim.inventory.hosts.values()].map((h) => ({ id: h.id, name: h.name, status: `${'x'.repeat(10_000)}\u0000`, cluster: { id: ['x'] } }));
+        const list = [...sim.inventory.hosts.values()].map((h) => ({
+          id: h.id,
+          name: h.name,
+          status: `${'x'.repeat(10_000)}\u0000`,
+          cluster: { id: ['x'] },
+        }));
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ host: list }));
         return true;
       }
@@ -210,11 +226,18 @@ describe('a hostile engine', () => {
     await scorer!.service.inventory.refresh();
     const res = await everyHost();
     expect(res.scores.map((s) => [s.host_id, s.score])).toEqual(good.scores.map((s) => [s.host_id, s.score]));
-    const listed = await unary<unknown, { hosts: { cluster_id: string; cluster_name: string; status: string; ksm_enabled: boolean }[] }>(scorer!.client, 'ListHosts', {});
+    const listed = await unary<unknown, { hosts: { cluster_id: string; cluster_name: string; status: string; ksm_enabled: boolean }[] }>(
+      scorer!.client,
+      'ListHosts',
+      {},
+    );
     expect(listed.hosts).toHaveLength(8);
     for (const h of listed.hosts) expect(h).toMatchObject({ cluster_id: '', cluster_name: '', status: '', ksm_enabled: false });
     // An odd ksm.enabled only leaves the KSM fact unknown: that cluster is kept (none of these hosts is in it).
-    expect(JSON.parse(logged(/engine records left out/)[0]!)).toMatchObject({ leftOut: 2, reasons: { 'cluster/bad_id': 1, 'cluster/bad_field': 1 } });
+    expect(JSON.parse(logged(/engine records left out/)[0]!)).toMatchObject({
+      leftOut: 2,
+      reasons: { 'cluster/bad_id': 1, 'cluster/bad_field': 1 },
+    });
   });
 
   it('a /clusters answer that fails (HTTP 500) only loses the clusters: hosts load with their cluster unknown, the inventory stays fresh', async () => {
@@ -269,9 +292,13 @@ describe('a hostile engine', () => {
     sim.faults.hangLogin = true;
     logs = [];
     // The login would otherwise wait for OVIRT_TIMEOUT_SECONDS=30.
-    scorer = await startScorer(sim, { ...FAST, OVIRT_TIMEOUT_SECONDS: '30', OVIRT_REQUEST_DEADLINE_SECONDS: '30', KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '1' }, {
-      waitForInventory: false,
-    });
+    scorer = await startScorer(
+      sim,
+      { ...FAST, OVIRT_TIMEOUT_SECONDS: '30', OVIRT_REQUEST_DEADLINE_SECONDS: '30', KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '1' },
+      {
+        waitForInventory: false,
+      },
+    );
     await new Promise((r) => setTimeout(r, 300)); // the login is on its way and held
     const t0 = Date.now();
     await scorer.close();
@@ -281,7 +308,9 @@ describe('a hostile engine', () => {
 
   it('an engine whose /vms pages never end (every page full) makes a bounded number of requests, and the refresh fails', async () => {
     await start({ OVIRT_PAGE_SIZE: '10' });
-    const page = [...sim.inventory.vms.values()].slice(0, 10).map((v) => ({ id: v.id, ...(v.hostId ? { host: { id: v.hostId } } : {}), os: { type: v.osType } }));
+    const page = [...sim.inventory.vms.values()]
+      .slice(0, 10)
+      .map((v) => ({ id: v.id, ...(v.hostId ? { host: { id: v.hostId } } : {}), os: { type: v.osType } }));
     // Ignores `page N`: the same full page every time, as a broken or hostile engine might.
     respondOn('/vms', (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ vm: page })));
     const vmsRequests = () => sim.requests.filter((r) => r.path === '/api/vms').length;
@@ -297,13 +326,16 @@ describe('a hostile engine', () => {
   });
 
   it('a host with a name it cannot search by, with a VM running on it, does not stop the inventory from loading', async () => {
-    await start({}, {
-      waitForInventory: false,
-      prepare: (s) => {
-        const bad = s.inventory.addHost('host with spaces');
-        s.inventory.addVm({ osType: 'rhel_8x64', hostId: bad.id });
+    await start(
+      {},
+      {
+        waitForInventory: false,
+        prepare: (s) => {
+          const bad = s.inventory.addHost('host with spaces');
+          s.inventory.addVm({ osType: 'rhel_8x64', hostId: bad.id });
+        },
       },
-    });
+    );
     // Today every full refresh fails: "engine listed vm ... on host ..., which is not in its host list".
     await waitUntil(() => scorer!.service.inventory.snapshot() !== undefined, 8_000).catch(() => undefined);
     expect(logs.filter((l) => /not in its host list/.test(l))).toEqual([]);

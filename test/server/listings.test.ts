@@ -15,7 +15,10 @@ const UNKNOWN = '00000000-0000-4000-8000-00000000beef';
 
 /** The OS the service should derive from the simulator's own data. */
 const osOf = (vm: SimVm) =>
-  osIdentity({ os: { type: vm.osType }, guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } } });
+  osIdentity({
+    os: { type: vm.osType },
+    guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } },
+  });
 
 describe('listing RPCs over gRPC', () => {
   let sim: SimulatedEngine;
@@ -36,7 +39,10 @@ describe('listing RPCs over gRPC', () => {
   const listVms = (req: object) => unary<unknown, ListVmsResponse__Output>(scorer.client, 'ListVms', req);
 
   it('ListOperatingSystems: every (type, version) with its VM, running VM and host counts, sorted', async () => {
-    const want = new Map<string, { os: { type: string; version: string }; vm_count: number; running_vm_count: number; hosts: Set<string> }>();
+    const want = new Map<
+      string,
+      { os: { type: string; version: string }; vm_count: number; running_vm_count: number; hosts: Set<string> }
+    >();
     for (const vm of sim.inventory.vms.values()) {
       const os = osOf(vm);
       const key = `${os.type}\u0000${os.version}`;
@@ -49,7 +55,9 @@ describe('listing RPCs over gRPC', () => {
       want.set(key, entry);
     }
     const expected = [...want.values()]
-      .sort((a, b) => (a.os.type < b.os.type ? -1 : a.os.type > b.os.type ? 1 : a.os.version < b.os.version ? -1 : a.os.version > b.os.version ? 1 : 0))
+      .sort((a, b) =>
+        a.os.type < b.os.type ? -1 : a.os.type > b.os.type ? 1 : a.os.version < b.os.version ? -1 : a.os.version > b.os.version ? 1 : 0,
+      )
       .map((e) => ({ os: e.os, vm_count: e.vm_count, running_vm_count: e.running_vm_count, host_count: e.hosts.size }));
 
     const res = await listOs();
@@ -67,9 +75,13 @@ describe('listing RPCs over gRPC', () => {
     expect(listed).toEqual([{ os: { type: 'solaris_11', version: osOf(vm).version }, vm_count: 1, running_vm_count: 1, host_count: 1 }]);
   });
 
-  it('ListHosts: id, name, cluster, status, VM count, the cluster KSM setting and the host\'s own, in the engine order', async () => {
+  it("ListHosts: id, name, cluster, status, VM count, the cluster KSM setting and the host's own, in the engine order", async () => {
     const clusters = [...sim.inventory.clusters.values()];
-    expect(clusters.map((c) => [c.name, c.ksmEnabled])).toEqual([['Default', true], ['cluster-2', true], ['cluster-3', false]]);
+    expect(clusters.map((c) => [c.name, c.ksmEnabled])).toEqual([
+      ['Default', true],
+      ['cluster-2', true],
+      ['cluster-3', false],
+    ]);
     const res = await listHosts();
     expect(res.hosts.map((h) => h.id)).toEqual([...sim.inventory.hosts.keys()]);
     for (const h of res.hosts) {
@@ -88,7 +100,9 @@ describe('listing RPCs over gRPC', () => {
     }
     expect(res.hosts.filter((h) => !h.ksm_enabled)).toHaveLength(5);
     // Both facts, as the engine writes them: a host of a KSM cluster may run KSM now or not.
-    expect(res.hosts.some((h) => h.ksm_enabled && h.host_ksm_enabled) && res.hosts.some((h) => h.ksm_enabled && !h.host_ksm_enabled)).toBe(true);
+    expect(res.hosts.some((h) => h.ksm_enabled && h.host_ksm_enabled) && res.hosts.some((h) => h.ksm_enabled && !h.host_ksm_enabled)).toBe(
+      true,
+    );
   });
 
   it('ListHosts shows a status change after the next full refresh', async () => {
@@ -124,7 +138,11 @@ describe('listing RPCs over gRPC', () => {
 
   it('ListVms errors name the field: a bad or unknown host_id, too large a max_results', async () => {
     await expectGrpcError(listVms({ host_id: 'host-01' }), grpc.status.INVALID_ARGUMENT, 'host_id: not a UUID: "host-01"');
-    await expectGrpcError(listVms({ host_id: 'x'.repeat(1_000_000) }), grpc.status.INVALID_ARGUMENT, /^host_id: not a UUID: "x{60}\.\.\."$/);
+    await expectGrpcError(
+      listVms({ host_id: 'x'.repeat(1_000_000) }),
+      grpc.status.INVALID_ARGUMENT,
+      /^host_id: not a UUID: "x{60}\.\.\."$/,
+    );
     await expectGrpcError(listVms({ host_id: UNKNOWN }), grpc.status.NOT_FOUND, `host_id: the inventory has no host ${UNKNOWN}`);
     await expectGrpcError(listVms({ max_results: 1001 }), grpc.status.INVALID_ARGUMENT, 'max_results: 1001, more than the maximum of 1000');
   });
@@ -133,12 +151,30 @@ describe('listing RPCs over gRPC', () => {
     const raw = new grpc.Client(scorer.address, grpc.credentials.createInsecure());
     const send = (method: string, bytes: Buffer) =>
       new Promise<Buffer>((resolve, reject) =>
-        raw.makeUnaryRequest(`/ksmscorer.v1.HostScorerService/${method}`, (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) => (err ? reject(err) : resolve(res!))),
+        raw.makeUnaryRequest(
+          `/ksmscorer.v1.HostScorerService/${method}`,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          bytes,
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        ),
       );
     try {
-      await expectGrpcError(send('ListVms', Buffer.from([0x10, 0xff])), grpc.status.INVALID_ARGUMENT, /^request: not a valid ListVmsRequest message \(/);
-      await expectGrpcError(send('ListHosts', Buffer.from([0x0f])), grpc.status.INVALID_ARGUMENT, /^request: not a valid ListHostsRequest message \(/);
-      await expectGrpcError(send('ListOperatingSystems', Buffer.from([0x0a, 0xff])), grpc.status.INVALID_ARGUMENT, /^request: not a valid ListOperatingSystemsRequest message \(/);
+      await expectGrpcError(
+        send('ListVms', Buffer.from([0x10, 0xff])),
+        grpc.status.INVALID_ARGUMENT,
+        /^request: not a valid ListVmsRequest message \(/,
+      );
+      await expectGrpcError(
+        send('ListHosts', Buffer.from([0x0f])),
+        grpc.status.INVALID_ARGUMENT,
+        /^request: not a valid ListHostsRequest message \(/,
+      );
+      await expectGrpcError(
+        send('ListOperatingSystems', Buffer.from([0x0a, 0xff])),
+        grpc.status.INVALID_ARGUMENT,
+        /^request: not a valid ListOperatingSystemsRequest message \(/,
+      );
       // unknown fields are skipped, as proto3 wants
       expect((await send('ListHosts', Buffer.from([0x08, 0x01]))).length).toBeGreaterThan(0);
     } finally {
@@ -168,7 +204,11 @@ describe('listing RPCs before the first inventory load', () => {
     const scorer = await startScorer(sim, {}, { waitForInventory: false });
     try {
       for (const method of ['ListOperatingSystems', 'ListHosts', 'ListVms']) {
-        await expectGrpcError(unary(scorer.client, method, {}), grpc.status.UNAVAILABLE, 'the inventory has not loaded from the oVirt engine yet');
+        await expectGrpcError(
+          unary(scorer.client, method, {}),
+          grpc.status.UNAVAILABLE,
+          'the inventory has not loaded from the oVirt engine yet',
+        );
       }
     } finally {
       sim.faults.hang = false;
@@ -189,7 +229,11 @@ describe('listing RPCs when the account may not see every host', () => {
     expect(onHidden).toBeGreaterThan(0);
     sim.hiddenHosts.add(hidden);
     const scorer = await site.scorerOn(sim);
-    const oses = await unary<object, { operating_systems: { running_vm_count: number; host_count: number }[] }>(scorer.client, 'ListOperatingSystems', {});
+    const oses = await unary<object, { operating_systems: { running_vm_count: number; host_count: number }[] }>(
+      scorer.client,
+      'ListOperatingSystems',
+      {},
+    );
     const hosts = await unary<object, { hosts: { id: string; vm_count: number }[] }>(scorer.client, 'ListHosts', {});
     const counted = hosts.hosts.reduce((n, h) => n + h.vm_count, 0);
     const running = oses.operating_systems.reduce((n, os) => n + os.running_vm_count, 0);

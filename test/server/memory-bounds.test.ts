@@ -73,7 +73,9 @@ describe('memory of a `ksm-scorer serve` process under hostile gRPC calls', () =
     // the decoder builds all of them (and their host_ids arrays) before the 10,000-item check.
     const body = grpcFrame(Buffer.alloc(4 * MiB).fill(Buffer.from([0x0a, 0x00])));
     const before = rssMb(server);
-    const { result, peakMb } = await peakRss(server, () => Promise.all(Array.from({ length: 8 }, () => rawCall(address, SCORE_HOSTS_BATCH, body, { session: s, timeoutMs: 60_000 }))));
+    const { result, peakMb } = await peakRss(server, () =>
+      Promise.all(Array.from({ length: 8 }, () => rawCall(address, SCORE_HOSTS_BATCH, body, { session: s, timeoutMs: 60_000 }))),
+    );
     // Each is refused: INVALID_ARGUMENT naming `requests`, or (Node 22 and later, whose HTTP/2 session
     // memory bound is reached by 32 MiB arriving at once on one connection) a stream reset with no gRPC status.
     for (const r of result.filter((answer) => answer.grpcStatus !== undefined)) {
@@ -96,7 +98,8 @@ describe('memory of a `ksm-scorer serve` process under hostile gRPC calls', () =
     // Backpressure is the fix: once answers wait unread the server stops reading, so the client's writes stall.
     let stalled = false;
     for (let i = 0; i < 64 && !stalled; i++) {
-      if (!req.write(chunk)) stalled = !(await Promise.race([new Promise((r) => req.once('drain', () => r(true))), sleep(3_000).then(() => false)]));
+      if (!req.write(chunk))
+        stalled = !(await Promise.race([new Promise((r) => req.once('drain', () => r(true))), sleep(3_000).then(() => false)]));
     }
     await sleep(2_000);
     expect(server.child.exitCode).toBeNull();

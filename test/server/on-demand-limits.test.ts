@@ -18,7 +18,12 @@ describe('on-demand engine reads are bounded whatever clients send', () => {
 
   const start = async (env: Record<string, string> = {}) => {
     sim = await startSimulator({ hosts: 8, vms: 120, seed: 9 });
-    scorer = await startScorer(sim, { KSM_SCORER_EVENTS_SECONDS: '0', KSM_SCORER_REFRESH_SECONDS: '300', KSM_SCORER_MAX_STALENESS_SECONDS: '3600', ...env });
+    scorer = await startScorer(sim, {
+      KSM_SCORER_EVENTS_SECONDS: '0',
+      KSM_SCORER_REFRESH_SECONDS: '300',
+      KSM_SCORER_MAX_STALENESS_SECONDS: '3600',
+      ...env,
+    });
     sim.forgetRequests();
   };
   afterEach(async () => {
@@ -45,14 +50,19 @@ describe('on-demand engine reads are bounded whatever clients send', () => {
   it('a batch of 2,000 unknown vm_ids: RESOURCE_EXHAUSTED, not one engine request', async () => {
     await start();
     const requests = unknownIds(2_000).map((vm_id) => ({ vm_id }));
-    await expectGrpcError(unary<unknown, ScoreHostsBatchResponse__Output>(scorer.client, 'ScoreHostsBatch', { requests }), grpc.status.RESOURCE_EXHAUSTED, /^vm_id: more than 16 ids/);
+    await expectGrpcError(
+      unary<unknown, ScoreHostsBatchResponse__Output>(scorer.client, 'ScoreHostsBatch', { requests }),
+      grpc.status.RESOURCE_EXHAUSTED,
+      /^vm_id: more than 16 ids/,
+    );
     expect(apiRequests()).toBe(0);
   });
 
   it('an unknown vm_id costs one GET, then is remembered for KSM_SCORER_NOT_FOUND_TTL_SECONDS', async () => {
     await start({ KSM_SCORER_NOT_FOUND_TTL_SECONDS: '1' });
     const [ghost] = unknownIds(1);
-    for (let i = 0; i < 5; i++) await expectGrpcError(score({ vm_id: ghost }), grpc.status.NOT_FOUND, `vm_id: the oVirt engine has no VM ${ghost}`);
+    for (let i = 0; i < 5; i++)
+      await expectGrpcError(score({ vm_id: ghost }), grpc.status.NOT_FOUND, `vm_id: the oVirt engine has no VM ${ghost}`);
     expect(sim.apiRequests().map((r) => r.path)).toEqual([`/api/vms/${ghost}`]);
     await new Promise((r) => setTimeout(r, 1_100));
     await expectGrpcError(score({ vm_id: ghost }), grpc.status.NOT_FOUND);
@@ -62,7 +72,8 @@ describe('on-demand engine reads are bounded whatever clients send', () => {
   it('an unknown host id is remembered too, and answered found = false', async () => {
     await start();
     const [ghost] = unknownIds(1);
-    for (let i = 0; i < 3; i++) expect((await score({ os: { type: 'rhel_8x64' }, host_ids: [ghost!] })).scores[0]).toMatchObject({ host_id: ghost, found: false });
+    for (let i = 0; i < 3; i++)
+      expect((await score({ os: { type: 'rhel_8x64' }, host_ids: [ghost!] })).scores[0]).toMatchObject({ host_id: ghost, found: false });
     expect(apiRequests()).toBe(1);
   });
 

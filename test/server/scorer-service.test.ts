@@ -22,7 +22,10 @@ function oracle(sim: SimulatedEngine, vmId: string | undefined, os: { type: stri
   if (vms.length === 0) return 0;
   let sum = 0;
   for (const vm of vms) {
-    const other = osIdentity({ os: { type: vm.osType }, guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } } });
+    const other = osIdentity({
+      os: { type: vm.osType },
+      guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } },
+    });
     if (other.type === os.type) sum += other.version === os.version ? 100 : 20;
   }
   return sum / vms.length;
@@ -47,7 +50,10 @@ describe('HostScorerService over gRPC', () => {
     const running = [...sim.inventory.vms.values()].filter((vm) => vm.hostId !== undefined).slice(0, 60);
     for (const vm of running) {
       const res = await score(scorer, { vm_id: vm.id, host_ids: hostIds });
-      const os = osIdentity({ os: { type: vm.osType }, guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } } });
+      const os = osIdentity({
+        os: { type: vm.osType },
+        guest_operating_system: vm.guest && { distribution: vm.guest.distribution, version: { full_version: vm.guest.fullVersion } },
+      });
       expect(res.scores.map((s) => s.host_id)).toEqual(hostIds);
       for (const s of res.scores) expect(s.score).toBeCloseTo(oracle(sim, vm.id, os, s.host_id), 12);
     }
@@ -56,7 +62,11 @@ describe('HostScorerService over gRPC', () => {
   it('answers in the order of host_ids, with found=false for unknown hosts', async () => {
     const asked = [hostIds[3]!, UNKNOWN, hostIds[0]!];
     const res = await score(scorer, { os: { type: 'rhel_8x64', version: 'Red Hat Enterprise Linux 8.6' }, host_ids: asked });
-    expect(res.scores.map((s) => [s.host_id, s.found])).toEqual([[asked[0], true], [UNKNOWN, false], [asked[2], true]]);
+    expect(res.scores.map((s) => [s.host_id, s.found])).toEqual([
+      [asked[0], true],
+      [UNKNOWN, false],
+      [asked[2], true],
+    ]);
     expect(res.scores[1]).toMatchObject({ score: 0, vm_count: 0 });
   });
 
@@ -77,7 +87,11 @@ describe('HostScorerService over gRPC', () => {
 
   it('does not count a migrating VM on its own host', async () => {
     const host = hostIds[1]!;
-    const vm = sim.inventory.addVm({ osType: 'ubuntu_18_04', hostId: host, guest: { family: 'Linux', distribution: 'Ubuntu', fullVersion: '18.04' } });
+    const vm = sim.inventory.addVm({
+      osType: 'ubuntu_18_04',
+      hostId: host,
+      guest: { family: 'Linux', distribution: 'Ubuntu', fullVersion: '18.04' },
+    });
     await scorer.service.inventory.refresh();
     const byVm = (await score(scorer, { vm_id: vm.id, host_ids: [host] })).scores[0]!;
     const byOs = (await score(scorer, { os: { type: 'ubuntu_18_04', version: 'Ubuntu 18.04' }, host_ids: [host] })).scores[0]!;
@@ -89,7 +103,10 @@ describe('HostScorerService over gRPC', () => {
     const vmIds = [...sim.inventory.vms.keys()].slice(0, 40);
     const requests: ScoreHostsRequest[] = [
       ...vmIds.map((vm_id, i) => ({ vm_id, host_ids: i % 2 === 0 ? hostIds : [...hostIds].reverse().slice(0, 1 + (i % 10)) })),
-      ...['rhel_8x64', 'rhel_9x64', 'windows_2022', 'other'].flatMap((type) => [{ os: { type, version: '' } }, { os: { type, version: '' }, host_ids: hostIds.slice(2) }]),
+      ...['rhel_8x64', 'rhel_9x64', 'windows_2022', 'other'].flatMap((type) => [
+        { os: { type, version: '' } },
+        { os: { type, version: '' }, host_ids: hostIds.slice(2) },
+      ]),
       ...vmIds.slice(0, 10).map((vm_id) => ({ vm_id })),
     ];
     const alone: ScoreHostsResponse__Output[] = [];
@@ -120,7 +137,12 @@ describe('HostScorerService over gRPC', () => {
     const first = (await score(scorer, { os: { type: 'rhel_9x64', version: '' }, host_ids: [added.id] })).scores[0]!;
     expect(first).toMatchObject({ found: true, vm_count: 1, same_type_count: 1, score: 100 });
     await score(scorer, { os: { type: 'rhel_9x64', version: '' }, host_ids: [added.id] });
-    expect(sim.apiRequests().slice(before).map((r) => r.path)).toEqual([`/api/hosts/${added.id}`, '/api/vms']);
+    expect(
+      sim
+        .apiRequests()
+        .slice(before)
+        .map((r) => r.path),
+    ).toEqual([`/api/hosts/${added.id}`, '/api/vms']);
   });
 
   describe('errors', () => {
@@ -131,11 +153,19 @@ describe('HostScorerService over gRPC', () => {
       await expectGrpcError(score(scorer, { vm_id: 'web-01' }), grpc.status.INVALID_ARGUMENT, 'vm_id: not a UUID: "web-01"');
     });
     it('INVALID_ARGUMENT for a host id that is not a UUID, naming its index', async () => {
-      await expectGrpcError(score(scorer, { vm_id: UNKNOWN, host_ids: [hostIds[0]!, 'h2'] }), grpc.status.INVALID_ARGUMENT, 'host_ids[1]: not a UUID: "h2"');
+      await expectGrpcError(
+        score(scorer, { vm_id: UNKNOWN, host_ids: [hostIds[0]!, 'h2'] }),
+        grpc.status.INVALID_ARGUMENT,
+        'host_ids[1]: not a UUID: "h2"',
+      );
     });
     it('INVALID_ARGUMENT for more host ids than the configured maximum', async () => {
       const many = Array.from({ length: 21 }, () => hostIds[0]!);
-      await expectGrpcError(score(scorer, { os: { type: 'other' }, host_ids: many }), grpc.status.INVALID_ARGUMENT, 'host_ids: 21 ids, more than the maximum of 20');
+      await expectGrpcError(
+        score(scorer, { os: { type: 'other' }, host_ids: many }),
+        grpc.status.INVALID_ARGUMENT,
+        'host_ids: 21 ids, more than the maximum of 20',
+      );
     });
     it('INVALID_ARGUMENT for an empty os.type', async () => {
       await expectGrpcError(score(scorer, { os: { type: '', version: '9' } }), grpc.status.INVALID_ARGUMENT, 'os.type: must not be empty');
@@ -144,11 +174,25 @@ describe('HostScorerService over gRPC', () => {
       const raw = new grpc.Client(scorer.address, grpc.credentials.createInsecure());
       const send = (path: string, bytes: Buffer) =>
         new Promise<Buffer>((resolve, reject) =>
-          raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) => (err ? reject(err) : resolve(res!))),
+          raw.makeUnaryRequest(
+            path,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            bytes,
+            (err, res) => (err ? reject(err) : resolve(res!)),
+          ),
         );
       try {
-        await expectGrpcError(send('/ksmscorer.v1.HostScorerService/ScoreHosts', Buffer.from([0x1a, 0x30, 0x61])), grpc.status.INVALID_ARGUMENT, 'request: not a valid ScoreHostsRequest message (truncated field)');
-        await expectGrpcError(send('/ksmscorer.v1.HostScorerService/ScoreHostsBatch', Buffer.from([0xff])), grpc.status.INVALID_ARGUMENT, 'request: not a valid ScoreHostsBatchRequest message');
+        await expectGrpcError(
+          send('/ksmscorer.v1.HostScorerService/ScoreHosts', Buffer.from([0x1a, 0x30, 0x61])),
+          grpc.status.INVALID_ARGUMENT,
+          'request: not a valid ScoreHostsRequest message (truncated field)',
+        );
+        await expectGrpcError(
+          send('/ksmscorer.v1.HostScorerService/ScoreHostsBatch', Buffer.from([0xff])),
+          grpc.status.INVALID_ARGUMENT,
+          'request: not a valid ScoreHostsBatchRequest message',
+        );
       } finally {
         raw.close();
       }
@@ -185,7 +229,10 @@ describe('HostScorerService over gRPC', () => {
     expect(res.results[0]!.scores.map((s: HostScore__Output) => s.host_id)).toEqual(hostIds.slice(0, 3));
     expect(res.results[1]!.error).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: 'requests[1].vm_id: not a UUID: "bad"' });
     // the field path, as INVALID_ARGUMENT items have it
-    expect(res.results[2]!.error).toEqual({ code: grpc.status.NOT_FOUND, message: `requests[2].vm_id: the oVirt engine has no VM ${UNKNOWN}` });
+    expect(res.results[2]!.error).toEqual({
+      code: grpc.status.NOT_FOUND,
+      message: `requests[2].vm_id: the oVirt engine has no VM ${UNKNOWN}`,
+    });
     expect(res.results[3]!.scores.length).toBeGreaterThanOrEqual(10);
     expect(res.results[4]!.error).toEqual({ code: grpc.status.INVALID_ARGUMENT, message: 'requests[4].vm: set either vm_id or os' });
     expect(res.inventory?.host_count).toBeGreaterThanOrEqual(10);

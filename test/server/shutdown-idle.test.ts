@@ -58,7 +58,12 @@ describe('stop with idle client connections', () => {
 
   it('SIGTERM to `ksm-scorer serve` with an idle grpc-js and an idle Python client connection: the process exits 0 within 1 s', async () => {
     try {
-      const { server, port } = await serveOnSimulator((args, env) => spawnProc(process.execPath, ['--no-memory-reducer', CLI, ...args], { ...env, KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '10' }), 4, 20);
+      const { server, port } = await serveOnSimulator(
+        (args, env) =>
+          spawnProc(process.execPath, ['--no-memory-reducer', CLI, ...args], { ...env, KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '10' }),
+        4,
+        20,
+      );
       const address = `127.0.0.1:${port}`;
       const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(address, grpc.credentials.createInsecure());
       try {

@@ -48,7 +48,12 @@ describe('transport limits', () => {
     return c;
   };
   const score = (opts: grpc.CallOptions = {}) =>
-    unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer!.client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 10_000, ...opts });
+    unary<ScoreHostsRequest, ScoreHostsResponse__Output>(
+      scorer!.client,
+      'ScoreHosts',
+      { os: OS },
+      { deadline: Date.now() + 10_000, ...opts },
+    );
   /**
    * A well-formed call through a real grpc-js client is answered, correctly. UNAVAILABLE is retried
    * for a while: a client whose connection a limit closed reconnects after its backoff (1 s first).
@@ -137,7 +142,12 @@ describe('transport limits', () => {
     // connection in this case; the gRPC listener closes every new one.
     for (let i = 0; i < 3; i++) open.push(await RawH2Connection.open(scorer.service.port));
     await new Promise((r) => setTimeout(r, 200));
-    const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 8_000 });
+    const res = await unary<ScoreHostsRequest, ScoreHostsResponse__Output>(
+      scorer.client,
+      'ScoreHosts',
+      { os: OS },
+      { deadline: Date.now() + 8_000 },
+    );
     expect(res.scores).toHaveLength(6);
   }, 30_000);
 
@@ -145,7 +155,10 @@ describe('transport limits', () => {
     await start({ KSM_SCORER_MAX_CONNECTION_AGE_SECONDS: '1', KSM_SCORER_MAX_CONNECTION_AGE_GRACE_SECONDS: '0.5' });
     const c = await connect();
     // A Health/Watch call: a legitimately endless stream, so only the grace period ends it.
-    c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, grpcHeaders(HEALTH_WATCH)), frame(FRAME.DATA, FLAG.END_STREAM, 1, grpcFrame(Buffer.alloc(0))));
+    c.write(
+      frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, grpcHeaders(HEALTH_WATCH)),
+      frame(FRAME.DATA, FLAG.END_STREAM, 1, grpcFrame(Buffer.alloc(0))),
+    );
     await waitUntil(() => c.frames.some((f) => f.type === FRAME.DATA && f.streamId === 1));
     expect(await c.waitClosed(15_000)).toBe(true);
     expect(c.goawayCode()).toBe(H2_ERROR.NO_ERROR);
@@ -185,7 +198,9 @@ describe('transport limits', () => {
     const ids = Array.from({ length: 400 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
     await expectGrpcError(unary(scorer!.client, 'ScoreHosts', { os: OS, host_ids: ids }), grpc.status.RESOURCE_EXHAUSTED);
     // 1 MiB of zeros is 1 KiB of gzip: only the decompressed size can be held against the limit.
-    const bomb = await rawCall(scorer!.address, SCORE_HOSTS, grpcFrame(gzipSync(Buffer.alloc(2 ** 20)), { compressed: true }), { headers: { 'grpc-encoding': 'gzip' } });
+    const bomb = await rawCall(scorer!.address, SCORE_HOSTS, grpcFrame(gzipSync(Buffer.alloc(2 ** 20)), { compressed: true }), {
+      headers: { 'grpc-encoding': 'gzip' },
+    });
     expect(bomb.grpcStatus).toBe(grpc.status.RESOURCE_EXHAUSTED);
     await expectStillServing();
   });

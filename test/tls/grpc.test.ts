@@ -43,13 +43,21 @@ describe('gRPC over TLS', () => {
   });
 
   const start = async (served: KeyPair, env: Record<string, string> = {}) => {
-    scorer = await startScorer(sim, { KSM_SCORER_TLS_CERT: served.cert, KSM_SCORER_TLS_KEY: served.key, KSM_SCORER_TLS_RELOAD_SECONDS: '0.1', ...env }, {
-      logger: createLogger('debug', { write: (line) => void logs.push(line) }),
-    });
+    scorer = await startScorer(
+      sim,
+      { KSM_SCORER_TLS_CERT: served.cert, KSM_SCORER_TLS_KEY: served.key, KSM_SCORER_TLS_RELOAD_SECONDS: '0.1', ...env },
+      {
+        logger: createLogger('debug', { write: (line) => void logs.push(line) }),
+      },
+    );
     return scorer.service.port;
   };
   const tlsClient = (port: number, ca: string | null, pair?: KeyPair) => {
-    const creds = grpc.credentials.createSsl(ca === null ? null : readFileSync(ca), pair ? readFileSync(pair.key) : null, pair ? readFileSync(pair.cert) : null);
+    const creds = grpc.credentials.createSsl(
+      ca === null ? null : readFileSync(ca),
+      pair ? readFileSync(pair.key) : null,
+      pair ? readFileSync(pair.cert) : null,
+    );
     const client = new (loadScorerProto().ksmscorer.v1.HostScorerService)(`127.0.0.1:${port}`, creds);
     clients.push(client);
     return client;
@@ -58,7 +66,14 @@ describe('gRPC over TLS', () => {
     unary<unknown, ScoreHostsResponse__Output>(client, 'ScoreHosts', { os: OS }, { deadline: Date.now() + 5_000 });
   /** The certificate a new TLS connection is served (its common name). */
   const servedName = async (port: number, pair?: KeyPair): Promise<string> => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pki.ca), ALPNProtocols: ['h2'], servername: 'localhost', ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}) });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ca: readFileSync(pki.ca),
+      ALPNProtocols: ['h2'],
+      servername: 'localhost',
+      ...(pair ? { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } : {}),
+    });
     try {
       await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
       return socket.getPeerCertificate().subject.CN as string;
@@ -165,7 +180,10 @@ describe('gRPC over TLS', () => {
     const quiet = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(pki.ca), ALPNProtocols: ['h2'], servername: 'localhost' });
     quiet.on('error', () => {});
     await new Promise((resolve) => quiet.once('secureConnect', resolve));
-    await Promise.all([new Promise((resolve) => silent.once('close', resolve)).then(()=>console.log('silent closed')), new Promise((resolve) => quiet.once('close', resolve)).then(()=>console.log('quiet closed'))]);
+    await Promise.all([
+      new Promise((resolve) => silent.once('close', resolve)).then(() => console.log('silent closed')),
+      new Promise((resolve) => quiet.once('close', resolve)).then(() => console.log('quiet closed')),
+    ]);
     expect((await score(tlsClient(port, pki.ca))).scores).toHaveLength(HOSTS);
   });
 });

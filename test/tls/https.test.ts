@@ -52,7 +52,13 @@ describe('the XML-RPC and metrics listeners over https', () => {
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString(), servedName: (res.socket as TLSSocket).getPeerCertificate().subject.CN as string }));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode!,
+              text: Buffer.concat(chunks).toString(),
+              servedName: (res.socket as TLSSocket).getPeerCertificate().subject.CN as string,
+            }),
+          );
         },
       );
       req.on('error', reject);
@@ -64,7 +70,12 @@ describe('the XML-RPC and metrics listeners over https', () => {
     const served = servedCopy(pki, pki.server, 'xmlrpc');
     scorer = await startScorer(
       sim,
-      { KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0', KSM_SCORER_OVIRT_PROXY_TLS_CERT: served.cert, KSM_SCORER_OVIRT_PROXY_TLS_KEY: served.key, KSM_SCORER_TLS_RELOAD_SECONDS: '0.1' },
+      {
+        KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
+        KSM_SCORER_OVIRT_PROXY_TLS_CERT: served.cert,
+        KSM_SCORER_OVIRT_PROXY_TLS_KEY: served.key,
+        KSM_SCORER_TLS_RELOAD_SECONDS: '0.1',
+      },
       { logger: createLogger('debug', { write: (line) => void logs.push(line) }) },
     );
     const port = scorer.service.ovirtProxyPort!;
@@ -88,13 +99,19 @@ describe('the XML-RPC and metrics listeners over https', () => {
   });
 
   it('/metrics over mutual TLS: scraped with a client certificate, refused without one', async () => {
-    scorer = await startScorer(sim, { KSM_SCORER_METRICS_TLS_CERT: pki.server.cert, KSM_SCORER_METRICS_TLS_KEY: pki.server.key, KSM_SCORER_METRICS_TLS_CLIENT_CA: pki.ca });
+    scorer = await startScorer(sim, {
+      KSM_SCORER_METRICS_TLS_CERT: pki.server.cert,
+      KSM_SCORER_METRICS_TLS_KEY: pki.server.key,
+      KSM_SCORER_METRICS_TLS_CLIENT_CA: pki.ca,
+    });
     const port = scorer.service.metricsPort!;
     const scrape = await request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.client });
     expect(scrape.status).toBe(200);
     expect(scrape.text).toMatch(/^ksm_scorer_inventory_hosts /m);
     await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca })).rejects.toThrow(/alert certificate required/);
     // Node's TLS server refuses a certificate it cannot verify once the handshake is done, closing the connection without an alert.
-    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.otherClient })).rejects.toThrow(/socket hang up|ECONNRESET|EPIPE/);
+    await expect(request(port, { method: 'GET', path: '/metrics', ca: pki.ca, client: pki.otherClient })).rejects.toThrow(
+      /socket hang up|ECONNRESET|EPIPE/,
+    );
   });
 });

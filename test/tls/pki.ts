@@ -58,25 +58,90 @@ export function makePki(): Pki {
   mkdirSync(path('db'));
   writeFileSync(path('db/index.txt'), '');
   writeFileSync(path('db/serial'), '01\n');
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, env: { ...process.env, OPENSSL_CONF: path('openssl.cnf') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const openssl = (...args: string[]) =>
+    execFileSync('openssl', args, {
+      cwd: dir,
+      env: { ...process.env, OPENSSL_CONF: path('openssl.cnf') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
   const ca = (name: string) => {
-    openssl('req', '-x509', ...newKey, '-keyout', path(`${name}.key`), '-out', path(`${name}.pem`), '-days', '2', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    openssl(
+      'req',
+      '-x509',
+      ...newKey,
+      '-keyout',
+      path(`${name}.key`),
+      '-out',
+      path(`${name}.pem`),
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    );
     return path(`${name}.pem`);
   };
   let serial = 100;
   const leaf = (name: string, signer: string, use: 'serverAuth' | 'clientAuth', dates?: [string, string]): KeyPair => {
     const pair = { cert: path(`${name}.pem`), key: path(`${name}.key`) };
-    const ext = [`extendedKeyUsage=${use}`, 'basicConstraints=CA:FALSE', ...(use === 'serverAuth' ? ['subjectAltName=IP:127.0.0.1,DNS:localhost'] : [])];
-    openssl('req', ...newKey, '-keyout', pair.key, '-out', path(`${name}.csr`), '-subj', `/CN=${name}`, ...ext.flatMap((e) => ['-addext', e]));
+    const ext = [
+      `extendedKeyUsage=${use}`,
+      'basicConstraints=CA:FALSE',
+      ...(use === 'serverAuth' ? ['subjectAltName=IP:127.0.0.1,DNS:localhost'] : []),
+    ];
+    openssl(
+      'req',
+      ...newKey,
+      '-keyout',
+      pair.key,
+      '-out',
+      path(`${name}.csr`),
+      '-subj',
+      `/CN=${name}`,
+      ...ext.flatMap((e) => ['-addext', e]),
+    );
     if (dates === undefined) {
-      openssl('x509', '-req', '-in', path(`${name}.csr`), '-CA', path(`${signer}.pem`), '-CAkey', path(`${signer}.key`), '-set_serial', String(serial++),
-        '-days', '2', '-copy_extensions', 'copy', '-out', pair.cert);
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        path(`${name}.csr`),
+        '-CA',
+        path(`${signer}.pem`),
+        '-CAkey',
+        path(`${signer}.key`),
+        '-set_serial',
+        String(serial++),
+        '-days',
+        '2',
+        '-copy_extensions',
+        'copy',
+        '-out',
+        pair.cert,
+      );
     } else {
-      openssl('ca', '-batch', '-cert', path(`${signer}.pem`), '-keyfile', path(`${signer}.key`), '-in', path(`${name}.csr`), '-out', pair.cert,
-        '-startdate', dates[0], '-enddate', dates[1], '-notext');
+      openssl(
+        'ca',
+        '-batch',
+        '-cert',
+        path(`${signer}.pem`),
+        '-keyfile',
+        path(`${signer}.key`),
+        '-in',
+        path(`${name}.csr`),
+        '-out',
+        pair.cert,
+        '-startdate',
+        dates[0],
+        '-enddate',
+        dates[1],
+        '-notext',
+      );
     }
     return pair;
   };

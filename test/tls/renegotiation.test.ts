@@ -37,7 +37,14 @@ describe('TLS renegotiation', () => {
 
   /** A TLS 1.2 connection that sends `first`, then asks to renegotiate: what renegotiate() reported, and whether the server closed the connection. */
   const renegotiate = async (port: number, first: Buffer, alpn?: string[]) => {
-    const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca, maxVersion: 'TLSv1.2', ...(alpn ? { ALPNProtocols: alpn } : {}) });
+    const socket = tls.connect({
+      port,
+      host: '127.0.0.1',
+      servername: 'localhost',
+      ca,
+      maxVersion: 'TLSv1.2',
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+    });
     socket.on('error', () => {});
     socket.on('data', () => {});
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
