@@ -181,16 +181,14 @@ export function parseEvent(obj: unknown): EngineEvent {
   };
 }
 
+// oxlint-disable-next-line no-control-regex -- control characters are what it blanks out
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]+/g;
+
 /** The reason in an engine fault body, for error messages and logs: its known fields only, each bounded and printable. */
 export function faultReason(body: unknown): string | undefined {
   const fault = isObject(body) && isObject(body.fault) ? body.fault : body;
   const parts = [field(fault, 'reason'), field(fault, 'detail'), field(fault, 'error_description'), field(fault, 'error')]
-    // oxlint-disable-next-line no-control-regex -- control characters are what it blanks out
-    .map((v) =>
-      text(v)
-        .replace(/[\u0000-\u001f\u007f]+/g, ' ')
-        .trim(),
-    )
+    .map((v) => text(v).replace(CONTROL_CHARACTERS, ' ').trim())
     .filter((s) => s !== '')
     .map((s) => (s.length > 160 ? `${s.slice(0, 160)}...` : s));
   return parts.length > 0 ? parts.join(': ') : undefined;
