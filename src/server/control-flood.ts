@@ -17,8 +17,8 @@ import type { Logger } from '../log';
 
 /** Bytes a call may take beyond its messages: HEADERS (HPACK), frame headers, the client's WINDOW_UPDATEs and PINGs for it. */
 export const CALL_ALLOWANCE_BYTES = 1_024;
-/** Checked this often, as a token bucket (burst: one second's worth), so a flood is cut within about this long (at 100 ms, a flood held one call for 26 ms before its cut; at 20 ms, 10 ms: BENCH_ONLY=control-flood make bench). */
-const CHECK_INTERVAL_MS = 20;
+/** Checked this often, as a token bucket (burst: one second's worth), so a flood is cut within about this long (BENCH_ONLY=control-flood make bench). */
+const CHECK_INTERVAL_MS = 10;
 /** After the GOAWAY, time for it to leave before the connection is closed. */
 const FLUSH_MS = 20;
 
@@ -71,6 +71,9 @@ export class ControlFloodGuard {
       if (w.budget >= 0 || session.destroyed) continue;
       this.sessions.delete(session);
       session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      // Read no more of it while the GOAWAY leaves: until the close, nghttp2 went on parsing the flood
+      // for as long again as it took to catch it. (destroy() at once would not send the GOAWAY.)
+      stopReading(session);
       setTimeout(() => session.destroy(), FLUSH_MS).unref();
       if (this.cut++ === 0) {
         this.logger.warn(
@@ -91,6 +94,12 @@ export class ControlFloodGuard {
     if (this.cut > 1) this.logger.warn('connections closed for flooding control frames', { connections: this.cut - 1, intervalMs: 60_000 });
     this.cut = 0;
   }
+}
+
+/** Stops reading the connection's socket (libuv readStop); Node's http2 socket proxy refuses pause(). */
+function stopReading(session: http2.ServerHttp2Session): void {
+  const handle = (session.socket as unknown as { _handle?: { readStop?: () => unknown } } | undefined)?._handle;
+  handle?.readStop?.();
 }
 
 function bytesRead(session: http2.ServerHttp2Session): number {
