@@ -47,7 +47,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   // The engine's view of the unit: read on a timer of its own, optional (a failure is "unknown", never a failed sync).
   const calls = new CallWindow();
   const engineView = engineViewWatcher(config, client, connection.username, calls, logger, metrics);
-  const endpoints = new Endpoints(inventory, config, logger, metrics, (method, outcome) => calls.record(method, outcome));
+  const endpoints = new Endpoints(inventory.served, config, logger, metrics, (method, outcome) => calls.record(method, outcome));
   const engineStatus = engineStatusService(() => engineView.status());
   endpoints.addGrpcService(engineStatus.definition, engineStatus.handlers);
   // Served while fresh or stale; NOT_SERVING while loading or too old, back by itself when the engine is.

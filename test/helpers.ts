@@ -148,7 +148,7 @@ export function inventorySettings(overrides: Partial<InventorySettings> = {}): I
 /** The view a call would score against (reading on demand what the snapshot lacks), with no deadline. */
 export async function viewOf(inv: HostInventory, snapshot: InventorySnapshot, needs: Partial<CallNeeds>): Promise<CallView> {
   const open = () => ({ signal: new AbortController().signal, dispose() {} });
-  return inv.withView(snapshot, { hostIds: needs.hostIds ?? [], vmIds: needs.vmIds ?? [] }, open, (view) => view);
+  return inv.served.withView(snapshot, { hostIds: needs.hostIds ?? [], vmIds: needs.vmIds ?? [] }, open, (view) => view);
 }
 
 /**

@@ -1,19 +1,14 @@
 /**
  * HostInventory, the inventory of a process that reads the engine itself and
  * answers calls: the sync loop keeps a snapshot fresh and publishes each
- * generation to the served inventory (freshness and on-demand reads), which
- * handlers see only as ScoringInventory. (A worker-mode primary answers no
+ * generation to the served inventory (freshness and on-demand reads, `served`),
+ * which handlers see only as ScoringInventory. (A worker-mode primary answers no
  * calls: its sync loop publishes to the workers instead, src/cluster/.)
  */
-import type { InventorySettings } from '../config/load';
-import type { Logger } from '../log';
 import { Metrics } from '../metrics/metrics';
-import type { CallView } from './call-view';
 import type { InventorySource } from './engine-reads';
-import type { InventoryInfo, InventoryState } from './freshness';
-import type { HostListing, OsUsage, VmListing } from './listings';
-import type { CallNeeds, OpenCallSignal } from './read-through';
-import { type ScoringInventory, ServedInventory } from './served';
+import type { InventoryState } from './freshness';
+import { ServedInventory, type ServedInventoryOptions } from './served';
 import type { InventorySnapshot } from './snapshot';
 import { InventorySync } from './sync';
 import type { SyncStats } from './sync-record';
@@ -26,21 +21,14 @@ export type { InventorySource } from './engine-reads';
 export type { SnapshotUpdate } from './generation-sink';
 export type { SyncStats } from './sync-record';
 
-export interface HostInventoryOptions {
+export interface HostInventoryOptions extends ServedInventoryOptions {
+  /** What the sync loop reads; on-demand reads go there too. */
   readonly source: InventorySource;
-  readonly settings: InventorySettings;
-  readonly logger: Logger;
-  /** Wall clock in epoch ms; injected so tests control time. Default Date.now. */
-  readonly now?: () => number;
-  /** A clock that never jumps (ms), for ages and the agreement span. Default performance.now, or `now` when only that is injected. */
-  readonly monotonicNow?: () => number;
   /** 0..1, for the backoff jitter. Default Math.random. */
   readonly random?: () => number;
-  /** Where the inventory's metrics go; default a registry of its own. */
-  readonly metrics?: Metrics;
 }
 
-export class HostInventory implements ScoringInventory {
+export class HostInventory {
   /** What calls are answered from: where the sync loop publishes. */
   readonly served: ServedInventory;
   private readonly loop: InventorySync;
@@ -90,25 +78,5 @@ export class HostInventory implements ScoringInventory {
   }
   onStateChange(listener: (state: InventoryState) => void): void {
     this.served.onStateChange(listener);
-  }
-
-  // ScoringInventory: the served inventory's.
-  servableSnapshot(): InventorySnapshot {
-    return this.served.servableSnapshot();
-  }
-  info(snapshot: InventorySnapshot): InventoryInfo {
-    return this.served.info(snapshot);
-  }
-  withView<T>(snapshot: InventorySnapshot, needs: CallNeeds, openSignal: OpenCallSignal, use: (view: CallView) => T): T | Promise<T> {
-    return this.served.withView(snapshot, needs, openSignal, use);
-  }
-  operatingSystems(snapshot: InventorySnapshot): readonly OsUsage[] {
-    return this.served.operatingSystems(snapshot);
-  }
-  hosts(snapshot: InventorySnapshot): readonly HostListing[] {
-    return this.served.hosts(snapshot);
-  }
-  vms(snapshot: InventorySnapshot, hostId: string | undefined, max: number): { vms: readonly VmListing[]; total: number } | undefined {
-    return this.served.vms(snapshot, hostId, max);
   }
 }

@@ -161,11 +161,11 @@ describe('HostInventory against the simulated engine', () => {
   it('marks the inventory stale after 2 x the refresh interval (injected clock)', async () => {
     const inv = make({ refreshIntervalMs: 30_000 });
     const snap = await inv.refresh();
-    expect(inv.info(snap)).toMatchObject({ stale: false, generation: 1, hostCount: 6, vmCount: 80, refreshedAt: clock });
+    expect(inv.served.info(snap)).toMatchObject({ stale: false, generation: 1, hostCount: 6, vmCount: 80, refreshedAt: clock });
     clock += 60_000;
-    expect(inv.info(snap).stale).toBe(false);
+    expect(inv.served.info(snap).stale).toBe(false);
     clock += 1;
-    expect(inv.info(snap).stale).toBe(true);
+    expect(inv.served.info(snap).stale).toBe(true);
   });
 
   it('a failed refresh keeps the last good snapshot', async () => {
@@ -182,15 +182,15 @@ describe('HostInventory against the simulated engine', () => {
     const states: string[] = [];
     inv.onStateChange((s) => states.push(s));
     expect(inv.checkState()).toBe('loading');
-    expect(() => inv.servableSnapshot()).toThrow(/not loaded/);
+    expect(() => inv.served.servableSnapshot()).toThrow(/not loaded/);
     await inv.refresh();
     clock += 2_001;
     inv.checkState();
     clock += 8_000;
     inv.checkState();
-    expect(() => inv.servableSnapshot()).toThrow(/is 10 s old, more than the maximum staleness of 10 s/);
+    expect(() => inv.served.servableSnapshot()).toThrow(/is 10 s old, more than the maximum staleness of 10 s/);
     await inv.refresh();
-    expect(inv.servableSnapshot().generation).toBe(2);
+    expect(inv.served.servableSnapshot().generation).toBe(2);
     expect(states).toEqual(['fresh', 'stale', 'expired', 'fresh']);
   });
 

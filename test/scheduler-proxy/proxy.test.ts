@@ -434,7 +434,7 @@ describe('a body dripped slowly', () => {
     scorer = await startScorer(sim);
     // The service's own listener with the real methods, but a body timeout short enough for a test.
     const methods = createProxyMethods({
-      scoreVm: scoreVmLikeScoreHosts(scorer.service.inventory, loadConfig({}).limits),
+      scoreVm: scoreVmLikeScoreHosts(scorer.service.inventory.served, loadConfig({}).limits),
       logger: silentLogger,
     });
     listener = new SchedulerProxyListener({ methods, logger: silentLogger, maxBodyBytes: 2 ** 20, bodyTimeoutMs: 300 });
