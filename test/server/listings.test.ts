@@ -183,6 +183,31 @@ describe('listing RPCs over gRPC', () => {
     expect((await listHosts()).hosts).toHaveLength(45);
   });
 
+  it('a ListVmsRequest cut short inside host_id is not a valid request, not a listing of the bytes that arrived', async () => {
+    const raw = new grpc.Client(scorer.address, grpc.credentials.createInsecure());
+    const send = (bytes: Buffer) =>
+      new Promise<Buffer>((resolve, reject) =>
+        raw.makeUnaryRequest(
+          '/ksmscorer.v1.HostScorerService/ListVms',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          bytes,
+          (err, res) => (err ? reject(err) : resolve(res!)),
+        ),
+      );
+    const hostId = [...sim.inventory.hosts.keys()][0]!;
+    try {
+      // host_id (field 1) says 40 bytes; the message ends after the 36 of a real host's id.
+      const cut = Buffer.concat([Buffer.from([0x0a, 40]), Buffer.from(hostId)]);
+      await expectGrpcError(send(cut), grpc.status.INVALID_ARGUMENT, /^request: not a valid ListVmsRequest message \(/);
+      // host_id says 2^32 - 1 bytes and none follow.
+      const empty = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+      await expectGrpcError(send(empty), grpc.status.INVALID_ARGUMENT, /^request: not a valid ListVmsRequest message \(/);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('scored_os: the OS asked for, or the OS of the VM vm_id names; in a batch, per item', async () => {
     const vm = [...sim.inventory.vms.values()].find((v) => v.hostId !== undefined && v.guest !== undefined)!;
     const byVm = await unary<unknown, ScoreHostsResponse__Output>(scorer.client, 'ScoreHosts', { vm_id: vm.id });
