@@ -30,9 +30,9 @@ test: build test-deps lint
 	npx tsc -p test
 	npx vitest run
 
-# Lint (oxlint with typescript-eslint's type-checked rules), the layering of src/ (scripts/layers.mjs) and the format (prettier); zero warnings.
+# Lint (oxlint with typescript-eslint's type-checked rules), the architecture of src/ (scripts/architecture.mjs: layers, cycles, file size) and the format (prettier); zero warnings.
 lint: build
-	node scripts/layers.mjs --check
+	node scripts/architecture.mjs
 	npx oxlint src test scripts
 	npx prettier --check .
 
