@@ -110,7 +110,16 @@ describe('ksm-scorer CLI', () => {
     // KSM_SCORER_TARGET_TLS is read by the settings table's flag kind: a value that is neither true nor false is named, not taken as false.
     const tls = run(['health'], { KSM_SCORER_TARGET_TLS: 'maybe' });
     expect(await tls.exited).toBe(2);
-    expect(tls.stderr).toBe('ksm-scorer health: KSM_SCORER_TARGET_TLS must be true or false, got "maybe" (see ksm-scorer health --help)\n');
+    expect(tls.stderr).toBe(
+      'ksm-scorer health: KSM_SCORER_TARGET_TLS must be true or false (or 1, 0, yes, no), got "maybe" (see ksm-scorer health --help)\n',
+    );
+    // Spaces around the address are trimmed alike from the option and the variable: both reach the call (refused: exit 1).
+    for (const p of [
+      run(['health', '--target', ' 127.0.0.1:1 ', '--timeout', '2']),
+      run(['health', '--timeout', '2'], { KSM_SCORER_TARGET: ' 127.0.0.1:1 ' }),
+    ]) {
+      expect(await p.exited, p.stderr).toBe(1);
+    }
   }, 60_000);
 
   it('batch on a file that is not there is a failure (exit 1), not a usage error', async () => {

@@ -128,7 +128,8 @@ function clientTarget(values: ClientValues): { address: HostPort; tls: TargetTls
     key: values.key !== undefined,
   };
   const settings = readClientSettings(process.env, given);
-  const option = values.target === undefined ? undefined : TARGET.parse(values.target);
+  // Trimmed as every setting's value is (load.ts), so --target and KSM_SCORER_TARGET take the same text.
+  const option = values.target === undefined ? undefined : TARGET.parse(values.target.trim());
   const problems = [...(option !== undefined && 'problem' in option ? [`--target ${option.problem}`] : []), ...settings.problems];
   if (problems.length > 0) throw new UsageError(problems.join('; '));
   const address = option !== undefined && 'value' in option ? option.value : settings.values.target;

@@ -22,7 +22,7 @@ export const TLS_OPTIONS = {
 
 export const TLS_USAGE = `      --tls calls over TLS, trusting the system's CAs; --ca FILE (PEM) trusts the CA that signed the
       server's certificate instead; --cert FILE and --key FILE add a client certificate (mutual TLS).
-      Each implies --tls; defaults: $${TARGET_TLS.env} (true), $${TARGET_CA.env}, ${nameAfter(TARGET, TARGET_CERT)}, ${nameAfter(TARGET, TARGET_KEY)}.`;
+      Each implies --tls; defaults: $${TARGET_TLS.env}=true, $${TARGET_CA.env}, ${nameAfter(TARGET, TARGET_CERT)}, ${nameAfter(TARGET, TARGET_KEY)}.`;
 
 export interface TlsValues {
   readonly tls?: boolean | undefined;

@@ -81,7 +81,7 @@ export function flag<N extends string>(spec: { env: N; default: boolean; descrip
     parse(raw) {
       if (/^(true|1|yes)$/i.test(raw)) return { value: true };
       if (/^(false|0|no)$/i.test(raw)) return { value: false };
-      return { problem: `must be true or false, got ${shown(raw)}` };
+      return { problem: `must be true or false (or 1, 0, yes, no), got ${shown(raw)}` };
     },
   };
 }

@@ -26,7 +26,7 @@ describe('the client commands settings (KSM_SCORER_TARGET*), read by the kinds o
   it('a bad value is a problem naming the variable, the value echoed short; a variable its option overrides is not read', () => {
     expect(readClientSettings({ KSM_SCORER_TARGET: 'localhost', KSM_SCORER_TARGET_TLS: 'maybe' }, none).problems).toEqual([
       'KSM_SCORER_TARGET must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051, got "localhost"',
-      'KSM_SCORER_TARGET_TLS must be true or false, got "maybe"',
+      'KSM_SCORER_TARGET_TLS must be true or false (or 1, 0, yes, no), got "maybe"',
     ]);
     expect(readClientSettings({ KSM_SCORER_TARGET: '127.0.0.1:0' }, none).problems).toHaveLength(1);
     expect(
