@@ -129,7 +129,8 @@ function connect(v) {
     onStack.delete(w);
     component.push(relative(SRC, w));
   } while (w !== v);
-  if (component.length > 1 || graph.get(v).has(v)) problems.push(`import cycle: ${component.sort((a, b) => a.localeCompare(b)).join(' <-> ')}`);
+  if (component.length > 1 || graph.get(v).has(v))
+    problems.push(`import cycle: ${component.sort((a, b) => a.localeCompare(b)).join(' <-> ')}`);
 }
 for (const file of graph.keys()) if (!indexOf.has(file)) connect(file);
 
