@@ -71,6 +71,9 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
   // At debug, how long this worker's event loop was held up since the last whole generation: its message's
   // deserialisation (before any handler runs) and the rebuild both count. Off otherwise: it wakes every millisecond.
   const loopDelay = config.log.level === 'debug' ? new LoopDelay() : undefined;
+  // And from a whole generation's arrival until it is applied: what applying it costs, apart from the calls and
+  // collections in between generations and the CPU the other processes take (make bench tells the two apart).
+  const applyDelay = config.log.level === 'debug' ? new LoopDelay() : undefined;
   /** A whole generation, rebuilt in slices; how long it took and the longest block since the last one, at debug. */
   const rebuild = async (snapshot: Parameters<typeof decodeSnapshotInSlices>[0]) => {
     const t0 = performance.now();
@@ -81,6 +84,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
         generation: snapshot.generation,
         ms: Math.round(performance.now() - t0),
         loopDelayMaxMs: loopDelay?.maxMs(),
+        applyLoopDelayMaxMs: applyDelay?.maxMs(),
       });
       loopDelay?.reset();
     }
@@ -127,6 +131,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
       await endpoints.shutdown(config.server.shutdownGraceMs);
       reads.failAll(new ScorerError('cancelled', 'worker stopped'));
       loopDelay?.stop();
+      applyDelay?.stop();
       await inventory.stop();
       logger.info('worker stopped', { calls: inventory.calls });
       resolve(0);
@@ -143,6 +148,7 @@ export function runWorker(config: Config, logger: Logger): Promise<number> {
           });
           break;
         case 'generation':
+          if (message.generation.kind === 'full') applyDelay?.reset();
           void follow(message.generation); // applied in order on `applying`; its failures are handled there
           break;
         case 'sync-failed':

@@ -50,6 +50,8 @@ interface Row {
   between: number[];
   /** The longest event-loop block during refreshes, median over refreshes (a worker's, in worker mode). */
   loopMax: number;
+  /** Worker mode: the longest block from a generation's arrival until applied, median over refreshes (NaN: one process). */
+  applyMax: number;
 }
 
 async function measure(hosts: number, vms: number, workers: number): Promise<Row> {
@@ -123,6 +125,14 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
       measured.map(blocks).sort((a, b) => a - b),
       50,
     );
+    // Worker mode: the longest block from each generation's arrival until applied (its cost alone).
+    const applyMax =
+      workers > 1
+        ? percentile(
+            measured.map((l) => Math.max(0, ...applied(l.generation).map((a) => Number(a.applyLoopDelayMaxMs)))).sort((a, b) => a - b),
+            50,
+          )
+        : NaN;
     return {
       hosts,
       vms,
@@ -135,6 +145,7 @@ async function measure(hosts: number, vms: number, workers: number): Promise<Row
       during,
       between,
       loopMax,
+      applyMax,
     };
   } finally {
     await scorer.stop();
@@ -211,6 +222,7 @@ export async function refreshBench(): Promise<string> {
         'p99 ms between (ref)',
         'p99 ratio (median, min-max)',
         'loop delay max ms (median, min-max)',
+        'worker: applying, max ms',
       ],
       rows.map((runs) => {
         const r0 = runs[0]!;
@@ -229,6 +241,7 @@ export async function refreshBench(): Promise<string> {
           fmt(median(p99b)),
           `${fmt(median(ratios))} (${spread(ratios)})`,
           `${fmt(median(loop))} (${spread(loop)})`,
+          r0.workers === 1 ? '-' : `${fmt(median(runs.map((r) => r.applyMax)))} (${spread(runs.map((r) => r.applyMax))})`,
         ];
       }),
     ),
