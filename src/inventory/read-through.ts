@@ -15,7 +15,7 @@ import { ScorerError } from '../errors';
 import type { Logger } from '../log';
 import type { Counter, Metrics } from '../metrics/metrics';
 import { unusableAsGone } from '../ovirt/rejections';
-import { countOs } from '../scoring/os-counts';
+import { HostOsCounts } from '../scoring/os-counts';
 import type { CallNeeds, OpenCallSignal } from '../scoring/view';
 import { CallView, type OnDemandHost } from './call-view';
 import type { InventorySnapshot, VmPlacement } from './snapshot';
@@ -200,7 +200,7 @@ export class ReadThrough {
       const host = await this.limiter.run(() => unusableAsGone(this.source.getHost(id, signal)), signal);
       if (host === undefined) return NOT_FOUND;
       const vms = await this.limiter.run(() => this.source.listVmsOnHost(host, signal), signal);
-      return { found: true, generation, host: { counts: countOs(vms.map((vm) => vm.os)), vmIds: new Set(vms.map((vm) => vm.id)) } };
+      return { found: true, generation, host: { counts: HostOsCounts.of(vms.map((vm) => vm.os)), vmIds: new Set(vms.map((vm) => vm.id)) } };
     }
     const vm = await this.limiter.run(() => unusableAsGone(this.source.getVm(id, signal)), signal);
     return vm === undefined ? NOT_FOUND : { found: true, generation, vm: { hostId: vm.hostId, os: vm.os } };

@@ -5,7 +5,7 @@
  * under it: both build a new snapshot (SnapshotBuilder, applyChanges).
  */
 import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
-import { bump, countOs, emptyCounts, type HostOsCounts, type MutableHostOsCounts, withVm } from '../scoring/os-counts';
+import { HostOsCounts, type HostOsCountsBuilder } from '../scoring/os-counts';
 import type { RecordRejections } from '../ovirt/rejections';
 import { VmIndex, type VmPlacement } from './vm-index';
 import { VmTable } from './vm-table';
@@ -36,6 +36,8 @@ export interface InventorySnapshot {
  */
 export class SnapshotBuilder {
   private readonly hostIds: string[] = [];
+  /** Host id -> its number in hostIds. */
+  private readonly hostNumbers = new Map<string, number>();
   /**
    * Hosts that VMs name but the host list lacks (added or removed between the
    * two reads, or hidden from this account), with how many VMs name each. Such
@@ -43,10 +45,13 @@ export class SnapshotBuilder {
    * reads it from the engine, as for any host the snapshot does not hold.
    */
   readonly unlistedHosts = new Map<string, number>();
-  /** type -> version -> the one OsIdentity object for it. */
-  private readonly interned = new Map<string, Map<string, OsIdentity>>();
-  /** Built in their final shape as VMs arrive, so build() only wraps them. */
-  private readonly counts = new Map<string, MutableHostOsCounts>();
+  /** type -> version -> the number of the one OsIdentity object for it in `oses`. */
+  private readonly interned = new Map<string, Map<string, number>>();
+  private readonly oses: OsIdentity[] = [];
+  /** Every host's counts, filled as VMs arrive (in place: build() has nothing left to do), and what fills them. */
+  private readonly hosts: ReadonlyMap<string, HostOsCounts>;
+  private readonly counts: HostOsCountsBuilder;
+  private built = false;
   /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
   private readonly vms: VmTable;
   private readonly hostDetails = new Map<string, EngineHost>();
@@ -62,13 +67,13 @@ export class SnapshotBuilder {
     this.vms = new VmTable(Math.max(1_024, Math.ceil(expectedVms * 1.1)));
     for (const h of hosts) {
       // Listed twice: used once, in its first place, as it was listed last (as VMs and clusters are).
-      if (this.counts.has(h.id)) rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
-      else {
-        this.counts.set(h.id, emptyCounts());
-        this.hostIds.push(h.id);
-      }
+      if (this.hostNumbers.has(h.id)) rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
+      else this.hostNumbers.set(h.id, this.hostIds.push(h.id) - 1);
       this.hostDetails.set(h.id, h);
     }
+    const { counts, builder } = HostOsCounts.toFill(this.hostIds.length, this.oses);
+    this.hosts = new Map(this.hostIds.map((id, i) => [id, counts[i]!]));
+    this.counts = builder;
     const byId = new Map<string, EngineCluster>();
     for (const c of clusters) {
       if (byId.has(c.id)) rejections?.reject('cluster', 'duplicate', c.id, `engine listed cluster ${c.id} twice`);
@@ -78,35 +83,38 @@ export class SnapshotBuilder {
   }
 
   addVms(vms: readonly EngineVm[]): void {
+    // The counts are the snapshot's own: once it is built they must not change.
+    if (this.built) throw new Error('SnapshotBuilder: VMs added after build()');
     for (const vm of vms) {
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
       const os = this.intern(vm.os);
-      const previous = this.vms.set(vm.id, vm.hostId, os);
+      const previous = this.vms.set(vm.id, vm.hostId, this.oses[os]!);
       if (previous !== undefined) {
         this.rejections?.reject('vm', 'duplicate', vm.id, `engine listed vm ${vm.id} twice`);
-        this.count(previous.hostId, previous.os, -1);
+        this.count(previous.hostId, this.intern(previous.os), -1);
       }
       this.count(vm.hostId, os, +1);
     }
   }
 
-  private count(hostId: string | undefined, os: OsIdentity, delta: 1 | -1): void {
+  private count(hostId: string | undefined, os: number, delta: 1 | -1): void {
     if (hostId === undefined) return;
-    const counts = this.counts.get(hostId);
-    if (counts !== undefined) return bump(counts, os, delta);
+    const host = this.hostNumbers.get(hostId);
+    if (host !== undefined) return this.counts.add(host, os, delta);
     const n = (this.unlistedHosts.get(hostId) ?? 0) + delta;
     if (n === 0) this.unlistedHosts.delete(hostId);
     else this.unlistedHosts.set(hostId, n);
   }
 
   build(args: { generation: number; refreshedAt: number }): InventorySnapshot {
+    this.built = true;
     return Object.freeze({
       generation: args.generation,
       refreshedAt: args.refreshedAt,
       hostCount: this.hostIds.length,
       vmCount: this.vms.size,
       hostIds: Object.freeze(this.hostIds),
-      hosts: this.counts,
+      hosts: this.hosts,
       hostDetails: this.hostDetails,
       clusters: this.clusters,
       vms: VmIndex.of(this.vms),
@@ -115,15 +123,15 @@ export class SnapshotBuilder {
 
   /**
    * Many VMs share few OS identities: one object each, so memory follows
-   * distinct OSes, not VMs. Nested maps, not concatenated keys: a refresh
-   * would otherwise make two temporary strings per VM.
+   * distinct OSes, not VMs; returns its number in `oses`. Nested maps, not
+   * concatenated keys: a refresh would otherwise make two temporary strings per VM.
    */
-  private intern(os: OsIdentity): OsIdentity {
+  private intern(os: OsIdentity): number {
     let versions = this.interned.get(os.type);
-    if (versions === undefined) this.interned.set(os.type, (versions = new Map<string, OsIdentity>()));
-    let interned = versions.get(os.version);
-    if (interned === undefined) versions.set(os.version, (interned = Object.freeze({ type: os.type, version: os.version })));
-    return interned;
+    if (versions === undefined) this.interned.set(os.type, (versions = new Map<string, number>()));
+    let n = versions.get(os.version);
+    if (n === undefined) versions.set(os.version, (n = this.oses.push(Object.freeze({ type: os.type, version: os.version })) - 1));
+    return n;
   }
 }
 
@@ -145,7 +153,7 @@ export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChan
       hostDetails.delete(id);
     } else {
       if (!hosts.has(id)) hostIds.push(id);
-      hosts.set(id, countOs(change.vms.map((vm) => vm.os)));
+      hosts.set(id, HostOsCounts.of(change.vms.map((vm) => vm.os)));
       hostDetails.set(id, change.host);
     }
   }
@@ -155,7 +163,7 @@ export function applyChanges(snapshot: InventorySnapshot, changes: InventoryChan
     // A host re-read above already counts its VMs as the engine has them now.
     if (hostId === undefined || changes.hosts.has(hostId)) return;
     const counts = hosts.get(hostId);
-    if (counts !== undefined) hosts.set(hostId, withVm(counts, os, delta));
+    if (counts !== undefined) hosts.set(hostId, counts.withVm(os, delta));
   };
   for (const [id, vm] of changes.vms) {
     const before = snapshot.vms.get(id);

@@ -15,8 +15,21 @@ import type { EngineClientOptions } from './transport';
 
 export type { EngineClientOptions } from './transport';
 
-/** VMs parsed and handed over between two yields to the event loop during a refresh: well under a millisecond. */
+/** Records (VMs, hosts) parsed and handed over between two yields to the event loop during a refresh: well under a millisecond. */
 const PARSE_SLICE = 100;
+
+/** Parses `items` a slice at a time, yielding between slices: a call that arrives meanwhile waits for one slice, not the answer. */
+async function parseInSlices<T>(
+  items: readonly unknown[],
+  parse: (item: unknown) => T,
+  rejections: RecordRejections,
+  use: (records: T[]) => void,
+): Promise<void> {
+  for (let at = 0; at < items.length; at += PARSE_SLICE) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    use(parseEach(items.slice(at, at + PARSE_SLICE), parse, rejections));
+  }
+}
 
 export class EngineClient {
   private readonly session: EngineSession;
@@ -30,10 +43,13 @@ export class EngineClient {
 
   /** `rejections`: where records left out are counted (default the client's own; a sync passes one of its own). */
   async listHosts(signal?: AbortSignal, rejections = this.rejections): Promise<EngineHost[]> {
-    return this.session.get('/hosts', {}, signal, {
+    const items = await this.session.get('/hosts', {}, signal, {
       list: { listKey: 'host', fields: HOST_FIELDS },
-      parse: (body) => parseEach(listItems(body, 'host'), parseHost, rejections),
+      parse: (body) => listItems(body, 'host'),
     });
+    const hosts: EngineHost[] = [];
+    await parseInSlices(items, parseHost, rejections, (slice) => hosts.push(...slice));
+    return hosts;
   }
 
   async listClusters(signal?: AbortSignal, rejections = this.rejections): Promise<EngineCluster[]> {
@@ -67,11 +83,7 @@ export class EngineClient {
         );
       }
       firstOfLast = first;
-      // A slice at a time, yielding between slices: a call that arrives meanwhile waits for one slice, not a page.
-      for (let at = 0; at < items.length; at += PARSE_SLICE) {
-        if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        onPage(parseEach(items.slice(at, at + PARSE_SLICE), parseVm, rejections));
-      }
+      await parseInSlices(items, parseVm, rejections, onPage);
       if (items.length < max) return page;
       if (page * max >= maxVms) {
         throw new ScorerError(

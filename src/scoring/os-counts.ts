@@ -1,57 +1,199 @@
 /**
- * Per-host counts of VMs by OS identity, the data scoring reads: two numbers
- * (same type, same type and version) in O(1), so a host never costs a walk
- * over its VMs. `bump` is the one place a count changes.
+ * Per-host counts of VMs by OS identity, the data scoring reads: how many VMs
+ * of an OS type, and of an exact OS, without a walk over the host's VMs.
+ *
+ * A host runs a few distinct OSes, so its counts are a short list of (OS, VMs)
+ * pairs, scanned in place. The hosts of a full refresh share one store of
+ * typed arrays (CountStore): the collector sees a handful of objects for
+ * 5,000 hosts, where a map per host and per OS type made 50,000 that every
+ * generation copied through the young generation, long enough to hold the
+ * event loop for 10-25 ms (docs/benchmarks.md, issue 18).
  */
 import type { OsIdentity } from '../ovirt/model';
 
-export interface TypeCounts {
-  readonly total: number;
-  readonly byVersion: ReadonlyMap<string, number>;
+const NONE = -1;
+const INITIAL_PAIRS = 1_024;
+
+/** The pairs of hosts 0 .. n - 1: per host a linked list through `next`, and its VM total. */
+class CountStore {
+  /** Per host: its first pair (or NONE), and its VMs. */
+  readonly head: Int32Array;
+  readonly vmCount: Int32Array;
+  /** Per pair: the host's next pair (or NONE), the OS (an index into `oses`), the VMs (0 once all are taken away). */
+  next: Int32Array;
+  osAt: Uint32Array;
+  vmsAt: Int32Array;
+  /** Pairs in use (the arrays may hold more). */
+  pairs: number;
+
+  /** A store over `arrays` as they are, `pairs` of them in use. */
+  constructor(
+    readonly oses: readonly OsIdentity[],
+    arrays: EncodedHostOsCounts,
+    pairs = arrays.next.length,
+  ) {
+    ({ head: this.head, vmCount: this.vmCount, next: this.next, osAt: this.osAt, vmsAt: this.vmsAt } = arrays);
+    this.pairs = pairs;
+  }
+
+  /** A store of `hosts` hosts without a VM yet, room for `capacity` pairs before it grows. */
+  static empty(oses: readonly OsIdentity[], hosts: number, capacity = INITIAL_PAIRS): CountStore {
+    const arrays = {
+      head: new Int32Array(hosts).fill(NONE),
+      vmCount: new Int32Array(hosts),
+      next: new Int32Array(capacity),
+      osAt: new Uint32Array(capacity),
+      vmsAt: new Int32Array(capacity),
+    };
+    return new CountStore(oses, arrays, 0);
+  }
+
+  /** Adds `delta` VMs of OS number `os` on host number `host`; taking away more than there is does nothing. */
+  add(host: number, os: number, delta: number): void {
+    for (let p = this.head[host]!; p !== NONE; p = this.next[p]!) {
+      if (this.osAt[p] !== os) continue;
+      if (this.vmsAt[p]! + delta < 0) return;
+      this.vmsAt[p]! += delta;
+      this.vmCount[host]! += delta;
+      return;
+    }
+    if (delta < 0) return;
+    if (this.pairs === this.next.length) this.grow();
+    const p = this.pairs++;
+    this.osAt[p] = os;
+    this.vmsAt[p] = delta;
+    this.next[p] = this.head[host]!;
+    this.head[host] = p;
+    this.vmCount[host]! += delta;
+  }
+
+  private grow(): void {
+    const next = new Int32Array(this.next.length * 2);
+    next.set(this.next);
+    this.next = next;
+    const osAt = new Uint32Array(this.osAt.length * 2);
+    osAt.set(this.osAt);
+    this.osAt = osAt;
+    const vmsAt = new Int32Array(this.vmsAt.length * 2);
+    vmsAt.set(this.vmsAt);
+    this.vmsAt = vmsAt;
+  }
 }
 
-export interface HostOsCounts {
-  readonly vmCount: number;
-  readonly byType: ReadonlyMap<string, TypeCounts>;
+/** Hosts' counts as another process receives them: the arrays of a CountStore. */
+export interface EncodedHostOsCounts {
+  readonly head: Int32Array;
+  readonly vmCount: Int32Array;
+  readonly next: Int32Array;
+  readonly osAt: Uint32Array;
+  readonly vmsAt: Int32Array;
 }
 
-/** Counts while they are being built; handed out only as HostOsCounts. */
-export interface MutableHostOsCounts {
-  vmCount: number;
-  byType: Map<string, { total: number; byVersion: Map<string, number> }>;
-}
+/** One host's counts, read in its store; immutable once handed out (snapshots share them). */
+export class HostOsCounts {
+  private constructor(
+    private readonly store: CountStore,
+    private readonly host: number,
+  ) {}
 
-export const emptyCounts = (): MutableHostOsCounts => ({ vmCount: 0, byType: new Map() });
+  /** VMs counted on the host. */
+  get vmCount(): number {
+    return this.store.vmCount[this.host]!;
+  }
 
-/** Adds `delta` VMs (+1 or -1) of OS `os`; entries that reach zero are removed. */
-export function bump(counts: MutableHostOsCounts, os: OsIdentity, delta: number): void {
-  let type = counts.byType.get(os.type);
-  if (type === undefined) counts.byType.set(os.type, (type = { total: 0, byVersion: new Map() }));
-  const n = (type.byVersion.get(os.version) ?? 0) + delta;
-  if (n > 0) type.byVersion.set(os.version, n);
-  else type.byVersion.delete(os.version);
-  type.total += delta;
-  if (type.total <= 0) counts.byType.delete(os.type);
-  counts.vmCount += delta;
-}
+  /** VMs of OS type `type`, whatever their version. */
+  typeCount(type: string): number {
+    const { next, osAt, vmsAt, oses } = this.store;
+    let n = 0;
+    for (let p = this.store.head[this.host]!; p !== NONE; p = next[p]!) if (oses[osAt[p]!]!.type === type) n += vmsAt[p]!;
+    return n;
+  }
 
-export function countOs(oses: Iterable<OsIdentity>): HostOsCounts {
-  const counts = emptyCounts();
-  for (const os of oses) bump(counts, os, +1);
-  return counts;
+  /** VMs of exactly `os`: its type and its version. */
+  osCount(os: OsIdentity): number {
+    const { next, osAt, vmsAt, oses } = this.store;
+    for (let p = this.store.head[this.host]!; p !== NONE; p = next[p]!) {
+      const o = oses[osAt[p]!]!;
+      if (o === os || (o.type === os.type && o.version === os.version)) return vmsAt[p]!;
+    }
+    return 0;
+  }
+
+  /** Each OS the host runs, with its VMs (above zero), in no particular order. */
+  forEachOs(use: (os: OsIdentity, vms: number) => void): void {
+    const { next, osAt, vmsAt, oses } = this.store;
+    for (let p = this.store.head[this.host]!; p !== NONE; p = next[p]!) if (vmsAt[p]! > 0) use(oses[osAt[p]!]!, vmsAt[p]!);
+  }
+
+  /** The counts of a host running VMs of these OSes (an events poll's or an on-demand read of one host). */
+  static of(oses: Iterable<OsIdentity>): HostOsCounts {
+    const distinct: OsIdentity[] = [];
+    const numbers = new Map<string, number>();
+    const store = CountStore.empty(distinct, 1, 4);
+    for (const os of oses) {
+      // Equal identities count together, whether or not they are one object.
+      const key = `${os.type}\n${os.version}`;
+      let n = numbers.get(key);
+      if (n === undefined) numbers.set(key, (n = distinct.push(os) - 1));
+      store.add(0, n, +1);
+    }
+    return new HostOsCounts(store, 0);
+  }
+
+  /**
+   * A copy with one VM of OS `os` added (+1) or taken away (-1); these counts
+   * are left as they are. Taking away an OS the host does not run changes nothing.
+   */
+  withVm(os: OsIdentity, delta: 1 | -1): HostOsCounts {
+    if (delta < 0 && this.osCount(os) === 0) return this;
+    const oses: OsIdentity[] = [];
+    this.forEachOs((o, n) => {
+      for (let i = 0; i < n; i++) oses.push(o);
+    });
+    if (delta > 0) oses.push(os);
+    else
+      oses.splice(
+        oses.findIndex((o) => o.type === os.type && o.version === os.version),
+        1,
+      );
+    return HostOsCounts.of(oses);
+  }
+
+  /** Every host's counts in a store of their own, for another process: a few typed arrays that arrive as they are. */
+  static encode(hosts: readonly HostOsCounts[], osNumber: (os: OsIdentity) => number): EncodedHostOsCounts {
+    const store = CountStore.empty([], hosts.length);
+    hosts.forEach((counts, host) => counts.forEachOs((os, n) => store.add(host, osNumber(os), n)));
+    const { head, vmCount, pairs } = store;
+    return { head, vmCount, next: store.next.slice(0, pairs), osAt: store.osAt.slice(0, pairs), vmsAt: store.vmsAt.slice(0, pairs) };
+  }
+
+  /** The counts `encode` made, read where they arrived: nothing is copied or rebuilt. `oses`: the OS numbering given to encode. */
+  static decode(e: EncodedHostOsCounts, oses: readonly OsIdentity[]): HostOsCounts[] {
+    const store = new CountStore(oses, e);
+    const counts: HostOsCounts[] = [];
+    for (let i = 0; i < e.head.length; i++) counts.push(new HostOsCounts(store, i));
+    return counts;
+  }
+
+  /** Counts for hosts 0 .. hostCount - 1, to be filled by `builder` before anyone reads them. */
+  static toFill(hostCount: number, oses: readonly OsIdentity[]): { counts: HostOsCounts[]; builder: HostOsCountsBuilder } {
+    const store = CountStore.empty(oses, hostCount);
+    const counts: HostOsCounts[] = [];
+    for (let i = 0; i < hostCount; i++) counts.push(new HostOsCounts(store, i));
+    return { counts, builder: new HostOsCountsBuilder(store) };
+  }
 }
 
 /**
- * A copy of `counts` with one VM of OS `os` added (+1) or taken away (-1);
- * `counts` itself is left as it is (snapshots share it). Taking away an OS the
- * host does not have changes nothing.
+ * Fills every host's counts while a full refresh reads VMs page by page, in
+ * the store the hosts' HostOsCounts already read: nothing is left to build
+ * at the end. Its owner stops adding once it hands the counts out.
  */
-export function withVm(counts: HostOsCounts, os: OsIdentity, delta: 1 | -1): HostOsCounts {
-  const type = counts.byType.get(os.type);
-  if (delta < 0 && (type?.byVersion.get(os.version) ?? 0) === 0) return counts;
-  const byType = new Map(counts.byType as MutableHostOsCounts['byType']);
-  if (type !== undefined) byType.set(os.type, { total: type.total, byVersion: new Map(type.byVersion) });
-  const copy: MutableHostOsCounts = { vmCount: counts.vmCount, byType };
-  bump(copy, os, delta);
-  return copy;
+export class HostOsCountsBuilder {
+  constructor(private readonly store: CountStore) {}
+
+  /** Adds `delta` VMs (+1 or -1) of OS number `os` (in the `oses` given) on host number `host`. */
+  add(host: number, os: number, delta: 1 | -1): void {
+    this.store.add(host, os, delta);
+  }
 }

@@ -35,10 +35,9 @@ export function scoreHost(candidate: Candidate, os: OsIdentity): HostScore {
   if (counts === undefined) {
     return { host_id: hostId, score: 0, vm_count: 0, same_type_count: 0, same_version_count: 0, found: false };
   }
-  const sameType = counts.byType.get(os.type);
   let vmCount = counts.vmCount;
-  let sameTypeCount = sameType?.total ?? 0;
-  let sameVersionCount = sameType?.byVersion.get(os.version) ?? 0;
+  let sameTypeCount = counts.typeCount(os.type);
+  let sameVersionCount = counts.osCount(os);
   if (candidate.containsScoredVm && sameVersionCount > 0) {
     // The scored VM has the scored OS, so it sits in all three counts.
     vmCount--;

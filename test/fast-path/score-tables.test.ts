@@ -28,7 +28,7 @@ import {
 } from '../../src/inventory/snapshot';
 import { silentLogger } from '../../src/log';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
-import { countOs } from '../../src/scoring/os-counts';
+import { HostOsCounts } from '../../src/scoring/os-counts';
 import { decodeScoreHostsBatchRequest, decodeScoreHostsRequest } from '../../src/fast-path/decode';
 import { encodeScoreHostsBatchResponse, encodeScoreHostsResponse, type PreparedMessage } from '../../src/fast-path/encode';
 import { HostIdIndex } from '../../src/fast-path/host-id-index';
@@ -243,7 +243,7 @@ function randomWorld(random: Random): World {
     const onHost = Array.from({ length: Math.floor(random() * 8) }, () => ({ id: seededUuid(random), os: randomOs(random) }));
     // Sometimes it runs a VM the snapshot does not know: a VM scored there is not counted on it.
     if (random() < 0.5) onHost.push({ id: pick(random, extraVmIds), os: randomOs(random) });
-    extras.hosts.set(id, { counts: countOs(onHost.map((v) => v.os)), vmIds: new Set(onHost.map((v) => v.id)) });
+    extras.hosts.set(id, { counts: HostOsCounts.of(onHost.map((v) => v.os)), vmIds: new Set(onHost.map((v) => v.id)) });
   }
   const extraHostIds = [...extras.hosts.keys()];
   for (const id of extraVmIds)

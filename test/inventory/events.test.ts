@@ -94,9 +94,7 @@ describe('events keep the inventory fresh between full refreshes', () => {
     const after = await step();
     expect(after.vms.get(vm.id)?.os.type).toBe('windows_2022');
     const counts = after.hosts.get(vm.hostId!)!;
-    expect(counts.byType.get('windows_2022')?.total).toBe(
-      sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length,
-    );
+    expect(counts.typeCount('windows_2022')).toBe(sim.inventory.vmsOn(vm.hostId!).filter((v) => v.osType === 'windows_2022').length);
   });
 
   it('a removed VM and added or removed hosts are applied', async () => {

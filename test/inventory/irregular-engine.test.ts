@@ -16,7 +16,7 @@ import type { ScoreHostsResponse__Output } from '../../src/generated/ksmscorer/v
 import { createLogger } from '../../src/log';
 import type { OsIdentity } from '../../src/ovirt/model';
 import { osIdentity } from '../../src/ovirt/parse';
-import { countOs } from '../../src/scoring/os-counts';
+import { HostOsCounts } from '../../src/scoring/os-counts';
 import { scoreHost } from '../../src/scoring/score';
 import { hostJson, vmJson } from '../../src/simulator/answers';
 import type { SimulatedEngine } from '../../src/simulator/engine';
@@ -78,7 +78,7 @@ describe('an irregular engine', () => {
           scoreHost(
             {
               hostId: h.id,
-              counts: countOs(
+              counts: HostOsCounts.of(
                 sim.inventory
                   .vmsOn(h.id)
                   .filter((vm) => usable(vm.id))

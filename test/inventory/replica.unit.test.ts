@@ -39,8 +39,9 @@ const byKey = (a: readonly [string, ...unknown[]], b: readonly [string, ...unkno
 function observable(s: InventorySnapshot) {
   const counts = (id: string) => {
     const c = s.hosts.get(id)!;
-    const byType = [...c.byType].map(([t, tc]) => [t, tc.total, [...tc.byVersion].sort(byKey)] as const).sort(byKey);
-    return { vmCount: c.vmCount, byType };
+    const byOs: [string, number][] = [];
+    c.forEachOs((os, n) => byOs.push([`${os.type} ${os.version}`, n]));
+    return { vmCount: c.vmCount, byOs: byOs.sort(byKey) };
   };
   return {
     generation: s.generation,
@@ -65,8 +66,10 @@ function randomInventory(random: () => number) {
   const host = (n: number, name: string): EngineHost => ({
     id: id(1, n),
     name,
-    clusterId: pick(CLUSTERS).id,
+    // A cluster listed, one the cluster list lacks, or none; KSM running, not, or not said.
+    clusterId: pick([...CLUSTERS.map((c) => c.id), id(3, 9), undefined]),
     status: pick(['up', 'maintenance', '']),
+    ksmEnabled: pick([true, false, undefined]),
   });
   const hosts: EngineHost[] = Array.from({ length: 1 + Math.floor(random() * 8) }, (_, i) => host(i, `h${i}`));
   let nextVm = 0;

@@ -99,7 +99,7 @@ describe('applyChanges', () => {
     expect(after.hostIds).toEqual([H1, '10000000-0000-4000-8000-000000000003']);
     expect(after.hosts.get(H1)?.vmCount).toBe(0);
     expect(after.hosts.get(H2)).toBeUndefined();
-    expect(after.hosts.get('10000000-0000-4000-8000-000000000003')?.byType.get('windows_2022')?.total).toBe(1);
+    expect(after.hosts.get('10000000-0000-4000-8000-000000000003')?.typeCount('windows_2022')).toBe(1);
     expect(after.vms.get(V1)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countOs } from '../../src/scoring/os-counts';
+import { HostOsCounts } from '../../src/scoring/os-counts';
 import { SnapshotBuilder } from '../../src/inventory/snapshot';
 import { CallView } from '../../src/inventory/call-view';
 import type { EngineHost, EngineVm, OsIdentity } from '../../src/ovirt/model';
@@ -8,7 +8,11 @@ import { seededRandom, seededUuid } from '../../src/simulator/random';
 
 const os = (type: string, version = ''): OsIdentity => ({ type, version });
 const R8 = os('rhel_8x64', 'RHEL 8.6');
-const host = (oses: OsIdentity[], containsScoredVm = false): Candidate => ({ hostId: 'h', counts: countOs(oses), containsScoredVm });
+const host = (oses: OsIdentity[], containsScoredVm = false): Candidate => ({
+  hostId: 'h',
+  counts: HostOsCounts.of(oses),
+  containsScoredVm,
+});
 
 describe('scoreHost', () => {
   const cases: { name: string; candidate: Candidate; scored: OsIdentity; want: [number, number, number, number] }[] = [
@@ -52,7 +56,7 @@ describe('scoreHost', () => {
   });
 
   it('ranks by score descending, then host id ascending; keeps caller order otherwise', () => {
-    const c = (hostId: string, oses: OsIdentity[]): Candidate => ({ hostId, counts: countOs(oses), containsScoredVm: false });
+    const c = (hostId: string, oses: OsIdentity[]): Candidate => ({ hostId, counts: HostOsCounts.of(oses), containsScoredVm: false });
     const cands = [c('b', []), c('c', [R8]), c('a', []), c('d', [os('rhel_8x64')])];
     expect(scoreCandidates(cands, R8, true).map((s) => s.host_id)).toEqual(['c', 'd', 'a', 'b']);
     expect(scoreCandidates(cands, R8, false).map((s) => s.host_id)).toEqual(['b', 'c', 'a', 'd']);
