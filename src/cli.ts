@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-memory-reducer
+#!/usr/bin/env -S node --no-memory-reducer --single-threaded-gc
 /**
  * The `ksm-scorer` command: `serve` starts the service; the other commands
  * ask a running one (score, batch, os, hosts, vms, health). Usage errors exit

@@ -8,12 +8,18 @@
  * calls per second, for as long as the burst lasts (docs/benchmarks.md, "After an idle spell").
  * A service's heap should stay as its load made it. V8 reads the flag only at start, so a process
  * started without it cannot turn it on (v8.setFlagsFromString comes too late).
+ *
+ * --single-threaded-gc: the collector works on the thread it stops, without helper threads. The heap
+ * is small (the inventory lives in typed arrays, outside it), so helpers save little; but where
+ * cores are shared (workers, the decode thread, a CPU quota) a pause waits for helpers that are not
+ * running. A 100,000-VM refresh on 2 cores: longest block 16-19 ms with helpers, 6-9 ms without
+ * (docs/benchmarks.md, issue 18).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { onStopSignal } from './stop-signals';
 
-export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
+export const NODE_FLAGS: readonly string[] = ['--no-memory-reducer', '--single-threaded-gc'];
 
 /** The flags node was started without. */
 export const missingNodeFlags = (): string[] => NODE_FLAGS.filter((flag) => !process.execArgv.includes(flag));

@@ -219,7 +219,7 @@ describe('ksm-scorer CLI', () => {
     const bin = spawnProc(CLI, ['serve'], { KSM_SCORER_LISTEN: '127.0.0.1:0', KSM_SCORER_METRICS_LISTEN: 'off' });
     await waitForLog(bin, /"msg":"ksm-scorer listening"/);
     const argv = readFileSync(`/proc/${bin.child.pid}/cmdline`, 'utf8').split('\0');
-    expect(argv.slice(0, 2)).toEqual(['node', ...NODE_FLAGS]);
+    expect(argv.slice(0, 1 + NODE_FLAGS.length)).toEqual(['node', ...NODE_FLAGS]);
     expect(bin.stderr).toContain(`"pid":${bin.child.pid},`);
     bin.child.kill('SIGTERM');
     expect(await bin.exited).toBe(0);

@@ -80,7 +80,7 @@ describe('stop signals from a terminal', () => {
   );
 
   it('Ctrl-C while worker processes start stops the service after start-up (exit 0), not "could not start" (exit 1)', async () => {
-    const serve = spawnGroup(process.execPath, ['--no-memory-reducer', CLI, 'serve'], { KSM_SCORER_WORKERS: '2' });
+    const serve = spawnGroup(process.execPath, ['--no-memory-reducer', '--single-threaded-gc', CLI, 'serve'], { KSM_SCORER_WORKERS: '2' });
     // A worker is forked; its own SIGINT handler comes only once its modules have loaded.
     await waitFor(serve, /"msg":"worker started"/);
     ctrlC(serve);
@@ -125,7 +125,7 @@ describe('serve as PID 1 (the Dockerfile ENTRYPOINT)', () => {
   // Started without the flags, serve runs itself again with them (src/node-flags.ts): the signal then
   // reaches the process that relays it, before or after the service's process exists.
   it.skipIf(!canUnshare()).each([
-    ['with the flags', ['--no-memory-reducer']],
+    ['with the flags', ['--no-memory-reducer', '--single-threaded-gc']],
     ['without them (a relay and the service)', []],
   ])(
     'a SIGTERM that comes while node loads serve still stops it (tini as PID 1, as in the image), node started %s',

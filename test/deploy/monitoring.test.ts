@@ -41,7 +41,7 @@ async function serveForMetrics(env: Record<string, string> = {}): Promise<number
 }
 
 async function serveWithMetrics(env: Record<string, string> = {}): Promise<{ port: number; server: Proc }> {
-  const server = spawnProc(process.execPath, ['--no-memory-reducer', CLI, 'serve'], {
+  const server = spawnProc(process.execPath, ['--no-memory-reducer', '--single-threaded-gc', CLI, 'serve'], {
     KSM_SCORER_LISTEN: '127.0.0.1:0',
     KSM_SCORER_OVIRT_PROXY_LISTEN: '127.0.0.1:0',
     KSM_SCORER_SIM_HOSTS: '5',

@@ -54,4 +54,24 @@ describe('JsonDecoder', () => {
       /larger than 1048576 bytes/,
     );
   });
+
+  it('a long list comes back a part at a time (500 items each), whole and in order, as do lists of one part', async () => {
+    decoder = new JsonDecoder(64 * 2 ** 20);
+    const ids = (body: unknown) => (body as { vm: { id: string }[] }).vm.map((vm) => vm.id);
+    const want = (n: number) => page(n).vm.map((vm) => vm.id);
+    // 1,201 = 500 + 500 + 201: three parts.
+    const long = await decoder.decode(Buffer.from(JSON.stringify(page(1_201))), false, { listKey: 'vm', fields: VM_FIELDS });
+    expect(ids(long)).toEqual(want(1_201));
+    for (const n of [500, 499, 501, 1_000]) {
+      const body = await decoder.decode(gzipSync(Buffer.from(JSON.stringify(page(n)))), true, { listKey: 'vm', fields: VM_FIELDS });
+      expect(ids(body)).toEqual(want(n));
+    }
+    // Two long lists at once do not mix their parts.
+    const [a, b] = await Promise.all([
+      decoder.decode(Buffer.from(JSON.stringify(page(1_300))), false, { listKey: 'vm', fields: VM_FIELDS }),
+      decoder.decode(Buffer.from(JSON.stringify({ vm: page(900).vm.reverse() })), false, { listKey: 'vm', fields: VM_FIELDS }),
+    ]);
+    expect(ids(a)).toEqual(want(1_300));
+    expect(ids(b)).toEqual(want(900).reverse());
+  });
 });

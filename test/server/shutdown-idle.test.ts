@@ -60,7 +60,10 @@ describe('stop with idle client connections', () => {
     try {
       const { server, port } = await serveOnSimulator(
         (args, env) =>
-          spawnProc(process.execPath, ['--no-memory-reducer', CLI, ...args], { ...env, KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '10' }),
+          spawnProc(process.execPath, ['--no-memory-reducer', '--single-threaded-gc', CLI, ...args], {
+            ...env,
+            KSM_SCORER_SHUTDOWN_GRACE_SECONDS: '10',
+          }),
         4,
         20,
       );
