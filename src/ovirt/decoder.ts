@@ -68,48 +68,50 @@ function project(value, spec) {
   return out;
 }
 // A long list goes back LIST_PART items at a time, the next when the main thread asks for it: each part is
-// deserialised there in an event-loop turn of its own (5,000 hosts at once held it for 5 ms).
-const rests = new Map();
-const sendPart = (id) => {
-  const rest = rests.get(id);
-  if (rest === undefined) return;
-  const part = rest.items.slice(rest.at, rest.at + ${LIST_PART}).map((item) => project(item, rest.fields));
-  rest.at += ${LIST_PART};
-  if (rest.at < rest.items.length) parentPort.postMessage({ id, part });
-  else {
-    rests.delete(id);
-    parentPort.postMessage({ id, body: { [rest.listKey]: part } });
+// deserialised there in an event-loop turn of its own (5,000 hosts at once held it for 5 ms). One list is
+// held at a time: answers that arrive meanwhile wait as bytes, so the heap holds one parsed answer, as before.
+let sending; // { id, items, at, fields, listKey } of the list being sent
+const waiting = [];
+const sendPart = () => {
+  const part = sending.items.slice(sending.at, sending.at + ${LIST_PART}).map((item) => project(item, sending.fields));
+  sending.at += ${LIST_PART};
+  if (sending.at < sending.items.length) return parentPort.postMessage({ id: sending.id, part });
+  const { id, listKey } = sending;
+  sending = undefined;
+  parentPort.postMessage({ id, body: { [listKey]: part } });
+};
+const decode = ({ id, bytes, gzip, maxBytes, listKey, fields, maxItems }) => {
+  const buf = Buffer.from(bytes);
+  let raw;
+  try { raw = gzip ? gunzipSync(buf, { maxOutputLength: maxBytes }) : buf; } catch (err) {
+    return parentPort.postMessage({ id, tooLarge: err && err.code === 'ERR_BUFFER_TOO_LARGE', body: undefined });
+  }
+  let body;
+  try { body = JSON.parse(raw.toString('utf8')); } catch { return parentPort.postMessage({ id, body: undefined }); }
+  // Only the list's items cross back, projected to scalars: never a whole (possibly deep) answer.
+  if (!isObject(body)) return parentPort.postMessage({ id, body: undefined });
+  if (!(listKey in body)) return parentPort.postMessage({ id, body: {} });
+  const list = body[listKey];
+  const items = Array.isArray(list) ? list : [list];
+  if (maxItems !== undefined && items.length > maxItems) {
+    return parentPort.postMessage({ id, error: items.length + ' items where at most ' + maxItems + ' were asked for' });
+  }
+  sending = { id, items, at: 0, fields, listKey };
+  sendPart();
+};
+const guarded = (id, step) => {
+  try { step(); } catch (err) {
+    sending = undefined;
+    parentPort.postMessage({ id, error: String(err && err.message || err) });
   }
 };
-parentPort.on('message', ({ id, next, bytes, gzip, maxBytes, listKey, fields, maxItems }) => {
-  if (next !== undefined) {
-    try { sendPart(next); } catch (err) { rests.delete(next); parentPort.postMessage({ id: next, error: String(err && err.message || err) }); }
-    return;
-  }
-  try {
-    const buf = Buffer.from(bytes);
-    let raw;
-    try { raw = gzip ? gunzipSync(buf, { maxOutputLength: maxBytes }) : buf; } catch (err) {
-      parentPort.postMessage({ id, tooLarge: err && err.code === 'ERR_BUFFER_TOO_LARGE', body: undefined });
-      return;
-    }
-    let body;
-    try { body = JSON.parse(raw.toString('utf8')); } catch { parentPort.postMessage({ id, body: undefined }); return; }
-    // Only the list's items cross back, projected to scalars: never a whole (possibly deep) answer.
-    if (!isObject(body)) body = undefined;
-    else if (listKey in body) {
-      const list = body[listKey];
-      const items = Array.isArray(list) ? list : [list];
-      if (maxItems !== undefined && items.length > maxItems) {
-        parentPort.postMessage({ id, error: items.length + ' items where at most ' + maxItems + ' were asked for' });
-        return;
-      }
-      rests.set(id, { items, at: 0, fields, listKey });
-      return sendPart(id);
-    } else body = {};
-    parentPort.postMessage({ id, body });
-  } catch (err) {
-    parentPort.postMessage({ id, error: String(err && err.message || err) });
+parentPort.on('message', (message) => {
+  if (message.next !== undefined) {
+    if (sending !== undefined && sending.id === message.next) guarded(message.next, sendPart);
+  } else waiting.push(message);
+  while (sending === undefined && waiting.length > 0) {
+    const next = waiting.shift();
+    guarded(next.id, () => decode(next));
   }
 });
 `;

@@ -57,14 +57,18 @@ class CountStore {
       this.vmCount[host]! += delta;
       return;
     }
-    if (delta < 0) return;
+    if (delta > 0) this.append(host, os, delta);
+  }
+
+  /** A pair for an OS the host does not have yet (no search: its caller knows). */
+  append(host: number, os: number, vms: number): void {
     if (this.pairs === this.next.length) this.grow();
     const p = this.pairs++;
     this.osAt[p] = os;
-    this.vmsAt[p] = delta;
+    this.vmsAt[p] = vms;
     this.next[p] = this.head[host]!;
     this.head[host] = p;
-    this.vmCount[host]! += delta;
+    this.vmCount[host]! += vms;
   }
 
   private grow(): void {
@@ -128,15 +132,30 @@ export class HostOsCounts {
   /** The counts of a host running VMs of these OSes (an events poll's or an on-demand read of one host). */
   static of(oses: Iterable<OsIdentity>): HostOsCounts {
     const distinct: OsIdentity[] = [];
-    const numbers = new Map<string, number>();
-    const store = CountStore.empty(distinct, 1, 4);
+    const vms: number[] = [];
+    // type -> version -> number in `distinct`: equal identities count together, whether or not they are one object.
+    const numbers = new Map<string, Map<string, number>>();
     for (const os of oses) {
-      // Equal identities count together, whether or not they are one object.
-      const key = `${os.type}\n${os.version}`;
-      let n = numbers.get(key);
-      if (n === undefined) numbers.set(key, (n = distinct.push(os) - 1));
-      store.add(0, n, +1);
+      let versions = numbers.get(os.type);
+      if (versions === undefined) numbers.set(os.type, (versions = new Map<string, number>()));
+      const n = versions.get(os.version);
+      if (n !== undefined) {
+        vms[n]!++;
+        continue;
+      }
+      versions.set(os.version, distinct.length);
+      distinct.push(os);
+      vms.push(1);
     }
+    return HostOsCounts.fromPairs(distinct, vms);
+  }
+
+  /** One host's counts in a store of its own: `vms[i]` VMs of the distinct OS `oses[i]` (pairs of 0 left out). */
+  private static fromPairs(oses: readonly OsIdentity[], vms: readonly number[]): HostOsCounts {
+    const store = CountStore.empty(oses, 1, Math.max(1, oses.length));
+    vms.forEach((n, i) => {
+      if (n > 0) store.append(0, i, n);
+    });
     return new HostOsCounts(store, 0);
   }
 
@@ -146,23 +165,28 @@ export class HostOsCounts {
    */
   withVm(os: OsIdentity, delta: 1 | -1): HostOsCounts {
     if (delta < 0 && this.osCount(os) === 0) return this;
+    // A copy of the host's pairs, one changed: the cost follows its distinct OSes, not its VMs.
     const oses: OsIdentity[] = [];
+    const vms: number[] = [];
+    let changed = false;
     this.forEachOs((o, n) => {
-      for (let i = 0; i < n; i++) oses.push(o);
+      const same = !changed && (o === os || (o.type === os.type && o.version === os.version));
+      changed ||= same;
+      oses.push(o);
+      vms.push(same ? n + delta : n);
     });
-    if (delta > 0) oses.push(os);
-    else
-      oses.splice(
-        oses.findIndex((o) => o.type === os.type && o.version === os.version),
-        1,
-      );
-    return HostOsCounts.of(oses);
+    if (!changed) {
+      oses.push(os);
+      vms.push(1);
+    }
+    return HostOsCounts.fromPairs(oses, vms);
   }
 
   /** Every host's counts in a store of their own, for another process: a few typed arrays that arrive as they are. */
   static encode(hosts: readonly HostOsCounts[], osNumber: (os: OsIdentity) => number): EncodedHostOsCounts {
     const store = CountStore.empty([], hosts.length);
-    hosts.forEach((counts, host) => counts.forEachOs((os, n) => store.add(host, osNumber(os), n)));
+    // forEachOs gives each OS of a host once: appended without a search.
+    hosts.forEach((counts, host) => counts.forEachOs((os, n) => store.append(host, osNumber(os), n)));
     const { head, vmCount, pairs } = store;
     return { head, vmCount, next: store.next.slice(0, pairs), osAt: store.osAt.slice(0, pairs), vmsAt: store.vmsAt.slice(0, pairs) };
   }

@@ -74,4 +74,16 @@ describe('JsonDecoder', () => {
     expect(ids(a)).toEqual(want(1_300));
     expect(ids(b)).toEqual(want(900).reverse());
   });
+
+  it('holds one parsed answer at a time: an answer that comes while a long list is sent is parsed after its last part', async () => {
+    // Found from outside: the decode thread parsed every queued answer while it waited to send the
+    // parts of the first, so ten 16 MB answers at once ran its bounded heap out of memory.
+    decoder = new JsonDecoder(64 * 2 ** 20);
+    const done: string[] = [];
+    const long = decoder.decode(Buffer.from(JSON.stringify(page(2_000))), false, { listKey: 'vm', fields: VM_FIELDS }); // 4 parts
+    const short = decoder.decode(Buffer.from(JSON.stringify(page(600))), false, { listKey: 'vm', fields: VM_FIELDS }); // 2 parts
+    await Promise.all([long.then(() => done.push('long')), short.then(() => done.push('short'))]);
+    expect(done).toEqual(['long', 'short']);
+    expect(((await short) as { vm: unknown[] }).vm).toHaveLength(600);
+  });
 });
