@@ -72,13 +72,15 @@ class CountStore {
   }
 
   private grow(): void {
-    const next = new Int32Array(this.next.length * 2);
+    // At least some room: a store may start with none (an encoded one without pairs).
+    const capacity = Math.max(4, this.next.length * 2);
+    const next = new Int32Array(capacity);
     next.set(this.next);
     this.next = next;
-    const osAt = new Uint32Array(this.osAt.length * 2);
+    const osAt = new Uint32Array(capacity);
     osAt.set(this.osAt);
     this.osAt = osAt;
-    const vmsAt = new Int32Array(this.vmsAt.length * 2);
+    const vmsAt = new Int32Array(capacity);
     vmsAt.set(this.vmsAt);
     this.vmsAt = vmsAt;
   }
