@@ -93,7 +93,7 @@ export class EngineReads {
     const newestEventId = this.settings.eventsIntervalMs > 0 ? await this.newestEventId(signal) : undefined;
     const hosts = await this.source.listHosts(signal, rejections);
     const clusters = await this.clusters(signal, rejections);
-    const builder = new SnapshotBuilder(hosts, clusters, rejections, current?.vmCount);
+    const builder = await SnapshotBuilder.start(hosts, clusters, rejections, current?.vmCount);
     const pages = await this.source.forEachVmPage((vms) => builder.addVms(vms), signal, rejections);
     const snapshot = builder.build(made);
     this.logUnlistedHosts(builder.unlistedHosts, rejections);

@@ -12,6 +12,9 @@ import { VmTable } from './vm-table';
 
 export type { VmPlacement } from './vm-index';
 
+/** Hosts taken between two yields to the event loop while a refresh starts its snapshot. */
+const HOSTS_PER_SLICE = 500;
+
 export interface InventorySnapshot {
   /** Bumped whenever the data changes. */
   readonly generation: number;
@@ -48,9 +51,11 @@ export class SnapshotBuilder {
   /** type -> version -> the number of the one OsIdentity object for it in `oses`. */
   private readonly interned = new Map<string, Map<string, number>>();
   private readonly oses: OsIdentity[] = [];
-  /** Every host's counts, filled as VMs arrive (in place: build() has nothing left to do), and what fills them. */
-  private readonly hosts: ReadonlyMap<string, HostOsCounts>;
-  private readonly counts: HostOsCountsBuilder;
+  /**
+   * Every host's counts, filled as VMs arrive (in place: build() has nothing left to do), and what
+   * fills them; made when the first VMs come, once the host list is whole.
+   */
+  private counting: { readonly hosts: ReadonlyMap<string, HostOsCounts>; readonly builder: HostOsCountsBuilder } | undefined;
   private built = false;
   /** The VMs in flat arrays: a few objects for the collector to see, however many VMs (vm-table.ts). */
   private readonly vms: VmTable;
@@ -65,15 +70,7 @@ export class SnapshotBuilder {
     expectedVms = 0,
   ) {
     this.vms = new VmTable(Math.max(1_024, Math.ceil(expectedVms * 1.1)));
-    for (const h of hosts) {
-      // Listed twice: used once, in its first place, as it was listed last (as VMs and clusters are).
-      if (this.hostNumbers.has(h.id)) rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
-      else this.hostNumbers.set(h.id, this.hostIds.push(h.id) - 1);
-      this.hostDetails.set(h.id, h);
-    }
-    const { counts, builder } = HostOsCounts.toFill(this.hostIds.length, this.oses);
-    this.hosts = new Map(this.hostIds.map((id, i) => [id, counts[i]!]));
-    this.counts = builder;
+    this.addHosts(hosts);
     const byId = new Map<string, EngineCluster>();
     for (const c of clusters) {
       if (byId.has(c.id)) rejections?.reject('cluster', 'duplicate', c.id, `engine listed cluster ${c.id} twice`);
@@ -82,31 +79,66 @@ export class SnapshotBuilder {
     this.clusters = byId;
   }
 
+  /**
+   * The same, taking the hosts a slice at a time with a yield to the event loop between slices:
+   * 5,000 hosts in one go held it for 3 ms (14 ms the first time), at the start of every refresh.
+   */
+  static async start(
+    hosts: readonly EngineHost[],
+    clusters: readonly EngineCluster[],
+    rejections?: RecordRejections,
+    expectedVms = 0,
+  ): Promise<SnapshotBuilder> {
+    const builder = new SnapshotBuilder([], clusters, rejections, expectedVms);
+    for (let at = 0; at < hosts.length; at += HOSTS_PER_SLICE) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      builder.addHosts(hosts.slice(at, at + HOSTS_PER_SLICE));
+    }
+    return builder;
+  }
+
+  private addHosts(hosts: readonly EngineHost[]): void {
+    for (const h of hosts) {
+      // Listed twice: used once, in its first place, as it was listed last (as VMs and clusters are).
+      if (this.hostNumbers.has(h.id)) this.rejections?.reject('host', 'duplicate', h.id, `engine listed host ${h.id} twice`);
+      else this.hostNumbers.set(h.id, this.hostIds.push(h.id) - 1);
+      this.hostDetails.set(h.id, h);
+    }
+  }
+
+  private counted(): { readonly hosts: ReadonlyMap<string, HostOsCounts>; readonly builder: HostOsCountsBuilder } {
+    if (this.counting !== undefined) return this.counting;
+    const { counts, builder } = HostOsCounts.toFill(this.hostIds.length, this.oses);
+    return (this.counting = { hosts: new Map(this.hostIds.map((id, i) => [id, counts[i]!])), builder });
+  }
+
   addVms(vms: readonly EngineVm[]): void {
     // The counts are the snapshot's own: once it is built they must not change.
     if (this.built) throw new Error('SnapshotBuilder: VMs added after build()');
+    const counts = this.counted().builder;
     for (const vm of vms) {
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
       const os = this.intern(vm.os);
       const previous = this.vms.set(vm.id, vm.hostId, this.oses[os]!);
       if (previous !== undefined) {
         this.rejections?.reject('vm', 'duplicate', vm.id, `engine listed vm ${vm.id} twice`);
-        this.count(previous.hostId, this.intern(previous.os), -1);
+        this.count(counts, previous.hostId, this.intern(previous.os), -1);
       }
-      this.count(vm.hostId, os, +1);
+      this.count(counts, vm.hostId, os, +1);
     }
   }
 
-  private count(hostId: string | undefined, os: number, delta: 1 | -1): void {
+  private count(counts: HostOsCountsBuilder, hostId: string | undefined, os: number, delta: 1 | -1): void {
     if (hostId === undefined) return;
     const host = this.hostNumbers.get(hostId);
-    if (host !== undefined) return this.counts.add(host, os, delta);
+    if (host !== undefined) return counts.add(host, os, delta);
     const n = (this.unlistedHosts.get(hostId) ?? 0) + delta;
     if (n === 0) this.unlistedHosts.delete(hostId);
     else this.unlistedHosts.set(hostId, n);
   }
 
   build(args: { generation: number; refreshedAt: number }): InventorySnapshot {
+    const { hosts } = this.counted();
     this.built = true;
     return Object.freeze({
       generation: args.generation,
@@ -114,7 +146,7 @@ export class SnapshotBuilder {
       hostCount: this.hostIds.length,
       vmCount: this.vms.size,
       hostIds: Object.freeze(this.hostIds),
-      hosts: this.hosts,
+      hosts,
       hostDetails: this.hostDetails,
       clusters: this.clusters,
       vms: VmIndex.of(this.vms),

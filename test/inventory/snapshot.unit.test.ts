@@ -31,6 +31,28 @@ describe('SnapshotBuilder', () => {
     expect(s.vms.get(V3)).toEqual({ hostId: undefined, os: rhel });
   });
 
+  it('start() takes the hosts a slice at a time and builds the same snapshot, duplicates across slices included', async () => {
+    // 1,201 hosts in slices of 500; host 3 listed again in the third slice, host 600 again in the second.
+    const ids = Array.from({ length: 1_201 }, (_, i) => `30000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const hosts = ids.map((id, i) => host(id, `h${i}`));
+    hosts.splice(1_100, 0, host(ids[3]!, 'again'));
+    hosts.splice(700, 0, host(ids[600]!, 'again'));
+    const vms = ids.map((id, i) => vm(`40000000-0000-4000-8000-${String(i).padStart(12, '0')}`, id, i % 3 === 0 ? win : rhel));
+    const made = (b: SnapshotBuilder) => {
+      b.addVms(vms);
+      const s = b.build({ generation: 1, refreshedAt: 1 });
+      return { ids: s.hostIds, counts: s.hostIds.map((id) => s.hosts.get(id)!.typeCount('windows_2022')), details: [...s.hostDetails] };
+    };
+    const inOneGo = new RecordRejections();
+    const inSlices = new RecordRejections();
+    const sliced = made(await SnapshotBuilder.start(hosts, [], inSlices));
+    expect(sliced).toEqual(made(new SnapshotBuilder(hosts, [], inOneGo)));
+    expect(sliced.ids).toHaveLength(1_201);
+    const leftOut = inSlices.take();
+    expect(leftOut?.reasons['host/duplicate']).toBe(2); // hosts 3 and 600, listed twice
+    expect(leftOut).toEqual(inOneGo.take());
+  });
+
   it('a VM seen on two pages (it migrated while paging) counts once, where it was seen last', () => {
     const s = build([[vm(V1, H1)], [vm(V1, H2)]]);
     expect(s.vmCount).toBe(1);
