@@ -5,7 +5,7 @@
  * and the pure step that turns the last snapshot and a message into the next.
  */
 import type { EngineCluster, EngineHost, OsIdentity } from '../ovirt/model';
-import { type EncodedHostOsCounts, HostOsCounts } from '../scoring/os-counts';
+import { type EncodedHostOsCounts, HostOsCounts, OsNumbering } from '../scoring/os-counts';
 import { applyChanges, type InventoryChanges, type InventorySnapshot } from './snapshot';
 import type { SnapshotUpdate } from './generation-sink';
 import { VmIndex, type VmPlacement } from './vm-index';
@@ -142,18 +142,8 @@ export function followGeneration(current: InventorySnapshot | undefined, message
 }
 
 export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
-  const osNames: string[] = [];
-  const osIndex = new Map<string, Map<string, number>>();
-  const osOf = (os: OsIdentity): number => {
-    let versions = osIndex.get(os.type);
-    if (versions === undefined) osIndex.set(os.type, (versions = new Map<string, number>()));
-    let i = versions.get(os.version);
-    if (i === undefined) {
-      versions.set(os.version, (i = osNames.length / 2));
-      osNames.push(os.type, os.version);
-    }
-    return i;
-  };
+  const numbering = new OsNumbering();
+  const osOf = (os: OsIdentity): number => numbering.numberOf(os);
 
   const hostIds = [...snapshot.hostIds];
   const hostIndex = new Map(hostIds.map((id, i) => [id, i]));
@@ -180,17 +170,19 @@ export function encodeSnapshot(snapshot: InventorySnapshot): EncodedSnapshot {
     return { ids: [...layer.keys()].join('\n'), host, os };
   };
   const { base, changes } = snapshot.vms.layers();
+  // Before osNames: the changed VMs may number OSes of their own.
+  const vmChanges = encodeVms(changes);
 
   return {
     generation: snapshot.generation,
     refreshedAt: snapshot.refreshedAt,
-    osNames,
+    osNames: numbering.oses.flatMap((os) => [os.type, os.version]),
     hostCount: snapshot.hostIds.length,
     counts,
     hostDetails: encodeHostDetails(snapshot.hostIds, snapshot.hostDetails),
     clusters: [...snapshot.clusters.values()],
     vmBase: base.encode(),
-    vmChanges: encodeVms(changes),
+    vmChanges,
     hostIds, // with the ids the VM layers added
   };
 }

@@ -5,7 +5,7 @@
  * under it: both build a new snapshot (SnapshotBuilder, applyChanges).
  */
 import type { EngineCluster, EngineHost, EngineVm, OsIdentity } from '../ovirt/model';
-import { HostOsCounts, type HostOsCountsBuilder } from '../scoring/os-counts';
+import { HostOsCounts, type HostOsCountsBuilder, OsNumbering } from '../scoring/os-counts';
 import type { RecordRejections } from '../ovirt/rejections';
 import { VmIndex, type VmPlacement } from './vm-index';
 import { VmTable } from './vm-table';
@@ -48,9 +48,8 @@ export class SnapshotBuilder {
    * reads it from the engine, as for any host the snapshot does not hold.
    */
   readonly unlistedHosts = new Map<string, number>();
-  /** type -> version -> the number of the one OsIdentity object for it in `oses`. */
-  private readonly interned = new Map<string, Map<string, number>>();
-  private readonly oses: OsIdentity[] = [];
+  /** The OSes of the VMs so far, numbered as the counts and the VM table keep them. */
+  private readonly oses = new OsNumbering();
   /**
    * Every host's counts, filled as VMs arrive (in place: build() has nothing left to do), and what
    * fills them; made when the first VMs come, once the host list is whole.
@@ -108,7 +107,7 @@ export class SnapshotBuilder {
 
   private counted(): { readonly hosts: ReadonlyMap<string, HostOsCounts>; readonly builder: HostOsCountsBuilder } {
     if (this.counting !== undefined) return this.counting;
-    const { counts, builder } = HostOsCounts.toFill(this.hostIds.length, this.oses);
+    const { counts, builder } = HostOsCounts.toFill(this.hostIds.length, this.oses.oses);
     return (this.counting = { hosts: new Map(this.hostIds.map((id, i) => [id, counts[i]!])), builder });
   }
 
@@ -118,11 +117,11 @@ export class SnapshotBuilder {
     const counts = this.counted().builder;
     for (const vm of vms) {
       // Pages are not a snapshot: a VM seen twice counts where it was seen last.
-      const os = this.intern(vm.os);
-      const previous = this.vms.set(vm.id, vm.hostId, this.oses[os]!);
+      const os = this.oses.numberOf(vm.os);
+      const previous = this.vms.set(vm.id, vm.hostId, this.oses.oses[os]!);
       if (previous !== undefined) {
         this.rejections?.reject('vm', 'duplicate', vm.id, `engine listed vm ${vm.id} twice`);
-        this.count(counts, previous.hostId, this.intern(previous.os), -1);
+        this.count(counts, previous.hostId, this.oses.numberOf(previous.os), -1);
       }
       this.count(counts, vm.hostId, os, +1);
     }
@@ -151,19 +150,6 @@ export class SnapshotBuilder {
       clusters: this.clusters,
       vms: VmIndex.of(this.vms),
     });
-  }
-
-  /**
-   * Many VMs share few OS identities: one object each, so memory follows
-   * distinct OSes, not VMs; returns its number in `oses`. Nested maps, not
-   * concatenated keys: a refresh would otherwise make two temporary strings per VM.
-   */
-  private intern(os: OsIdentity): number {
-    let versions = this.interned.get(os.type);
-    if (versions === undefined) this.interned.set(os.type, (versions = new Map<string, number>()));
-    let n = versions.get(os.version);
-    if (n === undefined) versions.set(os.version, (n = this.oses.push(Object.freeze({ type: os.type, version: os.version })) - 1));
-    return n;
   }
 }
 

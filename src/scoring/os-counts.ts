@@ -14,6 +14,25 @@ import type { OsIdentity } from '../ovirt/model';
 const NONE = -1;
 const INITIAL_PAIRS = 1_024;
 
+/**
+ * OS identities numbered 0, 1, ... in the order first seen, equal ones (same type and version)
+ * under one number and one frozen object: many VMs share few OSes, so memory follows distinct
+ * OSes, not VMs. Nested maps, not a joined key, so numbering a VM's OS makes no temporary string.
+ */
+export class OsNumbering {
+  /** OS n is oses[n]. */
+  readonly oses: OsIdentity[] = [];
+  private readonly byType = new Map<string, Map<string, number>>();
+
+  numberOf(os: OsIdentity): number {
+    let versions = this.byType.get(os.type);
+    if (versions === undefined) this.byType.set(os.type, (versions = new Map<string, number>()));
+    let n = versions.get(os.version);
+    if (n === undefined) versions.set(os.version, (n = this.oses.push(Object.freeze({ type: os.type, version: os.version })) - 1));
+    return n;
+  }
+}
+
 /** The pairs of hosts 0 .. n - 1: per host a linked list through `next`, and its VM total. */
 class CountStore {
   /** Per host: its first pair (or NONE), and its VMs. */
@@ -133,23 +152,14 @@ export class HostOsCounts {
 
   /** The counts of a host running VMs of these OSes (an events poll's or an on-demand read of one host). */
   static of(oses: Iterable<OsIdentity>): HostOsCounts {
-    const distinct: OsIdentity[] = [];
+    // Equal identities count together, whether or not they are one object.
+    const numbering = new OsNumbering();
     const vms: number[] = [];
-    // type -> version -> number in `distinct`: equal identities count together, whether or not they are one object.
-    const numbers = new Map<string, Map<string, number>>();
     for (const os of oses) {
-      let versions = numbers.get(os.type);
-      if (versions === undefined) numbers.set(os.type, (versions = new Map<string, number>()));
-      const n = versions.get(os.version);
-      if (n !== undefined) {
-        vms[n]!++;
-        continue;
-      }
-      versions.set(os.version, distinct.length);
-      distinct.push(os);
-      vms.push(1);
+      const n = numbering.numberOf(os);
+      vms[n] = (vms[n] ?? 0) + 1;
     }
-    return HostOsCounts.fromPairs(distinct, vms);
+    return HostOsCounts.fromPairs(numbering.oses, vms);
   }
 
   /** One host's counts in a store of its own: `vms[i]` VMs of the distinct OS `oses[i]` (pairs of 0 left out). */
