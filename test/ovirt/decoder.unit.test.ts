@@ -86,4 +86,21 @@ describe('JsonDecoder', () => {
     expect(done).toEqual(['long', 'short']);
     expect(((await short) as { vm: unknown[] }).vm).toHaveLength(600);
   });
+
+  it('the decode thread gone in the middle of long lists: each caller gets its list whole or a clear error, none is left waiting, the next decode works', async () => {
+    decoder = new JsonDecoder(64 * 2 ** 20);
+    const long = () => decoder.decode(Buffer.from(JSON.stringify(page(20_000))), false, { listKey: 'vm', fields: VM_FIELDS });
+    const inFlight = [long(), long(), long()]; // decoded one after the other: the last cannot be done in 5 ms
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await decoder.close();
+    const outcomes = await Promise.allSettled(inFlight);
+    const seen = outcomes.map((o) =>
+      o.status === 'fulfilled'
+        ? `whole: ${(o.value as { vm: unknown[] }).vm.length === 20_000}`
+        : `error: ${/JSON decoder exited/.test(String(o.reason))}`,
+    );
+    for (const outcome of seen) expect(['whole: true', 'error: true']).toContain(outcome);
+    expect(seen.at(-1)).toBe('error: true');
+    expect(((await long()) as { vm: unknown[] }).vm).toHaveLength(20_000);
+  });
 });
